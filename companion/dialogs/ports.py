@@ -1,0 +1,92 @@
+"""What the dialogue service needs from the rest of the system, as small protocols.
+
+Storage, memory and billing implement these; tests can pass real adapters or honest fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from companion.personas.models import Persona
+from companion.storage.models import (
+    Conversation,
+    Event,
+    Message,
+    MessageRole,
+    MessageSource,
+    MessageStatus,
+    User,
+)
+
+
+class UserStore(Protocol):
+    async def get(self, user_id: int) -> User | None: ...
+    async def upsert(self, user: User) -> User: ...
+    async def update(self, user_id: int, **fields: object) -> User | None: ...
+
+
+class ConversationStore(Protocol):
+    async def get_active(self, user_id: int, persona_id: str) -> Conversation | None: ...
+    async def start(self, user_id: int, persona_id: str) -> Conversation:
+        """Deactivate any active conversation for (user, persona) and open a new one."""
+        ...
+
+    async def save_summary(self, conversation_id: str, summary: str, upto_seq: int) -> None: ...
+
+
+class MessageStore(Protocol):
+    async def append(
+        self,
+        conversation: Conversation,
+        role: MessageRole,
+        text: str,
+        *,
+        source: MessageSource = MessageSource.TEXT,
+        status: MessageStatus = MessageStatus.COMPLETE,
+        meta: dict[str, object] | None = None,
+    ) -> Message:
+        """Store one message with the next sequence number of its conversation."""
+        ...
+
+    async def recent(
+        self, conversation_id: str, limit: int, *, after_seq: int = 0
+    ) -> list[Message]:
+        """The last `limit` complete messages with seq > after_seq, oldest first."""
+        ...
+
+
+class EventSink(Protocol):
+    async def record(self, event: Event) -> None: ...
+
+
+class AccessDecision(StrEnum):
+    ALLOWED = "allowed"
+    NEEDS_PRO = "needs_pro"
+    NEEDS_ADULT_CONFIRMATION = "needs_adult_confirmation"
+
+
+class Entitlements(Protocol):
+    async def check(self, user: User, persona: Persona) -> AccessDecision: ...
+
+
+class Recollection(BaseModel):
+    """What long-term memory brings to one reply."""
+
+    facts: list[str] = Field(default_factory=list)
+    episodes: list[str] = Field(default_factory=list)
+
+
+class MemoryRecall(Protocol):
+    async def recall(
+        self, user: User, persona: Persona, query: str, recent: Sequence[Message]
+    ) -> Recollection: ...
+
+
+class MemoryWriter(Protocol):
+    def schedule_extraction(self, user: User, conversation: Conversation) -> None:
+        """Extract facts from the latest exchange in the background; never blocks the reply."""
+        ...

@@ -1,0 +1,137 @@
+"""Records the service stores, as pydantic models: Mongo documents never leave the repositories."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class MessageStatus(StrEnum):
+    COMPLETE = "complete"
+    # A reply whose generation failed part-way: kept for audit, never used as history.
+    INTERRUPTED = "interrupted"
+
+
+class MessageSource(StrEnum):
+    TEXT = "text"
+    VOICE = "voice"
+    SYSTEM = "system"  # greetings, disclaimers, crisis replies
+
+
+class MessageRole(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class UserSettings(BaseModel):
+    echo_transcripts: bool = False
+
+
+class User(BaseModel):
+    id: int  # Telegram user id; the terminal chat uses its own ids
+    language: str = "ru"
+    first_name: str | None = None
+    username: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    consent_at: datetime | None = None
+    adult_confirmed_at: datetime | None = None
+    offer_accepted_at: datetime | None = None
+    support_disclaimer_shown_at: datetime | None = None
+    current_persona_id: str | None = None
+    settings: UserSettings = Field(default_factory=UserSettings)
+    # Contact for 54-FZ receipts, asked once when the shop needs receipts.
+    receipt_contact: str | None = None
+
+    @property
+    def has_consented(self) -> bool:
+        return self.consent_at is not None
+
+    @property
+    def is_adult_confirmed(self) -> bool:
+        return self.adult_confirmed_at is not None
+
+
+class Conversation(BaseModel):
+    id: str
+    user_id: int
+    persona_id: str
+    started_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    active: bool = True
+    # Rolling summary of turns older than `summary_upto_seq` (inclusive).
+    summary: str = ""
+    summary_upto_seq: int = 0
+    turn_count: int = 0
+
+
+class Message(BaseModel):
+    id: str
+    conversation_id: str
+    user_id: int
+    persona_id: str
+    seq: int  # strictly increasing within a conversation
+    role: MessageRole
+    text: str
+    source: MessageSource = MessageSource.TEXT
+    status: MessageStatus = MessageStatus.COMPLETE
+    created_at: datetime = Field(default_factory=utcnow)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class SubscriptionStatus(StrEnum):
+    NONE = "none"
+    PENDING = "pending"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    CANCELLED = "cancelled"  # cancelled at period end: active until current_period_end
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+
+
+class Subscription(BaseModel):
+    user_id: int
+    plan_id: str
+    status: SubscriptionStatus
+    current_period_end: datetime | None = None
+    grace_until: datetime | None = None
+    auto_renew: bool = False
+    provider: str | None = None
+    payment_method_id: str | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    def grants_pro(self, now: datetime) -> bool:
+        if self.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLED):
+            return self.current_period_end is not None and self.current_period_end > now
+        if self.status is SubscriptionStatus.PAST_DUE:
+            return self.grace_until is not None and self.grace_until > now
+        return False
+
+
+class EventName(StrEnum):
+    START = "start"
+    CONSENT = "consent"
+    PERSONA_CHOSEN = "persona_chosen"
+    FIRST_MESSAGE = "first_message"
+    PAYWALL_SHOWN = "paywall_shown"
+    OFFER_ACCEPTED = "offer_accepted"
+    PAYMENT_CREATED = "payment_created"
+    PAID = "paid"
+    RENEWED = "renewed"
+    PAYMENT_FAILED = "payment_failed"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+    CRISIS = "crisis"
+
+
+class Event(BaseModel):
+    user_id: int
+    name: str
+    at: datetime = Field(default_factory=utcnow)
+    data: dict[str, Any] = Field(default_factory=dict)
