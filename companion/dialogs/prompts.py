@@ -1,0 +1,184 @@
+"""Renders the Jinja2 templates in `prompts/` and fits a conversation into the context window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import jinja2
+
+from companion.llm.base import ChatMessage, Role
+from companion.personas.models import ExampleDialogue, Module, Persona
+from companion.storage.models import Message, MessageRole
+
+LANGUAGE_NAMES = {"ru": "Russian", "en": "English"}
+DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "prompts"
+MODULE_TEMPLATES = {
+    Module.SUPPORT: "system/support.j2",
+    Module.PARTNER: "system/partner.j2",
+    Module.PRACTICE: "system/practice.j2",
+    Module.CELEBRITY: "system/celebrity.j2",
+}
+
+
+@dataclass(slots=True)
+class SystemPromptContext:
+    persona: Persona
+    language: str
+    user_name: str | None = None
+    facts: list[str] = field(default_factory=list)
+    episodes: list[str] = field(default_factory=list)
+    summary: str = ""
+    now: datetime | None = None
+    max_examples: int = 2
+
+
+@dataclass(slots=True)
+class PromptPlan:
+    """The messages sent to the model and what of the history did not fit."""
+
+    messages: list[ChatMessage]
+    # Lowest seq of the history included verbatim; older complete turns belong in the summary.
+    oldest_included_seq: int | None
+    prompt_tokens: int
+
+
+class PromptBuilder:
+    def __init__(self, templates_dir: Path | None = None) -> None:
+        self.templates_dir = templates_dir or DEFAULT_TEMPLATES_DIR
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(self.templates_dir)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,  # noqa: S701 - plain-text prompts, not HTML
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+
+    def render_system(self, ctx: SystemPromptContext) -> str:
+        template = self._env.get_template(MODULE_TEMPLATES[ctx.persona.module])
+        text = template.render(
+            persona=ctx.persona,
+            language=ctx.language,
+            language_name=LANGUAGE_NAMES.get(ctx.language, ctx.language),
+            user_name=ctx.user_name,
+            facts=ctx.facts,
+            episodes=ctx.episodes,
+            summary=ctx.summary,
+            now=ctx.now,
+            examples=_pick_examples(ctx.persona.example_dialogues, ctx.language, ctx.max_examples),
+            has_gallery=bool(ctx.persona.gallery),
+        )
+        return _squeeze_blank_lines(text)
+
+    def render(self, template_name: str, **context: object) -> str:
+        """Any other template (summary, memory extraction...)."""
+        return _squeeze_blank_lines(self._env.get_template(template_name).render(**context))
+
+    def render_summary(
+        self, persona_name: str, language: str, previous_summary: str, turns: Sequence[Message]
+    ) -> str:
+        return self.render(
+            "summary.j2",
+            persona_name=persona_name,
+            language_name=LANGUAGE_NAMES.get(language, language),
+            previous_summary=previous_summary,
+            turns=[{"role": turn.role.value, "text": turn.text} for turn in turns],
+        )
+
+    def plan(
+        self,
+        ctx: SystemPromptContext,
+        history: Sequence[Message],
+        user_text: str,
+        *,
+        count_tokens: Callable[[str], int],
+        context_window: int,
+        reply_tokens: int,
+        history_budget: int,
+    ) -> PromptPlan:
+        """System prompt + as many recent turns as fit + the new user message.
+
+        The system prompt is shrunk first by dropping examples, then recalled episodes, then
+        the least relevant facts, so a long memory never pushes the conversation out.
+        """
+        # Per-message overhead of chat templates (role markers, separators).
+        overhead = 8
+        available = context_window - reply_tokens - count_tokens(user_text) - 2 * overhead
+        system = self.render_system(ctx)
+        system_tokens = count_tokens(system)
+        shrink = SystemPromptContext(**{name: getattr(ctx, name) for name in ctx.__slots__})
+        while system_tokens > available // 2 and _shrinkable(shrink):
+            if shrink.max_examples:
+                shrink.max_examples = 0
+            elif shrink.episodes:
+                shrink.episodes = shrink.episodes[:-1]
+            else:
+                shrink.facts = shrink.facts[:-1]
+            system = self.render_system(shrink)
+            system_tokens = count_tokens(system)
+        if system_tokens > available:
+            raise PromptTooLargeError(
+                f"system prompt needs {system_tokens} tokens; only {available} are available"
+            )
+
+        budget = min(history_budget, available - system_tokens)
+        included: list[Message] = []
+        used = 0
+        for message in reversed(history):
+            cost = count_tokens(message.text) + overhead
+            if used + cost > budget:
+                break
+            included.append(message)
+            used += cost
+        included.reverse()
+
+        messages = [ChatMessage(role=Role.SYSTEM, content=system)]
+        for message in included:
+            role = Role.USER if message.role is MessageRole.USER else Role.ASSISTANT
+            _append_merged(messages, role, message.text)
+        _append_merged(messages, Role.USER, user_text)
+        return PromptPlan(
+            messages=messages,
+            oldest_included_seq=included[0].seq if included else None,
+            prompt_tokens=system_tokens + used + count_tokens(user_text) + overhead,
+        )
+
+
+class PromptTooLargeError(ValueError):
+    """The prompt cannot fit the model's context window even without history."""
+
+
+def _shrinkable(ctx: SystemPromptContext) -> bool:
+    return bool(ctx.max_examples or ctx.episodes or ctx.facts)
+
+
+def _append_merged(messages: list[ChatMessage], role: Role, text: str) -> None:
+    # Some chat templates reject two turns of the same role in a row (a reply that failed
+    # leaves two user turns adjacent), so such turns are joined.
+    if messages and messages[-1].role is role and role is not Role.SYSTEM:
+        messages[-1] = ChatMessage(role=role, content=f"{messages[-1].content}\n\n{text}")
+    else:
+        messages.append(ChatMessage(role=role, content=text))
+
+
+def _pick_examples(
+    dialogues: Sequence[ExampleDialogue], language: str, limit: int
+) -> list[ExampleDialogue]:
+    if limit <= 0:
+        return []
+    same = [d for d in dialogues if d.language == language]
+    other = [d for d in dialogues if d.language != language]
+    return (same + other)[:limit]
+
+
+def _squeeze_blank_lines(text: str) -> str:
+    lines = text.strip().splitlines()
+    out: list[str] = []
+    for line in lines:
+        if not line.strip() and out and not out[-1].strip():
+            continue
+        out.append(line.rstrip())
+    return "\n".join(out) + "\n"
