@@ -74,6 +74,8 @@ class MongoSettings(BaseModel):
     database: str = "companion"
     embedded_data_dir: Path = Path("var/db")
     embedded_start_timeout_s: float = 30.0
+    # Fsync the embedded server's log on every commit (no acknowledged write lost on power loss).
+    embedded_sync_on_commit: bool = True
     server_selection_timeout_ms: int = 5000
 
 
