@@ -30,6 +30,17 @@ class Notice:
     kind: NoticeKind
     language: str
 
+    @property
+    def text_key(self) -> str:
+        """The Fluent key of the text (`companion/locales/*/dialog.ftl`)."""
+        return _NOTICE_KEYS[self.kind]
+
+
+_NOTICE_KEYS = {
+    NoticeKind.SUPPORT_DISCLAIMER: "support-disclaimer",
+    NoticeKind.CRISIS: "crisis-reply",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class PhotoToSend:
