@@ -72,8 +72,6 @@ help =
     /forget — erase all your data
     /lang — change the language
     /pro — PRO subscription
-support-disclaimer = ℹ️ I am an AI companion, not a psychologist or a doctor. I can listen and support you, but I can't replace professional help. If you are in danger, please call your local emergency number.
-crisis-reply = I'm really worried about what you wrote. You don't have to go through this alone. Please reach out right now to someone who can help: call your local emergency number or a crisis line (in Russia: 8-800-2000-122, free and anonymous; international: findahelpline.com). If you can, tell someone close to you how you feel.
 pro-placeholder = PRO subscription is coming soon.
 subscription-placeholder = You don't have a subscription yet.
 cmd-start = Start
