@@ -1,0 +1,72 @@
+"""Names of the MongoDB collections, and where each keeps the id of the person it is about.
+
+Every module that stores something imports its collection name from here, so that export and
+erase (`companion.storage.user_data`) know every place that holds personal data. A new
+collection that holds anything about a user MUST be added to `USER_DATA_FIELDS` (or, for
+accounting records kept after erasure, to `RETAINED_AFTER_ERASURE`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# The profile: one document per person, `_id` is the Telegram user id (an int).
+USERS: Final = "users"
+# One document per (user, persona) dialogue; `user_id`. The message counter `last_seq` lives here.
+CONVERSATIONS: Final = "conversations"
+# Every stored turn; `user_id`, `conversation_id`, `seq`; `text` encrypted at rest.
+MESSAGES: Final = "messages"
+# Long-term facts about the user (memory issue); `user_id`; fact text encrypted at rest.
+MEMORIES: Final = "memories"
+# Earlier versions of facts and deletion tombstones (memory issue); `user_id`.
+MEMORY_HISTORY: Final = "memory_history"
+# Message embeddings for episodic recall (memory issue); `user_id`.
+EPISODES: Final = "episodes"
+# One document per user with a subscription; `_id` and `user_id` are both the user id.
+SUBSCRIPTIONS: Final = "subscriptions"
+# The payment ledger (billing issue); `user_id`. Kept after erasure, stripped (see below).
+PAYMENTS: Final = "payments"
+# Funnel and audit events; `user_id`.
+EVENTS: Final = "events"
+# Named monotonic counters for whoever needs one (`_id` = counter name, `value`); no user data.
+COUNTERS: Final = "counters"
+# Erasures in progress: `_id` is the user id while the erase runs, removed when it is done, so a
+# crash half-way is finished by `UserDataService.finish_pending_erasures()` at start-up.
+ERASURES: Final = "erasures"
+
+# Collection -> the field holding the user id. Erase deletes every matching document, export
+# reads them. Order is the erase order (see `UserDataService.erase`).
+USER_DATA_FIELDS: Final[dict[str, str]] = {
+    USERS: "_id",
+    SUBSCRIPTIONS: "user_id",
+    MESSAGES: "user_id",
+    EPISODES: "user_id",
+    MEMORY_HISTORY: "user_id",
+    MEMORIES: "user_id",
+    CONVERSATIONS: "user_id",
+    EVENTS: "user_id",
+}
+
+# Collections whose documents survive erasure with the personal fields removed and the user id
+# replaced by a keyed hash: payments must be kept for accounting and tax law (54-FZ, 402-FZ).
+RETAINED_AFTER_ERASURE: Final[dict[str, str]] = {PAYMENTS: "user_id"}
+
+# What an erased payment keeps: amounts, status and the provider's reference, nothing that
+# identifies the person (no receipt e-mail/phone, no description, no metadata, no saved card).
+PAYMENT_ACCOUNTING_FIELDS: Final[frozenset[str]] = frozenset(
+    {
+        "_id",
+        "provider",
+        "payment_id",
+        "kind",
+        "plan_id",
+        "amount",
+        "currency",
+        "status",
+        "refunded_amount",
+        "created_at",
+        "updated_at",
+        "paid_at",
+        "refunded_at",
+    }
+)

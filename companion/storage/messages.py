@@ -1,0 +1,146 @@
+"""Messages of a conversation, numbered by `seq`; the text is encrypted at rest."""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from companion.storage import collections as c
+from companion.storage.crypto import FieldCipher
+from companion.storage.documents import Document, new_id
+from companion.storage.models import (
+    Conversation,
+    Message,
+    MessageRole,
+    MessageSource,
+    MessageStatus,
+    utcnow,
+)
+
+
+class ConversationNotFoundError(LookupError):
+    """A message was appended to a conversation that is not stored (erased, or never started)."""
+
+
+class MessageRepository:
+    """Implements `companion.dialogs.ports.MessageStore`."""
+
+    def __init__(self, db: AsyncDatabase[Document], cipher: FieldCipher) -> None:
+        self._messages = db[c.MESSAGES]
+        self._conversations = db[c.CONVERSATIONS]
+        self._cipher = cipher
+
+    async def append(
+        self,
+        conversation: Conversation,
+        role: MessageRole,
+        text: str,
+        *,
+        source: MessageSource = MessageSource.TEXT,
+        status: MessageStatus = MessageStatus.COMPLETE,
+        meta: dict[str, object] | None = None,
+    ) -> Message:
+        """Store one message with the next `seq` of its conversation.
+
+        The number comes from an atomic `$inc` on the conversation document, so concurrent
+        appends never share a seq. A crash between the increment and the insert leaves a gap,
+        never a duplicate: seqs are strictly increasing, not necessarily contiguous.
+        """
+        now = utcnow()
+        counted = 1 if status is MessageStatus.COMPLETE else 0
+        counter = await self._conversations.find_one_and_update(
+            {"_id": conversation.id},
+            {"$inc": {"last_seq": 1, "turn_count": counted}, "$set": {"updated_at": now}},
+            projection={"last_seq": True},
+            return_document=ReturnDocument.AFTER,
+        )
+        if counter is None:
+            raise ConversationNotFoundError(f"conversation {conversation.id} is not stored")
+        message = Message(
+            id=new_id(),
+            conversation_id=conversation.id,
+            user_id=conversation.user_id,
+            persona_id=conversation.persona_id,
+            seq=int(counter["last_seq"]),
+            role=role,
+            text=text,
+            source=source,
+            status=status,
+            created_at=now,
+            meta=dict(meta or {}),
+        )
+        document = message.model_dump(mode="python")
+        document["_id"] = document.pop("id")
+        document["text"] = self._cipher.encrypt(text)
+        await self._messages.insert_one(document)
+        return message
+
+    async def get(self, message_id: str) -> Message | None:
+        document = await self._messages.find_one({"_id": message_id})
+        return None if document is None else self._to_model(document)
+
+    async def recent(
+        self, conversation_id: str, limit: int, *, after_seq: int = 0
+    ) -> list[Message]:
+        """The last `limit` complete messages with seq > after_seq, oldest first."""
+        if limit <= 0:
+            return []
+        cursor = (
+            self._messages.find(
+                {
+                    "conversation_id": conversation_id,
+                    "seq": {"$gt": after_seq},
+                    "status": MessageStatus.COMPLETE.value,
+                }
+            )
+            .sort("seq", DESCENDING)
+            .limit(limit)
+        )
+        newest_first = [self._to_model(document) async for document in cursor]
+        return newest_first[::-1]
+
+    async def history(
+        self,
+        conversation_id: str,
+        *,
+        after_seq: int = 0,
+        upto_seq: int | None = None,
+        limit: int = 0,
+        complete_only: bool = False,
+    ) -> list[Message]:
+        """Messages with after_seq < seq <= upto_seq, oldest first (`limit` 0: all)."""
+        seq_range: Document = {"$gt": after_seq}
+        if upto_seq is not None:
+            seq_range["$lte"] = upto_seq
+        query: Document = {"conversation_id": conversation_id, "seq": seq_range}
+        if complete_only:
+            query["status"] = MessageStatus.COMPLETE.value
+        cursor = self._messages.find(query).sort("seq", ASCENDING).limit(limit)
+        return [self._to_model(document) async for document in cursor]
+
+    async def for_user(self, user_id: int, *, limit: int = 0) -> list[Message]:
+        """Every message of the user across conversations, oldest first (`limit` 0: all)."""
+        cursor = (
+            self._messages.find({"user_id": user_id})
+            .sort([("created_at", ASCENDING), ("seq", ASCENDING)])
+            .limit(limit)
+        )
+        return [self._to_model(document) async for document in cursor]
+
+    async def count(self, conversation_id: str, *, complete_only: bool = False) -> int:
+        query: Document = {"conversation_id": conversation_id}
+        if complete_only:
+            query["status"] = MessageStatus.COMPLETE.value
+        return await self._messages.count_documents(query)
+
+    async def set_status(self, message_id: str, status: MessageStatus) -> bool:
+        result = await self._messages.update_one(
+            {"_id": message_id}, {"$set": {"status": status.value}}
+        )
+        return result.matched_count == 1
+
+    def _to_model(self, document: Document) -> Message:
+        data = dict(document)
+        data["id"] = data.pop("_id")
+        data["text"] = self._cipher.decrypt(data["text"])
+        return Message.model_validate(data)

@@ -1,0 +1,32 @@
+"""Subscriptions: one document per user (`_id` = `user_id`); billing owns the state machine."""
+
+from __future__ import annotations
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from companion.storage import collections as c
+from companion.storage.documents import Document
+from companion.storage.models import Subscription
+
+
+class SubscriptionRepository:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._subscriptions = db[c.SUBSCRIPTIONS]
+
+    async def get(self, user_id: int) -> Subscription | None:
+        document = await self._subscriptions.find_one({"_id": user_id})
+        if document is None:
+            return None
+        document.pop("_id")
+        return Subscription.model_validate(document)
+
+    async def save(self, subscription: Subscription) -> Subscription:
+        """Insert or replace the user's subscription as a whole."""
+        document = subscription.model_dump(mode="python")
+        document["_id"] = subscription.user_id
+        await self._subscriptions.replace_one({"_id": subscription.user_id}, document, upsert=True)
+        return subscription
+
+    async def delete(self, user_id: int) -> bool:
+        result = await self._subscriptions.delete_one({"_id": user_id})
+        return result.deleted_count == 1

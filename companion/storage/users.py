@@ -1,0 +1,70 @@
+"""User profiles in the `users` collection (`_id` = Telegram user id)."""
+
+from __future__ import annotations
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from companion.storage import collections as c
+from companion.storage.documents import (
+    Document,
+    from_document,
+    to_document,
+    validated_updates,
+)
+from companion.storage.models import User
+
+
+class UserRepository:
+    """Implements `companion.dialogs.ports.UserStore`."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._users = db[c.USERS]
+
+    async def get(self, user_id: int) -> User | None:
+        document = await self._users.find_one({"_id": user_id})
+        return None if document is None else from_document(User, document)
+
+    async def upsert(self, user: User) -> User:
+        """Store the whole profile (insert or replace). Prefer `update` for single fields."""
+        await self._users.replace_one({"_id": user.id}, to_document(user), upsert=True)
+        return user
+
+    async def get_or_create(self, user: User) -> tuple[User, bool]:
+        """The stored profile, or `user` inserted as new; the flag says whether it was created.
+
+        Safe when two updates from a new person arrive at once: only one insert wins and both
+        get the same stored profile.
+        """
+        document = to_document(user)
+        result = await self._users.update_one(
+            {"_id": user.id}, {"$setOnInsert": document}, upsert=True
+        )
+        if result.upserted_id is not None:
+            return user, True
+        stored = await self.get(user.id)
+        if stored is None:  # erased between the two calls: store it again
+            return await self.upsert(user), True
+        return stored, False
+
+    async def update(self, user_id: int, **fields: object) -> User | None:
+        """Set some fields; nested ones as `settings__echo_transcripts=True` (or with a dot).
+
+        Values are validated against `User`; returns the updated profile, or None when there
+        is no such user (nothing is created).
+        """
+        if not fields:
+            return await self.get(user_id)
+        updates = validated_updates(User, dict(fields), frozen=frozenset({"id", "_id"}))
+        document = await self._users.find_one_and_update(
+            {"_id": user_id}, {"$set": updates}, return_document=ReturnDocument.AFTER
+        )
+        return None if document is None else from_document(User, document)
+
+    async def delete(self, user_id: int) -> bool:
+        """Remove only the profile; `UserDataService.erase` removes everything about a user."""
+        result = await self._users.delete_one({"_id": user_id})
+        return result.deleted_count == 1
+
+    async def count(self) -> int:
+        return await self._users.count_documents({})
