@@ -1,0 +1,1 @@
+"""Dataset building: loaders for chat formats, license gate, persona conditioning, filters."""
