@@ -7,6 +7,7 @@ time: the composition root (`companion.app`) creates one `Settings` and passes p
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -146,7 +147,61 @@ class MemorySettings(BaseModel):
     vector_index_name: str = "memory_vectors"
 
 
+class PlanSettings(BaseModel):
+    """One PRO plan as sold: prices in RUB (YooKassa) and Stars, the period, what it unlocks."""
+
+    id: str
+    title: dict[str, str]  # language -> title shown on the buy button and in receipts
+    price_rub: Decimal = Field(gt=0, decimal_places=2)
+    price_stars: int = Field(gt=0)
+    period_days: int = Field(gt=0)
+    # Persona modules (companion.personas.models.Module values) the plan opens.
+    unlocks: list[str] = Field(default_factory=lambda: ["partner"])
+
+    def title_for(self, language: str) -> str:
+        for lang in (language, "en", "ru"):
+            if self.title.get(lang):
+                return self.title[lang]
+        return self.id
+
+
+def _default_plans() -> list[PlanSettings]:
+    return [
+        PlanSettings(
+            id="pro_week",
+            title={"ru": "PRO на неделю", "en": "PRO for a week"},
+            price_rub=Decimal("149.00"),
+            price_stars=100,
+            period_days=7,
+        ),
+        PlanSettings(
+            id="pro_month",
+            title={"ru": "PRO на месяц", "en": "PRO for a month"},
+            price_rub=Decimal("449.00"),
+            price_stars=300,
+            period_days=30,
+        ),
+    ]
+
+
 class BillingSettings(BaseModel):
+    plans: list[PlanSettings] = Field(default_factory=_default_plans, min_length=1)
+    # How long a user's subscription stays cached in Redis for entitlement checks; every change
+    # through the billing service drops the cached copy at once.
+    entitlement_cache_ttl_s: int = 30
+    yookassa_timeout_s: float = 15.0
+    # 54-FZ receipt item details (https://yookassa.ru/developers/payment-acceptance/receipts).
+    receipt_vat_code: int = 1  # 1: without VAT
+    receipt_payment_subject: str = "service"
+    receipt_payment_mode: str = "full_payment"
+    receipt_tax_system_code: int | None = None
+    # Key for signing Stars invoice payloads; unset: derived from the bot token.
+    stars_payload_secret: SecretStr | None = None
+    # Periodic jobs: renewal + expiry every `jobs_interval_s`, reconciliation of pending payments
+    # every `reconcile_interval_s` (payments older than `reconcile_max_age_hours` are left alone).
+    jobs_interval_s: float = 300.0
+    reconcile_interval_s: float = 120.0
+    reconcile_max_age_hours: int = 72
     yookassa_shop_id: str | None = None
     yookassa_secret_key: SecretStr | None = None
     yookassa_api_url: str = "https://api.yookassa.ru/v3"
