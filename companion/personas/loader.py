@@ -1,0 +1,356 @@
+"""Reading persona YAML files into `Persona` objects; errors point at file, field and line.
+
+ruamel.yaml's round-trip loader keeps the line of every key and list item, so a pydantic error
+location such as ``("gallery", 2, "caption", "en")`` can be reported as
+``kylie.yaml:31 gallery[2].caption.en: ...``. Checks that need the filesystem (the id matches
+the file name, gallery images exist and are images) run after the schema validation.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarstring import LiteralScalarString
+
+from companion.personas.models import (
+    ExampleDialogue,
+    ExampleTurn,
+    GalleryImage,
+    Persona,
+    Sampling,
+)
+
+PERSONA_SUFFIXES = (".yaml", ".yml")
+# A card is a few kilobytes of text; anything far bigger is a mistake (or an attack on memory).
+MAX_FILE_BYTES = 512 * 1024
+GALLERY_FORMATS = {"PNG", "JPEG", "WEBP"}
+
+_KNOWN_FIELDS = sorted(
+    {
+        name
+        for model in (Persona, GalleryImage, ExampleDialogue, ExampleTurn, Sampling)
+        for name in model.model_fields
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PersonaIssue:
+    """One problem in one persona file; ``str()`` is a single line for terminals and logs."""
+
+    file: Path
+    field_path: str  # like "gallery[2].caption.en"; "" for the file as a whole
+    line: int | None  # 1-based
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file.name}:{self.line}" if self.line else self.file.name
+        if self.field_path:
+            return f"{where} {self.field_path}: {self.message}"
+        return f"{where}: {self.message}"
+
+    @property
+    def sort_key(self) -> tuple[str, int, str]:
+        return (str(self.file), self.line or 0, self.field_path)
+
+
+class PersonaFileError(Exception):
+    """A persona file that cannot be served; ``issues`` says every problem found in it."""
+
+    def __init__(self, issues: Sequence[PersonaIssue]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(issue) for issue in self.issues))
+
+
+def persona_files(directory: Path) -> list[Path]:
+    """The persona files directly inside ``directory`` (sub-folders hold images), sorted."""
+    if not directory.is_dir():
+        return []
+    return sorted(
+        path
+        for path in directory.iterdir()
+        if path.suffix in PERSONA_SUFFIXES and path.is_file() and not path.name.startswith(".")
+    )
+
+
+def load_persona_file(path: Path) -> Persona:
+    """Parse and validate one file; raise `PersonaFileError` listing every problem."""
+    persona, issues = check_persona_file(path)
+    if persona is None or issues:
+        raise PersonaFileError(issues)
+    return persona
+
+
+def check_persona_file(path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
+    """Parse and validate one file; the persona is None when it cannot be served."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, [
+                PersonaIssue(path, "", None, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")
+            ]
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [PersonaIssue(path, "", None, f"not UTF-8 text ({exc.reason})")]
+    except OSError as exc:
+        return None, [PersonaIssue(path, "", None, f"cannot read file: {exc.strerror or exc}")]
+    return check_persona_text(text, path)
+
+
+def check_persona_text(text: str, path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
+    """Validate YAML text as if it were the file ``path`` (images resolve next to it)."""
+    try:
+        document = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        return None, [PersonaIssue(path, "", line, f"YAML syntax error: {problem}")]
+    except YAMLError as exc:
+        return None, [PersonaIssue(path, "", None, f"YAML error: {exc}")]
+    if document is None:
+        return None, [PersonaIssue(path, "", None, "the file is empty")]
+    if not isinstance(document, CommentedMap):
+        return None, [PersonaIssue(path, "", 1, "a persona file must be a mapping of field: value")]
+    try:
+        persona = Persona.model_validate(_plain(document))
+    except ValidationError as exc:
+        return None, _validation_issues(exc, document, path)
+    issues = list(_file_checks(persona, document, path))
+    return (None if issues else persona), issues
+
+
+def validate_path(path: Path) -> tuple[list[Persona], list[PersonaIssue]]:
+    """Validate one file or every persona file in a directory, including duplicate ids."""
+    files = persona_files(path) if path.is_dir() else [path]
+    if path.is_dir() and not files:
+        return [], [PersonaIssue(path, "", None, "no persona files (*.yaml) in this directory")]
+    if not path.exists():
+        return [], [PersonaIssue(path, "", None, "no such file or directory")]
+    personas: list[Persona] = []
+    issues: list[PersonaIssue] = []
+    seen: dict[str, Path] = {}
+    for file in files:
+        persona, file_issues = check_persona_file(file)
+        issues.extend(file_issues)
+        if persona is None:
+            continue
+        if persona.id in seen:
+            issues.append(duplicate_issue(file, persona.id, seen[persona.id]))
+            continue
+        seen[persona.id] = file
+        personas.append(persona)
+    return personas, issues
+
+
+def duplicate_issue(file: Path, persona_id: str, first: Path) -> PersonaIssue:
+    return PersonaIssue(
+        file, "id", None, f"duplicate id {persona_id!r}: already used by {first.name}"
+    )
+
+
+def dump_persona_yaml(persona: Persona) -> str:
+    """A persona as a YAML file a person can edit: schema field order, long texts as blocks."""
+    data = persona.model_dump(mode="json", exclude_defaults=True)
+    data.setdefault("module", persona.module.value)
+    yaml = YAML(typ="rt")
+    yaml.width = 100
+    yaml.allow_unicode = True
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    stream = io.StringIO()
+    yaml.dump(_block_strings(data), stream)
+    return stream.getvalue()
+
+
+# --- internals ---------------------------------------------------------------------------------
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's commented containers and scalar subclasses as plain Python values."""
+    if isinstance(node, Mapping):
+        return {str(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(item) for item in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    return node
+
+
+def _block_strings(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: _block_strings(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_block_strings(item) for item in node]
+    if isinstance(node, str) and "\n" in node:
+        # Literal blocks cannot keep trailing spaces; drop them rather than fall back to quotes.
+        return LiteralScalarString("\n".join(line.rstrip() for line in node.split("\n")))
+    return node
+
+
+def _line_of(node: Any, key: str | int) -> int | None:
+    try:
+        if isinstance(node, CommentedMap):
+            return int(node.lc.key(key)[0]) + 1
+        if isinstance(node, CommentedSeq):
+            return int(node.lc.item(key)[0]) + 1
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
+    return None
+
+
+def _node_line(node: Any) -> int | None:
+    line = getattr(getattr(node, "lc", None), "line", None)
+    return line + 1 if isinstance(line, int) else None
+
+
+def _format_path(parts: Iterable[str | int]) -> str:
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def _validation_issues(
+    exc: ValidationError, document: CommentedMap, path: Path
+) -> list[PersonaIssue]:
+    issues: dict[tuple[str, str], PersonaIssue] = {}
+    for error in exc.errors():
+        located = _locate(error["loc"], document)
+        if located is None:
+            continue  # a branch of a union that does not apply to the value written
+        parts, line, node_value = located
+        message = _message(error, node_value, parts)
+        field_path = _format_path(parts)
+        if not parts:
+            field_path, line = _root_error_field(message, document)
+        issue = PersonaIssue(path, field_path, line, message)
+        issues.setdefault((field_path, message), issue)
+    return sorted(issues.values(), key=lambda issue: issue.sort_key)
+
+
+def _locate(
+    loc: tuple[str | int, ...], document: CommentedMap
+) -> tuple[list[str | int], int | None, Any] | None:
+    """Map a pydantic location onto the YAML tree: the clean path, its line, the value there."""
+    node: Any = document
+    parts: list[str | int] = []
+    line: int | None = 1
+    for index, element in enumerate(loc):
+        last = index == len(loc) - 1
+        in_mapping = isinstance(node, Mapping) and isinstance(element, str) and element in node
+        in_list = isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node)
+        if in_mapping or in_list:
+            line = _line_of(node, element) or line
+            node = node[element]
+            parts.append(element)
+        elif isinstance(element, str) and _is_union_tag(element):
+            # pydantic names the union member it tried (LocalizedText: "str" or "dict[str,str]");
+            # report only the member that matches what the author wrote.
+            wrote_mapping = isinstance(node, Mapping)
+            if wrote_mapping != element.startswith("dict"):
+                return None
+        elif last:
+            parts.append(element)  # a missing field: point at its parent mapping
+            line = _node_line(node) or line
+            node = None
+        else:
+            return None
+    return parts, line, node
+
+
+def _is_union_tag(element: str) -> bool:
+    return element in {"str", "int", "float", "bool", "list", "dict"} or "[" in element
+
+
+def _message(error: Any, value: Any, parts: list[str | int]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        name = parts[-1] if parts else ""
+        close = difflib.get_close_matches(str(name), _KNOWN_FIELDS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown field{hint}"
+    localized = bool(parts) and parts[-1] in {"name", "preview", "caption"}
+    if kind in {"string_type", "dict_type"} and localized and not isinstance(value, (str, dict)):
+        return "must be text, or a mapping like {ru: ..., en: ...}"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return message
+
+
+def _root_error_field(message: str, document: CommentedMap) -> tuple[str, int | None]:
+    """Model-level checks have no location; point at the field their message is about."""
+    for field in ("greetings", "module", "languages"):
+        if message.startswith(field) or f"{field} " in message.split(" must")[0]:
+            return field, _line_of(document, field) or 1
+    if message.startswith("partner"):
+        return "module", _line_of(document, "module") or 1
+    return "", 1
+
+
+def _file_checks(persona: Persona, document: CommentedMap, path: Path) -> Iterable[PersonaIssue]:
+    if persona.id != path.stem:
+        yield PersonaIssue(
+            path,
+            "id",
+            _line_of(document, "id"),
+            f"id {persona.id!r} must equal the file name {path.stem!r} "
+            f"(rename the file to {persona.id}{path.suffix} or change the id)",
+        )
+    gallery_node = document.get("gallery")
+    base = path.parent.resolve()
+    for index, image in enumerate(persona.gallery):
+        item = gallery_node[index] if isinstance(gallery_node, CommentedSeq) else None
+        line = _line_of(item, "file") if item is not None else None
+        field = f"gallery[{index}].file"
+        problem = _gallery_problem(base, image.file)
+        if problem:
+            yield PersonaIssue(path, field, line, problem)
+        if image.adult and not persona.adult:
+            yield PersonaIssue(
+                path,
+                f"gallery[{index}].adult",
+                _line_of(item, "adult") if item is not None else line,
+                "adult images are allowed only in personas with adult: true",
+            )
+
+
+def _gallery_problem(base: Path, file: str) -> str | None:
+    relative = Path(file)
+    if relative.is_absolute():
+        return f"use a path relative to the persona file, not {file}"
+    target = (base / relative).resolve()
+    if not target.is_relative_to(base):
+        return f"image must be inside the persona directory: {file}"
+    if not target.is_file():
+        return f"image not found: {file}"
+    try:
+        with Image.open(target) as image:
+            image_format = image.format
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        return f"not a readable image: {file} ({exc})"
+    if image_format not in GALLERY_FORMATS:
+        return f"{file} is {image_format}; use PNG, JPEG or WEBP"
+    return None
