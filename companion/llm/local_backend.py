@@ -1,0 +1,237 @@
+"""The in-process chat model (transformers) for the embedded default and offline use.
+
+- torch and transformers are imported on first use (`companion.llm.local_runtime`), so the bot
+  does not load them unless this backend is chosen.
+- The model loads once, lazily, in a worker thread (tens of seconds on CPU); call `load()` at
+  start-up to pay that before the first message. `count_tokens` needs only the tokenizer and
+  loads it synchronously if nobody has yet (a few seconds).
+- One generation at a time per model (CPU-bound; a second request waits its turn). Text is
+  produced by `model.generate` in a worker thread and handed to the event loop through
+  transformers' `AsyncTextIteratorStreamer`, so the loop is never blocked.
+- When the consumer stops iterating (or is cancelled), a stopping criterion ends the
+  generation at the next token and the worker thread is joined before the next request runs.
+- No constrained decoding: a `json_schema` request gets an instruction with the schema in its
+  system message (`prompts/json_output.j2`); the caller validates and retries.
+- Sampling: temperature 0 is greedy; temperature, top_p, max_tokens, repetition_penalty, seed
+  and stop strings are honoured; presence/frequency penalties have no transformers equivalent
+  and are ignored. The request's `adapter` (a vLLM LoRA name) is ignored here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from companion.config import LLMSettings
+from companion.llm.base import (
+    ChatRequest,
+    LLMError,
+    LLMStreamInterruptedError,
+    Role,
+)
+from companion.llm.stop_strings import StopStringFilter
+from companion.llm.usage import TokenUsage, UsageCallback
+
+if TYPE_CHECKING:
+    from companion.llm.local_runtime import GenerationRun, LoadedModel, ModelSource
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+JSON_INSTRUCTION_TEMPLATE = "json_output.j2"
+
+
+class LocalChatModel:
+    """`ChatModel` running a transformers causal LM in this process."""
+
+    def __init__(
+        self,
+        settings: LLMSettings,
+        *,
+        on_usage: UsageCallback | None = None,
+        prompts_dir: Path | None = None,
+    ) -> None:
+        self._settings = settings
+        self._on_usage = on_usage
+        self._prompts_dir = prompts_dir or DEFAULT_PROMPTS_DIR
+        self._source: ModelSource | None = None
+        self._tokenizer: Any = None
+        self._loaded: LoadedModel | None = None
+        # Loading happens in worker threads, possibly two at once (count_tokens + stream).
+        self._load_lock = threading.Lock()
+        self._generation_lock = asyncio.Lock()
+        self._active: GenerationRun | None = None
+        self._closed = False
+        self.last_usage: TokenUsage | None = None
+        # "stop" (end of turn or a stop string), "length" (max_tokens) or "cancelled".
+        self.last_finish_reason: str | None = None
+
+    # ---- loading ---------------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    async def load(self) -> None:
+        """Load the tokenizer and the model (in a worker thread) unless already loaded."""
+        if self._loaded is None:
+            await asyncio.to_thread(self._load_model_sync)
+
+    def _resolve_source(self) -> ModelSource:
+        from companion.llm.local_runtime import resolve_model_source
+
+        if self._source is None:
+            self._source = resolve_model_source(
+                self._settings.local_model, self._settings.local_gguf_file
+            )
+        return self._source
+
+    def _load_tokenizer_sync(self) -> Any:
+        with self._load_lock:
+            if self._tokenizer is None:
+                from companion.llm.local_runtime import load_tokenizer
+
+                self._tokenizer = load_tokenizer(self._resolve_source())
+            return self._tokenizer
+
+    def _load_model_sync(self) -> LoadedModel:
+        tokenizer = self._load_tokenizer_sync()
+        with self._load_lock:
+            if self._loaded is None:
+                from companion.llm.local_runtime import load_model
+
+                log.info("loading local model %s", self._resolve_source().describe())
+                self._loaded = load_model(
+                    self._resolve_source(),
+                    tokenizer,
+                    self._settings.local_device,
+                    self._settings.local_threads,
+                )
+            return self._loaded
+
+    # ---- ChatModel -------------------------------------------------------------------------
+
+    def count_tokens(self, text: str) -> int:
+        """Exact, with the model's tokenizer (no special tokens)."""
+        return len(self._load_tokenizer_sync().encode(text, add_special_tokens=False))
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[str]:
+        if self._closed:
+            raise LLMError("the local model is closed")
+        await self.load()
+        async with self._generation_lock:
+            async for text in self._generate(request):
+                yield text
+
+    async def complete(self, request: ChatRequest) -> str:
+        return "".join([chunk async for chunk in self.stream(request)])
+
+    async def aclose(self) -> None:
+        self._closed = True
+        active = self._active
+        if active is not None:
+            active.cancel.set()
+        async with self._generation_lock:
+            self._loaded = None
+            self._tokenizer = None
+
+    # ---- generation ------------------------------------------------------------------------
+
+    async def _generate(self, request: ChatRequest) -> AsyncIterator[str]:
+        from companion.llm.local_runtime import GenerationRun, encode_chat, new_streamer
+
+        loaded = self._loaded
+        if loaded is None:  # closed while waiting for the lock
+            raise LLMError("the local model is closed")
+        try:
+            inputs = encode_chat(loaded, self._messages(request))
+        except Exception as exc:
+            raise LLMError(f"cannot apply the chat template: {exc}") from exc
+        run = GenerationRun(
+            loaded=loaded,
+            inputs=inputs,
+            sampling=request.sampling,
+            streamer=new_streamer(loaded),
+            cancel=threading.Event(),
+        )
+        thread = threading.Thread(target=run.run, name="companion-local-llm", daemon=True)
+        stops = StopStringFilter(request.sampling.stop)
+        produced = False
+        self._active = run
+        thread.start()
+        try:
+            async for piece in run.streamer:
+                text = stops.feed(piece)
+                if text:
+                    produced = True
+                    yield text
+                if stops.stopped:
+                    break
+            tail = stops.flush()
+            if tail and run.error is None:
+                produced = True
+                yield tail
+        finally:
+            # Whether the consumer finished, stopped early or was cancelled: end the
+            # generation at the next token and wait for the thread before the next request.
+            run.cancel.set()
+            await asyncio.to_thread(thread.join)
+            self._active = None
+            if run.error is None:
+                self._finish(run, stopped_by_string=stops.stopped)
+        if run.error is not None:
+            if produced:
+                raise LLMStreamInterruptedError(
+                    f"local generation failed after the reply started: {run.error}"
+                ) from run.error
+            raise LLMError(f"local generation failed: {run.error}") from run.error
+
+    def _finish(self, run: GenerationRun, *, stopped_by_string: bool) -> None:
+        if stopped_by_string:
+            reason = "stop"
+        elif run.cancelled:
+            reason = "cancelled"
+        elif run.completion_tokens >= run.sampling.max_tokens:
+            reason = "length"
+        else:
+            reason = "stop"
+        self.last_finish_reason = reason
+        usage = TokenUsage(
+            prompt_tokens=run.prompt_tokens,
+            completion_tokens=run.completion_tokens,
+            model=self._settings.local_model,
+        )
+        self.last_usage = usage
+        if self._on_usage is not None:
+            try:
+                self._on_usage(usage)
+            except Exception:  # a metrics hiccup must not break a reply
+                log.exception("token usage callback failed")
+
+    def _messages(self, request: ChatRequest) -> list[dict[str, str]]:
+        messages = [{"role": m.role.value, "content": m.content} for m in request.messages]
+        if request.json_schema is None:
+            return messages
+        instruction = self._json_instruction(request.json_schema)
+        for message in messages:
+            if message["role"] == Role.SYSTEM.value:
+                message["content"] = f"{message['content']}\n\n{instruction}"
+                return messages
+        return [{"role": Role.SYSTEM.value, "content": instruction}, *messages]
+
+    def _json_instruction(self, schema: dict[str, Any]) -> str:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(self._prompts_dir)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+        )
+        template = env.get_template(JSON_INSTRUCTION_TEMPLATE)
+        return template.render(schema_json=json.dumps(schema, ensure_ascii=False)).strip()

@@ -1,0 +1,328 @@
+"""The chat model served by an OpenAI-compatible server (vLLM in production), via the `openai` SDK.
+
+Behaviour the rest of the service relies on:
+
+- The persona's LoRA adapter name is sent as ``model``; when the server does not serve it
+  (vLLM: 404 "The model `x` does not exist."), the request is repeated with the base model
+  and the adapter is remembered as missing (see `AdapterAvailability`).
+- Connection errors, timeouts, 429 and 5xx answers are retried with exponential backoff, but
+  only while no text has been yielded: a stream that breaks after its first text chunk raises
+  `LLMStreamInterruptedError` (repeating it would send the user a second, different reply).
+- A server that stays unreachable raises `LLMUnavailableError` with a one-line message that
+  names the URL.
+- Token usage is requested in the stream (``stream_options.include_usage``) and reported to
+  the ``on_usage`` callback; `last_usage` keeps the latest for the CLI and tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+from openai.types import CompletionUsage
+
+from companion.config import LLMSettings
+from companion.llm.adapters import AdapterAvailability
+from companion.llm.base import (
+    ChatRequest,
+    LLMError,
+    LLMStreamInterruptedError,
+    LLMUnavailableError,
+)
+from companion.llm.token_estimate import estimate_tokens
+from companion.llm.usage import TokenUsage, UsageCallback
+
+log = logging.getLogger(__name__)
+
+_MAX_BACKOFF_S = 8.0
+
+
+class _RetryBudget:
+    """Counts failed attempts of one call and sleeps between them; raises when spent."""
+
+    def __init__(self, max_retries: int, backoff_s: float, server: str) -> None:
+        self._max_retries = max(0, max_retries)
+        self._backoff_s = backoff_s
+        self._server = server
+        self.failures = 0
+
+    async def failed(self, exc: Exception) -> None:
+        self.failures += 1
+        if self.failures > self._max_retries:
+            raise LLMUnavailableError(
+                f"LLM server at {self._server} is unavailable after {self.failures} attempt(s): "
+                f"{_describe(exc)}"
+            ) from exc
+        delay = min(_MAX_BACKOFF_S, self._backoff_s * 2 ** (self.failures - 1))
+        # Jitter keeps many clients that failed together from retrying together.
+        delay *= random.uniform(0.5, 1.0)
+        log.warning(
+            "LLM call to %s failed (%s); retry %d/%d in %.2f s",
+            self._server,
+            _describe(exc),
+            self.failures,
+            self._max_retries,
+            delay,
+        )
+        await asyncio.sleep(delay)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line about what went wrong, without the request body."""
+    if isinstance(exc, openai.APITimeoutError):
+        return "timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        return f"connection failed ({cause})" if cause else "connection failed"
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}: {_error_message(exc)}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _error_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error")
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+        if isinstance(body.get("message"), str):
+            return str(body["message"])
+    return exc.message
+
+
+def _is_transient(exc: Exception) -> bool:
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return False
+
+
+def _is_missing_model(exc: Exception) -> bool:
+    if not isinstance(exc, openai.APIStatusError):
+        return False
+    if exc.status_code == 404:
+        return True
+    # Some OpenAI-compatible servers answer 400 with the same text.
+    return exc.status_code == 400 and "does not exist" in _error_message(exc)
+
+
+class OpenAIChatModel:
+    """`ChatModel` over the OpenAI chat completions API (vLLM, or any compatible server)."""
+
+    def __init__(
+        self,
+        settings: LLMSettings,
+        *,
+        on_usage: UsageCallback | None = None,
+        token_counter: Callable[[str], int] | None = None,
+        retry_backoff_s: float = 0.5,
+        adapter_recheck_s: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not settings.base_url:
+            raise ValueError("OpenAIChatModel needs llm.base_url (COMPANION_LLM__BASE_URL)")
+        self._settings = settings
+        self._server = settings.base_url.rstrip("/")
+        self._on_usage = on_usage
+        self._token_counter = token_counter or estimate_tokens
+        self._retry_backoff_s = retry_backoff_s
+        self._adapters = AdapterAvailability(
+            settings.model, recheck_s=adapter_recheck_s, clock=clock
+        )
+        self._schemas_refused: set[str] = set()
+        self.last_usage: TokenUsage | None = None
+        self._client = AsyncOpenAI(
+            base_url=self._server,
+            api_key=settings.api_key.get_secret_value() or "EMPTY",
+            # connect: how long to wait for the TCP connection; read: the longest silence
+            # between two received pieces (first token included), so a stalled server fails
+            # within request_timeout_s while a long reply that keeps streaming does not.
+            timeout=openai.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
+            # Retries are ours: the SDK's would also retry in ways we cannot bound to
+            # "before the first chunk", and would not know about adapter fallback.
+            max_retries=0,
+        )
+
+    @property
+    def adapters(self) -> AdapterAvailability:
+        return self._adapters
+
+    @property
+    def server(self) -> str:
+        return self._server
+
+    def count_tokens(self, text: str) -> int:
+        """Exact when a `token_counter` was given; else the documented `estimate_tokens`."""
+        return self._token_counter(text)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    # ---- streaming -------------------------------------------------------------------------
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[str]:
+        """Yield reply text as the server produces it (see the module docstring for errors)."""
+        budget = self._budget()
+        model = self._adapters.model_for(request.adapter)
+        use_schema = self._use_schema(request)
+        while True:
+            produced = False
+            try:
+                stream = await self._client.chat.completions.create(
+                    **self._params(request, model, use_schema=use_schema),
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+                # `async with` closes the HTTP response when the consumer stops early, which
+                # makes vLLM abort the generation instead of finishing it for nobody.
+                async with stream:
+                    async for chunk in stream:
+                        if chunk.usage is not None:
+                            self._record_usage(chunk.usage, model)
+                        for choice in chunk.choices:
+                            text = choice.delta.content if choice.delta else None
+                            if text:
+                                produced = True
+                                yield text
+                self._adapters.mark_served(request.adapter if model != self._base else None)
+                return
+            except openai.OpenAIError as exc:
+                if produced:
+                    raise LLMStreamInterruptedError(
+                        f"stream from {self._server} broke after the reply started: "
+                        f"{_describe(exc)}"
+                    ) from exc
+                model, use_schema = await self._handle_failure(
+                    exc, request, model, use_schema, budget
+                )
+
+    # ---- one-shot --------------------------------------------------------------------------
+
+    async def complete(self, request: ChatRequest) -> str:
+        """The whole reply; with `json_schema` and `structured_output` the server enforces it."""
+        budget = self._budget()
+        model = self._adapters.model_for(request.adapter)
+        use_schema = self._use_schema(request)
+        while True:
+            try:
+                response = await self._client.chat.completions.create(
+                    **self._params(request, model, use_schema=use_schema),
+                    stream=False,
+                )
+            except openai.OpenAIError as exc:
+                model, use_schema = await self._handle_failure(
+                    exc, request, model, use_schema, budget
+                )
+                continue
+            self._adapters.mark_served(request.adapter if model != self._base else None)
+            if response.usage is not None:
+                self._record_usage(response.usage, model)
+            if not response.choices:
+                return ""
+            return response.choices[0].message.content or ""
+
+    # ---- internals -------------------------------------------------------------------------
+
+    @property
+    def _base(self) -> str:
+        return self._settings.model
+
+    def _budget(self) -> _RetryBudget:
+        return _RetryBudget(self._settings.max_retries, self._retry_backoff_s, self._server)
+
+    def _use_schema(self, request: ChatRequest) -> bool:
+        return (
+            request.json_schema is not None
+            and self._settings.structured_output
+            and request.schema_name not in self._schemas_refused
+        )
+
+    async def _handle_failure(
+        self,
+        exc: openai.OpenAIError,
+        request: ChatRequest,
+        model: str,
+        use_schema: bool,
+        budget: _RetryBudget,
+    ) -> tuple[str, bool]:
+        """Decide how to retry a failed attempt (nothing was yielded yet), or raise."""
+        if _is_missing_model(exc):
+            if model != self._base:
+                self._adapters.mark_missing(model, self._server)
+                return self._base, use_schema
+            raise LLMError(
+                f"the base model {model!r} is not served by {self._server} "
+                "(check llm.model against GET /v1/models)"
+            ) from exc
+        if isinstance(exc, Exception) and _is_transient(exc):
+            await budget.failed(exc)
+            return model, use_schema
+        if use_schema and isinstance(exc, openai.BadRequestError):
+            # The server rejected structured output (or this schema); the caller validates
+            # the JSON anyway, so ask again without response_format.
+            if request.schema_name not in self._schemas_refused:
+                log.warning(
+                    "%s rejected response_format for schema %r (%s); "
+                    "sending plain requests for it from now on",
+                    self._server,
+                    request.schema_name,
+                    _describe(exc),
+                )
+                self._schemas_refused.add(request.schema_name)
+            return model, False
+        raise LLMError(f"LLM request to {self._server} failed: {_describe(exc)}") from exc
+
+    def _params(self, request: ChatRequest, model: str, *, use_schema: bool) -> dict[str, Any]:
+        sampling = request.sampling
+        params: dict[str, Any] = {
+            "model": model,
+            "messages": [
+                {"role": message.role.value, "content": message.content}
+                for message in request.messages
+            ],
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "max_tokens": sampling.max_tokens,
+            "presence_penalty": sampling.presence_penalty,
+            "frequency_penalty": sampling.frequency_penalty,
+        }
+        if sampling.stop:
+            params["stop"] = list(sampling.stop)
+        if sampling.seed is not None:
+            params["seed"] = sampling.seed
+        extra_body: dict[str, Any] = {}
+        if sampling.repetition_penalty is not None:
+            # vLLM's extra sampling parameter, not part of the OpenAI API.
+            extra_body["repetition_penalty"] = sampling.repetition_penalty
+        if extra_body:
+            params["extra_body"] = extra_body
+        if use_schema and request.json_schema is not None:
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": request.schema_name,
+                    "schema": request.json_schema,
+                    "strict": True,
+                },
+            }
+        return params
+
+    def _record_usage(self, usage: CompletionUsage, model: str) -> None:
+        record = TokenUsage(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            model=model,
+        )
+        self.last_usage = record
+        if self._on_usage is not None:
+            try:
+                self._on_usage(record)
+            except Exception:  # a metrics hiccup must not break a reply
+                log.exception("token usage callback failed")
