@@ -8,8 +8,8 @@ from pymongo.errors import DuplicateKeyError
 
 from companion.storage import collections as c
 from companion.storage.crypto import FieldCipher
-from companion.storage.documents import Document, new_id
-from companion.storage.models import Conversation, utcnow
+from companion.storage.documents import Document, bson_ready, new_id, storage_now
+from companion.storage.models import Conversation
 
 # A racing `start` for the same (user, persona) is rare; a few retries settle it.
 _START_ATTEMPTS = 5
@@ -39,10 +39,10 @@ class ConversationRepository:
         starts race, the second finds the first's conversation and returns it.
         """
         for _ in range(_START_ATTEMPTS):
-            now = utcnow()
+            now = storage_now()
             await self._conversations.update_many(
                 {"user_id": user_id, "persona_id": persona_id, "active": True},
-                {"$set": {"active": False, "updated_at": now, "ended_at": now}},
+                {"$set": {"active": False, "ended_at": now}},
             )
             conversation = Conversation(
                 id=new_id(), user_id=user_id, persona_id=persona_id, started_at=now, updated_at=now
@@ -71,7 +71,7 @@ class ConversationRepository:
                 "$set": {
                     "summary": self._cipher.encrypt(summary),
                     "summary_upto_seq": upto_seq,
-                    "updated_at": utcnow(),
+                    "updated_at": storage_now(),
                 }
             },
         )
@@ -83,11 +83,15 @@ class ConversationRepository:
         query: Document = {"user_id": user_id}
         if persona_id is not None:
             query["persona_id"] = persona_id
-        cursor = self._conversations.find(query).sort("updated_at", DESCENDING).limit(limit)
+        cursor = (
+            self._conversations.find(query)
+            .sort([("updated_at", DESCENDING), ("started_at", DESCENDING)])
+            .limit(limit)
+        )
         return [self._to_model(document) async for document in cursor]
 
     def _to_document(self, conversation: Conversation) -> Document:
-        document = conversation.model_dump(mode="python")
+        document: Document = bson_ready(conversation.model_dump(mode="python"))
         document["_id"] = document.pop("id")
         document["summary"] = self._cipher.encrypt(conversation.summary)
         document["last_seq"] = 0  # the message counter, advanced by MessageRepository.append

@@ -95,9 +95,12 @@ async def open_database(settings: Settings, *, create_indexes: bool = True) -> D
         try:
             uri = await embedded.astart()
         except EmbeddedServerError as exc:
-            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "already being managed by another process" in str(exc):
+                reason = "it is in use by another process (is another companion running?)"
+            else:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DatabaseUnavailableError(
-                f"cannot start the embedded database in {mongo.embedded_data_dir}: {first_line}"
+                f"cannot start the embedded database in {mongo.embedded_data_dir}: {reason}"
             ) from exc
         display = f"{uri} (embedded SecantusDB, data in {mongo.embedded_data_dir})"
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -16,9 +17,34 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def storage_now() -> datetime:
+    """The current UTC time at the millisecond precision BSON dates keep."""
+    return to_storage_precision(datetime.now(UTC))
+
+
+def to_storage_precision(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def bson_ready(value: Any) -> Any:
+    """`value` with every datetime cut to milliseconds, so what we return equals what is read."""
+    if isinstance(value, datetime):
+        return to_storage_precision(value)
+    if isinstance(value, dict):
+        return {key: bson_ready(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [bson_ready(item) for item in value]
+    return value
+
+
+def stored_copy(model: M) -> M:
+    """The model as it will read back from the database (datetimes at millisecond precision)."""
+    return type(model).model_validate(bson_ready(model.model_dump(mode="python")))
+
+
 def to_document(model: BaseModel, *, id_field: str | None = "id") -> Document:
     """The model as a BSON-ready dict; its `id_field` becomes `_id`."""
-    document = model.model_dump(mode="python")
+    document: Document = bson_ready(model.model_dump(mode="python"))
     if id_field is not None:
         document["_id"] = document.pop(id_field)
     return document

@@ -9,7 +9,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from companion.storage import collections as c
-from companion.storage.documents import Document
+from companion.storage.documents import Document, bson_ready
 from companion.storage.models import Event
 
 
@@ -29,7 +29,7 @@ class EventRepository:
         self._events = db[c.EVENTS]
 
     async def record(self, event: Event) -> None:
-        await self._events.insert_one(event.model_dump(mode="python"))
+        await self._events.insert_one(bson_ready(event.model_dump(mode="python")))
 
     async def for_user(self, user_id: int, *, limit: int = 0) -> list[Event]:
         """The user's events, oldest first (`limit` 0: all)."""

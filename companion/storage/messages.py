@@ -7,14 +7,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from companion.storage import collections as c
 from companion.storage.crypto import FieldCipher
-from companion.storage.documents import Document, new_id
+from companion.storage.documents import Document, bson_ready, new_id, storage_now, stored_copy
 from companion.storage.models import (
     Conversation,
     Message,
     MessageRole,
     MessageSource,
     MessageStatus,
-    utcnow,
 )
 
 
@@ -46,7 +45,7 @@ class MessageRepository:
         appends never share a seq. A crash between the increment and the insert leaves a gap,
         never a duplicate: seqs are strictly increasing, not necessarily contiguous.
         """
-        now = utcnow()
+        now = storage_now()
         counted = 1 if status is MessageStatus.COMPLETE else 0
         counter = await self._conversations.find_one_and_update(
             {"_id": conversation.id},
@@ -56,20 +55,22 @@ class MessageRepository:
         )
         if counter is None:
             raise ConversationNotFoundError(f"conversation {conversation.id} is not stored")
-        message = Message(
-            id=new_id(),
-            conversation_id=conversation.id,
-            user_id=conversation.user_id,
-            persona_id=conversation.persona_id,
-            seq=int(counter["last_seq"]),
-            role=role,
-            text=text,
-            source=source,
-            status=status,
-            created_at=now,
-            meta=dict(meta or {}),
+        message = stored_copy(
+            Message(
+                id=new_id(),
+                conversation_id=conversation.id,
+                user_id=conversation.user_id,
+                persona_id=conversation.persona_id,
+                seq=int(counter["last_seq"]),
+                role=role,
+                text=text,
+                source=source,
+                status=status,
+                created_at=now,
+                meta=dict(meta or {}),
+            )
         )
-        document = message.model_dump(mode="python")
+        document: Document = bson_ready(message.model_dump(mode="python"))
         document["_id"] = document.pop("id")
         document["text"] = self._cipher.encrypt(text)
         await self._messages.insert_one(document)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pymongo.asynchronous.database import AsyncDatabase
 
 from companion.storage import collections as c
-from companion.storage.documents import Document
+from companion.storage.documents import Document, bson_ready, stored_copy
 from companion.storage.models import Subscription
 
 
@@ -22,10 +22,10 @@ class SubscriptionRepository:
 
     async def save(self, subscription: Subscription) -> Subscription:
         """Insert or replace the user's subscription as a whole."""
-        document = subscription.model_dump(mode="python")
+        document: Document = bson_ready(subscription.model_dump(mode="python"))
         document["_id"] = subscription.user_id
         await self._subscriptions.replace_one({"_id": subscription.user_id}, document, upsert=True)
-        return subscription
+        return stored_copy(subscription)
 
     async def delete(self, user_id: int) -> bool:
         result = await self._subscriptions.delete_one({"_id": user_id})

@@ -26,8 +26,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from companion.storage import collections as c
 from companion.storage.crypto import DecryptionError, FieldCipher
-from companion.storage.documents import Document
-from companion.storage.models import utcnow
+from companion.storage.documents import Document, storage_now
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ class UserDataService:
 
         return {
             "format": EXPORT_FORMAT,
-            "exported_at": utcnow().isoformat(),
+            "exported_at": storage_now().isoformat(),
             "user_id": user_id,
             "profile": None if profile is None else self._clean(profile),
             "conversations": conversations,
@@ -126,7 +125,7 @@ class UserDataService:
         Idempotent: run it again after a crash and it completes what is left.
         """
         await self._db[c.ERASURES].update_one(
-            {"_id": user_id}, {"$setOnInsert": {"started_at": utcnow()}}, upsert=True
+            {"_id": user_id}, {"$setOnInsert": {"started_at": storage_now()}}, upsert=True
         )
         counts: dict[str, int] = {}
         for collection, field in c.USER_DATA_FIELDS.items():
@@ -158,7 +157,7 @@ class UserDataService:
                 key: value for key, value in payment.items() if key in c.PAYMENT_ACCOUNTING_FIELDS
             }
             kept["user_ref"] = user_ref
-            kept["erased_at"] = utcnow()
+            kept["erased_at"] = storage_now()
             result = await payments.replace_one({"_id": payment["_id"], "user_id": user_id}, kept)
             stripped += result.modified_count
         return stripped

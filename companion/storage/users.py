@@ -9,6 +9,7 @@ from companion.storage import collections as c
 from companion.storage.documents import (
     Document,
     from_document,
+    stored_copy,
     to_document,
     validated_updates,
 )
@@ -28,7 +29,7 @@ class UserRepository:
     async def upsert(self, user: User) -> User:
         """Store the whole profile (insert or replace). Prefer `update` for single fields."""
         await self._users.replace_one({"_id": user.id}, to_document(user), upsert=True)
-        return user
+        return stored_copy(user)
 
     async def get_or_create(self, user: User) -> tuple[User, bool]:
         """The stored profile, or `user` inserted as new; the flag says whether it was created.
@@ -41,7 +42,7 @@ class UserRepository:
             {"_id": user.id}, {"$setOnInsert": document}, upsert=True
         )
         if result.upserted_id is not None:
-            return user, True
+            return stored_copy(user), True
         stored = await self.get(user.id)
         if stored is None:  # erased between the two calls: store it again
             return await self.upsert(user), True
