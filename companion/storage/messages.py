@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bson
+from bson.errors import InvalidDocument
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -15,6 +17,25 @@ from companion.storage.models import (
     MessageSource,
     MessageStatus,
 )
+
+# Far below MongoDB's 16 MiB document limit; a chat message is never near it.
+MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+
+
+class UnstorableMessageError(ValueError):
+    """The message cannot be stored as it is (invalid Unicode, unencodable meta, too large)."""
+
+
+def _check_storable(document: Document) -> None:
+    """Fail before anything is written, so a bad message never costs a seq or a half-write."""
+    try:
+        size = len(bson.encode(document))
+    except (InvalidDocument, UnicodeEncodeError) as exc:
+        raise UnstorableMessageError(f"message cannot be stored: {exc}") from exc
+    if size > MAX_DOCUMENT_BYTES:
+        raise UnstorableMessageError(
+            f"message cannot be stored: {size} bytes is over the {MAX_DOCUMENT_BYTES} limit"
+        )
 
 
 class ConversationNotFoundError(LookupError):
@@ -46,22 +67,13 @@ class MessageRepository:
         never a duplicate: seqs are strictly increasing, not necessarily contiguous.
         """
         now = storage_now()
-        counted = 1 if status is MessageStatus.COMPLETE else 0
-        counter = await self._conversations.find_one_and_update(
-            {"_id": conversation.id},
-            {"$inc": {"last_seq": 1, "turn_count": counted}, "$set": {"updated_at": now}},
-            projection={"last_seq": True},
-            return_document=ReturnDocument.AFTER,
-        )
-        if counter is None:
-            raise ConversationNotFoundError(f"conversation {conversation.id} is not stored")
         message = stored_copy(
             Message(
                 id=new_id(),
                 conversation_id=conversation.id,
                 user_id=conversation.user_id,
                 persona_id=conversation.persona_id,
-                seq=int(counter["last_seq"]),
+                seq=0,  # assigned below, once the document is known to be storable
                 role=role,
                 text=text,
                 source=source,
@@ -72,9 +84,21 @@ class MessageRepository:
         )
         document: Document = bson_ready(message.model_dump(mode="python"))
         document["_id"] = document.pop("id")
+        _check_storable(document)
         document["text"] = self._cipher.encrypt(text)
+
+        counted = 1 if status is MessageStatus.COMPLETE else 0
+        counter = await self._conversations.find_one_and_update(
+            {"_id": conversation.id},
+            {"$inc": {"last_seq": 1, "turn_count": counted}, "$set": {"updated_at": now}},
+            projection={"last_seq": True},
+            return_document=ReturnDocument.AFTER,
+        )
+        if counter is None:
+            raise ConversationNotFoundError(f"conversation {conversation.id} is not stored")
+        document["seq"] = int(counter["last_seq"])
         await self._messages.insert_one(document)
-        return message
+        return message.model_copy(update={"seq": document["seq"]})
 
     async def get(self, message_id: str) -> Message | None:
         document = await self._messages.find_one({"_id": message_id})

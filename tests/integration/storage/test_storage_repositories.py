@@ -7,11 +7,16 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from companion.dialogs.ports import ConversationStore, EventSink, MessageStore, UserStore
 from companion.storage import collections as c
 from companion.storage.conversations import ConversationRepository
 from companion.storage.crypto import AesGcmCipher, PlaintextCipher
 from companion.storage.events import EventRepository
-from companion.storage.messages import ConversationNotFoundError, MessageRepository
+from companion.storage.messages import (
+    ConversationNotFoundError,
+    MessageRepository,
+    UnstorableMessageError,
+)
 from companion.storage.models import (
     Conversation,
     Event,
@@ -300,3 +305,36 @@ async def test_subscription_round_trip(db: Db) -> None:
     assert await db[c.SUBSCRIPTIONS].count_documents({}) == 1
     assert await subscriptions.delete(11) is True
     assert await subscriptions.get(11) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "meta"),
+    [
+        ("broken \ud800 surrogate", None),
+        ("fine text", {"tags": {"a", "b"}}),  # a set is not BSON
+        ("x" * (5 * 1024 * 1024), None),
+    ],
+)
+async def test_unstorable_message_writes_nothing(
+    db: Db, cipher: AesGcmCipher, text: str, meta: dict[str, object] | None
+) -> None:
+    conv = await ConversationRepository(db, cipher).start(12, "kylie")
+    messages = MessageRepository(db, cipher)
+    with pytest.raises(UnstorableMessageError, match="cannot be stored"):
+        await messages.append(conv, MessageRole.USER, text, meta=meta)
+    assert await db[c.MESSAGES].count_documents({}) == 0
+    # No seq was spent on it.
+    assert (await messages.append(conv, MessageRole.USER, "next")).seq == 1
+
+
+async def test_repositories_satisfy_the_dialogue_ports(db: Db, cipher: AesGcmCipher) -> None:
+    users: UserStore = UserRepository(db)
+    conversations: ConversationStore = ConversationRepository(db, cipher)
+    messages: MessageStore = MessageRepository(db, cipher)
+    events: EventSink = EventRepository(db)
+    await users.upsert(User(id=13))
+    conv = await conversations.start(13, "kylie")
+    await messages.append(conv, MessageRole.USER, "through the port")
+    await events.record(Event(user_id=13, name="first_message"))
+    assert [m.text for m in await messages.recent(conv.id, 1)] == ["through the port"]
+    assert await db[c.EVENTS].count_documents({"user_id": 13}) == 1
