@@ -105,6 +105,12 @@ class TelegramSettings(BaseModel):
     throttle_messages: int = 8
     throttle_window_s: int = 10
     max_message_chars: int = 4000
+    # Drafts are made for streaming and animate between updates; edits are rate limited harder.
+    draft_interval_s: float = 0.3
+    # Profiles are cached in Redis this long between updates (invalidated on every change).
+    user_cache_ttl_s: int = 30
+    # On SIGTERM, replies in flight get this long to finish before the process exits.
+    shutdown_timeout_s: float = 30.0
 
     @field_validator("admin_ids", mode="before")
     @classmethod
