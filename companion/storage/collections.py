@@ -26,6 +26,8 @@ EPISODES: Final = "episodes"
 SUBSCRIPTIONS: Final = "subscriptions"
 # The payment ledger (billing issue); `user_id`. Kept after erasure, stripped (see below).
 PAYMENTS: Final = "payments"
+# Every subscription state change (billing issue), `_id` = the change's idempotency key; `user_id`.
+SUBSCRIPTION_TRANSITIONS: Final = "subscription_transitions"
 # Funnel and audit events; `user_id`.
 EVENTS: Final = "events"
 # Named monotonic counters for whoever needs one (`_id` = counter name, `value`); no user data.
@@ -39,6 +41,7 @@ ERASURES: Final = "erasures"
 USER_DATA_FIELDS: Final[dict[str, str]] = {
     USERS: "_id",
     SUBSCRIPTIONS: "user_id",
+    SUBSCRIPTION_TRANSITIONS: "user_id",
     MESSAGES: "user_id",
     EPISODES: "user_id",
     MEMORY_HISTORY: "user_id",
@@ -51,8 +54,10 @@ USER_DATA_FIELDS: Final[dict[str, str]] = {
 # replaced by a keyed hash: payments must be kept for accounting and tax law (54-FZ, 402-FZ).
 RETAINED_AFTER_ERASURE: Final[dict[str, str]] = {PAYMENTS: "user_id"}
 
-# What an erased payment keeps: amounts, status and the provider's reference, nothing that
-# identifies the person (no receipt e-mail/phone, no description, no metadata, no saved card).
+# What an erased payment keeps: amounts, status and the provider's references, nothing that
+# identifies the person (no receipt e-mail/phone, no description, no metadata, no saved card, no
+# idempotency key, no confirmation URL). Erased payments have `user_ref` (a keyed hash) and
+# `erased_at` instead of `user_id`: ledger readers must expect them.
 PAYMENT_ACCOUNTING_FIELDS: Final[frozenset[str]] = frozenset(
     {
         "_id",
@@ -64,9 +69,13 @@ PAYMENT_ACCOUNTING_FIELDS: Final[frozenset[str]] = frozenset(
         "currency",
         "status",
         "refunded_amount",
+        "refund_id",
+        "failure_reason",
+        "renews_period_end",
         "created_at",
         "updated_at",
         "paid_at",
+        "granted_at",
         "refunded_at",
     }
 )

@@ -34,6 +34,20 @@ EXPORT_FORMAT = "companion-export/1"
 
 # Derived data that means nothing outside the service (embeddings) is not exported.
 _NOT_EXPORTED_KEYS = frozenset({"user_id", "embedding", "embeddings", "vector", "vectors"})
+# Collections with their own section in the export; any other user-data collection goes
+# under "other". Episodes are embeddings of messages already exported, so they are left out.
+_EXPORTED_EXPLICITLY = frozenset(
+    {
+        c.USERS,
+        c.SUBSCRIPTIONS,
+        c.MESSAGES,
+        c.CONVERSATIONS,
+        c.MEMORIES,
+        c.MEMORY_HISTORY,
+        c.EVENTS,
+        c.EPISODES,
+    }
+)
 _EXPORTED_PAYMENT_FIELDS = (
     "provider",
     "plan_id",
@@ -109,6 +123,11 @@ class UserDataService:
                 .find({"user_id": user_id})
                 .sort("created_at", ASCENDING)
             ],
+            "other": {
+                collection: await self._all(collection, user_id)
+                for collection in c.USER_DATA_FIELDS
+                if collection not in _EXPORTED_EXPLICITLY
+            },
             "events": [
                 {
                     "name": event.get("name"),
@@ -163,7 +182,8 @@ class UserDataService:
         return stripped
 
     async def _all(self, collection: str, user_id: int) -> list[Any]:
-        cursor = self._db[collection].find({"user_id": user_id}).sort("_id", ASCENDING)
+        field = c.USER_DATA_FIELDS.get(collection, "user_id")
+        cursor = self._db[collection].find({field: user_id}).sort("_id", ASCENDING)
         return [self._clean(document) async for document in cursor]
 
     def _clean(self, document: Document) -> Any:

@@ -167,7 +167,8 @@ async def test_erase_removes_everything_and_keeps_an_anonymous_ledger(
     service = UserDataService(db, cipher)
 
     counts = await service.erase(ANNA)
-    assert counts == {
+    assert set(counts) == {*c.USER_DATA_FIELDS, *c.RETAINED_AFTER_ERASURE}
+    assert {name: count for name, count in counts.items() if count} == {
         c.USERS: 1,
         c.SUBSCRIPTIONS: 1,
         c.MESSAGES: 3,
@@ -238,3 +239,25 @@ async def test_an_interrupted_erase_is_finished_at_start_up(
     assert all(count == 0 for count in (await _documents_about(db, ANNA)).values())
     assert await restarted.pending_erasures() == []
     assert await restarted.finish_pending_erasures() == 0
+
+
+async def test_a_newly_registered_collection_is_exported_and_erased(
+    db: Db, cipher: AesGcmCipher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(c.USER_DATA_FIELDS, "test_notes", "owner")
+    await db["test_notes"].insert_many(
+        [
+            {"owner": ANNA, "note": cipher.encrypt("private note"), "at": PAID_AT},
+            {"owner": OTHER, "note": "someone else's"},
+        ]
+    )
+    service = UserDataService(db, cipher)
+    exported = await service.export(ANNA)
+    notes = exported["other"]["test_notes"]
+    assert [(n["note"], n["at"]) for n in notes] == [("private note", PAID_AT.isoformat())]
+    json.dumps(exported)
+
+    counts = await service.erase(ANNA)
+    assert counts["test_notes"] == 1
+    assert await db["test_notes"].count_documents({"owner": ANNA}) == 0
+    assert await db["test_notes"].count_documents({"owner": OTHER}) == 1
