@@ -37,16 +37,18 @@ COUNTERS: Final = "counters"
 ERASURES: Final = "erasures"
 
 # Collection -> the field holding the user id. Erase deletes every matching document, export
-# reads them. Order is the erase order (see `UserDataService.erase`).
+# reads them. Order is the erase order (see `UserDataService.erase`): the profile first (the
+# person is no longer a known user), conversations before messages (an append to a deleted
+# conversation fails, so a reply finishing during the erase cannot leave a message behind).
 USER_DATA_FIELDS: Final[dict[str, str]] = {
     USERS: "_id",
     SUBSCRIPTIONS: "user_id",
     SUBSCRIPTION_TRANSITIONS: "user_id",
+    CONVERSATIONS: "user_id",
     MESSAGES: "user_id",
     EPISODES: "user_id",
     MEMORY_HISTORY: "user_id",
     MEMORIES: "user_id",
-    CONVERSATIONS: "user_id",
     EVENTS: "user_id",
 }
 

@@ -13,7 +13,7 @@ from companion.storage import collections as c
 from companion.storage.conversations import ConversationRepository
 from companion.storage.crypto import AesGcmCipher
 from companion.storage.events import EventRepository
-from companion.storage.messages import MessageRepository
+from companion.storage.messages import ConversationNotFoundError, MessageRepository
 from companion.storage.models import (
     Event,
     MessageRole,
@@ -261,3 +261,17 @@ async def test_a_newly_registered_collection_is_exported_and_erased(
     assert counts["test_notes"] == 1
     assert await db["test_notes"].count_documents({"owner": ANNA}) == 0
     assert await db["test_notes"].count_documents({"owner": OTHER}) == 1
+
+
+async def test_a_reply_finishing_after_the_erase_stores_nothing(
+    db: Db, cipher: AesGcmCipher
+) -> None:
+    await UserRepository(db).upsert(User(id=ANNA))
+    conversation = await ConversationRepository(db, cipher).start(ANNA, "kylie")
+    messages = MessageRepository(db, cipher)
+    await messages.append(conversation, MessageRole.USER, "tell me a story")
+
+    await UserDataService(db, cipher).erase(ANNA)
+    with pytest.raises(ConversationNotFoundError):
+        await messages.append(conversation, MessageRole.ASSISTANT, "once upon a time")
+    assert await db[c.MESSAGES].count_documents({"user_id": ANNA}) == 0
