@@ -7,6 +7,7 @@ webhook workers behind one URL, so ordering does not depend on which worker got 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
@@ -71,8 +72,6 @@ class RedisUserLocks:
         try:
             yield
         finally:
-            try:
+            # The lease may have expired during a very slow reply; then nothing is left to release.
+            with contextlib.suppress(LockError):
                 await lock.release()
-            except LockError:
-                # The lease expired while we worked (a very slow reply); nothing to release.
-                pass

@@ -51,7 +51,7 @@ class PromptBuilder:
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(self.templates_dir)),
             undefined=jinja2.StrictUndefined,
-            autoescape=False,  # noqa: S701 - plain-text prompts, not HTML
+            autoescape=False,
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,

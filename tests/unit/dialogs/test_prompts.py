@@ -21,7 +21,12 @@ def history(n: int, words_each: int = 10) -> list[Message]:
         role = MessageRole.USER if i % 2 else MessageRole.ASSISTANT
         out.append(
             Message(
-                id=str(i), conversation_id="c", user_id=1, persona_id="anna", seq=i, role=role,
+                id=str(i),
+                conversation_id="c",
+                user_id=1,
+                persona_id="anna",
+                seq=i,
+                role=role,
                 text=" ".join([f"m{i}"] * words_each),
             )
         )
@@ -71,8 +76,13 @@ def test_budget_keeps_the_most_recent_turns_and_reports_what_fell_out() -> None:
     builder = PromptBuilder()
     ctx = SystemPromptContext(persona=make_persona(), language="en")
     plan = builder.plan(
-        ctx, history(40), "and now?", count_tokens=words, context_window=4000,
-        reply_tokens=200, history_budget=100,
+        ctx,
+        history(40),
+        "and now?",
+        count_tokens=words,
+        context_window=4000,
+        reply_tokens=200,
+        history_budget=100,
     )
     # 10 words + 8 overhead per turn: 5 turns fit in 100 tokens.
     assert plan.oldest_included_seq == 36
@@ -85,8 +95,13 @@ def test_budget_keeps_the_most_recent_turns_and_reports_what_fell_out() -> None:
 def test_adjacent_user_turns_are_merged() -> None:
     msgs = history(3)  # user, assistant, user (the last reply failed)
     plan = PromptBuilder().plan(
-        SystemPromptContext(persona=make_persona(), language="en"), msgs, "hello?",
-        count_tokens=words, context_window=4000, reply_tokens=100, history_budget=1000,
+        SystemPromptContext(persona=make_persona(), language="en"),
+        msgs,
+        "hello?",
+        count_tokens=words,
+        context_window=4000,
+        reply_tokens=100,
+        history_budget=1000,
     )
     roles = [m.role for m in plan.messages]
     assert roles == [Role.SYSTEM, Role.USER, Role.ASSISTANT, Role.USER]
@@ -99,7 +114,12 @@ def test_long_memory_is_trimmed_before_the_conversation() -> None:
     facts = [f"Fact number {i} about the user with quite a few words in it." for i in range(200)]
     ctx = SystemPromptContext(persona=make_persona(), language="en", facts=facts)
     plan = PromptBuilder().plan(
-        ctx, history(4), "hi", count_tokens=words, context_window=1500, reply_tokens=200,
+        ctx,
+        history(4),
+        "hi",
+        count_tokens=words,
+        context_window=1500,
+        reply_tokens=200,
         history_budget=500,
     )
     system = plan.messages[0].content
@@ -112,6 +132,11 @@ def test_impossible_budget_is_a_clear_error() -> None:
     ctx = SystemPromptContext(persona=make_persona(), language="en")
     with pytest.raises(PromptTooLargeError):
         PromptBuilder().plan(
-            ctx, [], "hi", count_tokens=words, context_window=60, reply_tokens=20,
+            ctx,
+            [],
+            "hi",
+            count_tokens=words,
+            context_window=60,
+            reply_tokens=20,
             history_budget=10,
         )
