@@ -20,10 +20,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,12 +123,17 @@ class LocalChatModel:
         """Exact, with the model's tokenizer (no special tokens)."""
         return len(self._load_tokenizer_sync().encode(text, add_special_tokens=False))
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[str]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[str, None]:
         if self._closed:
             raise LLMError("the local model is closed")
         await self.load()
-        async with self._generation_lock:
-            async for text in self._generate(request):
+        async with (
+            self._generation_lock,
+            # aclosing: when our consumer stops, the inner generator must stop the thread now,
+            # not whenever it is garbage-collected.
+            contextlib.aclosing(self._generate(request)) as texts,
+        ):
+            async for text in texts:
                 yield text
 
     async def complete(self, request: ChatRequest) -> str:
@@ -144,7 +150,7 @@ class LocalChatModel:
 
     # ---- generation ------------------------------------------------------------------------
 
-    async def _generate(self, request: ChatRequest) -> AsyncIterator[str]:
+    async def _generate(self, request: ChatRequest) -> AsyncGenerator[str, None]:
         from companion.llm.local_runtime import GenerationRun, encode_chat, new_streamer
 
         loaded = self._loaded

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import openai
@@ -167,7 +167,7 @@ class OpenAIChatModel:
 
     # ---- streaming -------------------------------------------------------------------------
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[str]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[str, None]:
         """Yield reply text as the server produces it (see the module docstring for errors)."""
         budget = self._budget()
         model = self._adapters.model_for(request.adapter)
