@@ -36,7 +36,7 @@ class EntitlementService:
     def __init__(
         self,
         subscriptions: SubscriptionReader,
-        redis: aioredis.Redis,
+        redis: aioredis.Redis | None,
         plans: PlanCatalog,
         *,
         key_prefix: str = "companion",
@@ -77,6 +77,9 @@ class EntitlementService:
     async def subscription(self, user_id: int) -> Subscription | None:
         """The user's subscription, from the cache when fresh; Redis trouble falls back to the
         database (a paying user is never locked out because the cache is down)."""
+        if self._redis is None:
+            # A single process without Redis (the terminal chat): no cache to keep.
+            return await self._subscriptions.get(user_id)
         key = self._key(user_id)
         try:
             cached = await self._redis.get(key)
@@ -99,6 +102,8 @@ class EntitlementService:
         return subscription
 
     async def invalidate(self, user_id: int) -> None:
+        if self._redis is None:
+            return
         try:
             await self._redis.delete(self._key(user_id))
         except RedisError as exc:
