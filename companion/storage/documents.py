@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -91,4 +92,8 @@ def validated_updates(
                 message = exc.errors()[0]["msg"]
                 raise ValueError(f"invalid value for {key!r}: {message}") from exc
             updates[".".join(parts)] = adapter.dump_python(valid, mode="python")
+    paths = sorted(updates)
+    for shorter, longer in itertools.pairwise(paths):
+        if longer.startswith(shorter + "."):
+            raise ValueError(f"{shorter!r} and {longer!r} cannot be set together")
     return updates

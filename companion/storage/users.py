@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from companion.storage import collections as c
 from companion.storage.documents import (
@@ -38,11 +39,15 @@ class UserRepository:
         get the same stored profile.
         """
         document = to_document(user)
-        result = await self._users.update_one(
-            {"_id": user.id}, {"$setOnInsert": document}, upsert=True
-        )
-        if result.upserted_id is not None:
-            return stored_copy(user), True
+        try:
+            result = await self._users.update_one(
+                {"_id": user.id}, {"$setOnInsert": document}, upsert=True
+            )
+        except DuplicateKeyError:
+            pass  # a concurrent upsert inserted it first (possible on MongoDB): read theirs
+        else:
+            if result.upserted_id is not None:
+                return stored_copy(user), True
         stored = await self.get(user.id)
         if stored is None:  # erased between the two calls: store it again
             return await self.upsert(user), True

@@ -43,6 +43,10 @@ def test_a_nested_model_is_stored_as_a_document() -> None:
         ({"language.code": "en"}, "has no fields"),
         ({"consent_at": "not a date"}, "invalid value for 'consent_at'"),
         ({"id": 5}, "id cannot be changed"),
+        (
+            {"settings": {"echo_transcripts": True}, "settings__echo_transcripts": False},
+            "cannot be set together",
+        ),
     ],
 )
 def test_bad_updates_name_the_field(fields: dict[str, object], message: str) -> None:
