@@ -293,6 +293,8 @@ def _message(error: Any, value: Any, parts: list[str | int]) -> str:
     localized = bool(parts) and parts[-1] in {"name", "preview", "caption"}
     if kind in {"string_type", "dict_type"} and localized and not isinstance(value, (str, dict)):
         return "must be text, or a mapping like {ru: ..., en: ...}"
+    if kind == "string_type" and isinstance(value, Mapping):
+        return "expected text but found a mapping (put text that contains ': ' in quotes)"
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
