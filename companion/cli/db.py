@@ -1,9 +1,12 @@
-"""`companion db ...`: what the database is, where it runs, and what it holds."""
+"""`companion db ...`: what the database is and holds; a person's data export and erasure."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pymongo.errors import PyMongoError
@@ -13,7 +16,11 @@ from rich.table import Table
 
 from companion.cli.errors import fail, settings_or_exit
 from companion.config import Settings
+from companion.storage.crypto import DecryptionError, EncryptionKeyError, FieldCipher, load_cipher
 from companion.storage.database import Database, DatabaseUnavailableError, open_database
+from companion.storage.user_data import UserDataService
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="db",
@@ -30,24 +37,76 @@ def db() -> None:
     """Inspect the MongoDB database (embedded SecantusDB or a configured server)."""
 
 
-@app.command("info")
-def info() -> None:
-    """Show the server (URI with credentials masked), its version, collections and indexes."""
-    settings = settings_or_exit()
+def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Open the database, run `work`, close it; known failures become one-line errors."""
+
+    async def run() -> T:
+        database = await open_database(settings)
+        try:
+            return await work(database)
+        finally:
+            await database.aclose()
+
     try:
-        asyncio.run(_info(settings))
-    except DatabaseUnavailableError as exc:
+        return asyncio.run(run())
+    except (DatabaseUnavailableError, EncryptionKeyError, DecryptionError) as exc:
         fail(str(exc))
     except PyMongoError as exc:
         fail(f"database error: {str(exc).splitlines()[0]}")
 
 
-async def _info(settings: Settings) -> None:
-    database = await open_database(settings)
+@app.command("info")
+def info() -> None:
+    """Show the server (URI with credentials masked), its version, collections and indexes."""
+    _run(settings_or_exit(), _print_info)
+
+
+@app.command("export-user")
+def export_user(
+    user: Annotated[int, typer.Option("--user", help="Telegram user id")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout")
+    ] = None,
+) -> None:
+    """Everything stored about one person as JSON (for a data-access request)."""
+    settings = settings_or_exit()
+    cipher = _cipher_or_exit(settings)
+
+    async def export(database: Database) -> dict[str, Any]:
+        return await UserDataService(database.db, cipher).export(user)
+
+    text = json.dumps(_run(settings, export), ensure_ascii=False, indent=2)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        stdout.print(f"exported user {user} to {output}")
+
+
+@app.command("erase-user")
+def erase_user(
+    user: Annotated[int, typer.Option("--user", help="Telegram user id")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Delete everything stored about one person (payments kept, anonymised)."""
+    if not yes:
+        typer.confirm(f"Erase all data of user {user}? This cannot be undone", abort=True)
+    settings = settings_or_exit()
+    cipher = _cipher_or_exit(settings)
+
+    async def erase(database: Database) -> dict[str, int]:
+        return await UserDataService(database.db, cipher).erase(user)
+
+    counts = _run(settings, erase)
+    removed = ", ".join(f"{name} {count}" for name, count in counts.items() if count)
+    stdout.print(f"erased user {user}: {removed or 'nothing was stored'}")
+
+
+def _cipher_or_exit(settings: Settings) -> FieldCipher:
     try:
-        await _print_info(database)
-    finally:
-        await database.aclose()
+        return load_cipher(settings.privacy, settings.environment)
+    except EncryptionKeyError as exc:
+        fail(str(exc))
 
 
 async def _print_info(database: Database) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 import uuid
 from pathlib import Path
@@ -171,3 +173,52 @@ def test_db_info_cli(mongo_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "cannot reach MongoDB" in failed.output
     assert "topsecret" not in failed.output
     assert "Traceback" not in failed.output
+
+
+async def test_export_and_erase_user_cli(
+    mongo_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    env = {
+        "COMPANION_MONGO__URI": mongo_uri,
+        "COMPANION_MONGO__DATABASE": name,
+        "COMPANION_PRIVACY__KEY_FILE": str(tmp_path / "secret.key"),
+    }
+    settings = load_settings(
+        mongo={"uri": SecretStr(mongo_uri), "database": name},
+        privacy={"key_file": tmp_path / "secret.key"},
+    )
+    cipher = load_cipher(settings.privacy, settings.environment)
+    database = await open_database(settings)
+    try:
+        await UserRepository(database.db).upsert(User(id=77, first_name="Zoe"))
+        conv = await ConversationRepository(database.db, cipher).start(77, "kylie")
+        await MessageRepository(database.db, cipher).append(conv, MessageRole.USER, "hello Kylie")
+
+        runner = CliRunner()
+        # typer's runner is synchronous; run it off the loop that owns `database`.
+        exported = await asyncio.to_thread(
+            runner.invoke, db_app, ["export-user", "--user", "77", "-o", "out.json"], env=env
+        )
+        assert exported.exit_code == 0, exported.output
+        data = json.loads((tmp_path / "out.json").read_text())
+        assert data["profile"]["first_name"] == "Zoe"
+        assert data["conversations"][0]["messages"][0]["text"] == "hello Kylie"
+
+        refused = await asyncio.to_thread(
+            runner.invoke, db_app, ["erase-user", "--user", "77"], env=env, input="n\n"
+        )
+        assert refused.exit_code != 0
+        assert await database.db[c.USERS].count_documents({"_id": 77}) == 1
+
+        erased = await asyncio.to_thread(
+            runner.invoke, db_app, ["erase-user", "--user", "77", "--yes"], env=env
+        )
+        assert erased.exit_code == 0, erased.output
+        assert "messages 1" in erased.output
+        for collection, field in c.USER_DATA_FIELDS.items():
+            assert await database.db[collection].count_documents({field: 77}) == 0
+    finally:
+        await database.client.drop_database(name)
+        await database.aclose()
