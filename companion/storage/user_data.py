@@ -33,7 +33,10 @@ log = logging.getLogger(__name__)
 EXPORT_FORMAT = "companion-export/1"
 
 # Derived data that means nothing outside the service (embeddings) is not exported.
-_NOT_EXPORTED_KEYS = frozenset({"user_id", "embedding", "embeddings", "vector", "vectors"})
+# A saved-card token is a credential of the shop, not information about the person.
+_NOT_EXPORTED_KEYS = frozenset(
+    {"user_id", "embedding", "embeddings", "vector", "vectors", "payment_method_id"}
+)
 # Collections with their own section in the export; any other user-data collection goes
 # under "other". Episodes are embeddings of messages already exported, so they are left out.
 _EXPORTED_EXPLICITLY = frozenset(
@@ -86,6 +89,7 @@ class UserDataService:
                     "source": message.get("source"),
                     "status": message.get("status"),
                     "created_at": _jsonable(message.get("created_at"), self._cipher),
+                    "meta": _jsonable(message.get("meta", {}), self._cipher),
                 }
             )
         conversations = []

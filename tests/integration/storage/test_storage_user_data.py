@@ -115,6 +115,7 @@ async def test_export_holds_everything_decrypted(db: Db, cipher: AesGcmCipher) -
     assert [h["text"] for h in exported["fact_history"]] == ["lived in Moscow"]
 
     assert exported["subscription"]["status"] == "active"
+    assert "pm-card-secret" not in text
     assert exported["payments"] == [
         {
             "provider": "yookassa",
