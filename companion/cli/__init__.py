@@ -1,4 +1,8 @@
-"""The `companion` command line: one root app composed of the sub-apps in this package."""
+"""The `companion` command line: one root app composed of the sub-apps in this package.
+
+Sub-apps are imported here, when the CLI is built, and each imports its heavy dependencies
+(torch, faster-whisper) only inside its commands, so `companion --help` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import typer
 
 
 def build_cli() -> typer.Typer:
-    from companion.cli import chat
+    from companion.cli import chat, db, personas, transcribe
 
     app = typer.Typer(
         name="companion",
@@ -17,6 +21,9 @@ def build_cli() -> typer.Typer:
     )
     app.callback()(_root)
     app.command("chat")(chat.chat)
+    app.command("transcribe")(transcribe.transcribe)
+    app.add_typer(personas.app, name="personas")
+    app.add_typer(db.app, name="db")
     return app
 
 
