@@ -1,0 +1,31 @@
+"""Errors the billing service raises to front-ends, which render them from the locale files."""
+
+from __future__ import annotations
+
+
+class BillingError(Exception):
+    """Base of billing errors a user can see (as a localised text, never the message)."""
+
+
+class OfferNotAcceptedError(BillingError):
+    """The public offer must be accepted before paying."""
+
+
+class ContactRequiredError(BillingError):
+    """The shop issues 54-FZ receipts: an e-mail or phone is needed before the first payment."""
+
+
+class InvalidContactError(BillingError):
+    """The text is neither an e-mail address nor a phone number."""
+
+
+class PaymentUnavailableError(BillingError):
+    """The payment provider is disabled or unreachable; nothing was charged, try again later."""
+
+
+class NothingToRefundError(BillingError):
+    pass
+
+
+class NotCancellableError(BillingError):
+    """There is no renewing subscription to cancel (or to resume)."""

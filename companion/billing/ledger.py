@@ -1,0 +1,215 @@
+"""The payment ledger (`payments` collection): one document per payment we asked for.
+
+A record is written *before* the provider is called (status `creating`, with the idempotency key
+that the outgoing request carries), so no payment the provider knows about is ever unknown to
+us: a crash between the provider's answer and our write leaves a `creating` record that the
+reconciliation job finishes with the same idempotency key. The provider's payment id is set
+when known; `(provider, payment_id)` is unique (partial index in `companion.storage.indexes`).
+
+State changes are conditional updates (`find_one_and_update` with the expected old status), so
+concurrent webhooks, jobs and retries agree on one winner without any in-memory lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from companion.storage import collections as c
+from companion.storage.documents import bson_ready, storage_now
+
+Document = dict[str, Any]
+
+
+class Provider(StrEnum):
+    YOOKASSA = "yookassa"
+    STARS = "telegram_stars"
+
+
+class PaymentKind(StrEnum):
+    INITIAL = "initial"
+    RENEWAL = "renewal"
+
+
+class PaymentStatus(StrEnum):
+    CREATING = "creating"  # ledger written, provider not (yet) answered
+    CREATE_FAILED = "create_failed"  # the provider refused or was unreachable: nothing to pay
+    PENDING = "pending"
+    WAITING_FOR_CAPTURE = "waiting_for_capture"
+    SUCCEEDED = "succeeded"
+    CANCELED = "canceled"
+
+
+OPEN_STATUSES = (PaymentStatus.CREATING, PaymentStatus.PENDING, PaymentStatus.WAITING_FOR_CAPTURE)
+
+
+class PaymentRecord(BaseModel):
+    id: str  # our order id, also sent to the provider in metadata
+    provider: Provider
+    payment_id: str | None = None  # the provider's id (YooKassa payment id, Stars charge id)
+    user_id: int
+    plan_id: str
+    kind: PaymentKind = PaymentKind.INITIAL
+    amount: Decimal
+    currency: str
+    period_days: int  # what this payment buys, fixed when it is created
+    status: PaymentStatus = PaymentStatus.CREATING
+    idempotency_key: str
+    description: str = ""
+    confirmation_url: str | None = None
+    # The exact body sent to the provider, to repeat it with the same idempotency key after a
+    # crash (the provider then answers with the payment it already made, never a second one).
+    request_body: dict[str, Any] | None = None
+    payment_method_id: str | None = None
+    # For renewals: the period end this charge extends (one renewal charge per period).
+    renews_period_end: datetime | None = None
+    failure_reason: str | None = None
+    created_at: datetime = Field(default_factory=storage_now)
+    updated_at: datetime = Field(default_factory=storage_now)
+    paid_at: datetime | None = None
+    # Set once the subscription was credited for this payment (after `paid_at`).
+    granted_at: datetime | None = None
+    refunded_amount: Decimal = Decimal("0")
+    refund_id: str | None = None
+    refunded_at: datetime | None = None
+
+    @property
+    def fully_refunded(self) -> bool:
+        return self.refunded_amount >= self.amount
+
+
+def _to_document(record: PaymentRecord) -> Document:
+    data = record.model_dump(mode="python", exclude_none=True)
+    data["_id"] = data.pop("id")
+    data["amount"] = str(record.amount)
+    data["refunded_amount"] = str(record.refunded_amount)
+    document: Document = bson_ready(data)
+    return document
+
+
+def _from_document(document: Document) -> PaymentRecord:
+    data = dict(document)
+    data["id"] = data.pop("_id")
+    return PaymentRecord.model_validate(data)
+
+
+def _set_fields(fields: dict[str, Any]) -> Document:
+    values: Document = {}
+    for key, value in fields.items():
+        if isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, StrEnum):
+            value = value.value
+        values[key] = value
+    values["updated_at"] = storage_now()
+    return bson_ready(values)  # type: ignore[no-any-return]
+
+
+class PaymentLedger:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._payments = db[c.PAYMENTS]
+
+    async def create(self, record: PaymentRecord) -> tuple[PaymentRecord, bool]:
+        """Insert `record`; when its idempotency key (or provider id) is already there, return
+        the stored record and False, so a retried request continues the first one."""
+        try:
+            await self._payments.insert_one(_to_document(record))
+        except DuplicateKeyError:
+            existing = await self.by_idempotency_key(record.idempotency_key)
+            if existing is None and record.payment_id is not None:
+                existing = await self.by_payment_id(record.provider, record.payment_id)
+            if existing is None:
+                raise
+            return existing, False
+        stored = await self.get(record.id)
+        assert stored is not None
+        return stored, True
+
+    async def get(self, record_id: str) -> PaymentRecord | None:
+        document = await self._payments.find_one({"_id": record_id})
+        return None if document is None else _from_document(document)
+
+    async def by_payment_id(self, provider: Provider, payment_id: str) -> PaymentRecord | None:
+        document = await self._payments.find_one(
+            {"provider": provider.value, "payment_id": payment_id}
+        )
+        return None if document is None else _from_document(document)
+
+    async def by_idempotency_key(self, key: str) -> PaymentRecord | None:
+        document = await self._payments.find_one({"idempotency_key": key})
+        return None if document is None else _from_document(document)
+
+    async def update(
+        self,
+        record_id: str,
+        *,
+        expected: Iterable[PaymentStatus] | None = None,
+        extra_filter: Document | None = None,
+        **fields: Any,
+    ) -> PaymentRecord | None:
+        """Set `fields` if the record's status is one of `expected` (any, when None); returns the
+        updated record, or None when the condition did not hold (someone else moved it)."""
+        query: Document = {"_id": record_id}
+        if expected is not None:
+            query["status"] = {"$in": [status.value for status in expected]}
+        if extra_filter:
+            query.update(extra_filter)
+        values = _set_fields(fields)
+        document = await self._payments.find_one_and_update(
+            query, {"$set": values}, return_document=ReturnDocument.AFTER
+        )
+        return None if document is None else _from_document(document)
+
+    async def mark_granted(self, record_id: str) -> bool:
+        """Note that the subscription was credited; True only for the first caller."""
+        result = await self._payments.update_one(
+            {"_id": record_id, "granted_at": None},
+            {"$set": _set_fields({"granted_at": storage_now()})},
+        )
+        return result.modified_count == 1
+
+    async def needing_attention(self, provider: Provider, since: datetime) -> list[PaymentRecord]:
+        """Records created after `since` that are still open, or paid but not yet credited: what
+        the reconciliation job re-reads from the provider."""
+        query: Document = {
+            "provider": provider.value,
+            "created_at": {"$gte": since},
+            "$or": [
+                {"status": {"$in": [status.value for status in OPEN_STATUSES]}},
+                {"status": PaymentStatus.SUCCEEDED.value, "granted_at": None},
+            ],
+        }
+        cursor = self._payments.find(query).sort("created_at", ASCENDING)
+        return [_from_document(document) async for document in cursor]
+
+    async def for_user(self, user_id: int, *, limit: int = 20) -> list[PaymentRecord]:
+        cursor = self._payments.find({"user_id": user_id}).sort("created_at", DESCENDING)
+        return [_from_document(document) async for document in cursor.limit(limit)]
+
+    async def open_for_user(self, user_id: int, provider: Provider) -> list[PaymentRecord]:
+        cursor = self._payments.find(
+            {
+                "user_id": user_id,
+                "provider": provider.value,
+                "status": {"$in": [status.value for status in OPEN_STATUSES]},
+            }
+        )
+        return [_from_document(document) async for document in cursor]
+
+    async def last_paid(self, user_id: int) -> PaymentRecord | None:
+        cursor = (
+            self._payments.find({"user_id": user_id, "status": PaymentStatus.SUCCEEDED.value})
+            .sort("paid_at", DESCENDING)
+            .limit(1)
+        )
+        async for document in cursor:
+            return _from_document(document)
+        return None

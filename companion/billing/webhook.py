@@ -1,0 +1,145 @@
+"""YooKassa HTTP notifications, mounted in the bot's aiohttp app at `billing.webhook_path`.
+
+Trust model: a notification is only a hint that something changed. It must come from one of
+YooKassa's published address ranges (`billing.yookassa_allowed_ips`); behind a reverse proxy
+the client address is taken from X-Forwarded-For only when `trust_forwarded_for` is on *and*
+the direct peer is one of `trusted_proxies`. Then the payment (or refund) is re-read from the
+API and the service acts on what the API says; the body's status, amount and metadata are never
+used.
+
+Answers: 200 once the resulting state is stored, and also for notifications that are not about
+a payment of ours or that disagree with the API: YooKassa retries any other answer for 24 hours,
+and a retry of those cannot succeed, so they are logged and acknowledged, with nothing granted.
+403 for a forbidden source, 400 for a malformed body, 500 when YooKassa's API or our database
+cannot be reached right now, so YooKassa delivers it again later.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from pymongo.errors import PyMongoError
+
+from companion.billing.service import BillingService, Outcome
+from companion.billing.subscriptions import ConcurrentUpdateError
+from companion.billing.yookassa import YooKassaError, YooKassaRequestError
+from companion.config import BillingSettings
+
+log = logging.getLogger(__name__)
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_MAX_BODY = 64 * 1024
+_SERVICE_KEY = web.AppKey("billing_service", BillingService)
+
+
+class Notification(BaseModel):
+    type: str
+    event: str
+    object: dict[str, Any]
+
+
+class SourceFilter:
+    """Decides whether a request comes from YooKassa."""
+
+    def __init__(self, settings: BillingSettings) -> None:
+        self._allowed = _networks(settings.yookassa_allowed_ips)
+        self._proxies = _networks(settings.trusted_proxies)
+        self._trust_forwarded = settings.trust_forwarded_for
+
+    def client_address(self, peer: str | None, forwarded_for: str | None) -> str | None:
+        if peer is None:
+            return None
+        if self._trust_forwarded and forwarded_for and _within(peer, self._proxies):
+            # The right-most address not added by our own proxies is the real client.
+            hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+            for hop in reversed(hops):
+                if not _within(hop, self._proxies):
+                    return hop
+            return hops[0] if hops else peer
+        return peer
+
+    def allowed(self, address: str | None) -> bool:
+        return address is not None and _within(address, self._allowed)
+
+
+def _networks(values: Sequence[str]) -> list[IPNetwork]:
+    return [ipaddress.ip_network(value, strict=False) for value in values]
+
+
+def _within(address: str, networks: Sequence[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+class YooKassaWebhook:
+    def __init__(self, service: BillingService) -> None:
+        self._service = service
+        self._sources = SourceFilter(service.settings)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        address = self._sources.client_address(
+            request.remote, request.headers.get("X-Forwarded-For")
+        )
+        if not self._sources.allowed(address):
+            log.warning("YooKassa notification refused: source %s is not allowed", address)
+            return web.Response(status=403, text="forbidden")
+        if request.content_length is not None and request.content_length > _MAX_BODY:
+            return web.Response(status=413, text="too large")
+        try:
+            raw = await request.read()
+            if len(raw) > _MAX_BODY:
+                return web.Response(status=413, text="too large")
+            notification = Notification.model_validate_json(raw)
+        except ValidationError:
+            log.warning("YooKassa notification refused: malformed body from %s", address)
+            return web.Response(status=400, text="bad notification")
+        try:
+            outcome = await self._dispatch(notification)
+        except (YooKassaError, PyMongoError, ConcurrentUpdateError) as exc:
+            if isinstance(exc, YooKassaRequestError) and exc.status in (401, 403):
+                log.error("YooKassa refused our credentials while handling a notification")
+            else:
+                log.warning("YooKassa notification not handled yet (%s); it will be retried", exc)
+            return web.Response(status=500, text="retry later")
+        return web.Response(status=200, text=outcome.value)
+
+    async def _dispatch(self, notification: Notification) -> Outcome:
+        event = notification.event
+        obj = notification.object
+        object_id = obj.get("id")
+        if not isinstance(object_id, str) or not object_id or len(object_id) > 64:
+            log.warning("YooKassa notification %s without a usable object id", event)
+            return Outcome.UNKNOWN
+        if event.startswith("payment."):
+            outcome = await self._service.sync_yookassa_payment(object_id)
+            claimed = event.removeprefix("payment.")
+            if claimed == "succeeded" and outcome not in (Outcome.CREDITED, Outcome.ALREADY_DONE):
+                log.warning(
+                    "notification says payment %s succeeded; the API disagrees (%s)",
+                    object_id, outcome.value,
+                )
+        elif event == "refund.succeeded":
+            payment_id = obj.get("payment_id")
+            if not isinstance(payment_id, str):
+                return Outcome.UNKNOWN
+            outcome = await self._service.sync_yookassa_refund(object_id, payment_id)
+        else:
+            log.info("YooKassa notification %s ignored", event)
+            return Outcome.UNKNOWN
+        log.info("YooKassa %s for %s: %s", event, object_id, outcome.value)
+        return outcome
+
+
+def setup_billing_routes(app: web.Application, service: BillingService) -> None:
+    """Mount the YooKassa notification endpoint at `billing.webhook_path`."""
+    webhook = YooKassaWebhook(service)
+    app[_SERVICE_KEY] = service
+    app.router.add_post(service.settings.webhook_path, webhook.handle)

@@ -1,0 +1,219 @@
+"""YooKassa API v3 over HTTP (aiohttp): payments, refunds, with an idempotence key on every POST.
+
+Reference: https://yookassa.ru/developers/api. Authentication is HTTP Basic with the shop id
+and the secret key; neither is ever put in a log line or an exception message. Transient
+failures (network, timeouts, 429, 5xx) are retried a couple of times with the *same*
+idempotence key, which YooKassa guarantees not to execute twice (keys live 24 h).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import aiohttp
+from pydantic import BaseModel, Field, ValidationError
+
+from companion.config import BillingSettings
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class YooKassaError(Exception):
+    """Base for YooKassa failures; messages are safe to log (no credentials)."""
+
+
+class YooKassaUnavailableError(YooKassaError):
+    """YooKassa could not be reached or answered 5xx/429: try again later."""
+
+
+class YooKassaRequestError(YooKassaError):
+    """YooKassa refused the request (4xx); `code` is its error code."""
+
+    def __init__(self, status: int, code: str, description: str) -> None:
+        super().__init__(f"YooKassa refused the request ({status} {code}): {description}")
+        self.status = status
+        self.code = code
+        self.description = description
+
+
+class YooKassaNotFoundError(YooKassaRequestError):
+    pass
+
+
+class Amount(BaseModel):
+    value: Decimal
+    currency: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"value": f"{self.value:.2f}", "currency": self.currency}
+
+
+class PaymentMethod(BaseModel):
+    type: str
+    id: str
+    saved: bool = False
+    title: str | None = None
+
+
+class Confirmation(BaseModel):
+    type: str
+    confirmation_url: str | None = None
+    return_url: str | None = None
+
+
+class CancellationDetails(BaseModel):
+    party: str
+    reason: str
+
+
+class YooPayment(BaseModel):
+    id: str
+    status: str  # pending | waiting_for_capture | succeeded | canceled
+    amount: Amount
+    paid: bool = False
+    description: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    payment_method: PaymentMethod | None = None
+    confirmation: Confirmation | None = None
+    cancellation_details: CancellationDetails | None = None
+    created_at: datetime | None = None
+    captured_at: datetime | None = None
+    test: bool = False
+
+
+class YooRefund(BaseModel):
+    id: str
+    payment_id: str
+    status: str  # pending | succeeded | canceled
+    amount: Amount
+    created_at: datetime | None = None
+
+
+class YooKassaClient:
+    def __init__(
+        self,
+        settings: BillingSettings,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        retries: int = 2,
+        retry_delay_s: float = 0.5,
+    ) -> None:
+        if not settings.yookassa_enabled:
+            raise ValueError("YooKassa needs billing.yookassa_shop_id and yookassa_secret_key")
+        assert settings.yookassa_shop_id is not None and settings.yookassa_secret_key is not None
+        self._base = settings.yookassa_api_url.rstrip("/")
+        secret = settings.yookassa_secret_key.get_secret_value()
+        credentials = f"{settings.yookassa_shop_id}:{secret}"
+        # Kept only as this header value; never logged, never part of an error message.
+        self._authorization = "Basic " + base64.b64encode(credentials.encode()).decode()
+        self._timeout = aiohttp.ClientTimeout(total=settings.yookassa_timeout_s)
+        self._session = session
+        self._own_session = session is None
+        self._retries = retries
+        self._retry_delay_s = retry_delay_s
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._own_session = True
+        return self._session
+
+    async def create_payment(self, body: dict[str, Any], idempotence_key: str) -> YooPayment:
+        data = await self._request("POST", "/payments", body, idempotence_key)
+        return _parse(YooPayment, data)
+
+    async def get_payment(self, payment_id: str) -> YooPayment:
+        data = await self._request("GET", f"/payments/{payment_id}")
+        return _parse(YooPayment, data)
+
+    async def capture_payment(
+        self, payment_id: str, amount: Amount, idempotence_key: str
+    ) -> YooPayment:
+        body = {"amount": amount.as_json()}
+        data = await self._request("POST", f"/payments/{payment_id}/capture", body, idempotence_key)
+        return _parse(YooPayment, data)
+
+    async def cancel_payment(self, payment_id: str, idempotence_key: str) -> YooPayment:
+        data = await self._request("POST", f"/payments/{payment_id}/cancel", {}, idempotence_key)
+        return _parse(YooPayment, data)
+
+    async def create_refund(
+        self, payment_id: str, amount: Amount, idempotence_key: str, description: str = ""
+    ) -> YooRefund:
+        body: dict[str, Any] = {"payment_id": payment_id, "amount": amount.as_json()}
+        if description:
+            body["description"] = description
+        data = await self._request("POST", "/refunds", body, idempotence_key)
+        return _parse(YooRefund, data)
+
+    async def get_refund(self, refund_id: str) -> YooRefund:
+        data = await self._request("GET", f"/refunds/{refund_id}")
+        return _parse(YooRefund, data)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        idempotence_key: str | None = None,
+    ) -> dict[str, Any]:
+        headers = {"Accept": "application/json", "Authorization": self._authorization}
+        if idempotence_key is not None:
+            headers["Idempotence-Key"] = idempotence_key
+        url = self._base + path
+        last_error: YooKassaError | None = None
+        for attempt in range(self._retries + 1):
+            if attempt:
+                await asyncio.sleep(self._retry_delay_s * attempt)
+            try:
+                async with self._client().request(
+                    method, url, json=body, headers=headers,
+                    timeout=self._timeout,
+                ) as response:
+                    payload = await _json(response)
+                    if response.status == 200:
+                        return payload
+                    code = str(payload.get("code", "unknown"))
+                    description = str(payload.get("description", response.reason or ""))
+                    if response.status == 429 or response.status >= 500:
+                        last_error = YooKassaUnavailableError(
+                            f"YooKassa answered {response.status} to {method} {path}"
+                        )
+                    elif response.status == 404:
+                        raise YooKassaNotFoundError(response.status, code, description)
+                    else:
+                        raise YooKassaRequestError(response.status, code, description)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                last_error = YooKassaUnavailableError(
+                    f"YooKassa unreachable for {method} {path}: {type(exc).__name__}"
+                )
+            log.warning("%s (attempt %d)", last_error, attempt + 1)
+        assert last_error is not None
+        raise last_error
+
+
+async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:
+    try:
+        data = await response.json(content_type=None)
+    except (ValueError, aiohttp.ContentTypeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _parse(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise YooKassaError(f"unexpected YooKassa answer: {exc.errors()[0]['msg']}") from exc
