@@ -49,6 +49,33 @@ def _server_executable() -> str:
     return found
 
 
+def _process_alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, exited but not yet reaped, counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    stat_file = Path(f"/proc/{pid}/stat")
+    with contextlib.suppress(OSError, IndexError):
+        state = stat_file.read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    return True
+
+
+def _is_server_for(pid: int, data_dir: Path) -> bool:
+    """Whether `pid` is a running secantusd serving `data_dir` (Linux only; else never)."""
+    if not _process_alive(pid):
+        return False
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False  # no /proc: never signal a process we cannot identify
+    command = [argument.decode(errors="replace") for argument in arguments]
+    return any("secantusd" in part for part in command[:2]) and str(data_dir) in command
+
+
 class EmbeddedMongoServer:
     """A SecantusDB child process with its data under `data_dir`."""
 
@@ -82,10 +109,16 @@ class EmbeddedMongoServer:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid_file(self) -> Path:
+        """`<data_dir>.pid`: the server's pid and the pid of the process that started it."""
+        return self.data_dir.with_name(f"{self.data_dir.name}.pid")
+
     def start(self) -> str:
         if self.running:
             return self.uri
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_orphan()
         self.port = self.port or free_port(self.host)
         log_path = self.data_dir.parent / "secantusd.log"
         self._log_file = log_path.open("ab")
@@ -96,7 +129,7 @@ class EmbeddedMongoServer:
             "--port",
             str(self.port),
             "--storage-path",
-            str(self.data_dir),
+            str(self.data_dir.resolve()),
         ]
         if self.sync_on_commit:
             command.append("--sync-on-commit")
@@ -108,6 +141,7 @@ class EmbeddedMongoServer:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C in the terminal must not kill it mid-write
         )
+        self.pid_file.write_text(f"{self._process.pid} {os.getpid()}\n")
         self._wait_ready(log_path)
         return self.uri
 
@@ -138,6 +172,37 @@ class EmbeddedMongoServer:
             f"(log: {log_path})"
         )
 
+    def _stop_orphan(self, timeout_s: float = 15.0) -> None:
+        """Stop a server left running by a process that died without stopping it (kill -9).
+
+        It still holds the data directory's lock, so nothing could start until someone killed
+        it by hand. A server whose owner is alive is left alone: that is another live process
+        using the same data, and the start then fails with a clear "in use" error.
+        """
+        try:
+            server_pid, owner_pid = (int(part) for part in self.pid_file.read_text().split())
+        except (FileNotFoundError, ValueError):
+            return
+        if not _is_server_for(server_pid, self.data_dir.resolve()):
+            self.pid_file.unlink(missing_ok=True)  # stale: the server is gone
+            return
+        if _process_alive(owner_pid):
+            return
+        log.warning(
+            "stopping the embedded database (pid %s) left running by a process that exited",
+            server_pid,
+        )
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server_pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while _process_alive(server_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _process_alive(server_pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server_pid, signal.SIGKILL)
+            time.sleep(0.5)
+        self.pid_file.unlink(missing_ok=True)
+
     def stop(self, timeout_s: float = 15.0) -> None:
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
@@ -150,6 +215,8 @@ class EmbeddedMongoServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
+        if process is not None:
+            self.pid_file.unlink(missing_ok=True)
         self._close_log()
 
     def _close_log(self) -> None:

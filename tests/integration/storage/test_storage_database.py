@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,6 +21,8 @@ from companion.storage import collections as c
 from companion.storage.conversations import ConversationRepository
 from companion.storage.crypto import load_cipher
 from companion.storage.database import DatabaseUnavailableError, open_database
+from companion.storage.embedded import EmbeddedMongoServer
+from companion.storage.embedded import _process_alive as process_alive
 from companion.storage.messages import MessageRepository
 from companion.storage.models import MessageRole, User
 from companion.storage.redis import RedisUnavailableError, create_redis
@@ -222,3 +227,44 @@ async def test_export_and_erase_user_cli(
     finally:
         await database.client.drop_database(name)
         await database.aclose()
+
+
+def test_a_server_left_by_a_killed_process_is_stopped_and_data_kept(tmp_path: Path) -> None:
+    data_dir = tmp_path / "db"
+    owner_script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from pymongo import MongoClient\n"
+        "from companion.storage.embedded import EmbeddedMongoServer\n"
+        "server = EmbeddedMongoServer(Path(sys.argv[1]))\n"
+        "client = MongoClient(server.start())\n"
+        "client.app.notes.insert_one({'_id': 1, 'text': 'before the crash'})\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    owner = subprocess.Popen(
+        [sys.executable, "-c", owner_script, str(data_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert owner.stdout is not None
+        assert owner.stdout.readline().strip() == "ready"
+        orphan_pid = int((tmp_path / "db.pid").read_text().split()[0])
+        owner.kill()  # kill -9: no chance to stop its server
+        owner.wait(timeout=10)
+        os.kill(orphan_pid, 0)  # the server outlived its owner and holds the data lock
+
+        server = EmbeddedMongoServer(data_dir)
+        client: MongoClient[dict[str, object]] = MongoClient(server.start())
+        try:
+            assert client.app.notes.find_one({"_id": 1}) == {"_id": 1, "text": "before the crash"}
+        finally:
+            client.close()
+            server.stop()
+        assert not process_alive(orphan_pid)
+        assert not (tmp_path / "db.pid").exists()
+    finally:
+        if owner.poll() is None:
+            owner.kill()
