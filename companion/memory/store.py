@@ -1,0 +1,320 @@
+"""MongoDB repositories for facts, their history and tombstones, and embedded exchanges.
+
+Documents never leave this module: callers get `Fact` / `Episode` models and `MemoryRecord`s
+for the retriever. Text fields go through the field cipher (encrypted at rest when a key is
+configured); vectors are stored plain as BSON binary vectors (they are not text).
+
+Collections (names from `companion.storage.collections`):
+
+- ``memories``: one document per fact (``_id`` = fact id, ``user_id``, ``text``, ``category``,
+  ``importance``, ``refers_to``, ``source_message_ids``, ``persona_id``, ``created_at``,
+  ``updated_at``, ``text_hash``, ``vector``).
+- ``memory_history``: ``kind="version"`` documents (an earlier text of a fact, ``fact_id``)
+  and ``kind="tombstone"`` documents (a fact the user deleted: its ``text_hash`` and
+  ``vector``, so extraction from old messages never brings it back).
+- ``episodes``: one document per exchange (``_id`` = the user message id, ``user_id``,
+  ``persona_id``, ``conversation_id``, ``seq``, ``user_text``, ``reply_text``, ``created_at``,
+  ``vector``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import numpy as np
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from companion.memory.embedder import Vector, from_bson, to_bson
+from companion.memory.facts import Episode, Fact, FactCategory, FactVersion
+from companion.memory.retriever import MemoryRecord
+from companion.memory.text import text_hash
+from companion.storage import collections as names
+from companion.storage.crypto import FieldCipher
+
+Document = dict[str, Any]
+
+VERSION = "version"
+TOMBSTONE = "tombstone"
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _ms(value: datetime) -> datetime:
+    """Millisecond precision, what BSON dates keep, so stored models compare equal."""
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _date_to_bson(value: date | None) -> datetime | None:
+    return None if value is None else datetime.combine(value, time(), tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    text_hash: str
+    vector: Vector | None
+
+
+class FactStore:
+    """Facts of each user, with the earlier versions and deletion tombstones."""
+
+    def __init__(self, db: AsyncDatabase[Document], cipher: FieldCipher) -> None:
+        self._facts = db[names.MEMORIES]
+        self._history = db[names.MEMORY_HISTORY]
+        self._cipher = cipher
+
+    async def insert(self, fact: Fact, vector: Vector) -> Fact:
+        stored = fact.model_copy(
+            update={"created_at": _ms(fact.created_at), "updated_at": _ms(fact.updated_at)}
+        )
+        await self._facts.insert_one(
+            {
+                "_id": stored.id,
+                "user_id": stored.user_id,
+                "text": self._cipher.encrypt(stored.text),
+                "text_hash": text_hash(stored.text),
+                "category": stored.category.value,
+                "importance": stored.importance,
+                "refers_to": _date_to_bson(stored.refers_to),
+                "source_message_ids": stored.source_message_ids,
+                "persona_id": stored.persona_id,
+                "created_at": stored.created_at,
+                "updated_at": stored.updated_at,
+                "vector": to_bson(vector),
+            }
+        )
+        return stored
+
+    async def replace_text(
+        self,
+        current: Fact,
+        new: Fact,
+        vector: Vector,
+        *,
+        reason: str,
+        now: datetime,
+    ) -> Fact:
+        """Give `current` the text (and details) of `new`, keeping the old text in history."""
+        now = _ms(now)
+        await self._history.insert_one(
+            {
+                "kind": VERSION,
+                "user_id": current.user_id,
+                "fact_id": current.id,
+                "text": self._cipher.encrypt(current.text),
+                "reason": reason,
+                "created_at": now,
+            }
+        )
+        sources = list(dict.fromkeys([*current.source_message_ids, *new.source_message_ids]))
+        await self._facts.update_one(
+            {"_id": current.id, "user_id": current.user_id},
+            {
+                "$set": {
+                    "text": self._cipher.encrypt(new.text),
+                    "text_hash": text_hash(new.text),
+                    "category": new.category.value,
+                    "importance": max(new.importance, current.importance),
+                    "refers_to": _date_to_bson(new.refers_to or current.refers_to),
+                    "source_message_ids": sources,
+                    "updated_at": now,
+                    "vector": to_bson(vector),
+                }
+            },
+        )
+        updated = await self.get(current.user_id, current.id, with_history=True)
+        assert updated is not None
+        return updated
+
+    async def add_sources(self, user_id: int, fact_id: str, message_ids: Sequence[str]) -> None:
+        """Note that more messages confirm an existing fact (a repeat is not stored twice)."""
+        if message_ids:
+            await self._facts.update_one(
+                {"_id": fact_id, "user_id": user_id},
+                {"$addToSet": {"source_message_ids": {"$each": list(message_ids)}}},
+            )
+
+    async def get(self, user_id: int, fact_id: str, *, with_history: bool = False) -> Fact | None:
+        document = await self._facts.find_one({"_id": fact_id, "user_id": user_id})
+        if document is None:
+            return None
+        fact = self._to_fact(document)
+        if with_history:
+            fact.history = await self._versions(user_id, fact_id)
+        return fact
+
+    async def all(self, user_id: int) -> list[Fact]:
+        """Every fact of the user, oldest first."""
+        cursor = self._facts.find({"user_id": user_id}).sort("created_at", ASCENDING)
+        return [self._to_fact(document) async for document in cursor]
+
+    async def get_many(self, user_id: int, fact_ids: Collection[str]) -> dict[str, Fact]:
+        cursor = self._facts.find({"user_id": user_id, "_id": {"$in": list(fact_ids)}})
+        return {str(document["_id"]): self._to_fact(document) async for document in cursor}
+
+    async def delete(self, user_id: int, fact_id: str, *, tombstone: bool) -> Fact | None:
+        """Remove a fact and its history; with `tombstone`, remember it must not come back."""
+        document = await self._facts.find_one({"_id": fact_id, "user_id": user_id})
+        if document is None:
+            return None
+        fact = self._to_fact(document)
+        if tombstone:
+            await self._history.insert_one(
+                {
+                    "kind": TOMBSTONE,
+                    "user_id": user_id,
+                    "text_hash": document.get("text_hash") or text_hash(fact.text),
+                    "vector": document.get("vector"),
+                    "created_at": _ms(datetime.now(UTC)),
+                }
+            )
+        await self._facts.delete_one({"_id": fact_id, "user_id": user_id})
+        await self._history.delete_many({"user_id": user_id, "kind": VERSION, "fact_id": fact_id})
+        return fact
+
+    async def tombstones(self, user_id: int) -> list[Tombstone]:
+        cursor = self._history.find({"user_id": user_id, "kind": TOMBSTONE})
+        return [
+            Tombstone(
+                text_hash=str(document["text_hash"]),
+                vector=from_bson(document["vector"]) if document.get("vector") else None,
+            )
+            async for document in cursor
+        ]
+
+    async def forget(self, user_id: int) -> int:
+        """Erase every fact, version and tombstone of the user; returns the facts removed."""
+        result = await self._facts.delete_many({"user_id": user_id})
+        await self._history.delete_many({"user_id": user_id})
+        return int(result.deleted_count)
+
+    async def load(self, user_id: int) -> list[MemoryRecord]:
+        """The user's facts as retriever records (`RecordSource`)."""
+        cursor = self._facts.find({"user_id": user_id})
+        records: list[MemoryRecord] = []
+        async for document in cursor:
+            if document.get("vector") is None:
+                continue
+            records.append(
+                MemoryRecord(
+                    id=str(document["_id"]),
+                    text=self._cipher.decrypt(document["text"]),
+                    time=_utc(document["updated_at"]),
+                    importance=float(document.get("importance", 3)),
+                    vector=from_bson(document["vector"]),
+                )
+            )
+        return records
+
+    async def _versions(self, user_id: int, fact_id: str) -> list[FactVersion]:
+        cursor = self._history.find({"user_id": user_id, "kind": VERSION, "fact_id": fact_id}).sort(
+            "created_at", ASCENDING
+        )
+        return [
+            FactVersion(
+                text=self._cipher.decrypt(document["text"]),
+                replaced_at=_utc(document["created_at"]),
+                reason=str(document.get("reason", "")),
+            )
+            async for document in cursor
+        ]
+
+    def _to_fact(self, document: Document) -> Fact:
+        refers_to = document.get("refers_to")
+        return Fact(
+            id=str(document["_id"]),
+            user_id=int(document["user_id"]),
+            text=self._cipher.decrypt(document["text"]),
+            category=FactCategory(document.get("category", FactCategory.OTHER.value)),
+            importance=int(document.get("importance", 3)),
+            refers_to=refers_to.date() if isinstance(refers_to, datetime) else None,
+            source_message_ids=list(document.get("source_message_ids", [])),
+            persona_id=document.get("persona_id"),
+            created_at=_utc(document["created_at"]),
+            updated_at=_utc(document["updated_at"]),
+        )
+
+
+class EpisodeStore:
+    """Embedded exchanges of each user, for recalling past conversations."""
+
+    def __init__(self, db: AsyncDatabase[Document], cipher: FieldCipher) -> None:
+        self._episodes = db[names.EPISODES]
+        self._cipher = cipher
+
+    async def save(self, episode: Episode, vector: Vector) -> None:
+        await self._episodes.replace_one(
+            {"_id": episode.id},
+            {
+                "_id": episode.id,
+                "user_id": episode.user_id,
+                "persona_id": episode.persona_id,
+                "conversation_id": episode.conversation_id,
+                "seq": episode.seq,
+                "user_text": self._cipher.encrypt(episode.user_text),
+                "reply_text": self._cipher.encrypt(episode.reply_text),
+                "created_at": _ms(episode.created_at),
+                "vector": to_bson(vector),
+            },
+            upsert=True,
+        )
+
+    async def last_seq(self, conversation_id: str) -> int:
+        """The seq of the newest stored exchange of a conversation (0 when none)."""
+        document = await self._episodes.find_one(
+            {"conversation_id": conversation_id}, sort=[("seq", DESCENDING)]
+        )
+        return 0 if document is None else int(document.get("seq", 0))
+
+    async def get_many(self, user_id: int, ids: Collection[str]) -> dict[str, Episode]:
+        cursor = self._episodes.find({"user_id": user_id, "_id": {"$in": list(ids)}})
+        return {str(document["_id"]): self._to_episode(document) async for document in cursor}
+
+    async def count(self, user_id: int) -> int:
+        return int(await self._episodes.count_documents({"user_id": user_id}))
+
+    async def forget(self, user_id: int) -> int:
+        result = await self._episodes.delete_many({"user_id": user_id})
+        return int(result.deleted_count)
+
+    async def load(self, user_id: int) -> list[MemoryRecord]:
+        """The user's exchanges as retriever records, scoped by persona (`RecordSource`)."""
+        records: list[MemoryRecord] = []
+        async for document in self._episodes.find({"user_id": user_id}):
+            if document.get("vector") is None:
+                continue
+            episode = self._to_episode(document)
+            records.append(
+                MemoryRecord(
+                    id=episode.id,
+                    text=episode.search_text,
+                    time=episode.created_at,
+                    scope=episode.persona_id,
+                    vector=from_bson(document["vector"]),
+                )
+            )
+        return records
+
+    def _to_episode(self, document: Document) -> Episode:
+        return Episode(
+            id=str(document["_id"]),
+            user_id=int(document["user_id"]),
+            persona_id=str(document["persona_id"]),
+            conversation_id=str(document["conversation_id"]),
+            seq=int(document["seq"]),
+            user_text=self._cipher.decrypt(document["user_text"]),
+            reply_text=self._cipher.decrypt(document.get("reply_text", "")),
+            created_at=_utc(document["created_at"]),
+        )
+
+
+def cosine_max(vector: Vector, others: Sequence[Vector]) -> float:
+    """The highest cosine similarity of a normalised vector with normalised `others`."""
+    if not others:
+        return -1.0
+    return float(np.max(np.stack(others) @ vector))
