@@ -254,8 +254,18 @@ class PrivacySettings(BaseModel):
     # Base64 of 32 bytes for AES-256-GCM. Unset in development: a key file is created under
     # key_file with 0600 permissions. Unset with encrypt_at_rest=false: plaintext.
     encryption_key: SecretStr | None = None
+    # Key rotation: earlier keys (comma-separated base64), still accepted for reading; new data
+    # is written with encryption_key. `companion db reencrypt` rewrites old data with it.
+    previous_encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     key_file: Path = Path("var/secret.key")
     encrypt_at_rest: bool = True
+
+    @field_validator("previous_encryption_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 class Settings(BaseSettings):
