@@ -6,6 +6,7 @@ reason, so the manifest can say what happened to each source.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import re
@@ -13,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from companion.personas.models import Persona
 from training.config import SourceConfig, SourceKind
@@ -47,20 +48,27 @@ _PLACEHOLDER_RE = re.compile(r"\{\{\s*(user|char)\s*\}\}", re.IGNORECASE)
 
 
 def source_files(path: Path) -> list[Path]:
-    """A file, or every *.jsonl file in a directory, in a stable order."""
+    """A file, or every *.jsonl / *.jsonl.gz file in a directory, in a stable order."""
     if path.is_file():
         return [path]
     if path.is_dir():
-        files = sorted(path.rglob("*.jsonl"))
+        files = sorted([*path.rglob("*.jsonl"), *path.rglob("*.jsonl.gz")])
         if files:
             return files
     raise SourceError(f"{path}: no such file, or a directory without *.jsonl files")
 
 
+def _open_text(path: Path) -> IO[str]:
+    # OpenAssistant publishes its exports gzipped; reading them as they are saves a step.
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
 def _records(source: SourceConfig, loaded: LoadedSource) -> Iterator[Mapping[str, Any]]:
     loaded.files = source_files(source.path)
     for path in loaded.files:
-        with path.open(encoding="utf-8") as handle:
+        with _open_text(path) as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
