@@ -57,12 +57,8 @@ _DERIVED = (
     "first_mes",
     "mes_example",
     "creator_notes",
-    "system_prompt",
-    "post_history_instructions",
     "alternate_greetings",
     "tags",
-    "creator",
-    "character_version",
     "extensions",
 )
 _V3_ONLY = (
