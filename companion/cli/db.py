@@ -16,8 +16,15 @@ from rich.table import Table
 
 from companion.cli.errors import fail, settings_or_exit
 from companion.config import Settings
-from companion.storage.crypto import DecryptionError, EncryptionKeyError, FieldCipher, load_cipher
+from companion.storage.crypto import (
+    AesGcmCipher,
+    DecryptionError,
+    EncryptionKeyError,
+    FieldCipher,
+    load_cipher,
+)
 from companion.storage.database import Database, DatabaseUnavailableError, open_database
+from companion.storage.reencrypt import reencrypt
 from companion.storage.user_data import UserDataService
 
 T = TypeVar("T")
@@ -100,6 +107,28 @@ def erase_user(
     counts = _run(settings, erase)
     removed = ", ".join(f"{name} {count}" for name, count in counts.items() if count)
     stdout.print(f"erased user {user}: {removed or 'nothing was stored'}")
+
+
+@app.command("reencrypt")
+def reencrypt_command(
+    encrypt_plaintext: Annotated[
+        bool,
+        typer.Option(
+            "--encrypt-plaintext", help="Also encrypt text stored before encryption was on"
+        ),
+    ] = False,
+) -> None:
+    """Re-seal stored text with the current key after a rotation (previous keys still set)."""
+    settings = settings_or_exit()
+    cipher = _cipher_or_exit(settings)
+    if not isinstance(cipher, AesGcmCipher):
+        fail("encryption at rest is off (privacy.encrypt_at_rest=false): nothing to re-encrypt")
+
+    async def run(database: Database) -> dict[str, int]:
+        return await reencrypt(database.db, cipher, encrypt_plaintext=encrypt_plaintext)
+
+    counts = _run(settings, run)
+    stdout.print("re-encrypted: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
 
 
 def _cipher_or_exit(settings: Settings) -> FieldCipher:

@@ -52,6 +52,13 @@ USER_DATA_FIELDS: Final[dict[str, str]] = {
     EVENTS: "user_id",
 }
 
+# Top-level fields written through the `FieldCipher` (encrypted at rest when a key is set).
+# `companion db reencrypt` re-seals them after a key rotation: add yours here.
+ENCRYPTED_TEXT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    MESSAGES: ("text",),
+    CONVERSATIONS: ("summary",),
+}
+
 # Collections whose documents survive erasure with the personal fields removed and the user id
 # replaced by a keyed hash: payments must be kept for accounting and tax law (54-FZ, 402-FZ).
 RETAINED_AFTER_ERASURE: Final[dict[str, str]] = {PAYMENTS: "user_id"}

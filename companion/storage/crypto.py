@@ -16,6 +16,7 @@ import hmac
 import logging
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -88,12 +89,15 @@ class PlaintextCipher:
 class AesGcmCipher:
     """AES-256-GCM with a fresh random nonce per value."""
 
-    def __init__(self, key: bytes) -> None:
-        if len(key) != KEY_BYTES:
-            raise EncryptionKeyError(
-                f"the encryption key must be {KEY_BYTES} bytes, not {len(key)}"
-            )
+    def __init__(self, key: bytes, *, previous_keys: Sequence[bytes] = ()) -> None:
+        for candidate in (key, *previous_keys):
+            if len(candidate) != KEY_BYTES:
+                raise EncryptionKeyError(
+                    f"an encryption key must be {KEY_BYTES} bytes, not {len(candidate)}"
+                )
         self._aead = AESGCM(key)
+        # After a key rotation, data written with an earlier key still reads until re-encrypted.
+        self._previous = [AESGCM(old) for old in previous_keys if old != key]
         self._pseudonym_key = HKDF(
             algorithm=hashes.SHA256(), length=32, salt=None, info=b"companion user pseudonym"
         ).derive(key)
@@ -110,18 +114,32 @@ class AesGcmCipher:
     def decrypt(self, value: object) -> str:
         if isinstance(value, str):
             return value  # written before encryption was switched on
+        return self._open(value)[0]
+
+    def reencrypted(self, value: object) -> StoredText | None:
+        """`value` sealed with the current key if it was under an earlier one, else None."""
+        if not isinstance(value, bytes):
+            return None
+        text, current = self._open(value)
+        return None if current else self.encrypt(text)
+
+    def _open(self, value: object) -> tuple[str, bool]:
+        """The text, and whether it was sealed with the current key."""
         if not isinstance(value, bytes):
             raise DecryptionError(f"cannot read a stored text of type {type(value).__name__}")
         if len(value) < 1 + NONCE_BYTES + 16 or value[0] != VERSION_AES_GCM_V1:
             raise DecryptionError("stored value is not a known encrypted format")
         nonce, sealed = value[1 : 1 + NONCE_BYTES], value[1 + NONCE_BYTES :]
-        try:
-            return self._aead.decrypt(nonce, sealed, None).decode("utf-8")
-        except InvalidTag as exc:
-            raise DecryptionError(
-                "stored text could not be decrypted: the encryption key differs from the one "
-                "it was written with, or the data was altered"
-            ) from exc
+        for index, aead in enumerate((self._aead, *self._previous)):
+            try:
+                return aead.decrypt(nonce, sealed, None).decode("utf-8"), index == 0
+            except InvalidTag:
+                continue
+        raise DecryptionError(
+            "stored text could not be decrypted: the encryption key differs from the one "
+            "it was written with (set privacy.previous_encryption_keys after a rotation), "
+            "or the data was altered"
+        )
 
     def pseudonym(self, user_id: int) -> str:
         return hmac.new(self._pseudonym_key, str(user_id).encode(), hashlib.sha256).hexdigest()
@@ -148,16 +166,20 @@ def decode_key(text: str, *, source: str) -> bytes:
 
 def load_cipher(privacy: PrivacySettings, environment: Environment) -> FieldCipher:
     """The cipher the settings ask for: configured key, else the key file, else plaintext."""
+    previous = [
+        decode_key(old.get_secret_value(), source=f"privacy.previous_encryption_keys[{index}]")
+        for index, old in enumerate(privacy.previous_encryption_keys)
+    ]
     if privacy.encryption_key is not None:
         key = decode_key(privacy.encryption_key.get_secret_value(), source="privacy.encryption_key")
-        return AesGcmCipher(key)
+        return AesGcmCipher(key, previous_keys=previous)
     if not privacy.encrypt_at_rest:
         log.warning("encryption at rest is off: message text is stored in plaintext")
         return PlaintextCipher()
     if environment is Environment.PRODUCTION:
         # Settings already refuse this; kept so a hand-built PrivacySettings cannot slip through.
         raise EncryptionKeyError("privacy.encryption_key must be set in production")
-    return AesGcmCipher(read_or_create_key_file(privacy.key_file))
+    return AesGcmCipher(read_or_create_key_file(privacy.key_file), previous_keys=previous)
 
 
 def read_or_create_key_file(path: Path) -> bytes:

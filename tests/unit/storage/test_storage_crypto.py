@@ -155,3 +155,43 @@ def test_encryption_off_stores_plaintext(tmp_path: Path) -> None:
     assert not cipher.encrypts
     assert cipher.encrypt("plain") == "plain"
     assert not (tmp_path / "k").exists()
+
+
+def test_previous_keys_read_old_data_and_new_data_uses_the_new_key() -> None:
+    old_key, new_key = _key(), _key()
+    old_value = AesGcmCipher(old_key).encrypt("written under the old key")
+    rotated = AesGcmCipher(new_key, previous_keys=[old_key])
+    assert rotated.decrypt(old_value) == "written under the old key"
+    new_value = rotated.encrypt("new")
+    assert AesGcmCipher(new_key).decrypt(new_value) == "new"
+    with pytest.raises(DecryptionError):
+        AesGcmCipher(old_key).decrypt(new_value)
+    resealed = rotated.reencrypted(old_value)
+    assert resealed is not None
+    assert AesGcmCipher(new_key).decrypt(resealed) == "written under the old key"
+    assert rotated.reencrypted(new_value) is None  # already under the current key
+    assert rotated.reencrypted("plain") is None
+
+
+def test_previous_keys_come_from_settings(tmp_path: Path) -> None:
+    old = generate_key()
+    old_value = AesGcmCipher(base64.b64decode(old)).encrypt("old")
+    privacy = PrivacySettings(
+        encryption_key=SecretStr(generate_key()),
+        previous_encryption_keys=[SecretStr(old)],
+    )
+    assert load_cipher(privacy, Environment.PRODUCTION).decrypt(old_value) == "old"
+    # The key file path gets them too.
+    from_file = load_cipher(
+        PrivacySettings(key_file=tmp_path / "k", previous_encryption_keys=[SecretStr(old)]),
+        Environment.DEVELOPMENT,
+    )
+    assert from_file.decrypt(old_value) == "old"
+    with pytest.raises(EncryptionKeyError, match=r"previous_encryption_keys\[0\]"):
+        load_cipher(
+            PrivacySettings(
+                encryption_key=SecretStr(generate_key()),
+                previous_encryption_keys=[SecretStr("bad")],
+            ),
+            Environment.DEVELOPMENT,
+        )

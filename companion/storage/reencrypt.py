@@ -1,0 +1,44 @@
+"""Re-sealing stored text after an encryption key rotation (`companion db reencrypt`).
+
+Rotation: set the new key as `privacy.encryption_key` and the old one in
+`privacy.previous_encryption_keys`, restart (everything still reads), run the re-encryption,
+then drop the old key. Each value is replaced only if it is still the one that was read, so a
+concurrent write is never overwritten; a re-run continues where an interrupted one stopped.
+"""
+
+from __future__ import annotations
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from companion.storage import collections as c
+from companion.storage.crypto import AesGcmCipher
+from companion.storage.documents import Document
+
+
+async def reencrypt(
+    db: AsyncDatabase[Document], cipher: AesGcmCipher, *, encrypt_plaintext: bool = False
+) -> dict[str, int]:
+    """Re-seal values under an earlier key (and plaintext, if asked); counts per collection."""
+    counts: dict[str, int] = {}
+    for collection_name, fields in c.ENCRYPTED_TEXT_FIELDS.items():
+        collection = db[collection_name]
+        wanted: list[Document] = [{field: {"$type": "binData"}} for field in fields]
+        if encrypt_plaintext:
+            wanted += [{field: {"$type": "string"}} for field in fields]
+        changed = 0
+        projection = dict.fromkeys(fields, True)
+        async for document in collection.find({"$or": wanted}, projection=projection):
+            for field in fields:
+                value = document.get(field)
+                if isinstance(value, str):
+                    new_value = cipher.encrypt(value) if encrypt_plaintext else None
+                else:
+                    new_value = cipher.reencrypted(value)
+                if new_value is None:
+                    continue
+                result = await collection.update_one(
+                    {"_id": document["_id"], field: value}, {"$set": {field: new_value}}
+                )
+                changed += result.modified_count
+        counts[collection_name] = changed
+    return counts
