@@ -145,6 +145,8 @@ class DialogService:
         self._timer = timer or _NoTimer()
         self._clock = clock
         self._background: set[asyncio.Task[None]] = set()
+        # Conversations whose summary is being folded now: one fold at a time for each.
+        self._folding: set[str] = set()
 
     # -- conversations -------------------------------------------------------------------
 
@@ -406,9 +408,20 @@ class DialogService:
     ) -> None:
         if oldest_included - conversation.summary_upto_seq <= self._limits.summary_batch:
             return
+        if conversation.id in self._folding:
+            return
+        self._folding.add(conversation.id)
         self._spawn(self._fold_summary(persona, language, conversation, oldest_included))
 
     async def _fold_summary(
+        self, persona: Persona, language: str, conversation: Conversation, upto_seq: int
+    ) -> None:
+        try:
+            await self._fold_summary_now(persona, language, conversation, upto_seq)
+        finally:
+            self._folding.discard(conversation.id)
+
+    async def _fold_summary_now(
         self, persona: Persona, language: str, conversation: Conversation, upto_seq: int
     ) -> None:
         older = await self._messages.recent(
