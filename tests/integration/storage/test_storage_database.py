@@ -268,3 +268,26 @@ def test_a_server_left_by_a_killed_process_is_stopped_and_data_kept(tmp_path: Pa
     finally:
         if owner.poll() is None:
             owner.kill()
+
+
+def test_reencrypt_cli(mongo_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    env = {
+        "COMPANION_MONGO__URI": mongo_uri,
+        "COMPANION_MONGO__DATABASE": name,
+        "COMPANION_PRIVACY__KEY_FILE": str(tmp_path / "secret.key"),
+    }
+    runner = CliRunner()
+    try:
+        done = runner.invoke(db_app, ["reencrypt", "--encrypt-plaintext"], env=env)
+        assert done.exit_code == 0, done.output
+        assert "messages 0" in done.output
+        off = runner.invoke(
+            db_app, ["reencrypt"], env={**env, "COMPANION_PRIVACY__ENCRYPT_AT_REST": "false"}
+        )
+        assert off.exit_code == 1
+        assert "encryption at rest is off" in off.output
+    finally:
+        with MongoClient[dict[str, object]](mongo_uri) as client:
+            client.drop_database(name)
