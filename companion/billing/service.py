@@ -222,6 +222,7 @@ class BillingService:
                 idempotency_key=order_id,
                 description=description,
                 request_body=body,
+                created_at=self.now(),
             )
         )
         try:
@@ -311,6 +312,81 @@ class BillingService:
                 receipt["tax_system_code"] = self.settings.receipt_tax_system_code
             body["receipt"] = receipt
         return body
+
+    # -- renewals (called by the renewal job) --------------------------------------------------
+
+    async def charge_renewal(self, subscription: Subscription, attempt: int) -> Outcome:
+        """Charge the saved payment method for the next period of `subscription`.
+
+        The idempotency key names the user, the period and the attempt, so a job that runs twice
+        (or crashed after sending) never charges twice for one attempt.
+        """
+        if self._yookassa is None or subscription.current_period_end is None:
+            return Outcome.UNKNOWN
+        user = await self._users.get(subscription.user_id)
+        if user is None or subscription.payment_method_id is None:
+            return Outcome.UNKNOWN
+        period_end = subscription.current_period_end
+        key = f"renew:{user.id}:{int(period_end.timestamp())}:{attempt}"
+        plan = self.plans.find(subscription.plan_id)
+        if plan is None:
+            log.warning("plan %s is no longer sold: user %s is not renewed",
+                        subscription.plan_id, user.id)
+            await self.renewal_failed(user.id, key)
+            return Outcome.CANCELED
+        order_id = uuid.uuid4().hex
+        description = self._description(plan, user.language)
+        body = self._payment_body(
+            order_id, user, plan, PaymentKind.RENEWAL, description,
+            payment_method_id=subscription.payment_method_id,
+        )
+        record, created = await self.ledger.create(
+            PaymentRecord(
+                id=order_id,
+                provider=Provider.YOOKASSA,
+                user_id=user.id,
+                plan_id=plan.id,
+                kind=PaymentKind.RENEWAL,
+                amount=plan.price_rub,
+                currency="RUB",
+                period_days=plan.period_days,
+                idempotency_key=key,
+                description=description,
+                request_body=body,
+                created_at=self.now(),
+                payment_method_id=subscription.payment_method_id,
+                renews_period_end=period_end,
+            )
+        )
+        if not created and record.status is not PaymentStatus.CREATING:
+            return Outcome.ALREADY_DONE
+        return await self.send_created(record)
+
+    async def send_created(self, record: PaymentRecord) -> Outcome:
+        """Send (or send again, with the same key) the request of a `creating` ledger record."""
+        assert self._yookassa is not None and record.request_body is not None
+        try:
+            payment = await self._yookassa.create_payment(
+                record.request_body, record.idempotency_key
+            )
+        except YooKassaUnavailableError as exc:
+            log.warning("payment %s not sent yet (%s); will retry", record.id, exc)
+            return Outcome.PENDING
+        except YooKassaRequestError as exc:
+            failed = await self.ledger.update(
+                record.id, expected=[PaymentStatus.CREATING],
+                status=PaymentStatus.CREATE_FAILED, failure_reason=str(exc)[:300],
+            )
+            if failed is not None:
+                await self._payment_failed(failed, exc.code)
+            return Outcome.CANCELED
+        attached = await self.ledger.update(
+            record.id, expected=[PaymentStatus.CREATING],
+            payment_id=payment.id, status=PaymentStatus.PENDING,
+        )
+        current = attached or await self.ledger.get(record.id)
+        assert current is not None
+        return await self.apply_yookassa_payment(current, payment)
 
     # -- payment updates (webhook, reconciliation, renewal answers) ------------------------------
 

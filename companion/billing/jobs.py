@@ -1,0 +1,233 @@
+"""Periodic billing work: renew, expire, and reconcile payments whose news was lost.
+
+Every job is safe to run at any time, twice, or concurrently on two bot instances: each change
+goes through the ledger's conditional updates and the subscription store's keyed transitions.
+`BillingScheduler` runs them in the background of the bot process (the composition root starts
+and stops it); the same `BillingJobs` methods can run from a CLI or cron instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from companion.billing.ledger import PaymentKind, PaymentStatus, Provider
+from companion.billing.ports import BillingNotice, NoticeKind
+from companion.billing.service import BillingService, Outcome
+from companion.storage.models import Subscription, SubscriptionStatus
+
+log = logging.getLogger(__name__)
+
+S = SubscriptionStatus
+# A `creating` record younger than this may still be in flight in another task.
+_IN_FLIGHT = timedelta(minutes=2)
+
+
+@dataclass
+class JobReport:
+    checked: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+
+    def count(self, outcome: Outcome | str) -> None:
+        name = outcome.value if isinstance(outcome, Outcome) else outcome
+        self.outcomes[name] = self.outcomes.get(name, 0) + 1
+
+
+class BillingJobs:
+    def __init__(self, service: BillingService) -> None:
+        self._service = service
+
+    async def renew_due(self) -> JobReport:
+        """Charge saved YooKassa methods `renew_before_hours` before the period ends, and once a
+        day during the grace period of a past-due subscription."""
+        service = self._service
+        report = JobReport()
+        if not service.yookassa_enabled or not service.settings.autopayments:
+            return report
+        now = service.now()
+        ahead = now + timedelta(hours=service.settings.renew_before_hours)
+        for sub in await service.subscriptions.due([S.ACTIVE, S.PAST_DUE], ahead):
+            if (
+                not sub.auto_renew
+                or sub.provider != Provider.YOOKASSA.value
+                or sub.payment_method_id is None
+                or sub.current_period_end is None
+            ):
+                continue
+            if sub.status is S.ACTIVE and sub.current_period_end > ahead:
+                continue
+            if sub.status is S.PAST_DUE and (sub.grace_until is None or sub.grace_until <= now):
+                continue
+            attempt = 0
+            if sub.status is S.PAST_DUE:
+                attempt = max(0, (now - sub.current_period_end).days) + 1
+            report.checked += 1
+            await self._guarded(report, service.charge_renewal(sub, attempt))
+        return report
+
+    async def expire_due(self) -> JobReport:
+        """End what has run out: cancelled or non-renewing periods, and finished grace periods.
+        A renewing subscription whose period ended without a renewal goes past due first."""
+        service = self._service
+        report = JobReport()
+        now = service.now()
+        for sub in await service.subscriptions.due([S.ACTIVE, S.CANCELLED, S.PAST_DUE], now):
+            report.checked += 1
+            await self._guarded(report, self._expire(sub, now))
+        return report
+
+    async def _expire(self, sub: Subscription, now: datetime) -> Outcome | str:
+        service = self._service
+        grace = timedelta(days=service.settings.grace_period_days)
+        if sub.status is S.PAST_DUE:
+            if sub.grace_until is None or sub.grace_until > now:
+                return "not_due"
+            key = f"expire:{sub.user_id}:{int(sub.grace_until.timestamp())}"
+        else:
+            if sub.current_period_end is None or sub.current_period_end > now:
+                return "not_due"
+            key = f"expire:{sub.user_id}:{int(sub.current_period_end.timestamp())}"
+        lapse = sub.status is S.ACTIVE and sub.auto_renew
+
+        def decide(current: Subscription, _version: int) -> Subscription | None:
+            if current.status is S.PAST_DUE:
+                if current.grace_until is None or current.grace_until > now:
+                    return None
+                return current.model_copy(update={"status": S.EXPIRED, "auto_renew": False})
+            if current.status not in (S.ACTIVE, S.CANCELLED):
+                return None
+            if current.current_period_end is None or current.current_period_end > now:
+                return None
+            if current.status is S.ACTIVE and current.auto_renew:
+                return current.model_copy(
+                    update={"status": S.PAST_DUE,
+                            "grace_until": current.current_period_end + grace}
+                )
+            return current.model_copy(update={"status": S.EXPIRED, "auto_renew": False})
+
+        if lapse:
+            key = key.replace("expire:", "lapse:", 1)
+        change = await service.subscriptions.apply(sub.user_id, key, "period ended", decide)
+        if not change.applied:
+            return Outcome.ALREADY_DONE
+        kind = (
+            NoticeKind.RENEWAL_FAILED if change.after.status is S.PAST_DUE else NoticeKind.EXPIRED
+        )
+        if service.notifier is not None:
+            until = change.after.grace_until if kind is NoticeKind.RENEWAL_FAILED else None
+            try:
+                await service.notifier.notify(
+                    sub.user_id, BillingNotice(kind, change.after.plan_id, until)
+                )
+            except Exception:
+                log.exception("could not notify user %s", sub.user_id)
+        return change.after.status.value
+
+    async def reconcile(self) -> JobReport:
+        """Re-read open YooKassa payments and credit paid-but-not-granted ones (any provider).
+
+        This heals a lost notification and a crash between "paid" and "granted".
+        """
+        service = self._service
+        report = JobReport()
+        now = service.now()
+        since = now - timedelta(hours=service.settings.reconcile_max_age_hours)
+        for provider in Provider:
+            for record in await service.ledger.needing_attention(provider, since):
+                report.checked += 1
+                if record.status is PaymentStatus.SUCCEEDED:
+                    await self._guarded(report, service.credit(record))
+                elif provider is not Provider.YOOKASSA or not service.yookassa_enabled:
+                    continue
+                elif record.status is PaymentStatus.CREATING:
+                    if record.created_at > now - _IN_FLIGHT:
+                        continue
+                    if record.kind is PaymentKind.RENEWAL:
+                        # Money may have moved: ask again with the same key to learn the answer.
+                        await self._guarded(report, service.send_created(record))
+                    else:
+                        # The user never saw a link for it, so nobody can pay it.
+                        await service.ledger.update(
+                            record.id, expected=[PaymentStatus.CREATING],
+                            status=PaymentStatus.CREATE_FAILED,
+                            failure_reason="no answer from YooKassa",
+                        )
+                        report.count("abandoned")
+                elif record.payment_id is not None:
+                    await self._guarded(report, service.sync_yookassa_payment(record.payment_id))
+        return report
+
+    async def run_once(self) -> dict[str, JobReport]:
+        return {
+            "reconcile": await self.reconcile(),
+            "renew": await self.renew_due(),
+            "expire": await self.expire_due(),
+        }
+
+    async def _guarded(self, report: JobReport, step: Awaitable[Outcome | str]) -> None:
+        try:
+            report.count(await step)
+        except Exception:  # one bad record must not stop the rest; it is retried next run
+            report.errors += 1
+            log.exception("billing job step failed")
+
+
+class BillingScheduler:
+    """Runs `BillingJobs` periodically in the background; `start` and `stop` from the app."""
+
+    def __init__(
+        self, jobs: BillingJobs, *, interval_s: float = 300.0, reconcile_interval_s: float = 120.0
+    ) -> None:
+        self._jobs = jobs
+        self._interval_s = interval_s
+        self._reconcile_interval_s = reconcile_interval_s
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def running(self) -> bool:
+        return any(not task.done() for task in self._tasks)
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._tasks = [
+            asyncio.create_task(
+                self._loop("reconcile", self._jobs.reconcile, self._reconcile_interval_s),
+                name="billing-reconcile",
+            ),
+            asyncio.create_task(self._loop("renew+expire", self._renew_and_expire,
+                                           self._interval_s), name="billing-renew-expire"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _renew_and_expire(self) -> JobReport:
+        renew = await self._jobs.renew_due()
+        expire = await self._jobs.expire_due()
+        return JobReport(renew.checked + expire.checked,
+                         {**renew.outcomes, **expire.outcomes}, renew.errors + expire.errors)
+
+    async def _loop(
+        self, name: str, job: Callable[[], Awaitable[JobReport]], interval_s: float
+    ) -> None:
+        while True:
+            try:
+                report = await job()
+                if report.checked or report.errors:
+                    log.info("billing %s: %s", name, report)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # e.g. the database is briefly down: try again next time
+                log.exception("billing %s failed", name)
+            await asyncio.sleep(interval_s)
