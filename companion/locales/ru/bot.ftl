@@ -92,3 +92,5 @@ unsupported-location = С геолокацией я не работаю — ра
 unsupported-poll = В опросах я, увы, не участвую.
 unsupported-media = Я понимаю только текст и голосовые сообщения.
 error-generic = Простите, у меня что-то пошло не так. Попробуйте ещё раз.
+unknown-command = Такой команды я не знаю. Смотрите /help.
+group-private-only = Давайте поговорим в личных сообщениях: @{ $bot_username }

@@ -1,0 +1,56 @@
+"""The central error handler: log with the update id, answer politely, never show a trace."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramForbiddenError
+from aiogram.types import ErrorEvent
+
+from companion.bot.localization import I18n, language_from_telegram
+from companion.i18n import Translator
+
+log = logging.getLogger("companion.bot.errors")
+
+
+async def on_error(event: ErrorEvent, bot: Bot, **data: Any) -> bool:
+    update = event.update
+    extra = {"update_id": update.update_id, "trace_id": data.get("trace_id")}
+    if isinstance(event.exception, TelegramForbiddenError):
+        # The user blocked the bot: nothing to answer, nothing to worry about.
+        log.info("update %s: %s", update.update_id, event.exception.message, extra=extra)
+        return True
+    log.error(
+        "update %s failed: %s",
+        update.update_id,
+        type(event.exception).__name__,
+        exc_info=event.exception,
+        extra=extra,
+    )
+    chat_id: int | None = None
+    if update.message is not None and update.message.chat.type == "private":
+        chat_id = update.message.chat.id
+    elif update.callback_query is not None:
+        with contextlib.suppress(Exception):
+            await update.callback_query.answer()
+        message = update.callback_query.message
+        if message is not None and message.chat.type == "private":
+            chat_id = message.chat.id
+    if chat_id is None:
+        return True
+    i18n: I18n | None = data.get("i18n")
+    if i18n is None:
+        translator: Translator = data["translator"]
+        sender = data.get("event_from_user")
+        language = language_from_telegram(
+            sender.language_code if sender else None, data.get("default_language", "ru")
+        )
+        i18n = I18n(translator, language)
+    try:
+        await bot.send_message(chat_id, i18n("error-generic"))
+    except Exception:  # the apology itself failed (Telegram down, user blocked): only log
+        log.warning("could not tell chat %s about the error", chat_id, extra=extra)
+    return True

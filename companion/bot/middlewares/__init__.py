@@ -1,0 +1,1 @@
+"""aiogram middlewares: tracing, throttling, the user's profile and language, the consent gate."""

@@ -1,0 +1,73 @@
+"""Anti-flood: at most N messages per user per window, counted in Redis (shared by workers).
+
+The first message over the limit gets one polite notice; the rest of the flood is dropped
+silently until the window ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, Update
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from companion.bot.localization import I18n
+
+log = logging.getLogger(__name__)
+
+
+class Throttle:
+    def __init__(self, redis: Redis, *, prefix: str, limit: int, window_s: int) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self.limit = limit
+        self.window_s = max(1, window_s)
+
+    async def hit(self, user_id: int) -> int:
+        """Count one message; returns how many the user sent in the current window."""
+        window = int(time.time()) // self.window_s
+        key = f"{self._prefix}:bot:throttle:{user_id}:{window}"
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, self.window_s + 1)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def forget(self, user_id: int) -> None:
+        window = int(time.time()) // self.window_s
+        await self._redis.delete(f"{self._prefix}:bot:throttle:{user_id}:{window}")
+
+
+class ThrottlingMiddleware(BaseMiddleware):
+    """Outer middleware on updates, after the user's language is known: only messages count
+    (buttons and payments pass)."""
+
+    def __init__(self, throttle: Throttle) -> None:
+        self._throttle = throttle
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        message = event.message if isinstance(event, Update) else None
+        if message is None or message.from_user is None:
+            return await handler(event, data)
+        try:
+            count = await self._throttle.hit(message.from_user.id)
+        except RedisError:
+            log.warning("throttling unavailable (Redis); letting the message through")
+            return await handler(event, data)
+        if count <= self._throttle.limit:
+            return await handler(event, data)
+        if count == self._throttle.limit + 1:
+            log.info("user %s is flooding; one notice sent", message.from_user.id)
+            i18n: I18n = data["i18n"]
+            await message.answer(i18n("throttled"))
+        return None

@@ -1,0 +1,137 @@
+"""The persona library: /persona, paging, module filter, choosing; /reset; the 18+ confirmation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+
+from companion.bot.callbacks import AdultCb, LibraryCb
+from companion.bot.deps import Dialogs
+from companion.bot.library import LibraryView
+from companion.bot.localization import I18n
+from companion.bot.replying import ChatReplier
+from companion.bot.texts import escape
+from companion.bot.user_cache import CachedUserStore
+from companion.dialogs.events import AccessDeniedError, UnknownPersonaError
+from companion.storage.models import User
+
+router = Router(name="library")
+router.message.filter(F.chat.type == "private")
+
+
+@router.message(Command("persona"))
+async def open_library(message: Message, i18n: I18n, library: LibraryView, bot: Bot) -> None:
+    await library.show(bot, message.chat.id, i18n)
+
+
+@router.callback_query(LibraryCb.filter(F.action == "page"))
+async def turn_page(
+    query: CallbackQuery, callback_data: LibraryCb, i18n: I18n, library: LibraryView, bot: Bot
+) -> None:
+    await query.answer()
+    if not isinstance(query.message, Message):
+        return
+    await library.turn(
+        bot,
+        query.message.chat.id,
+        query.message.message_id,
+        i18n,
+        module=callback_data.module,
+        index=callback_data.index,
+    )
+
+
+@router.callback_query(LibraryCb.filter(F.action == "noop"))
+async def page_number(query: CallbackQuery) -> None:
+    await query.answer()
+
+
+@router.callback_query(LibraryCb.filter(F.action == "pick"))
+async def pick(
+    query: CallbackQuery,
+    callback_data: LibraryCb,
+    user: User,
+    i18n: I18n,
+    dialogs: Dialogs,
+    replier: ChatReplier,
+    bot: Bot,
+) -> None:
+    await query.answer()
+    await start_conversation(
+        bot, query.from_user.id, user, i18n, dialogs, replier, callback_data.persona
+    )
+
+
+@router.callback_query(AdultCb.filter())
+async def adult_confirmed(
+    query: CallbackQuery,
+    callback_data: AdultCb,
+    user: User,
+    users: CachedUserStore,
+    i18n: I18n,
+    dialogs: Dialogs,
+    replier: ChatReplier,
+    bot: Bot,
+) -> None:
+    if user.adult_confirmed_at is None:
+        now = datetime.now(UTC)
+        await users.update(user.id, adult_confirmed_at=now)
+        user.adult_confirmed_at = now
+    await query.answer(i18n("adult-confirmed"))
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+    await start_conversation(
+        bot, query.from_user.id, user, i18n, dialogs, replier, callback_data.persona
+    )
+
+
+@router.message(Command("reset"))
+async def reset(
+    message: Message,
+    user: User,
+    i18n: I18n,
+    dialogs: Dialogs,
+    replier: ChatReplier,
+    library: LibraryView,
+    bot: Bot,
+) -> None:
+    if user.current_persona_id is None:
+        await message.answer(i18n("no-persona"))
+        await library.show(bot, message.chat.id, i18n)
+        return
+    await start_conversation(
+        bot, message.chat.id, user, i18n, dialogs, replier, user.current_persona_id, fresh=True
+    )
+
+
+async def start_conversation(
+    bot: Bot,
+    chat_id: int,
+    user: User,
+    i18n: I18n,
+    dialogs: Dialogs,
+    replier: ChatReplier,
+    persona_id: str,
+    *,
+    fresh: bool = False,
+) -> None:
+    try:
+        started = await dialogs.start(user, persona_id, fresh=fresh)
+    except UnknownPersonaError:
+        await bot.send_message(chat_id, i18n("persona-unknown"))
+        return
+    except AccessDeniedError as exc:
+        await replier.access_denied(bot, chat_id, user, i18n, persona_id, exc.decision)
+        return
+    for notice in started.notices:
+        await bot.send_message(chat_id, i18n.for_language(notice.language)(notice.text_key))
+    name = escape(started.persona.display_name(i18n.language))
+    key = "persona-resumed" if started.resumed else "persona-started"
+    if fresh:
+        key = "reset-done"
+    await bot.send_message(chat_id, i18n(key, name=name))
+    if started.greeting:
+        await bot.send_message(chat_id, escape(started.greeting))

@@ -1,0 +1,61 @@
+"""/memory: what the bot remembers about the user, each item with a delete button."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+
+from companion.bot.callbacks import MemoryCb
+from companion.bot.deps import MemoryFacts
+from companion.bot.keyboards import memory_keyboard
+from companion.bot.localization import I18n
+from companion.bot.texts import TELEGRAM_TEXT_LIMIT, escape, shorten, utf16_len
+from companion.storage.models import User
+
+router = Router(name="memory")
+router.message.filter(F.chat.type == "private")
+
+# Buttons and the text must fit one message; the oldest facts beyond this are not listed.
+MAX_LISTED = 40
+
+
+async def _render(
+    memory: MemoryFacts | None, user: User, i18n: I18n
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    facts = list(await memory.list_facts(user.id))[:MAX_LISTED] if memory is not None else []
+    if not facts:
+        return i18n("memory-empty"), None
+    lines = [i18n("memory-title"), ""]
+    budget = TELEGRAM_TEXT_LIMIT - utf16_len("\n".join(lines)) - 16
+    shown: list[str] = []
+    for number, fact in enumerate(facts, start=1):
+        line = f"{number}. {escape(shorten(fact.text, 300))}"
+        if utf16_len(line) + 1 > budget:
+            break
+        budget -= utf16_len(line) + 1
+        lines.append(line)
+        shown.append(fact.id)
+    return "\n".join(lines), memory_keyboard(shown)
+
+
+@router.message(Command("memory"))
+async def show_memory(message: Message, user: User, i18n: I18n, memory: MemoryFacts | None) -> None:
+    text, markup = await _render(memory, user, i18n)
+    await message.answer(text, reply_markup=markup)
+
+
+@router.callback_query(MemoryCb.filter(F.action == "del"))
+async def delete_fact(
+    query: CallbackQuery,
+    callback_data: MemoryCb,
+    user: User,
+    i18n: I18n,
+    memory: MemoryFacts | None,
+) -> None:
+    deleted = memory is not None and await memory.delete_fact(user.id, callback_data.fact)
+    await query.answer(i18n("memory-deleted" if deleted else "memory-not-found"))
+    if isinstance(query.message, Message):
+        text, markup = await _render(memory, user, i18n)
+        if text != query.message.html_text or markup != query.message.reply_markup:
+            await query.message.edit_text(text, reply_markup=markup)

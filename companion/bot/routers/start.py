@@ -1,0 +1,147 @@
+"""Onboarding: /start → language → welcome → terms and privacy consent → the library.
+
+Nothing about the person is written to MongoDB before they accept: the language they pick is
+kept in the FSM data (Redis, with a TTL) and becomes part of the profile at consent.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from companion.bot.callbacks import ConsentCb, LanguageCb
+from companion.bot.deps import EventSink
+from companion.bot.keyboards import consent_keyboard, language_keyboard
+from companion.bot.library import LibraryView
+from companion.bot.localization import SUPPORTED_LANGUAGES, I18n
+from companion.bot.user_cache import CachedUserStore
+from companion.config import TelegramSettings
+from companion.storage.models import Event, EventName, User
+
+log = logging.getLogger(__name__)
+router = Router(name="start")
+router.message.filter(F.chat.type == "private")
+router.callback_query.filter(F.message.chat.type == "private")
+
+FREE = {"consent_free": True}
+
+
+@router.message(CommandStart(), flags=FREE)
+async def start(
+    message: Message,
+    user: User,
+    i18n: I18n,
+    library: LibraryView,
+    bot: Bot,
+    redis: Redis,
+    key_prefix: str,
+) -> None:
+    await _count_start(redis, key_prefix)
+    if user.has_consented:
+        await message.answer(i18n("welcome"))
+        await library.show(bot, message.chat.id, i18n)
+        return
+    await message.answer(i18n("lang-choose"), reply_markup=language_keyboard(i18n))
+
+
+@router.message(Command("lang"), flags=FREE)
+async def change_language(message: Message, i18n: I18n) -> None:
+    await message.answer(i18n("lang-choose"), reply_markup=language_keyboard(i18n, then="only"))
+
+
+@router.callback_query(LanguageCb.filter(), flags=FREE)
+async def language_chosen(
+    query: CallbackQuery,
+    callback_data: LanguageCb,
+    user: User,
+    user_stored: bool,
+    users: CachedUserStore,
+    state: FSMContext,
+    i18n: I18n,
+    library: LibraryView,
+    tg_settings: TelegramSettings,
+    bot: Bot,
+) -> None:
+    language = callback_data.code if callback_data.code in SUPPORTED_LANGUAGES else i18n.language
+    if user_stored:
+        await users.update(user.id, language=language)
+    else:
+        await state.update_data(language=language)
+    user.language = language
+    i18n = i18n.for_language(language)
+    await query.answer()
+    chat_id = query.from_user.id
+    if isinstance(query.message, Message):
+        await query.message.edit_text(i18n("lang-set"))
+    if callback_data.then != "onboard":
+        return
+    await bot.send_message(chat_id, i18n("welcome"))
+    if user.has_consented:
+        await library.show(bot, chat_id, i18n)
+        return
+    await bot.send_message(
+        chat_id,
+        i18n(
+            "consent-request",
+            terms_url=tg_settings.terms_url,
+            privacy_url=tg_settings.privacy_url,
+        ),
+        reply_markup=consent_keyboard(i18n),
+        disable_web_page_preview=True,
+    )
+
+
+@router.callback_query(ConsentCb.filter(), flags=FREE)
+async def consent_accepted(
+    query: CallbackQuery,
+    user: User,
+    users: CachedUserStore,
+    state: FSMContext,
+    i18n: I18n,
+    library: LibraryView,
+    events: EventSink | None,
+    bot: Bot,
+) -> None:
+    await query.answer()
+    chat_id = query.from_user.id
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+    if not user.has_consented:
+        now = datetime.now(UTC)
+        existing = await users.get(user.id)
+        if existing is None:
+            user.consent_at = now
+            await users.upsert(user)
+        else:
+            await users.update(user.id, consent_at=now, language=user.language)
+        user.consent_at = now
+        await state.set_data({})
+        if events is not None:
+            await events.record(Event(user_id=user.id, name=EventName.START, at=now))
+            await events.record(Event(user_id=user.id, name=EventName.CONSENT, at=now))
+        log.info("user %s accepted the terms", user.id)
+    await bot.send_message(chat_id, i18n("consent-accepted"))
+    await library.show(bot, chat_id, i18n)
+
+
+@router.message(Command("help"), flags=FREE)
+async def help_command(message: Message, i18n: I18n) -> None:
+    await message.answer(i18n("help"))
+    await message.answer(i18n("support-disclaimer"))
+
+
+async def _count_start(redis: Redis, prefix: str) -> None:
+    """An anonymous daily /start counter for the funnel (people who never accept are not
+    stored, so this is the only trace of them)."""
+    day = datetime.now(UTC).strftime("%Y%m%d")
+    try:
+        await redis.incr(f"{prefix}:stats:starts:{day}")
+    except RedisError:
+        log.warning("could not count /start")

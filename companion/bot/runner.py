@@ -1,0 +1,275 @@
+"""Building the bot and its dispatcher, and running it by long polling or as a webhook server.
+
+The composition root calls, in order::
+
+    bot = build_bot(settings.telegram)                      # token, optional local Bot API server
+    storage = build_fsm_storage(redis, settings.redis)      # FSM in Redis, with TTLs
+    dp = build_dispatcher(deps, storage)                    # routers, middlewares, error handler
+    await run_polling(bot, dp)                              # development
+    await run_webhook(bot, dp, settings.telegram)           # production
+
+Nothing here keeps per-user state in the process (FSM, throttling, per-user ordering and caches
+are in Redis), so several webhook workers can serve one bot behind a load balancer or on one
+port (``SO_REUSEPORT``). On SIGTERM a worker stops taking updates, lets replies in flight
+finish (up to ``telegram.shutdown_timeout_s``) and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import logging
+import signal
+from typing import Any
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
+from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.types import LinkPreviewOptions
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
+from redis.asyncio import Redis
+
+from companion.bot.commands import set_commands
+from companion.bot.deps import BotDeps
+from companion.bot.errors import on_error
+from companion.bot.library import LibraryView
+from companion.bot.middlewares.consent import ConsentMiddleware
+from companion.bot.middlewares.throttling import Throttle, ThrottlingMiddleware
+from companion.bot.middlewares.tracing import InFlight, TracingMiddleware
+from companion.bot.middlewares.users import I18nMiddleware, UserMiddleware
+from companion.bot.photos import PhotoSender
+from companion.bot.replying import ChatReplier
+from companion.bot.routers import chat, data, library, memory, start, unsupported
+from companion.bot.streaming import StreamingPolicy
+from companion.bot.user_cache import CachedUserStore
+from companion.config import RedisSettings, TelegramSettings
+
+log = logging.getLogger(__name__)
+
+# Routers other issues own; included when their module exists (each exposes `router`).
+_BILLING_ROUTER = "companion.bot.routers.billing"
+_VOICE_ROUTER = "companion.bot.routers.voice"
+
+
+class BotConfigError(ValueError):
+    """The bot cannot start with these settings; the message says what to set."""
+
+
+def build_bot(settings: TelegramSettings, *, api_server: str | None = None) -> Bot:
+    """A Bot for the token in settings; `api_server` (or `telegram.api_server`) points it at a
+    local Bot API server or an emulator instead of api.telegram.org."""
+    if settings.token is None or not settings.token.get_secret_value().strip():
+        raise BotConfigError(
+            "telegram.token is not set: create a bot with @BotFather and set "
+            "COMPANION_TELEGRAM__TOKEN"
+        )
+    server = api_server or settings.api_server
+    session = AiohttpSession(api=TelegramAPIServer.from_base(server)) if server else None
+    return Bot(
+        settings.token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(
+            parse_mode=ParseMode.HTML,
+            link_preview=LinkPreviewOptions(is_disabled=True),
+        ),
+    )
+
+
+def build_fsm_storage(redis: Redis, settings: RedisSettings) -> RedisStorage:
+    return RedisStorage(
+        redis,
+        key_builder=DefaultKeyBuilder(prefix=f"{settings.key_prefix}:fsm"),
+        state_ttl=settings.fsm_state_ttl_s,
+        data_ttl=settings.fsm_data_ttl_s,
+    )
+
+
+def _optional_router(module_name: str) -> Router | None:
+    if importlib.util.find_spec(module_name) is None:
+        return None
+    router = getattr(importlib.import_module(module_name), "router", None)
+    return router if isinstance(router, Router) else None
+
+
+def build_dispatcher(deps: BotDeps, storage: BaseStorage) -> Dispatcher:
+    settings = deps.settings
+    users = (
+        deps.users
+        if isinstance(deps.users, CachedUserStore)
+        else CachedUserStore(
+            deps.users, deps.redis, prefix=deps.key_prefix, ttl_s=settings.user_cache_ttl_s
+        )
+    )
+    photos = PhotoSender(deps.redis, prefix=deps.key_prefix)
+    library_view = LibraryView(deps.personas, photos)
+    policy = StreamingPolicy(
+        use_drafts=settings.use_drafts,
+        draft_interval_s=settings.draft_interval_s,
+        edit_interval_s=settings.edit_interval_s,
+    )
+    replier = ChatReplier(deps.dialogs, library_view, photos, policy, events=deps.events)
+    throttle = Throttle(
+        deps.redis,
+        prefix=deps.key_prefix,
+        limit=settings.throttle_messages,
+        window_s=settings.throttle_window_s,
+    )
+    inflight = InFlight()
+    workflow: dict[str, Any] = {
+        **deps.extra,
+        "tg_settings": settings,
+        "translator": deps.translator,
+        "dialogs": deps.dialogs,
+        "users": users,
+        "user_data": deps.user_data,
+        "personas": deps.personas,
+        "memory": deps.memory,
+        "events": deps.events,
+        "erasure_hooks": tuple(deps.erasure_hooks),
+        "redis": deps.redis,
+        "key_prefix": deps.key_prefix,
+        "default_language": deps.default_language,
+        "photos": photos,
+        "library": library_view,
+        "replier": replier,
+        "streaming_policy": policy,
+        "throttle": throttle,
+        "inflight": inflight,
+    }
+    dp = Dispatcher(storage=storage, name="companion", **workflow)
+
+    # Outer middlewares on every update, after aiogram's own (errors, user context, FSM).
+    dp.update.outer_middleware(TracingMiddleware(inflight))
+    dp.update.outer_middleware(UserMiddleware(users, deps.default_language))
+    dp.update.outer_middleware(I18nMiddleware(deps.translator, deps.default_language))
+    dp.update.outer_middleware(ThrottlingMiddleware(throttle))
+    consent = ConsentMiddleware()
+    dp.message.middleware(consent)
+    dp.callback_query.middleware(consent)
+    dp.errors.register(on_error)
+
+    routers: list[Router] = [start.router, library.router, memory.router, data.router]
+    billing = _optional_router(_BILLING_ROUTER)
+    if billing is None:
+        from companion.bot.routers import billing_placeholder
+
+        billing = billing_placeholder.router
+    routers.append(billing)
+    voice = _optional_router(_VOICE_ROUTER)
+    if voice is not None:
+        routers.append(voice)
+    # Free text goes to the persona; the catch-all for everything else must stay last.
+    routers.extend([chat.router, unsupported.router])
+    dp.include_routers(*routers)
+
+    dp.startup.register(_on_startup)
+    dp.shutdown.register(_on_shutdown)
+    return dp
+
+
+async def _on_startup(bot: Bot, translator: Any, default_language: str) -> None:
+    try:
+        await set_commands(bot, translator, default_language)
+    except Exception:  # a menu is nice to have; the bot works without one
+        log.exception("could not set the command menu")
+
+
+async def _on_shutdown(inflight: InFlight, tg_settings: TelegramSettings) -> None:
+    if inflight.count:
+        log.info("shutdown: waiting for %d update(s) in flight", inflight.count)
+    await inflight.drain(tg_settings.shutdown_timeout_s)
+
+
+async def run_polling(bot: Bot, dp: Dispatcher) -> None:
+    """Long polling (development). Stops on SIGINT/SIGTERM after replies in flight finish."""
+    await bot.delete_webhook(drop_pending_updates=False)
+    await dp.start_polling(
+        bot,
+        allowed_updates=dp.resolve_used_update_types(),
+        handle_signals=True,
+        close_bot_session=True,
+    )
+
+
+def create_webhook_app(bot: Bot, dp: Dispatcher, settings: TelegramSettings) -> web.Application:
+    """The aiohttp app of one webhook worker: POST `webhook_path`, GET /healthz.
+
+    Requests without the right ``X-Telegram-Bot-Api-Secret-Token`` get 401 and are not
+    processed."""
+    if settings.webhook_secret is None or not settings.webhook_secret.get_secret_value():
+        raise BotConfigError(
+            "telegram.webhook_secret is required in webhook mode (1-256 characters A-Z, a-z, "
+            "0-9, _ and -): set COMPANION_TELEGRAM__WEBHOOK_SECRET"
+        )
+    app = web.Application()
+    # Registered before the request handler's own shutdown (which closes the bot session), so
+    # replies in flight finish first.
+    setup_application(app, dp, bot=bot)
+    SimpleRequestHandler(
+        dispatcher=dp,
+        bot=bot,
+        secret_token=settings.webhook_secret.get_secret_value(),
+        handle_in_background=True,
+    ).register(app, path=settings.webhook_path)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def register_webhook(bot: Bot, dp: Dispatcher, settings: TelegramSettings) -> None:
+    if not settings.webhook_url:
+        raise BotConfigError(
+            "telegram.webhook_url is required in webhook mode: the public https URL Telegram "
+            "posts to (set COMPANION_TELEGRAM__WEBHOOK_URL)"
+        )
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    url = settings.webhook_url.rstrip("/")
+    if not url.endswith(settings.webhook_path):
+        url += settings.webhook_path
+    await bot.set_webhook(
+        url,
+        secret_token=secret,
+        allowed_updates=dp.resolve_used_update_types(),
+        drop_pending_updates=False,
+    )
+    log.info("webhook registered at %s", url)
+
+
+async def run_webhook(
+    bot: Bot, dp: Dispatcher, settings: TelegramSettings, *, register: bool = True
+) -> None:
+    """Serve the webhook until SIGINT/SIGTERM. Several processes may share the port."""
+    app = create_webhook_app(bot, dp, settings)
+    if register:
+        await register_webhook(bot, dp, settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port, reuse_port=True)
+    await site.start()
+    log.info(
+        "webhook worker listening on %s:%s%s",
+        settings.webhook_host,
+        settings.webhook_port,
+        settings.webhook_path,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("webhook worker stopping")
+        # Stops listening, then runs on_shutdown: replies in flight finish, the session closes.
+        await runner.cleanup()

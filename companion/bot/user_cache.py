@@ -1,0 +1,71 @@
+"""A short-lived Redis cache in front of the user repository.
+
+Every update needs the sender's profile; reading it from Redis spares MongoDB a round trip per
+message. Writes go to the repository first and then drop the cached copy, so the next read
+sees the change in every worker. Pass the same instance to the dialogue service so its updates
+(current persona, disclaimer shown) invalidate the cache too.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from companion.bot.deps import Users
+from companion.storage.models import User
+
+log = logging.getLogger(__name__)
+
+
+class CachedUserStore:
+    """Implements `companion.dialogs.ports.UserStore` (and the bot's `Users`)."""
+
+    def __init__(self, inner: Users, redis: Redis, *, prefix: str, ttl_s: int = 30) -> None:
+        self._inner = inner
+        self._redis = redis
+        self._prefix = prefix
+        self._ttl_s = ttl_s
+
+    def _key(self, user_id: int) -> str:
+        return f"{self._prefix}:bot:user:{user_id}"
+
+    async def get(self, user_id: int) -> User | None:
+        try:
+            cached = await self._redis.get(self._key(user_id))
+        except RedisError:
+            log.warning("user cache unavailable; reading the database")
+            cached = None
+        if cached is not None:
+            try:
+                return User.model_validate_json(cached)
+            except ValidationError:
+                log.warning("dropping an unreadable cached profile for user %s", user_id)
+        user = await self._inner.get(user_id)
+        if user is not None:
+            await self.remember(user)
+        return user
+
+    async def remember(self, user: User) -> None:
+        try:
+            await self._redis.set(self._key(user.id), user.model_dump_json(), ex=self._ttl_s)
+        except RedisError:
+            log.warning("user cache unavailable; not caching user %s", user.id)
+
+    async def forget(self, user_id: int) -> None:
+        try:
+            await self._redis.delete(self._key(user_id))
+        except RedisError:
+            log.warning("user cache unavailable; could not drop user %s", user_id)
+
+    async def upsert(self, user: User) -> User:
+        stored = await self._inner.upsert(user)
+        await self.forget(user.id)
+        return stored
+
+    async def update(self, user_id: int, **fields: object) -> User | None:
+        updated = await self._inner.update(user_id, **fields)
+        await self.forget(user_id)
+        return updated
