@@ -281,8 +281,26 @@ class PersonaRepository:
                 await task
 
     async def _watch(self, stop_event: asyncio.Event, ready: asyncio.Event) -> None:
-        self._directory.mkdir(parents=True, exist_ok=True)
-        logger.info("watching persona directory %s", self._directory)
+        if not self._directory.is_dir():
+            # A wrong setting should be visible, not papered over by creating an empty library.
+            logger.error("persona directory %s does not exist; not watching", self._directory)
+            return
+        force_polling = self._force_polling
+        while True:
+            logger.info("watching persona directory %s", self._directory)
+            try:
+                await self._follow(stop_event, ready, force_polling)
+                return
+            except OSError as exc:
+                # inotify limits and some network filesystems: polling still works.
+                if force_polling:
+                    raise
+                logger.warning("file events unavailable (%s); polling the persona directory", exc)
+                force_polling = True
+
+    async def _follow(
+        self, stop_event: asyncio.Event, ready: asyncio.Event, force_polling: bool | None
+    ) -> None:
         # yield_on_timeout makes the first (empty) batch arrive once the watcher runs, which
         # start_watching waits for.
         async for changes in awatch(
@@ -291,7 +309,7 @@ class PersonaRepository:
             stop_event=stop_event,
             rust_timeout=max(self._debounce_ms, 200),
             yield_on_timeout=True,
-            force_polling=self._force_polling,
+            force_polling=force_polling,
             recursive=True,
         ):
             ready.set()

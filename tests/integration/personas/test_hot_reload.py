@@ -111,3 +111,22 @@ async def test_stopped_watcher_changes_nothing(tmp_path: Path) -> None:
     assert repository.get("late") is None
     repository.load_all()  # an explicit reload still works
     assert repository.get("late") is not None
+
+
+async def test_missing_directory_is_not_created(tmp_path: Path) -> None:
+    repository = PersonaRepository(tmp_path / "missing", debounce_ms=100)
+    await repository.start_watching(ready_timeout_s=5)
+    assert not repository.watching
+    assert not (tmp_path / "missing").exists()
+    await repository.stop_watching()
+
+
+async def test_polling_mode_also_reloads(tmp_path: Path) -> None:
+    repository = PersonaRepository(tmp_path, debounce_ms=100, force_polling=True)
+    repository.load_all()
+    await repository.start_watching()
+    try:
+        write_persona(tmp_path, "polled")
+        await wait_until(lambda: repository.get("polled") is not None, "polled file to appear")
+    finally:
+        await repository.stop_watching()
