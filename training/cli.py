@@ -270,6 +270,22 @@ def run(
     _summary(config, manifest=manifest, train=result, report=report, export=exported)
 
 
+@app.command()
+def publish(
+    registry_path: Annotated[Path, typer.Argument(help="Adapter registry (registry.yaml).")],
+    destination: Annotated[Path, typer.Argument(help="Directory vLLM mounts, e.g. ./adapters.")],
+) -> None:
+    """Copy every registered adapter to DESTINATION/<adapter name>/ for deploy/vllm/serve.sh."""
+    from training.registry import RegistryError, load_registry, publish_adapters
+
+    try:
+        published = publish_adapters(load_registry(registry_path), registry_path, destination)
+    except RegistryError as error:
+        raise _fail(error) from None
+    for name in sorted(published.adapters):
+        console.print(f"[green]published[/] {name} → {destination / name}")
+
+
 @app.command("serve-command")
 def serve_command(
     registry_path: Annotated[Path, typer.Argument(help="Adapter registry (registry.yaml).")],

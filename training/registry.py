@@ -16,6 +16,7 @@ persona card's `lora_adapter` says.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,28 @@ def save_registry(registry: Registry, path: Path) -> None:
 
 def relative_path(target: Path, registry_path: Path) -> str:
     return os.path.relpath(target.resolve(), registry_path.parent.resolve())
+
+
+def publish_adapters(registry: Registry, registry_path: Path, destination: Path) -> Registry:
+    """Copy every registered adapter to `destination/<adapter name>/` (the layout
+    deploy/vllm/serve.sh scans) with a registry of its own next to them. Each adapter is
+    copied aside first and swapped in, so a server reading the directory never sees half."""
+    destination.mkdir(parents=True, exist_ok=True)
+    published = Registry(base_model=registry.base_model, personas=dict(registry.personas))
+    for name, entry in registry.adapters.items():
+        source = registry.adapter_path(name, registry_path)
+        if not (source / "adapter_config.json").is_file():
+            raise RegistryError(f"adapter {name!r}: {source} has no adapter_config.json")
+        staging = destination / f".{name}.incoming"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(source, staging)
+        target = destination / name
+        retired = destination / f".{name}.retired"
+        shutil.rmtree(retired, ignore_errors=True)
+        if target.exists():
+            target.rename(retired)
+        staging.rename(target)
+        shutil.rmtree(retired, ignore_errors=True)
+        published.adapters[name] = entry.model_copy(update={"path": name})
+    save_registry(published, destination / "registry.yaml")
+    return published

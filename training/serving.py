@@ -44,6 +44,11 @@ def vllm_command(registry: Registry, registry_path: Path, options: ServeOptions)
             path = str(registry.adapter_path(name, registry_path))
         # The JSON form also records the parent model, shown by /v1/models.
         modules.append(json.dumps({"name": name, "path": path, "base_model_name": base_name}))
+    max_loras = options.max_loras or min(len(registry.adapters), 8)
+    # Adapters beyond the GPU slots wait in CPU memory instead of being reloaded from disk.
+    max_cpu_loras = options.max_cpu_loras or (
+        len(registry.adapters) if len(registry.adapters) > max_loras else None
+    )
     command = [
         "vllm",
         "serve",
@@ -54,15 +59,15 @@ def vllm_command(registry: Registry, registry_path: Path, options: ServeOptions)
         str(options.port),
         "--enable-lora",
         "--max-loras",
-        str(options.max_loras or min(len(registry.adapters), 8)),
+        str(max_loras),
         "--max-lora-rank",
         str(vllm_rank(max(e.rank for e in registry.adapters.values()))),
         "--enable-prefix-caching",
     ]
     if options.served_model_name:
         command += ["--served-model-name", options.served_model_name]
-    if options.max_cpu_loras:
-        command += ["--max-cpu-loras", str(options.max_cpu_loras)]
+    if max_cpu_loras:
+        command += ["--max-cpu-loras", str(max_cpu_loras)]
     if options.max_model_len:
         command += ["--max-model-len", str(options.max_model_len)]
     return [*command, "--lora-modules", *modules]
