@@ -57,6 +57,9 @@ USER_DATA_FIELDS: Final[dict[str, str]] = {
 ENCRYPTED_TEXT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     MESSAGES: ("text",),
     CONVERSATIONS: ("summary",),
+    MEMORIES: ("text",),
+    MEMORY_HISTORY: ("text",),
+    EPISODES: ("user_text", "reply_text"),
 }
 
 # Collections whose documents survive erasure with the personal fields removed and the user id

@@ -55,9 +55,16 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
     ),
     c.MEMORY_HISTORY: (
         IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING)], name="user_created"),
+        # Versions of one fact, and the user's tombstones (`kind`), as the memory store reads them.
+        IndexModel(
+            [("user_id", ASCENDING), ("kind", ASCENDING), ("fact_id", ASCENDING)],
+            name="user_kind_fact",
+        ),
     ),
     c.EPISODES: (
         IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING)], name="user_created"),
+        # The newest embedded exchange of a conversation.
+        IndexModel([("conversation_id", ASCENDING), ("seq", ASCENDING)], name="conversation_seq"),
     ),
     c.SUBSCRIPTIONS: (
         IndexModel([("user_id", ASCENDING)], name="user_unique", unique=True),
@@ -82,6 +89,9 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
         ),
         IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING)], name="user_created"),
         IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"),
+    ),
+    c.SUBSCRIPTION_TRANSITIONS: (
+        IndexModel([("user_id", ASCENDING), ("at", ASCENDING)], name="user_at"),
     ),
     c.EVENTS: (
         IndexModel([("user_id", ASCENDING), ("at", ASCENDING)], name="user_at"),
