@@ -62,6 +62,14 @@ class Database:
     def is_embedded(self) -> bool:
         return self.embedded is not None
 
+    async def ping(self, timeout_s: float = 2.0) -> bool:
+        """Whether the server answers now (for health checks); never raises."""
+        try:
+            await asyncio.wait_for(self.client.admin.command("ping"), timeout=timeout_s)
+        except (PyMongoError, TimeoutError):
+            return False
+        return True
+
     async def aclose(self) -> None:
         """Close the client first, then stop the embedded server so it can checkpoint cleanly."""
         try:

@@ -52,9 +52,11 @@ async def test_embedded_data_survives_a_restart(tmp_path: Path) -> None:
         await messages.append(conv, MessageRole.USER, "remember the blue umbrella")
         await messages.append(conv, MessageRole.ASSISTANT, "I will")
         embedded = database.embedded
+        assert await database.ping() is True
     finally:
         await database.aclose()
     assert not embedded.running
+    assert await database.ping(timeout_s=1) is False
 
     # A new process: the key comes from the key file, the data from disk.
     again = await open_database(settings)
