@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from types import TracebackType
 from typing import Any
 
@@ -19,8 +18,6 @@ from companion.storage.indexes import ensure_indexes
 log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
-
-_CREDENTIALS = re.compile(r"^(?P<scheme>[a-z0-9+.-]+://)(?P<user>[^:@/]*)(?::[^@/]*)?@", re.I)
 
 
 def _short_reason(exc: BaseException) -> str:
@@ -39,7 +36,14 @@ class DatabaseUnavailableError(RuntimeError):
 
 def mask_uri(uri: str) -> str:
     """The URI with its password hidden, fit for logs and `companion db info`."""
-    return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", uri, count=1)
+    scheme, separator, rest = uri.partition("://")
+    before_query, question, query = rest.partition("?")
+    if not separator or "@" not in before_query:
+        return uri
+    # The last '@' ends the credentials, even when an unescaped password contains '@' or '/'.
+    credentials, _, hosts = before_query.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{hosts}{question}{query}"
 
 
 class Database:

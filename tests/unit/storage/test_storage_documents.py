@@ -64,6 +64,8 @@ def test_bad_updates_name_the_field(fields: dict[str, object], message: str) -> 
         ),
         ("mongodb://h1,h2/?replicaSet=rs", "mongodb://h1,h2/?replicaSet=rs"),
         ("redis://:pw@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("mongodb://bob:p@ss/w@db:27017/?tls=true", "mongodb://bob:***@db:27017/?tls=true"),
+        ("not a uri", "not a uri"),
     ],
 )
 def test_mask_uri_hides_passwords(uri: str, masked: str) -> None:
