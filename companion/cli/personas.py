@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from PIL import Image
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.panel import Panel
@@ -15,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from companion.personas.cards import (
+    PNG_SIGNATURE,
     CardError,
     CardVersion,
     card_from_persona,
@@ -27,7 +29,7 @@ from companion.personas.cards import (
 )
 from companion.personas.loader import (
     PersonaIssue,
-    check_persona_file,
+    check_persona_text,
     dump_persona_yaml,
     validate_path,
 )
@@ -246,32 +248,36 @@ def import_card(
     try:
         card = read_card_file(file)
         persona = persona_from_card(card, module=module, persona_id=persona_id)
+        raw = file.read_bytes()
+        portrait = png_image(raw) if raw.startswith(PNG_SIGNATURE) else None
     except CardError as exc:
         raise _fail(str(exc)) from None
-    target_dir.mkdir(parents=True, exist_ok=True)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise _fail(f"{file.name}: the card's picture cannot be read ({exc})") from None
     yaml_path = target_dir / f"{persona.id}.yaml"
     if yaml_path.exists() and not force:
         raise _fail(f"{yaml_path} already exists (use --force to overwrite, or --id)")
-    written: list[Path] = []
-    if file.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n":
+    target_dir.mkdir(parents=True, exist_ok=True)
+    image_path: Path | None = None
+    if portrait is not None:
         image_path = target_dir / "img" / f"{persona.id}-card.png"
         image_path.parent.mkdir(exist_ok=True)
-        png_image(file.read_bytes()).save(image_path, format="PNG", optimize=True)
-        written.append(image_path)
-        portrait = GalleryImage(
+        portrait.save(image_path, format="PNG", optimize=True)
+        cover = GalleryImage(
             file=f"img/{image_path.name}",
             caption=LocalizedText(persona.name.root),
             tags=["portrait", "card"],
         )
-        persona = persona.model_copy(update={"gallery": [portrait, *persona.gallery]})
-    yaml_path.write_text(dump_persona_yaml(persona), encoding="utf-8")
-    written.append(yaml_path)
-    _, issues = check_persona_file(yaml_path)
+        persona = persona.model_copy(update={"gallery": [cover, *persona.gallery]})
+    text = dump_persona_yaml(persona)
+    # Validated before the file is written, so a failed import never replaces a good card.
+    _, issues = check_persona_text(text, yaml_path)
     if issues:
-        for path in written:
-            path.unlink(missing_ok=True)
+        if image_path is not None:
+            image_path.unlink(missing_ok=True)
         _print_issues(issues)
-        raise _fail(f"imported card did not validate; nothing was written to {target_dir}")
+        raise _fail(f"imported card did not validate; {yaml_path.name} was not written")
+    yaml_path.write_text(text, encoding="utf-8")
     out.print(
         Text(
             f"✓ imported {persona.id!r} ({persona.module.value}, {', '.join(persona.languages)}) "
@@ -303,8 +309,6 @@ def export_card(
     if card_format is CardFormat.JSON:
         target.write_text(card_to_json(card), encoding="utf-8")
     else:
-        from PIL import Image
-
         cover = next((image for image in persona.gallery if not image.adult), None)
         picture = None
         if cover is not None:

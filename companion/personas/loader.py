@@ -34,6 +34,8 @@ PERSONA_SUFFIXES = (".yaml", ".yml")
 # A card is a few kilobytes of text; anything far bigger is a mistake (or an attack on memory).
 MAX_FILE_BYTES = 512 * 1024
 GALLERY_FORMATS = {"PNG", "JPEG", "WEBP"}
+# Values in one card after YAML aliases are expanded; a real card has a few hundred.
+MAX_VALUES = 50_000
 
 _KNOWN_FIELDS = sorted(
     {
@@ -123,7 +125,13 @@ def check_persona_text(text: str, path: Path) -> tuple[Persona | None, list[Pers
     if not isinstance(document, CommentedMap):
         return None, [PersonaIssue(path, "", 1, "a persona file must be a mapping of field: value")]
     try:
-        persona = Persona.model_validate(_plain(document))
+        plain = _plain(document)
+    except (_TooLargeError, RecursionError):
+        return None, [
+            PersonaIssue(path, "", None, f"too many values (over {MAX_VALUES}, aliases expanded)")
+        ]
+    try:
+        persona = Persona.model_validate(plain)
     except ValidationError as exc:
         return None, _validation_issues(exc, document, path)
     issues = list(_file_checks(persona, document, path))
@@ -175,12 +183,24 @@ def dump_persona_yaml(persona: Persona) -> str:
 # --- internals ---------------------------------------------------------------------------------
 
 
-def _plain(node: Any) -> Any:
-    """ruamel's commented containers and scalar subclasses as plain Python values."""
+class _TooLargeError(Exception):
+    pass
+
+
+def _plain(node: Any, budget: list[int] | None = None) -> Any:
+    """ruamel's commented containers and scalar subclasses as plain Python values.
+
+    YAML aliases share one node; copying them could blow up ("billion laughs"), so the number
+    of values copied is capped.
+    """
+    budget = budget if budget is not None else [MAX_VALUES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooLargeError
     if isinstance(node, Mapping):
-        return {str(key): _plain(value) for key, value in node.items()}
+        return {str(key): _plain(value, budget) for key, value in node.items()}
     if isinstance(node, list):
-        return [_plain(item) for item in node]
+        return [_plain(item, budget) for item in node]
     if isinstance(node, bool) or node is None:
         return node
     if isinstance(node, str):
@@ -197,10 +217,18 @@ def _block_strings(node: Any) -> Any:
         return {key: _block_strings(value) for key, value in node.items()}
     if isinstance(node, list):
         return [_block_strings(item) for item in node]
-    if isinstance(node, str) and "\n" in node:
-        # Literal blocks cannot keep trailing spaces; drop them rather than fall back to quotes.
-        return LiteralScalarString("\n".join(line.rstrip() for line in node.split("\n")))
-    return node
+    if isinstance(node, str) and "\n" in node and _block_safe(node):
+        return LiteralScalarString(node)
+    return node  # ruamel quotes and escapes what a literal block cannot hold exactly
+
+
+def _block_safe(text: str) -> bool:
+    """Whether a literal block (``|``) keeps this text exactly."""
+    if any(char in text for char in "\r\x85\u2028\u2029\ufeff"):
+        return False
+    if any(not char.isprintable() and char not in "\n\t" for char in text):
+        return False
+    return all(line == line.rstrip(" \t") for line in text.split("\n"))
 
 
 def _line_of(node: Any, key: str | int) -> int | None:

@@ -161,3 +161,18 @@ def test_export_unknown_id() -> None:
     result = runner.invoke(app, ["export", "nobody", "--format", "json"])
     assert result.exit_code == 1
     assert "unknown persona id" in result.stderr
+
+
+def test_import_png_with_broken_picture_fails_cleanly(tmp_path: Path) -> None:
+    png = tmp_path / "vera.png"
+    assert (
+        runner.invoke(app, ["export", "vera", "--format", "png", "--out", str(png)]).exit_code == 0
+    )
+    raw = bytearray(png.read_bytes())
+    start = raw.index(b"IDAT") + 4
+    raw[start : start + 64] = b"\x00" * 64  # the card chunk survives, the picture does not
+    png.write_bytes(bytes(raw))
+    result = runner.invoke(app, ["import", str(png), "--out", str(tmp_path / "lib")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: vera.png: the card's picture cannot be read")
+    assert not (tmp_path / "lib").exists()

@@ -232,3 +232,33 @@ def test_dumped_yaml_loads_back_to_the_same_persona(tmp_path: Path) -> None:
             if not target.exists():
                 target.write_bytes((library / image.file).read_bytes())
         assert load_persona_file(copy) == persona
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    path = _write(tmp_path, "bomb.yaml", "\n".join(lines) + "\nid: bomb\n")
+    _, issues = check_persona_file(path)
+    assert len(issues) == 1 and "too many values" in issues[0].message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "  leading spaces\nline two",
+        "trailing  \nspaces",
+        "ends with newlines\n\n\n",
+        "tab\there\nx",
+        "# hash\n- dash\n: colon",
+        "\nstarts with a newline",
+        "windows\r\nline end",
+        "line\u2028separator\nz",
+        "emoji 😀\n«ёлки»",
+    ],
+)
+def test_dump_keeps_any_text_exactly(tmp_path: Path, text: str) -> None:
+    persona = load_persona_file(write_persona(tmp_path, "exact"))
+    changed = persona.model_copy(update={"description": text, "extensions": {"k": [text]}})
+    path = tmp_path / "exact.yaml"
+    path.write_text(dump_persona_yaml(changed), encoding="utf-8")
+    assert load_persona_file(path) == changed
