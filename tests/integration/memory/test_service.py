@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from companion.memory.reconcile import Action
+from companion.personas.models import Persona
+from tests.integration.memory.conftest import MemoryWorld, fact
+
+
+def persona(persona_id: str = "anna") -> Persona:
+    return Persona(
+        id=persona_id,
+        name=persona_id.title(),
+        module="support",
+        languages=["en"],
+        preview="A friend",
+        description="d",
+        personality="p",
+        speaking_style="s",
+        scenario="s",
+        greetings={"en": ["Hi"]},
+    )
+
+
+async def learn(
+    world: MemoryWorld,
+    text: str,
+    facts: list[dict[str, object]],
+    persona_id: str = "anna",
+    reply: str = "I see!",
+) -> None:
+    user = world.user()
+    conversation = await world.conversations.get_or_start(user.id, persona_id)
+    await world.exchange(conversation, text, reply)
+    world.script.extract.append({"facts": facts})
+    world.service.schedule_extraction(user, conversation)
+    await world.service.drain()
+
+
+async def test_recall_ranks_relevant_facts_and_recalls_past_exchanges(world: MemoryWorld) -> None:
+    await learn(
+        world,
+        "I work as a nurse",
+        [fact("The user works as a nurse at the city hospital", "work", 4)],
+    )
+    await learn(world, "My name is Lena", [fact("The user's name is Lena", "identity", 5)])
+    await learn(world, "I like jazz", [fact("The user likes jazz music", "preferences", 3)])
+    await learn(
+        world, "My cat Tom broke my favourite blue vase yesterday", [], reply="Oh no, poor vase!"
+    )
+    await learn(world, "Gardening is boring", [])
+    await learn(world, "I baked bread today", [])
+    await learn(world, "I'm going to the gym", [])
+    await learn(world, "We talked about the vase with Max", [], persona_id="max")
+
+    conversation = await world.conversations.get_active(42, "anna")
+    assert conversation is not None
+    recent = await world.messages.recent(conversation.id, 4)  # the last two exchanges
+    recollection = await world.service.recall(
+        world.user(), persona(), "How were your hospital shifts this week?", recent
+    )
+    assert recollection.facts[0] == "The user works as a nurse at the city hospital"
+    assert "The user's name is Lena" in recollection.facts  # core fact, always offered
+    assert "The user likes jazz music" not in recollection.facts  # unrelated
+
+    recollection = await world.service.recall(
+        world.user(), persona(), "remember that vase my cat broke?", recent
+    )
+    assert recollection.episodes, recollection
+    assert "My cat Tom broke my favourite blue vase yesterday" in recollection.episodes[0]
+    assert "Oh no, poor vase!" in recollection.episodes[0]
+    assert recollection.episodes[0].startswith("On ")
+    # Another persona's conversation is not "remembered" by Anna.
+    assert not any("Max" in line for line in recollection.episodes)
+
+    # Exchanges already in the recent window are not repeated.
+    everything = await world.messages.recent(conversation.id, 100)
+    recollection = await world.service.recall(
+        world.user(), persona(), "remember that vase my cat broke?", everything
+    )
+    assert recollection.episodes == []
+
+
+async def test_recall_respects_the_token_budget(world: MemoryWorld) -> None:
+    service = world.make_service(prompt_token_budget=12)
+    try:
+        await learn(
+            world,
+            "facts",
+            [
+                fact("The user works as a nurse at the city hospital", "work", 4),
+                fact("The user has worked night shifts at the hospital for years", "work", 4),
+            ],
+        )
+        recollection = await service.recall(world.user(), persona(), "hospital shifts", [])
+        assert len(recollection.facts) == 1
+    finally:
+        await service.aclose()
+
+
+async def test_a_deleted_fact_never_comes_back(world: MemoryWorld) -> None:
+    await learn(world, "I smoke", [fact("The user smokes cigarettes", "health", 4)])
+    [smoking] = await world.service.list_facts(42)
+    assert await world.service.delete_fact(42, smoking.id)
+    assert not await world.service.delete_fact(42, smoking.id)
+    assert await world.service.list_facts(42) == []
+    assert await world.service.search(42, "cigarettes", 5) == []
+    # The same fact re-extracted (e.g. from old messages), verbatim or lightly reworded.
+    await learn(
+        world,
+        "I smoke, as I said",
+        [
+            fact("The user smokes cigarettes.", "health"),
+            fact("The user smokes cigarettes daily", "health"),
+        ],
+    )
+    assert await world.service.list_facts(42) == []
+    assert {o.action for o in world.service.last_outcomes} == {Action.SUPPRESSED}
+    # Other facts are still learnt.
+    await learn(world, "I run", [fact("The user goes running every morning", "health")])
+    assert [f.text for f in await world.service.list_facts(42)] == [
+        "The user goes running every morning"
+    ]
+
+
+async def test_forget_erases_facts_and_episodes_and_old_messages_are_not_mined_again(
+    world: MemoryWorld,
+) -> None:
+    await learn(world, "I live in Tver", [fact("The user lives in Tver", "places", 5)])
+    assert await world.db["episodes"].count_documents({"user_id": 42}) == 1
+    assert await world.service.forget_user(42) == 1
+    assert await world.service.list_facts(42) == []
+    assert await world.db["episodes"].count_documents({"user_id": 42}) == 0
+    assert await world.db["memories"].count_documents({"user_id": 42}) == 0
+    recollection = await world.service.recall(world.user(), persona(), "Where do I live? Tver?", [])
+    assert recollection.facts == [] and recollection.episodes == []
+    # A new service (no in-memory cursor) over the same messages does not re-extract them.
+    fresh = world.make_service()
+    try:
+        conversation = await world.conversations.get_active(42, "anna")
+        assert conversation is not None
+        world.script.extract.append({"facts": [fact("The user lives in Tver", "places", 5)]})
+        fresh.schedule_extraction(world.user(), conversation)
+        await fresh.drain()
+        assert await fresh.list_facts(42) == []
+    finally:
+        await fresh.aclose()
+
+
+async def test_a_new_service_over_the_same_database_remembers(world: MemoryWorld) -> None:
+    await learn(
+        world, "My daughter is Masha", [fact("The user's daughter is called Masha", "people", 5)]
+    )
+    await learn(world, "We went to the zoo on Sunday", [], reply="Sounds like fun!")
+    await world.service.aclose()
+
+    restarted = world.make_service()
+    try:
+        facts = await restarted.list_facts(42)
+        assert [f.text for f in facts] == ["The user's daughter is called Masha"]
+        recollection = await restarted.recall(world.user(), persona(), "how is Masha doing?", [])
+        assert recollection.facts[0] == "The user's daughter is called Masha"
+        recollection = await restarted.recall(world.user(), persona(), "that trip to the zoo", [])
+        assert any("zoo" in line for line in recollection.episodes)
+        # Its cursor comes from the stored episodes: no re-extraction of old exchanges.
+        conversation = await world.conversations.get_active(42, "anna")
+        assert conversation is not None
+        before = len(world.extraction_requests())
+        restarted.schedule_extraction(world.user(), conversation)
+        await restarted.drain()
+        assert len(world.extraction_requests()) == before
+    finally:
+        await restarted.aclose()
+
+
+async def test_recall_never_raises(world: MemoryWorld) -> None:
+    class Broken:
+        dimension = 3
+
+        async def embed_queries(self, texts: object) -> object:
+            raise RuntimeError("model crashed")
+
+        embed_passages = embed_queries
+
+    world.service.embedder = Broken()  # type: ignore[assignment]
+    recollection = await world.service.recall(world.user(), persona(), "hello", [])
+    assert recollection.facts == [] and recollection.episodes == []

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from companion.memory.retriever import (
+    InMemoryRecordSource,
+    MemoryRecord,
+    Retriever,
+    RetrieverConfig,
+    approximate_tokens,
+    fit_to_budget,
+)
+from tests.unit.memory.fakes import HashingEmbedder
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+USER = 7
+
+
+def rec(
+    record_id: str, text: str, days_ago: float = 1, importance: float = 3, scope: str = ""
+) -> MemoryRecord:
+    return MemoryRecord(record_id, text, NOW - timedelta(days=days_ago), importance, scope)
+
+
+@pytest.fixture
+def retriever() -> Retriever:
+    return Retriever(HashingEmbedder(), InMemoryRecordSource())
+
+
+async def test_relevant_records_rank_above_irrelevant(retriever: Retriever) -> None:
+    await retriever.index(
+        USER,
+        [
+            rec("job", "The user works as a nurse at the city hospital"),
+            rec("cat", "The user has a ginger cat called Tom"),
+            rec("city", "The user lives in Kazan"),
+            rec("tea", "The user prefers green tea to coffee"),
+        ],
+    )
+    hits = await retriever.search(USER, "tell me about your cat Tom", 4, now=NOW)
+    assert hits[0].id == "cat"
+    assert hits[0].lexical > 0 and hits[0].dense > max(h.dense for h in hits[1:])
+    hits = await retriever.search(USER, "how is the hospital job going", 2, now=NOW)
+    assert hits[0].id == "job"
+
+
+async def test_recency_breaks_ties_between_equally_relevant_records(retriever: Retriever) -> None:
+    await retriever.index(
+        USER,
+        [
+            rec("old", "We talked about the concert tickets", days_ago=200),
+            rec("new", "We talked about the concert tickets", days_ago=1),
+        ],
+    )
+    hits = await retriever.search(USER, "concert tickets", 2, now=NOW)
+    assert [h.id for h in hits] == ["new", "old"]
+
+
+async def test_importance_raises_a_record(retriever: Retriever) -> None:
+    await retriever.index(
+        USER,
+        [
+            rec("minor", "The user's sister Anna likes jazz", importance=1),
+            rec("major", "The user's sister Anna likes jazz", importance=5),
+        ],
+    )
+    hits = await retriever.search(USER, "Anna jazz", 2, now=NOW)
+    assert hits[0].id == "major"
+
+
+async def test_mmr_keeps_near_duplicates_from_crowding_out_other_answers() -> None:
+    embedder = HashingEmbedder()
+    source = InMemoryRecordSource()
+    diverse = Retriever(embedder, source, config=RetrieverConfig(mmr_lambda=0.5))
+    plain = Retriever(embedder, source, config=RetrieverConfig(mmr_lambda=1.0))
+    records = [
+        rec("a1", "The user went hiking in the mountains with Oleg"),
+        rec("a2", "The user went hiking in the mountains with Oleg again"),
+        rec("a3", "The user went hiking in the mountains, Oleg came too"),
+        rec("b", "The user plans a hiking trip to Altai"),
+    ]
+    await diverse.index(USER, records)
+    await plain.index(USER, records)
+    query = "hiking in the mountains with Oleg"
+    assert "b" not in [h.id for h in await plain.search(USER, query, 2, now=NOW)]
+    assert "b" in [h.id for h in await diverse.search(USER, query, 2, now=NOW)]
+
+
+async def test_exclude_scope_and_remove(retriever: Retriever) -> None:
+    await retriever.index(
+        USER,
+        [
+            rec("x", "pizza with mushrooms", scope="anna"),
+            rec("y", "pizza with olives", scope="max"),
+            rec("z", "pizza with cheese", scope="anna"),
+        ],
+    )
+    assert {h.id for h in await retriever.search(USER, "pizza", 5, scope="anna")} == {"x", "z"}
+    assert {h.id for h in await retriever.search(USER, "pizza", 5, exclude={"x"})} == {"y", "z"}
+    await retriever.remove(USER, ["z"])
+    assert {h.id for h in await retriever.search(USER, "pizza", 5)} == {"x", "y"}
+    assert await retriever.search(USER + 1, "pizza", 5) == []
+
+
+async def test_reindexing_an_id_replaces_its_text(retriever: Retriever) -> None:
+    await retriever.index(USER, [rec("home", "The user lives in Moscow")])
+    await retriever.index(USER, [rec("home", "The user lives in Kazan")])
+    hits = await retriever.search(USER, "Kazan", 5)
+    assert [h.id for h in hits] == ["home"] and hits[0].lexical > 0
+    assert len(await retriever.records(USER)) == 1
+    assert (await retriever.search(USER, "Moscow", 5))[0].lexical == 0
+
+
+async def test_cold_cache_loads_from_source_and_lru_evicts() -> None:
+    embedder = HashingEmbedder()
+    source = InMemoryRecordSource()
+    vectors = await embedder.embed_passages(["ginger cat", "green tea"])
+    for user in (1, 2, 3):
+        source.put(
+            user,
+            [
+                MemoryRecord("c", "ginger cat", NOW, vector=vectors[0]),
+                MemoryRecord("t", "green tea", NOW, vector=vectors[1]),
+            ],
+        )
+    retriever = Retriever(embedder, source, config=RetrieverConfig(max_users=2))
+    for user in (1, 2, 3):
+        assert (await retriever.search(user, "cat", 1))[0].id == "c"
+    assert retriever.cached_users() == 2
+    source.delete(1, ["c"])  # changed behind the cache: user 1 was evicted, so it reloads
+    assert [h.id for h in await retriever.search(1, "cat", 2)] == ["t"]
+
+
+async def test_many_removals_compact_the_index(retriever: Retriever) -> None:
+    await retriever.index(USER, [rec(f"r{i}", f"note number {i} about apples") for i in range(100)])
+    await retriever.remove(USER, [f"r{i}" for i in range(90)])
+    hits = await retriever.search(USER, "apples", 20)
+    assert sorted(h.id for h in hits) == sorted(f"r{i}" for i in range(90, 100))
+
+
+async def test_query_vector_skips_embedding() -> None:
+    embedder = HashingEmbedder()
+    retriever = Retriever(embedder, InMemoryRecordSource())
+    await retriever.index(USER, [rec("a", "apples"), rec("b", "bananas")])
+    calls = embedder.calls
+    vector = (await embedder.embed_queries(["bananas"]))[0]
+    hits = await retriever.search(USER, "bananas", 1, query_vector=np.asarray(vector))
+    assert hits[0].id == "b" and embedder.calls == calls + 1
+
+
+def test_fit_to_budget_skips_what_does_not_fit() -> None:
+    texts = ["short one", "x " * 50, "another short"]
+    assert fit_to_budget(texts, 10, approximate_tokens) == ["short one", "another short"]
+    assert fit_to_budget(texts, 0, approximate_tokens) == []
