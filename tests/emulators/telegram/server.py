@@ -257,6 +257,7 @@ class TelegramBotAPIEmulator:
             "createInvoiceLink": self._create_invoice_link,
             "answerPreCheckoutQuery": self._answer_pre_checkout_query,
             "refundStarPayment": lambda p, f: True,
+            "editUserStarSubscription": self._edit_user_star_subscription,
             "close": lambda p, f: True,
             "logOut": lambda p, f: True,
         }
@@ -917,6 +918,15 @@ class TelegramBotAPIEmulator:
         if params.get("ok") is False and not params.get("error_message"):
             raise _bad("error_message is required when ok is false")
         self.pre_checkout_answers[query_id] = params
+        return True
+
+    def _edit_user_star_subscription(
+        self, params: dict[str, Any], files: dict[str, StoredFile]
+    ) -> Any:
+        if not params.get("user_id") or not params.get("telegram_payment_charge_id"):
+            raise _bad("user_id and telegram_payment_charge_id are required")
+        if "is_canceled" not in params:
+            raise _bad("is_canceled is required")
         return True
 
 
