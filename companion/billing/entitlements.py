@@ -80,6 +80,8 @@ class EntitlementService:
         if self._redis is None:
             # A single process without Redis (the terminal chat): no cache to keep.
             return await self._subscriptions.get(user_id)
+        if self._redis is None:  # a single process without Redis: read the database each time
+            return await self._subscriptions.get(user_id)
         key = self._key(user_id)
         try:
             cached = await self._redis.get(key)

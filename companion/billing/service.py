@@ -151,11 +151,11 @@ class BillingService:
     # -- the user's side ----------------------------------------------------------------------
 
     async def paywall_shown(self, user_id: int, persona_id: str | None = None) -> None:
-        await self._event(user_id, EventName.PAYWALL_SHOWN, persona_id=persona_id)
+        await self.record_event(user_id, EventName.PAYWALL_SHOWN, persona_id=persona_id)
 
     async def accept_offer(self, user_id: int) -> None:
         await self._users.update(user_id, offer_accepted_at=self.now())
-        await self._event(user_id, EventName.OFFER_ACCEPTED)
+        await self.record_event(user_id, EventName.OFFER_ACCEPTED)
 
     async def confirm_adult(self, user_id: int) -> None:
         await self._users.update(user_id, adult_confirmed_at=self.now())
@@ -247,7 +247,7 @@ class BillingService:
         await self.subscriptions.apply(
             user.id, f"pending:{order_id}", "checkout", _pending_decision(plan.id)
         )
-        await self._event(
+        await self.record_event(
             user.id, EventName.PAYMENT_CREATED,
             provider=Provider.YOOKASSA.value, plan_id=plan.id, order_id=order_id,
             amount=str(plan.price_rub), currency="RUB",
@@ -528,7 +528,7 @@ class BillingService:
         if not change.applied:
             return Outcome.ALREADY_DONE
         renewed = record.kind is PaymentKind.RENEWAL
-        await self._event(
+        await self.record_event(
             record.user_id,
             EventName.RENEWED if renewed else EventName.PAID,
             provider=record.provider.value, plan_id=record.plan_id, order_id=record.id,
@@ -554,7 +554,7 @@ class BillingService:
         return subscription.provider == Provider.YOOKASSA.value and self.settings.autopayments
 
     async def _payment_failed(self, record: PaymentRecord, reason: str | None) -> None:
-        await self._event(
+        await self.record_event(
             record.user_id, EventName.PAYMENT_FAILED,
             provider=record.provider.value, plan_id=record.plan_id, order_id=record.id,
             reason=reason, kind=record.kind.value,
@@ -656,7 +656,7 @@ class BillingService:
         change = await self.subscriptions.apply(
             record.user_id, f"refund:{record.provider.value}:{refund_id}", "refunded", decide
         )
-        await self._event(
+        await self.record_event(
             record.user_id, EventName.REFUNDED,
             provider=record.provider.value, plan_id=record.plan_id, order_id=record.id,
             amount=str(amount), currency=record.currency,
@@ -736,7 +736,7 @@ class BillingService:
         )
         if not change.applied:
             raise NotCancellableError()
-        await self._event(user_id, EventName.CANCELLED, plan_id=change.after.plan_id)
+        await self.record_event(user_id, EventName.CANCELLED, plan_id=change.after.plan_id)
         return change.after
 
     async def resume(self, user_id: int) -> Subscription:
@@ -797,7 +797,7 @@ class BillingService:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    async def _event(self, user_id: int, name: EventName, **data: Any) -> None:
+    async def record_event(self, user_id: int, name: EventName, **data: Any) -> None:
         try:
             await self._events.record(Event(user_id=user_id, name=name.value, data=data))
         except Exception:  # analytics must never break a payment
