@@ -42,8 +42,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Issue and error lines are printed with soft_wrap so each stays one line (greppable); panels wrap.
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
 
 MODULE_LABELS = {
     Module.SUPPORT: {"ru": "Поддержка", "en": "Support"},
@@ -81,7 +82,7 @@ def _personas(ctx: typer.Context, directory: DirOption = None) -> None:
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(Text("error: ", style="red") + Text(message))
+    err.print(Text("error: ", style="red") + Text(message), soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -110,7 +111,7 @@ def _persona_or_exit(repository: PersonaRepository, persona_id: str) -> Persona:
     broken = [issue for issue in repository.errors if issue.file.stem == persona_id]
     if broken:
         for issue in broken:
-            err.print(Text(str(issue)))
+            err.print(Text(str(issue)), soft_wrap=True)
         raise _fail(f"persona {persona_id!r} cannot be loaded: its file has errors")
     known = ", ".join(p.id for p in repository.all()) or "none"
     raise _fail(f"unknown persona id {persona_id!r} (known: {known})")
@@ -118,7 +119,7 @@ def _persona_or_exit(repository: PersonaRepository, persona_id: str) -> Persona:
 
 def _print_issues(issues: list[PersonaIssue]) -> None:
     for issue in issues:
-        out.print(Text(str(issue), style="red"))
+        out.print(Text(str(issue), style="red"), soft_wrap=True)
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -144,10 +145,13 @@ def validate(
             Text(
                 f"{len(issues)} problem(s) in {files} file(s); {len(personas)} persona(s) valid",
                 style="red",
-            )
+            ),
+            soft_wrap=True,
         )
         raise typer.Exit(1)
-    out.print(Text(f"✓ {len(personas)} persona(s) valid in {target}", style="green"))
+    out.print(
+        Text(f"✓ {len(personas)} persona(s) valid in {target}", style="green"), soft_wrap=True
+    )
 
 
 @app.command("list")
@@ -159,7 +163,8 @@ def list_personas(
     """A table of the personas: id, name, module, languages and PRO/18+ flags."""
     repository = _repository(ctx)
     table = Table(title=f"Personas in {repository.directory}", title_justify="left")
-    for column in ("id", "name", "module", "languages", "flags", "gallery"):
+    table.add_column("id", no_wrap=True)  # ids are typed into other commands: never cut them
+    for column in ("name", "module", "languages", "flags", "gallery"):
         table.add_column(column)
     for persona in repository.all(module=module):
         flags = " ".join(
@@ -283,7 +288,8 @@ def import_card(
             f"✓ imported {persona.id!r} ({persona.module.value}, {', '.join(persona.languages)}) "
             f"→ {yaml_path}",
             style="green",
-        )
+        ),
+        soft_wrap=True,
     )
 
 
@@ -319,7 +325,8 @@ def export_card(
     out.print(
         Text(
             f"✓ {persona.id} → {target} (card V{card_version}, {card_format.value})", style="green"
-        )
+        ),
+        soft_wrap=True,
     )
 
 
