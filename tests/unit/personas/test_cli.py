@@ -176,3 +176,11 @@ def test_import_png_with_broken_picture_fails_cleanly(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("error: vera.png: the card's picture cannot be read")
     assert not (tmp_path / "lib").exists()
+
+
+def test_preview_renders_the_system_prompt() -> None:
+    result = runner.invoke(app, ["preview", "mark", "--language", "en"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    prompt = result.stdout.split("system prompt", 1)[1]
+    assert "Mark is 32" in prompt  # the card's description made it into the module's template
+    assert "groomed beard" in prompt
