@@ -92,10 +92,36 @@ def build_fsm_storage(redis: Redis, settings: RedisSettings) -> RedisStorage:
 
 
 def _optional_router(module_name: str) -> Router | None:
+    """A router from a module other issues own: its `build_router()` (preferred: a fresh router
+    per dispatcher), else its module-level `router`."""
     if importlib.util.find_spec(module_name) is None:
         return None
-    router = getattr(importlib.import_module(module_name), "router", None)
-    return router if isinstance(router, Router) else None
+    module = importlib.import_module(module_name)
+    factory = getattr(module, "build_router", None)
+    if callable(factory):
+        built = factory()
+        return built if isinstance(built, Router) else None
+    router = getattr(module, "router", None)
+    if not isinstance(router, Router):
+        return None
+    return router if router.parent_router is None else _copy_router(router)
+
+
+def _copy_router(router: Router) -> Router:
+    """A module-level router can belong to one dispatcher only; a second dispatcher in the same
+    process (tests, benchmarks) gets a copy with the same handlers, filters and middlewares."""
+    copy = Router(name=router.name)
+    for name, observer in router.observers.items():
+        target = copy.observers[name]
+        target.handlers.extend(observer.handlers)
+        target._handler.filters = list(observer._handler.filters or [])
+        for middleware in observer.middleware:
+            target.middleware.register(middleware)
+        for middleware in observer.outer_middleware:
+            target.outer_middleware.register(middleware)
+    for sub_router in router.sub_routers:
+        copy.include_router(_copy_router(sub_router))
+    return copy
 
 
 def build_dispatcher(deps: BotDeps, storage: BaseStorage) -> Dispatcher:
@@ -155,18 +181,23 @@ def build_dispatcher(deps: BotDeps, storage: BaseStorage) -> Dispatcher:
     dp.callback_query.middleware(consent)
     dp.errors.register(on_error)
 
-    routers: list[Router] = [start.router, library.router, memory.router, data.router]
+    routers: list[Router] = [
+        start.build_router(),
+        library.build_router(),
+        memory.build_router(),
+        data.build_router(),
+    ]
     billing = _optional_router(_BILLING_ROUTER)
     if billing is None:
         from companion.bot.routers import billing_placeholder
 
-        billing = billing_placeholder.router
+        billing = billing_placeholder.build_router()
     routers.append(billing)
     voice = _optional_router(_VOICE_ROUTER)
     if voice is not None:
         routers.append(voice)
     # Free text goes to the persona; the catch-all for everything else must stay last.
-    routers.extend([chat.router, unsupported.router])
+    routers.extend([chat.build_router(), unsupported.build_router()])
     dp.include_routers(*routers)
 
     dp.startup.register(_on_startup)

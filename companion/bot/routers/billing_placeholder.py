@@ -12,15 +12,18 @@ from aiogram.types import Message
 
 from companion.bot.localization import I18n
 
-router = Router(name="billing-placeholder")
-router.message.filter(F.chat.type == "private")
 
-
-@router.message(Command("pro"))
 async def pro(message: Message, i18n: I18n) -> None:
     await message.answer(i18n("pro-placeholder"))
 
 
-@router.message(Command("subscription"))
 async def subscription(message: Message, i18n: I18n) -> None:
     await message.answer(i18n("subscription-placeholder"))
+
+
+def build_router() -> Router:
+    router = Router(name="billing-placeholder")
+    router.message.filter(F.chat.type == "private")
+    router.message.register(pro, Command("pro"))
+    router.message.register(subscription, Command("subscription"))
+    return router

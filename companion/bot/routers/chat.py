@@ -9,15 +9,18 @@ from companion.bot.localization import I18n
 from companion.bot.replying import ChatReplier
 from companion.storage.models import User
 
-router = Router(name="chat")
-router.message.filter(F.chat.type == "private")
 
-
-@router.message(F.text.startswith("/"))
 async def unknown_command(message: Message, i18n: I18n) -> None:
     await message.answer(i18n("unknown-command"))
 
 
-@router.message(F.text)
 async def chat(message: Message, user: User, i18n: I18n, replier: ChatReplier, bot: Bot) -> None:
     await replier.reply(bot, message.chat.id, message.chat.type, user, i18n, message.text or "")
+
+
+def build_router() -> Router:
+    router = Router(name="chat")
+    router.message.filter(F.chat.type == "private")
+    router.message.register(unknown_command, F.text.startswith("/"))
+    router.message.register(chat, F.text)
+    return router

@@ -20,11 +20,8 @@ from companion.bot.user_cache import CachedUserStore
 from companion.storage.models import User
 
 log = logging.getLogger(__name__)
-router = Router(name="data")
-router.message.filter(F.chat.type == "private")
 
 
-@router.message(Command("export"))
 async def export(message: Message, user: User, i18n: I18n, user_data: UserData, bot: Bot) -> None:
     await bot.send_chat_action(message.chat.id, "upload_document")
     data = await user_data.export(user.id)
@@ -35,19 +32,16 @@ async def export(message: Message, user: User, i18n: I18n, user_data: UserData, 
     )
 
 
-@router.message(Command("forget"))
 async def forget(message: Message, i18n: I18n) -> None:
     await message.answer(i18n("forget-confirm"), reply_markup=forget_keyboard(i18n))
 
 
-@router.callback_query(ForgetCb.filter(F.action == "no"))
 async def forget_cancelled(query: CallbackQuery, i18n: I18n) -> None:
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_text(i18n("forget-cancelled"))
 
 
-@router.callback_query(ForgetCb.filter(F.action == "yes"))
 async def forget_confirmed(
     query: CallbackQuery,
     user: User,
@@ -73,3 +67,13 @@ async def forget_confirmed(
     log.info("user %s erased: %s", user.id, counts)
     if isinstance(query.message, Message):
         await query.message.edit_text(i18n("forget-done"))
+
+
+def build_router() -> Router:
+    router = Router(name="data")
+    router.message.filter(F.chat.type == "private")
+    router.message.register(export, Command("export"))
+    router.message.register(forget, Command("forget"))
+    router.callback_query.register(forget_cancelled, ForgetCb.filter(F.action == "no"))
+    router.callback_query.register(forget_confirmed, ForgetCb.filter(F.action == "yes"))
+    return router

@@ -18,16 +18,11 @@ from companion.bot.user_cache import CachedUserStore
 from companion.dialogs.events import AccessDeniedError, UnknownPersonaError
 from companion.storage.models import User
 
-router = Router(name="library")
-router.message.filter(F.chat.type == "private")
 
-
-@router.message(Command("persona"))
 async def open_library(message: Message, i18n: I18n, library: LibraryView, bot: Bot) -> None:
     await library.show(bot, message.chat.id, i18n)
 
 
-@router.callback_query(LibraryCb.filter(F.action == "page"))
 async def turn_page(
     query: CallbackQuery, callback_data: LibraryCb, i18n: I18n, library: LibraryView, bot: Bot
 ) -> None:
@@ -44,12 +39,10 @@ async def turn_page(
     )
 
 
-@router.callback_query(LibraryCb.filter(F.action == "noop"))
 async def page_number(query: CallbackQuery) -> None:
     await query.answer()
 
 
-@router.callback_query(LibraryCb.filter(F.action == "pick"))
 async def pick(
     query: CallbackQuery,
     callback_data: LibraryCb,
@@ -65,7 +58,6 @@ async def pick(
     )
 
 
-@router.callback_query(AdultCb.filter())
 async def adult_confirmed(
     query: CallbackQuery,
     callback_data: AdultCb,
@@ -88,7 +80,6 @@ async def adult_confirmed(
     )
 
 
-@router.message(Command("reset"))
 async def reset(
     message: Message,
     user: User,
@@ -135,3 +126,15 @@ async def start_conversation(
     await bot.send_message(chat_id, i18n(key, name=name))
     if started.greeting:
         await bot.send_message(chat_id, escape(started.greeting))
+
+
+def build_router() -> Router:
+    router = Router(name="library")
+    router.message.filter(F.chat.type == "private")
+    router.message.register(open_library, Command("persona"))
+    router.callback_query.register(turn_page, LibraryCb.filter(F.action == "page"))
+    router.callback_query.register(page_number, LibraryCb.filter(F.action == "noop"))
+    router.callback_query.register(pick, LibraryCb.filter(F.action == "pick"))
+    router.callback_query.register(adult_confirmed, AdultCb.filter())
+    router.message.register(reset, Command("reset"))
+    return router

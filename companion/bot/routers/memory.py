@@ -13,9 +13,6 @@ from companion.bot.localization import I18n
 from companion.bot.texts import TELEGRAM_TEXT_LIMIT, escape, shorten, utf16_len
 from companion.storage.models import User
 
-router = Router(name="memory")
-router.message.filter(F.chat.type == "private")
-
 # Buttons and the text must fit one message; the oldest facts beyond this are not listed.
 MAX_LISTED = 40
 
@@ -39,13 +36,11 @@ async def _render(
     return "\n".join(lines), memory_keyboard(shown)
 
 
-@router.message(Command("memory"))
 async def show_memory(message: Message, user: User, i18n: I18n, memory: MemoryFacts | None) -> None:
     text, markup = await _render(memory, user, i18n)
     await message.answer(text, reply_markup=markup)
 
 
-@router.callback_query(MemoryCb.filter(F.action == "del"))
 async def delete_fact(
     query: CallbackQuery,
     callback_data: MemoryCb,
@@ -59,3 +54,11 @@ async def delete_fact(
         text, markup = await _render(memory, user, i18n)
         if text != query.message.html_text or markup != query.message.reply_markup:
             await query.message.edit_text(text, reply_markup=markup)
+
+
+def build_router() -> Router:
+    router = Router(name="memory")
+    router.message.filter(F.chat.type == "private")
+    router.message.register(show_memory, Command("memory"))
+    router.callback_query.register(delete_fact, MemoryCb.filter(F.action == "del"))
+    return router

@@ -26,14 +26,10 @@ from companion.config import TelegramSettings
 from companion.storage.models import Event, EventName, User
 
 log = logging.getLogger(__name__)
-router = Router(name="start")
-router.message.filter(F.chat.type == "private")
-router.callback_query.filter(F.message.chat.type == "private")
 
 FREE = {"consent_free": True}
 
 
-@router.message(CommandStart(), flags=FREE)
 async def start(
     message: Message,
     user: User,
@@ -51,12 +47,10 @@ async def start(
     await message.answer(i18n("lang-choose"), reply_markup=language_keyboard(i18n))
 
 
-@router.message(Command("lang"), flags=FREE)
 async def change_language(message: Message, i18n: I18n) -> None:
     await message.answer(i18n("lang-choose"), reply_markup=language_keyboard(i18n, then="only"))
 
 
-@router.callback_query(LanguageCb.filter(), flags=FREE)
 async def language_chosen(
     query: CallbackQuery,
     callback_data: LanguageCb,
@@ -98,7 +92,6 @@ async def language_chosen(
     )
 
 
-@router.callback_query(ConsentCb.filter(), flags=FREE)
 async def consent_accepted(
     query: CallbackQuery,
     user: User,
@@ -131,7 +124,6 @@ async def consent_accepted(
     await library.show(bot, chat_id, i18n)
 
 
-@router.message(Command("help"), flags=FREE)
 async def help_command(message: Message, i18n: I18n) -> None:
     await message.answer(i18n("help"))
     await message.answer(i18n("support-disclaimer"))
@@ -145,3 +137,15 @@ async def _count_start(redis: Redis, prefix: str) -> None:
         await redis.incr(f"{prefix}:stats:starts:{day}")
     except RedisError:
         log.warning("could not count /start")
+
+
+def build_router() -> Router:
+    router = Router(name="start")
+    router.message.filter(F.chat.type == "private")
+    router.callback_query.filter(F.message.chat.type == "private")
+    router.message.register(start, CommandStart(), flags=FREE)
+    router.message.register(change_language, Command("lang"), flags=FREE)
+    router.callback_query.register(language_chosen, LanguageCb.filter(), flags=FREE)
+    router.callback_query.register(consent_accepted, ConsentCb.filter(), flags=FREE)
+    router.message.register(help_command, Command("help"), flags=FREE)
+    return router

@@ -160,6 +160,7 @@ class BotHarness:
                 await user.expect(
                     "sendMessage", where=lambda call: "<b>" in str(call.params.get("text", ""))
                 )
+                await user.idle(0.3)  # the greeting, when there is one
                 return
             await user.press(text="▶")
             await user.expect("editMessageMedia")

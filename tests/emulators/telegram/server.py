@@ -106,9 +106,29 @@ class ApiCall:
     result: Any = None
 
     @property
-    def text(self) -> str | None:
-        value = self.params.get("text", self.params.get("caption"))
+    def raw_text(self) -> str | None:
+        """The text or caption exactly as the bot sent it (HTML and all)."""
+        source = self.params
+        media = self.params.get("media")
+        if "text" not in source and "caption" not in source and isinstance(media, dict):
+            source = media
+        value = source.get("text", source.get("caption"))
         return None if value is None else str(value)
+
+    @property
+    def text(self) -> str | None:
+        """The text or caption as the user sees it (HTML parsed when parse_mode=HTML)."""
+        raw = self.raw_text
+        media = self.params.get("media")
+        mode = self.params.get("parse_mode") or (
+            media.get("parse_mode") if isinstance(media, dict) else None
+        )
+        if raw is None or str(mode).upper() != "HTML":
+            return raw
+        try:
+            return parse_html(raw)
+        except EntityParseError:
+            return raw
 
 
 @dataclass
