@@ -1,0 +1,195 @@
+"""Telegram Stars: invoice links, pre-checkout checks, idempotent payments, cancel and refund,
+through aiogram against the Bot API emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from companion.billing.errors import OfferNotAcceptedError
+from companion.billing.jobs import BillingJobs
+from companion.billing.ledger import PaymentKind, Provider
+from companion.billing.service import Outcome
+from companion.billing.stars import StarsBilling, StarsPayment, derive_payload_key
+from companion.bot.routers.billing import AiogramStarsApi
+from companion.storage.models import SubscriptionStatus
+from tests.emulators.telegram import DEFAULT_TOKEN, TelegramBotAPIEmulator
+from tests.integration.billing.conftest import build_billing
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[TelegramBotAPIEmulator]:
+    async with TelegramBotAPIEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def stars(mongo_db, redis_client, redis_prefix, yookassa, tg):
+    billing = await build_billing(mongo_db, redis_client, redis_prefix, yookassa)
+    bot = Bot(DEFAULT_TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
+    api = AiogramStarsApi(bot)
+    billing.service._stars_api = api  # the composition root passes it to the constructor
+    stars = StarsBilling(billing.service, api, derive_payload_key("test-secret"))
+    yield billing, stars
+    await bot.session.close()
+    await billing.client.close()
+
+
+def _payment(payload: str, charge: str, user_id: int = 1, amount: int = 300, **kw):
+    return StarsPayment(
+        user_id=user_id, currency="XTR", total_amount=amount, invoice_payload=payload,
+        telegram_payment_charge_id=charge, **kw,
+    )
+
+
+async def test_invoice_link_for_a_month_is_a_stars_subscription(stars, tg):
+    billing, service = stars
+    user = await billing.user(1)
+    link = await service.create_invoice_link(user, "pro_month", "PRO access")
+    assert link.startswith("https://t.me/")
+    [call] = [c for c in tg.calls if c.method == "createInvoiceLink"]
+    assert call.params["currency"] == "XTR"
+    assert call.params["subscription_period"] == 2592000
+    assert call.params["prices"] == [{"label": "PRO for a month", "amount": 300}]
+    assert service.verify(call.params["payload"]).user_id == 1
+    week = await service.create_invoice_link(user, "pro_week", "PRO access")
+    assert week
+    assert "subscription_period" not in [c for c in tg.calls if c.method == "createInvoiceLink"][
+        -1
+    ].params
+    assert (await billing.event_names(1)).count("payment_created") == 2
+
+
+async def test_invoice_needs_the_offer(stars):
+    billing, service = stars
+    user = await billing.user(1, offer_accepted_at=None)
+    with pytest.raises(OfferNotAcceptedError):
+        await service.create_invoice_link(user, "pro_month", "PRO")
+
+
+async def test_pre_checkout_checks_payload_user_and_price(stars, tg):
+    billing, service = stars
+    await billing.user(1)
+    payload = service.sign("pro_month", 1)
+    assert await service.answer_pre_checkout("q1", 1, "XTR", 300, payload, "no")
+    assert tg.pre_checkout_answers["q1"]["ok"] is True
+    refusals = {
+        "q2": (2, "XTR", 300, payload),  # someone else's invoice
+        "q3": (1, "XTR", 1, payload),  # price changed
+        "q4": (1, "XTR", 300, payload[:-1] + ("0" if payload[-1] != "0" else "1")),  # forged
+        "q5": (1, "XTR", 300, service.sign("gold", 1)),  # unknown plan
+    }
+    for query_id, args in refusals.items():
+        assert not await service.answer_pre_checkout(query_id, *args, "Sorry")
+        assert tg.pre_checkout_answers[query_id]["ok"] is False
+        assert tg.pre_checkout_answers[query_id]["error_message"] == "Sorry"
+
+
+async def test_successful_payment_is_recorded_once(stars):
+    billing, service = stars
+    await billing.user(1)
+    payload = service.sign("pro_month", 1)
+    expires = billing.clock.now + timedelta(days=30)
+    payment = _payment(payload, "charge-1", is_recurring=True, is_first_recurring=True,
+                       subscription_expiration_date=expires)
+    outcomes = await asyncio.gather(*(service.record_payment(payment) for _ in range(20)))
+    assert outcomes.count(Outcome.CREDITED) == 1
+    sub = await billing.store.get(1)
+    assert sub.status is SubscriptionStatus.ACTIVE and sub.provider == "telegram_stars"
+    assert sub.current_period_end == expires
+    assert sub.auto_renew and sub.payment_method_id == "charge-1"
+    record = await billing.ledger.by_payment_id(Provider.STARS, "charge-1")
+    assert record.amount == Decimal(300) and record.currency == "XTR"
+    assert (await billing.event_names(1)).count("paid") == 1
+
+    # Telegram renews 30 days later: a new charge id, is_recurring, not first.
+    renewal = _payment(payload, "charge-2", is_recurring=True,
+                       subscription_expiration_date=expires + timedelta(days=30))
+    assert await service.record_payment(renewal) is Outcome.CREDITED
+    sub = await billing.store.get(1)
+    assert sub.current_period_end == expires + timedelta(days=30)
+    assert sub.payment_method_id == "charge-1"  # the subscription keeps its first charge id
+    assert (await billing.ledger.by_payment_id(Provider.STARS, "charge-2")).kind is (
+        PaymentKind.RENEWAL
+    )
+    assert "renewed" in await billing.event_names(1)
+
+
+async def test_payment_for_someone_elses_payload_grants_nothing(stars):
+    billing, service = stars
+    await billing.user(1)
+    await billing.user(2)
+    payload = service.sign("pro_month", 1)
+    assert await service.record_payment(_payment(payload, "c-x", user_id=2)) is Outcome.REJECTED
+    assert await billing.store.get(2) is None
+    assert await service.record_payment(_payment("pro_month:2:ab:00", "c-y", user_id=2)) is (
+        Outcome.REJECTED
+    )
+
+
+async def test_one_off_stars_week_does_not_renew(stars):
+    billing, service = stars
+    await billing.user(1)
+    payload = service.sign("pro_week", 1)
+    assert await service.record_payment(_payment(payload, "w-1", amount=100)) is Outcome.CREDITED
+    sub = await billing.store.get(1)
+    assert not sub.auto_renew
+    assert sub.current_period_end == billing.clock.now + timedelta(days=7)
+    billing.clock.advance(days=7, seconds=1)
+    await BillingJobs(billing.service).expire_due()
+    assert (await billing.store.get(1)).status is SubscriptionStatus.EXPIRED
+
+
+async def test_cancel_calls_edit_user_star_subscription(stars, tg):
+    billing, service = stars
+    await billing.user(1)
+    payload = service.sign("pro_month", 1)
+    await service.record_payment(_payment(payload, "charge-9", is_recurring=True,
+                                          is_first_recurring=True))
+    sub = await billing.service.cancel(1)
+    assert sub.status is SubscriptionStatus.CANCELLED
+    [call] = [c for c in tg.calls if c.method == "editUserStarSubscription"]
+    assert call.params["user_id"] == 1
+    assert call.params["telegram_payment_charge_id"] == "charge-9"
+    assert call.params["is_canceled"] is True
+    await billing.service.resume(1)
+    calls = [c for c in tg.calls if c.method == "editUserStarSubscription"]
+    assert calls[-1].params["is_canceled"] is False
+
+
+async def test_admin_refund_calls_refund_star_payment(stars, tg):
+    billing, service = stars
+    await billing.user(1)
+    payload = service.sign("pro_month", 1)
+    await service.record_payment(_payment(payload, "charge-r"))
+    assert await billing.service.refund("charge-r") is Outcome.REFUNDED
+    [call] = [c for c in tg.calls if c.method == "refundStarPayment"]
+    assert call.params == {"user_id": 1, "telegram_payment_charge_id": "charge-r"}
+    assert (await billing.store.get(1)).status is SubscriptionStatus.REFUNDED
+    assert not await billing.entitlements.is_pro(1)
+    assert await billing.service.refund("charge-r") is Outcome.ALREADY_DONE
+    assert len([c for c in tg.calls if c.method == "refundStarPayment"]) == 1
+
+
+async def test_stars_subscription_not_renewed_by_telegram_lapses_then_expires(stars):
+    billing, service = stars
+    await billing.user(1)
+    payload = service.sign("pro_month", 1)
+    await service.record_payment(_payment(payload, "c-l", is_recurring=True,
+                                          is_first_recurring=True))
+    jobs = BillingJobs(billing.service)
+    billing.clock.advance(days=30, minutes=1)
+    await jobs.expire_due()
+    sub = await billing.store.get(1)
+    assert sub.status is SubscriptionStatus.PAST_DUE
+    assert await billing.entitlements.is_pro(1)
+    billing.clock.advance(days=3)
+    await jobs.expire_due()
+    assert (await billing.store.get(1)).status is SubscriptionStatus.EXPIRED
