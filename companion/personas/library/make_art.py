@@ -369,6 +369,19 @@ def figure(img: Image.Image, look: Look, kind: str, rng: random.Random) -> None:
         (0, 0),
         shadow.filter(ImageFilter.GaussianBlur(20)),
     )
+    # hair behind the head, drawn first so shoulders and neck come in front of it
+    if look.hair_style == "long":
+        d.rounded_rectangle(
+            [cx - 88 * scale, head_cy - 70 * scale, cx + 88 * scale, base - 150 * scale],
+            radius=int(80 * scale),
+            fill=look.hair,
+        )
+    hair_back = {
+        "curly": [cx - 110 * scale, head_cy - 100 * scale, cx + 110 * scale, head_cy + 110 * scale],
+        "bun": [cx - 72 * scale, head_cy - 72 * scale, cx + 72 * scale, head_cy + 60 * scale],
+    }.get(look.hair_style)
+    if hair_back:
+        d.ellipse(hair_back, fill=look.hair)
     # torso and neck
     d.rounded_rectangle(
         [cx - 150 * scale, base - 220 * scale, cx + 150 * scale, base + 60 * scale],
@@ -392,14 +405,6 @@ def figure(img: Image.Image, look: Look, kind: str, rng: random.Random) -> None:
             fill=mix(look.outfit, (0, 0, 0), 0.25),
             width=max(2, int(6 * scale)),
         )
-    # hair behind the head
-    hair_back = {
-        "long": [cx - 85 * scale, head_cy - 70 * scale, cx + 85 * scale, head_cy + 150 * scale],
-        "curly": [cx - 110 * scale, head_cy - 100 * scale, cx + 110 * scale, head_cy + 110 * scale],
-        "bun": [cx - 72 * scale, head_cy - 72 * scale, cx + 72 * scale, head_cy + 60 * scale],
-    }.get(look.hair_style)
-    if hair_back:
-        d.ellipse(hair_back, fill=look.hair)
     if look.hair_style == "curly":
         for _ in range(40):
             a = rng.uniform(0, 2 * math.pi)
