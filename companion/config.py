@@ -41,6 +41,15 @@ class LLMSettings(BaseModel):
     request_timeout_s: float = 60.0
     connect_timeout_s: float = 5.0
     max_retries: int = 2
+    # First retry delay (doubles per attempt, capped at 8 s); retries happen only before the
+    # first streamed chunk.
+    retry_backoff_s: float = Field(default=0.5, ge=0.0)
+    # How long a LoRA adapter the server said it lacks is skipped (base model used) before
+    # trying it again; adapters can be loaded into vLLM at runtime.
+    adapter_recheck_s: float = Field(default=600.0, ge=0.0)
+    # A tokenizer.json (or a directory holding one) of the served model, for exact token
+    # counts with the openai backend (needs the `tokenizers` package); unset: an estimate.
+    tokenizer: str | None = None
     # Context window of the served model, used by the prompt token budget.
     context_window: int = 8192
     max_reply_tokens: int = 512
