@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -90,3 +93,25 @@ def test_repository_serves_the_library() -> None:
         (p.module for p in repository.all()), key=list(Module).index
     )
     assert {p.id for p in repository.all(module=Module.PARTNER)} == {"kylie", "mark"}
+
+
+def _make_art() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_art", LIBRARY / "make_art.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_art"] = module  # dataclasses look their module up while being created
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_art_generator_covers_the_gallery_and_draws_every_scene(personas: list[Persona]) -> None:
+    make_art = _make_art()
+    planned = {shot.file for shots in make_art.SHOTS.values() for shot in shots}
+    used = {Path(image.file).name for persona in personas for image in persona.gallery}
+    assert planned == used
+    for scene in make_art.SCENES:
+        look = next(iter(make_art.SHOTS.values()))[0].look
+        image = make_art.draw(make_art.Shot(f"test-{scene}.jpg", scene, look))
+        assert image.size == make_art.SIZE
+        # A real picture, not a flat fill: many distinct colours.
+        assert len(image.resize((60, 75)).getcolors(maxcolors=10_000) or []) > 200, scene
