@@ -77,6 +77,11 @@ class Billing:
             self.webhook_url, event, object_, source=source, headers=headers
         )
 
+    async def redis_cached(self, user_id: int) -> bool:
+        redis = self.entitlements._redis
+        assert redis is not None
+        return bool(await redis.exists(self.entitlements._key(user_id)))
+
     async def event_names(self, user_id: int) -> list[str]:
         return [event.name for event in await self.events.for_user(user_id)]
 
