@@ -20,8 +20,9 @@ ISSUE_LINE = re.compile(r"^[\w.-]+\.ya?ml(:\d+)?( [\w\[\].]+)?: .+$")
 
 
 @pytest.fixture(autouse=True)
-def _no_configured_directory(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("COMPANION_PERSONAS__DIRECTORY", raising=False)
+def _shipped_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The environment wins over a developer's .env, so these tests always see the shipped cards.
+    monkeypatch.setenv("COMPANION_PERSONAS__DIRECTORY", str(packaged_library_dir()))
 
 
 def test_validate_shipped_library() -> None:
