@@ -95,3 +95,28 @@ def test_length_filter_and_language_selection(tmp_path: Path, tokenizer: Any) ->
 def test_nothing_left_is_a_clear_error(tmp_path: Path, tokenizer: Any) -> None:
     with pytest.raises(DatasetBuildError, match="no examples left"):
         build(tmp_path, tokenizer, **{"data.max_seq_len": 16})
+
+
+def test_conditioning_without_a_personas_dir_is_a_clear_error(
+    tmp_path: Path, tokenizer: Any
+) -> None:
+    with pytest.raises(DatasetBuildError, match="personas_dir is not set"):
+        build(tmp_path, tokenizer, **{"data.personas_dir": None})
+
+
+def test_persona_cards_source_alone_is_enough(tmp_path: Path, tokenizer: Any) -> None:
+    cards_only = [
+        {
+            "name": "cards",
+            "kind": "persona_cards",
+            "path": str(SAMPLES / "personas"),
+            "license": "LicenseRef-Proprietary",
+        }
+    ]
+    _, built = build(
+        tmp_path,
+        tokenizer,
+        **{"data.personas_dir": None, "data.sources": cards_only, "data.personas": ["max"]},
+    )
+    examples = read_examples(built.train_path) + read_examples(built.eval_path)
+    assert len(examples) == 3 and {e.persona_id for e in examples} == {"max"}

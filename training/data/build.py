@@ -152,24 +152,32 @@ class DatasetBuilder:
         return BuiltDataset(train_path, eval_path, manifest_path, manifest)
 
     def _personas(self) -> dict[str, Persona]:
+        """Every card that conditioning may use: data.personas_dir plus the directories of
+        persona_cards sources, narrowed to data.personas when that is set."""
         data = self._config.data
-        needs_cards = any(
-            s.condition_on_personas or s.kind is SourceKind.PERSONA_CARDS for s in data.sources
-        )
-        if not needs_cards:
+        card_sources = [s for s in data.sources if s.kind is SourceKind.PERSONA_CARDS]
+        conditioned = [s for s in data.sources if s.condition_on_personas]
+        if not card_sources and not conditioned:
             return {}
-        if any(s.condition_on_personas for s in data.sources) and self._renderer is None:
+        if self._renderer is None:
             raise DatasetBuildError("persona conditioning needs the bot's system prompt renderer")
-        directory = data.personas_dir or next(
-            (s.path for s in data.sources if s.kind is SourceKind.PERSONA_CARDS), None
-        )
-        if directory is None:
-            raise DatasetBuildError("data.personas_dir is needed for persona conditioning")
-        return select_personas(load_persona_cards(directory), data.personas)
+        if conditioned and data.personas_dir is None:
+            raise DatasetBuildError(
+                f"source(s) {[s.name for s in conditioned]} set condition_on_personas but "
+                "data.personas_dir is not set"
+            )
+        directories = [data.personas_dir] if data.personas_dir else []
+        directories += [s.path for s in card_sources if s.path not in directories]
+        cards: dict[str, Persona] = {}
+        for directory in directories:
+            for persona_id, persona in load_persona_cards(directory).items():
+                cards.setdefault(persona_id, persona)
+        return select_personas(cards, data.personas)
 
     def _load(self, source: SourceConfig, personas: dict[str, Persona]) -> LoadedSource:
         if source.kind is SourceKind.PERSONA_CARDS:
-            cards = select_personas(load_persona_cards(source.path), self._config.data.personas)
+            own = load_persona_cards(source.path)
+            cards = {pid: persona for pid, persona in personas.items() if pid in own}
             return load_persona_dialogues(source, cards, self._config.data.user_names)
         return FILE_LOADERS[source.kind](source)
 
