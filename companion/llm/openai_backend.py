@@ -36,6 +36,7 @@ from companion.llm.base import (
     LLMUnavailableError,
 )
 from companion.llm.token_estimate import estimate_tokens
+from companion.llm.tokenizer_file import load_token_counter
 from companion.llm.usage import TokenUsage, UsageCallback
 
 log = logging.getLogger(__name__)
@@ -122,8 +123,8 @@ class OpenAIChatModel:
         *,
         on_usage: UsageCallback | None = None,
         token_counter: Callable[[str], int] | None = None,
-        retry_backoff_s: float = 0.5,
-        adapter_recheck_s: float = 600.0,
+        retry_backoff_s: float | None = None,
+        adapter_recheck_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not settings.base_url:
@@ -131,10 +132,18 @@ class OpenAIChatModel:
         self._settings = settings
         self._server = settings.base_url.rstrip("/")
         self._on_usage = on_usage
+        if token_counter is None and settings.tokenizer:
+            token_counter = load_token_counter(settings.tokenizer)
         self._token_counter = token_counter or estimate_tokens
-        self._retry_backoff_s = retry_backoff_s
+        self._retry_backoff_s = (
+            settings.retry_backoff_s if retry_backoff_s is None else retry_backoff_s
+        )
         self._adapters = AdapterAvailability(
-            settings.model, recheck_s=adapter_recheck_s, clock=clock
+            settings.model,
+            recheck_s=settings.adapter_recheck_s
+            if adapter_recheck_s is None
+            else adapter_recheck_s,
+            clock=clock,
         )
         self._schemas_refused: set[str] = set()
         self.last_usage: TokenUsage | None = None
@@ -159,7 +168,7 @@ class OpenAIChatModel:
         return self._server
 
     def count_tokens(self, text: str) -> int:
-        """Exact when a `token_counter` was given; else the documented `estimate_tokens`."""
+        """Exact with a `token_counter` or `llm.tokenizer`; else the documented estimate."""
         return self._token_counter(text)
 
     async def aclose(self) -> None:

@@ -439,3 +439,31 @@ async def test_consumer_stopping_early_closes_the_stream(emu: OpenAIEmulator) ->
         await model.aclose()
     assert got == ["word "] * 3
     assert emu.streams_completed == 1
+
+
+async def test_recheck_interval_and_backoff_come_from_settings(emu: OpenAIEmulator) -> None:
+    now = [0.0]
+    settings = LLMSettings(
+        backend="openai",
+        base_url=emu.base_url,
+        adapter_recheck_s=30.0,
+        retry_backoff_s=0.0,
+        max_retries=1,
+    )
+    model = OpenAIChatModel(settings, clock=lambda: now[0])
+    try:
+        await collect(model, request(adapter="ghost-lora"))
+        now[0] += 31
+        await collect(model, request(adapter="ghost-lora"))
+        emu.fail_next(1)
+        started = time.monotonic()
+        await collect(model, request())
+        assert time.monotonic() - started < 0.5
+    finally:
+        await model.aclose()
+    assert emu.models_requested[:4] == [
+        "ghost-lora",
+        "companion-base",
+        "ghost-lora",
+        "companion-base",
+    ]
