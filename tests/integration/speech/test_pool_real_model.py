@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from companion.speech.audio import AudioSource
 from companion.speech.errors import AudioUnreadableError
 from companion.speech.pool import TranscriptionPool
 from companion.speech.transcriber import Transcriber
@@ -20,7 +21,7 @@ async def test_users_notes_are_transcribed_concurrently(
 ) -> None:
     pool = TranscriptionPool(transcriber, workers=2, queue_limit=4)
     await pool.start()
-    notes = {
+    notes: dict[int, tuple[str, AudioSource]] = {
         101: ("en_voice", (FIXTURES / "en_voice.ogg").read_bytes()),
         102: ("ru_voice", (FIXTURES / "ru_voice.ogg").read_bytes()),
         103: ("en_audio", FIXTURES / "en_audio.m4a"),
