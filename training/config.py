@@ -79,6 +79,8 @@ class ModelSection(_Section):
     base: str = Field(min_length=1)  # hub id or local directory
     tokenizer: str | None = None  # defaults to `base`
     revision: str | None = None
+    # A GGUF file inside `base` (transformers dequantizes it), e.g. the packaged SmolLM2.
+    gguf_file: str | None = None
     trust_remote_code: bool = False
     attn_implementation: str | None = None  # None: the library default (sdpa)
     chat_template: ConfigPath | None = None  # a Jinja file overriding the tokenizer's template

@@ -62,6 +62,7 @@ def load_tokenizer(config: RunConfig) -> Any:
         config.model.tokenizer or config.model.base,
         revision=config.model.revision,
         trust_remote_code=config.model.trust_remote_code,
+        **({"gguf_file": config.model.gguf_file} if config.model.gguf_file else {}),
     )
     if config.model.chat_template is not None:
         tokenizer.chat_template = config.model.chat_template.read_text(encoding="utf-8")
@@ -95,6 +96,8 @@ def load_base_model(config: RunConfig, plan: DevicePlan, *, quantized: bool = Fa
         "trust_remote_code": config.model.trust_remote_code,
         "dtype": plan.dtype,
     }
+    if config.model.gguf_file:
+        kwargs["gguf_file"] = config.model.gguf_file
     if config.model.attn_implementation:
         kwargs["attn_implementation"] = config.model.attn_implementation
     if quantized:
