@@ -624,5 +624,5 @@ async def admin_grant(
         return
     log.info("admin %s granted %s %s days to %s", message.from_user.id, plan_id, days, user_id)
     await message.answer(
-        i18n("admin-grant-done", user=user_id, until=_date(sub.current_period_end))
+        i18n("admin-grant-done", user=str(user_id), until=_date(sub.current_period_end))
     )

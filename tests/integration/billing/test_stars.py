@@ -35,7 +35,7 @@ async def stars(mongo_db, redis_client, redis_prefix, yookassa, tg):
     billing = await build_billing(mongo_db, redis_client, redis_prefix, yookassa)
     bot = Bot(DEFAULT_TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
     api = AiogramStarsApi(bot)
-    billing.service._stars_api = api  # the composition root passes it to the constructor
+    billing.service.attach_stars_api(api)
     stars = StarsBilling(billing.service, api, derive_payload_key("test-secret"))
     yield billing, stars
     await bot.session.close()

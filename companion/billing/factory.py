@@ -1,0 +1,87 @@
+"""Building the billing services from settings, for the composition root.
+
+    billing = build_billing(settings, db, users=users, events=events, entitlements=entitlements)
+    ...                                   # once the aiogram Bot exists:
+    billing.attach_telegram(AiogramStarsApi(bot), BotNotifier(bot, translator, users, plans),
+                            payload_secret=settings.telegram.token)
+    setup_billing_routes(webhook_app, billing.service)   # the bot's aiohttp app
+    billing.scheduler.start()
+    ...
+    await billing.aclose()                # stops the scheduler, closes the YooKassa session
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+from pymongo.asynchronous.database import AsyncDatabase
+
+from companion.billing.entitlements import EntitlementService
+from companion.billing.jobs import BillingJobs, BillingScheduler
+from companion.billing.ledger import Document, PaymentLedger
+from companion.billing.plans import PlanCatalog
+from companion.billing.ports import Notifier, StarsApi
+from companion.billing.service import BillingService
+from companion.billing.stars import StarsBilling, derive_payload_key
+from companion.billing.subscriptions import SubscriptionStore
+from companion.billing.yookassa import YooKassaClient
+from companion.config import Settings
+from companion.dialogs.ports import EventSink, UserStore
+
+
+@dataclass
+class BillingComponents:
+    service: BillingService
+    jobs: BillingJobs
+    scheduler: BillingScheduler
+    yookassa: YooKassaClient | None
+    stars: StarsBilling | None = None
+
+    def attach_telegram(
+        self, stars_api: StarsApi, notifier: Notifier, *, payload_secret: SecretStr | None
+    ) -> None:
+        """Give billing the Bot API (Stars, when `billing.stars_enabled`) and the notifier."""
+        self.service.notifier = notifier
+        settings = self.service.settings
+        if not settings.stars_enabled:
+            return
+        self.service.attach_stars_api(stars_api)
+        secret = settings.stars_payload_secret or payload_secret
+        if secret is None:
+            raise ValueError("Stars need billing.stars_payload_secret or telegram.token")
+        self.stars = StarsBilling(
+            self.service, stars_api, derive_payload_key(secret.get_secret_value())
+        )
+
+    async def aclose(self) -> None:
+        await self.scheduler.stop()
+        if self.yookassa is not None:
+            await self.yookassa.close()
+
+
+def build_billing(
+    settings: Settings,
+    db: AsyncDatabase[Document],
+    *,
+    users: UserStore,
+    events: EventSink,
+    entitlements: EntitlementService,
+    plans: PlanCatalog | None = None,
+) -> BillingComponents:
+    billing = settings.billing
+    yookassa = YooKassaClient(billing) if billing.yookassa_enabled else None
+    service = BillingService(
+        billing,
+        plans or PlanCatalog(billing.plans),
+        PaymentLedger(db),
+        SubscriptionStore(db, cache=entitlements),
+        users,
+        events,
+        yookassa=yookassa,
+    )
+    jobs = BillingJobs(service)
+    scheduler = BillingScheduler(
+        jobs, interval_s=billing.jobs_interval_s, reconcile_interval_s=billing.reconcile_interval_s
+    )
+    return BillingComponents(service, jobs, scheduler, yookassa)

@@ -1,0 +1,291 @@
+"""PRO bought and managed through the bot, end to end: Bot API emulator ↔ aiogram ↔ billing ↔
+YooKassa emulator (with its notification to the real webhook), real SecantusDB and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+from pymongo import AsyncMongoClient
+
+from companion.app import build_container
+from companion.billing.factory import BillingComponents, build_billing
+from companion.billing.ledger import PaymentLedger
+from companion.billing.webhook import setup_billing_routes
+from companion.bot.deps import BotDeps
+from companion.bot.routers.billing import AiogramStarsApi, BotNotifier
+from companion.bot.runner import build_bot, build_dispatcher, build_fsm_storage
+from companion.config import Settings
+from companion.storage.models import SubscriptionStatus
+from companion.storage.subscriptions import SubscriptionRepository
+from tests.e2e.bot.conftest import BotHarness, make_settings
+from tests.emulators.openai_server import OpenAIEmulator
+from tests.emulators.telegram import TelegramBotAPIEmulator, TelegramUser
+from tests.emulators.telegram.server import free_port
+from tests.emulators.yookassa import YooKassaEmulator
+
+ADMIN = 4242
+
+
+@dataclass
+class BillingBot:
+    bot: BotHarness
+    billing: BillingComponents
+    yookassa: YooKassaEmulator
+    webhook_url: str
+
+    async def subscription(self, user_id: int) -> Any:
+        return await SubscriptionRepository(self.bot.db).get(user_id)
+
+
+@contextlib.asynccontextmanager
+async def billing_bot(
+    settings: Settings, tg: TelegramBotAPIEmulator, llm: OpenAIEmulator, mongo_uri: str,
+    yookassa: YooKassaEmulator,
+) -> AsyncIterator[BillingBot]:
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    async with build_container(settings, watch_personas=False) as container:
+        assert container.redis is not None
+        billing = build_billing(
+            settings, container.database.db, users=container.users, events=container.events,
+            entitlements=container.entitlements, plans=container.plans,
+        )
+        bot = build_bot(settings.telegram)
+        billing.attach_telegram(
+            AiogramStarsApi(bot),
+            BotNotifier(bot, container.translator, container.users, container.plans),
+            payload_secret=settings.telegram.token,
+        )
+        deps = BotDeps(
+            settings=settings.telegram, translator=container.translator,
+            dialogs=container.dialog, users=container.users, user_data=container.user_data,
+            personas=container.personas, redis=container.redis,
+            key_prefix=settings.redis.key_prefix, default_language=settings.default_language,
+            events=container.events,
+            extra={"billing": billing.service, "stars_billing": billing.stars},
+        )
+        dp = build_dispatcher(deps, build_fsm_storage(container.redis, settings.redis))
+        app = web.Application()
+        setup_billing_routes(app, billing.service)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        polling = asyncio.create_task(
+            dp.start_polling(bot, handle_signals=False, polling_timeout=1, close_bot_session=False)
+        )
+        harness = BotHarness(tg, llm, settings, container, bot, dp, container.redis, mongo)
+        try:
+            yield BillingBot(harness, billing, yookassa,
+                             f"http://127.0.0.1:{port}{settings.billing.webhook_path}")
+        finally:
+            with contextlib.suppress(RuntimeError):
+                await dp.stop_polling()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(polling, 10)
+            await runner.cleanup()
+            await billing.aclose()
+            await bot.session.close()
+            await mongo.drop_database(settings.mongo.database)
+            await mongo.close()
+            keys = [k async for k in container.redis.scan_iter(f"{settings.redis.key_prefix}:*")]
+            if keys:
+                await container.redis.delete(*keys)
+
+
+@pytest.fixture
+async def yookassa() -> AsyncIterator[YooKassaEmulator]:
+    async with YooKassaEmulator() as emulator:
+        yield emulator
+
+
+def _settings(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa, **billing: Any):
+    settings = make_settings(
+        mongo_uri=mongo_uri, prefix=redis_prefix, llm=llm, tg=tg, personas_dir=personas_dir,
+        admin_ids=[ADMIN],
+    )
+    settings.billing = settings.billing.model_copy(
+        update={
+            "yookassa_shop_id": yookassa.shop_id,
+            "yookassa_secret_key": SecretStr(yookassa.secret_key),
+            "yookassa_api_url": yookassa.base_url,
+            "yookassa_allowed_ips": ["127.0.0.2/32"],
+            "autopayments": True,
+            **billing,
+        }
+    )
+    return settings
+
+
+@pytest.fixture
+async def shop(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa):
+    settings = _settings(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa)
+    async with billing_bot(settings, tg, llm, mongo_uri, yookassa) as running:
+        yield running
+
+
+@pytest.fixture
+async def stars_shop(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa):
+    settings = _settings(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa,
+                         yookassa_shop_id=None, stars_enabled=True)
+    async with billing_bot(settings, tg, llm, mongo_uri, yookassa) as running:
+        yield running
+
+
+def _url_buttons(user: TelegramUser) -> list[str]:
+    urls = []
+    for message in reversed(user.history()):
+        for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+            urls.extend(button["url"] for button in row if "url" in button)
+    return urls
+
+
+async def test_buy_pro_by_card_then_talk_to_partner_and_cancel(shop: BillingBot) -> None:
+    harness = shop.bot
+    user = harness.user(3001)
+    await harness.onboard(user)
+
+    await user.command("pro")
+    await user.expect("sendMessage", contains="Companion PRO")
+    await user.press(text="PRO for a month")
+    await user.expect("sendMessage", contains="public offer")
+    await user.press(text="I accept the offer")
+    await user.expect("sendMessage", contains="YooKassa")
+    [pay_url] = [u for u in _url_buttons(user) if "/checkout/" in u]
+    profile = await harness.db["users"].find_one({"_id": 3001})
+    assert profile["offer_accepted_at"] is not None
+
+    payment_id = pay_url.rsplit("/", 1)[1]
+    payment = shop.yookassa.pay(payment_id, method_id="pm-e2e")
+    status = await shop.yookassa.notify(shop.webhook_url, "payment.succeeded", payment,
+                                        source="127.0.0.2")
+    assert status == 200
+    await user.expect("sendMessage", contains="PRO is on")
+    sub = await shop.subscription(3001)
+    assert sub.status is SubscriptionStatus.ACTIVE and sub.auto_renew
+
+    await user.command("subscription")
+    await user.expect("sendMessage", contains="Auto-renewal: on")
+    await user.press(text="Cancel renewal")
+    await user.expect("sendMessage", contains="Renewal is off")
+    sub = await shop.subscription(3001)
+    assert sub.status is SubscriptionStatus.CANCELLED
+    events = {e["name"] async for e in harness.db["events"].find({"user_id": 3001})}
+    assert {"paywall_shown", "offer_accepted", "payment_created", "paid", "cancelled"} <= events
+
+
+async def test_partner_needs_18_plus_then_pro(shop: BillingBot) -> None:
+    harness = shop.bot
+    user = harness.user(3002)
+    await harness.onboard(user)
+    for _ in range(6):
+        pick = [d for _, d in user.buttons() if d.startswith("lib:pick:") and d.endswith(":lily")]
+        if pick:
+            break
+        await user.press(text="▶")
+        await user.expect("editMessageMedia")
+    await user.press(pick[0])
+    await user.expect("sendMessage", contains="adults only")
+    await user.press(text="I am 18 or older")
+    await user.expect("sendMessage", contains="available with PRO")
+    profile = await harness.db["users"].find_one({"_id": 3002})
+    assert profile["adult_confirmed_at"] is not None
+    await user.command("pro")
+    await user.expect("sendMessage", contains="Companion PRO")
+    assert any("PRO for a week" in text for text, _ in user.buttons())
+
+
+async def test_yookassa_down_tells_the_user_to_try_again(shop: BillingBot) -> None:
+    harness = shop.bot
+    user = harness.user(3003)
+    await harness.onboard(user)
+    await user.command("pro")
+    await user.expect("sendMessage", contains="Companion PRO")
+    await user.press(text="PRO for a week")
+    await user.expect("sendMessage", contains="public offer")
+    shop.yookassa.fail_next(5, 503)
+    await user.press(text="I accept the offer")
+    await user.expect("sendMessage", contains="Nothing was charged")
+    assert shop.yookassa.payments == {}
+    assert await shop.subscription(3003) is None
+    [record] = await PaymentLedger(harness.db).for_user(3003)
+    assert record.status.value == "create_failed"
+
+
+async def test_admin_grant_and_refund_commands(shop: BillingBot) -> None:
+    harness = shop.bot
+    admin = harness.user(ADMIN)
+    await harness.onboard(admin)
+    stranger = harness.user(3004)
+    await harness.onboard(stranger)
+    await stranger.command("grant", f"{stranger.id} pro_month 30")
+    await stranger.expect("sendMessage", contains="for administrators")
+    assert await shop.subscription(3004) is None
+
+    await admin.command("grant", "3004 pro_month 30")
+    await admin.expect("sendMessage", contains="PRO granted to 3004")
+    await stranger.expect("sendMessage", contains="You were given PRO")
+    assert (await shop.subscription(3004)).status is SubscriptionStatus.ACTIVE
+    await admin.command("grant", "3004 gold 30")
+    await admin.expect("sendMessage", contains="no longer available")
+    await admin.command("refund", "3004")
+    await admin.expect("sendMessage", contains="Nothing to refund")
+
+
+async def test_stars_purchase_in_telegram(stars_shop: BillingBot) -> None:
+    harness = stars_shop.bot
+    tg = harness.tg
+    user = harness.user(3005)
+    await harness.onboard(user)
+    await user.command("pro")
+    await user.expect("sendMessage", contains="Companion PRO")
+    await user.press(text="PRO for a month")
+    await user.expect("sendMessage", contains="public offer")
+    await user.press(text="I accept the offer")
+    await user.expect("sendMessage", contains="Telegram Stars")
+    [invoice] = [c for c in tg.calls if c.method == "createInvoiceLink"]
+    assert invoice.params["currency"] == "XTR"
+    assert invoice.params["subscription_period"] == 2592000
+    payload = invoice.params["payload"]
+
+    await tg.push_update({"pre_checkout_query": {
+        "id": "pcq-1", "from": user.user, "currency": "XTR", "total_amount": 300,
+        "invoice_payload": payload,
+    }})
+    await tg.push_update({"pre_checkout_query": {
+        "id": "pcq-2", "from": user.user, "currency": "XTR", "total_amount": 1,
+        "invoice_payload": payload,
+    }})
+    deadline = time.monotonic() + 10
+    while len(tg.pre_checkout_answers) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert tg.pre_checkout_answers["pcq-1"]["ok"] is True
+    assert tg.pre_checkout_answers["pcq-2"]["ok"] is False
+
+    paid = {"currency": "XTR", "total_amount": 300, "invoice_payload": payload,
+            "telegram_payment_charge_id": "stars-charge-1",
+            "provider_payment_charge_id": "",
+            "subscription_expiration_date": int(time.time()) + 30 * 86400,
+            "is_recurring": True, "is_first_recurring": True}
+    for _ in range(3):  # Telegram may deliver the same update again
+        await user.send_message(user._message(successful_payment=paid))
+    await user.expect("sendMessage", contains="PRO is on")
+    await user.idle()
+    assert len([c for c in user.calls("sendMessage") if "PRO is on" in (c.text or "")]) == 1
+    sub = await stars_shop.subscription(3005)
+    assert sub.status is SubscriptionStatus.ACTIVE and sub.provider == "telegram_stars"
+
+    await user.command("subscription")
+    await user.expect("sendMessage", contains="Auto-renewal: on")
+    await user.press(text="Cancel renewal")
+    await user.expect("sendMessage", contains="Renewal is off")
+    [edit] = [c for c in tg.calls if c.method == "editUserStarSubscription"]
+    assert edit.params["telegram_payment_charge_id"] == "stars-charge-1"
+    assert edit.params["is_canceled"] is True
