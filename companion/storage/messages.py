@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bson
 from bson.errors import InvalidDocument
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from companion.storage import collections as c
@@ -36,6 +36,11 @@ def _check_storable(document: Document) -> None:
         raise UnstorableMessageError(
             f"message cannot be stored: {size} bytes is over the {MAX_DOCUMENT_BYTES} limit"
         )
+
+
+def seq_window(conversation_id: str, after_seq: int, upto_seq: int) -> Document:
+    """Messages of a conversation with after_seq < seq <= upto_seq (an index range scan)."""
+    return {"conversation_id": conversation_id, "seq": {"$gt": after_seq, "$lte": upto_seq}}
 
 
 class ConversationNotFoundError(LookupError):
@@ -107,22 +112,35 @@ class MessageRepository:
     async def recent(
         self, conversation_id: str, limit: int, *, after_seq: int = 0
     ) -> list[Message]:
-        """The last `limit` complete messages with seq > after_seq, oldest first."""
+        """The last `limit` complete messages with seq > after_seq, oldest first.
+
+        Reads backwards from the conversation's last seq in bounded seq windows rather than
+        asking the server to sort: the embedded server (SecantusDB) answers an equality + seq
+        range from the index, but a sort with a limit makes it read the whole conversation.
+        """
         if limit <= 0:
             return []
-        cursor = (
-            self._messages.find(
-                {
-                    "conversation_id": conversation_id,
-                    "seq": {"$gt": after_seq},
-                    "status": MessageStatus.COMPLETE.value,
-                }
-            )
-            .sort("seq", DESCENDING)
-            .limit(limit)
+        counter = await self._conversations.find_one(
+            {"_id": conversation_id}, projection={"last_seq": True}
         )
-        newest_first = [self._to_model(document) async for document in cursor]
-        return newest_first[::-1]
+        if counter is None:
+            # Messages without their conversation (e.g. mid-erase): nothing to continue.
+            return []
+        upper = int(counter.get("last_seq", 0))
+        # Interrupted messages and seq gaps are rare: a small margin usually needs one read.
+        window = limit + 8
+        collected: list[Document] = []
+        while upper > after_seq and len(collected) < limit:
+            lower = max(after_seq, upper - window)
+            batch = [
+                document
+                async for document in self._messages.find(seq_window(conversation_id, lower, upper))
+                if document.get("status") == MessageStatus.COMPLETE.value
+            ]
+            collected.extend(batch)
+            upper, window = lower, window * 2
+        collected.sort(key=lambda document: int(document["seq"]))
+        return [self._to_model(document) for document in collected[-limit:]]
 
     async def history(
         self,

@@ -16,6 +16,7 @@ from companion.storage.messages import (
     ConversationNotFoundError,
     MessageRepository,
     UnstorableMessageError,
+    seq_window,
 )
 from companion.storage.models import (
     Conversation,
@@ -338,3 +339,43 @@ async def test_repositories_satisfy_the_dialogue_ports(db: Db, cipher: AesGcmCip
     await events.record(Event(user_id=13, name="first_message"))
     assert [m.text for m in await messages.recent(conv.id, 1)] == ["through the port"]
     assert await db[c.EVENTS].count_documents({"user_id": 13}) == 1
+
+
+async def test_recent_reaches_past_a_run_of_interrupted_replies(
+    db: Db, cipher: AesGcmCipher
+) -> None:
+    conv = await ConversationRepository(db, cipher).start(14, "kylie")
+    messages = MessageRepository(db, cipher)
+    for i in range(1, 4):
+        await messages.append(conv, MessageRole.USER, f"kept {i}")
+    for i in range(40):  # far more than the first read window of recent(2)
+        await messages.append(
+            conv, MessageRole.ASSISTANT, f"failed {i}", status=MessageStatus.INTERRUPTED
+        )
+    await messages.append(conv, MessageRole.USER, "latest")
+    assert [m.text for m in await messages.recent(conv.id, 3)] == ["kept 2", "kept 3", "latest"]
+    assert [m.text for m in await messages.recent(conv.id, 3, after_seq=2)] == [
+        "kept 3",
+        "latest",
+    ]
+    assert [m.text for m in await messages.recent(conv.id, 100)] == [
+        "kept 1",
+        "kept 2",
+        "kept 3",
+        "latest",
+    ]
+
+
+async def test_recent_reads_an_index_range_not_the_collection(db: Db, cipher: AesGcmCipher) -> None:
+    # SecantusDB answers "sort by seq, limit" by reading every message of the conversation;
+    # recent() therefore asks for seq ranges, which the (conversation_id, seq) index serves.
+    conv = await ConversationRepository(db, cipher).start(15, "kylie")
+    await MessageRepository(db, cipher).append(conv, MessageRole.USER, "x")
+    plan = await db[c.MESSAGES].find(seq_window(conv.id, 0, 20)).explain()
+
+    def stages(node: dict[str, Any]) -> list[str]:
+        below = node.get("inputStage")
+        return [node["stage"], *(stages(below) if below else [])]
+
+    winning = stages(plan["queryPlanner"]["winningPlan"])
+    assert "IXSCAN" in winning and "COLLSCAN" not in winning
