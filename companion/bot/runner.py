@@ -188,11 +188,8 @@ def build_dispatcher(deps: BotDeps, storage: BaseStorage) -> Dispatcher:
         data.build_router(),
     ]
     billing = _optional_router(_BILLING_ROUTER)
-    if billing is None:
-        from companion.bot.routers import billing_placeholder
-
-        billing = billing_placeholder.build_router()
-    routers.append(billing)
+    if billing is not None:
+        routers.append(billing)
     voice = _optional_router(_VOICE_ROUTER)
     if voice is not None:
         routers.append(voice)

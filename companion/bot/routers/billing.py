@@ -1,9 +1,10 @@
 """PRO in Telegram: /pro, the offer, paying by YooKassa link or Stars, /subscription, admin.
 
-Handlers only parse, call `BillingService` / `StarsBilling`, and render texts from
-`locales/*/billing.ftl`. They reach the services by name through the dispatcher's workflow
-data: ``billing`` (`BillingService`) and ``stars_billing`` (`StarsBilling`, absent when Stars
-are off), put into `BotDeps.extra` by the composition root.
+`build_router()` makes the router (one per dispatcher). Handlers only parse, call
+`BillingService` / `StarsBilling`, and render texts from `locales/*/billing.ftl`. They reach the
+services by name through the dispatcher's workflow data: ``billing`` (`BillingService`) and
+``stars_billing`` (`StarsBilling`, absent when Stars are off), put into `BotDeps.extra` by the
+composition root.
 
 Also here, for the composition root and the chat screens:
 - `AiogramStarsApi`: the `StarsApi` port over an aiogram `Bot`;
@@ -53,9 +54,6 @@ from companion.i18n import Translator
 from companion.storage.models import SubscriptionStatus, User
 
 log = logging.getLogger(__name__)
-
-router = Router(name="billing")
-
 
 class BillingCb(CallbackData, prefix="bill"):
     action: str  # plan | offer | card | stars | cancel | resume
@@ -221,7 +219,6 @@ def _link_keyboard(text: str, url: str) -> InlineKeyboardMarkup:
 # -- /pro and buying ------------------------------------------------------------------------------
 
 
-@router.message(Command("pro"), F.chat.type == "private")
 async def pro(
     message: Message, user: User, i18n: I18n, billing: BillingService | None = None
 ) -> None:
@@ -263,7 +260,6 @@ async def _choose_method(
     )
 
 
-@router.callback_query(BillingCb.filter(F.action == "plan"))
 async def plan_chosen(
     query: CallbackQuery,
     callback_data: BillingCb,
@@ -298,7 +294,6 @@ async def plan_chosen(
     await _choose_method(query, i18n, plan, billing, stars_billing, user, state)
 
 
-@router.callback_query(BillingCb.filter(F.action == "offer"))
 async def offer_accepted(
     query: CallbackQuery,
     callback_data: BillingCb,
@@ -323,7 +318,6 @@ async def offer_accepted(
     await _choose_method(query, i18n, plan, billing, stars_billing, user, state)
 
 
-@router.callback_query(BillingCb.filter(F.action == "card"))
 async def card_chosen(
     query: CallbackQuery,
     callback_data: BillingCb,
@@ -337,7 +331,6 @@ async def card_chosen(
         await _pay_by_card(query.message, user, i18n, callback_data.plan, billing, state)
 
 
-@router.callback_query(BillingCb.filter(F.action == "stars"))
 async def stars_chosen(
     query: CallbackQuery,
     callback_data: BillingCb,
@@ -405,7 +398,6 @@ def _error_key(exc: BillingError) -> str:
     return "pro-payment-unavailable"
 
 
-@router.message(StateFilter(BillingStates.receipt_contact), F.text)
 async def receipt_contact(
     message: Message,
     user: User,
@@ -434,7 +426,6 @@ async def receipt_contact(
 # -- Stars payments -----------------------------------------------------------------------------
 
 
-@router.pre_checkout_query()
 async def pre_checkout(
     query: PreCheckoutQuery, i18n: I18n, stars_billing: StarsBilling | None = None
 ) -> None:
@@ -451,7 +442,6 @@ async def pre_checkout(
     )
 
 
-@router.message(F.successful_payment)
 async def successful_payment(
     message: Message, i18n: I18n, stars_billing: StarsBilling | None = None
 ) -> None:
@@ -488,7 +478,6 @@ def _expiration(value: Any) -> datetime | None:
 # -- /subscription ------------------------------------------------------------------------------
 
 
-@router.message(Command("subscription"), F.chat.type == "private")
 async def subscription(
     message: Message, user: User, i18n: I18n, billing: BillingService | None = None
 ) -> None:
@@ -527,7 +516,6 @@ async def subscription(
     await message.answer(text, reply_markup=builder.as_markup())
 
 
-@router.callback_query(BillingCb.filter(F.action.in_({"cancel", "resume"})))
 async def cancel_or_resume(
     query: CallbackQuery,
     callback_data: BillingCb,
@@ -564,7 +552,6 @@ def _is_admin(message: Message, settings: TelegramSettings) -> bool:
     return message.from_user is not None and message.from_user.id in settings.admin_ids
 
 
-@router.message(Command("refund"))
 async def admin_refund(
     message: Message,
     command: CommandObject,
@@ -598,7 +585,6 @@ async def admin_refund(
     )
 
 
-@router.message(Command("grant"))
 async def admin_grant(
     message: Message,
     command: CommandObject,
@@ -626,3 +612,24 @@ async def admin_grant(
     await message.answer(
         i18n("admin-grant-done", user=str(user_id), until=_date(sub.current_period_end))
     )
+
+
+def build_router() -> Router:
+    """A fresh router per dispatcher (`companion.bot.runner.build_dispatcher` calls this)."""
+    router = Router(name="billing")
+    router.message.register(pro, Command("pro"), F.chat.type == "private")
+    router.callback_query.register(plan_chosen, BillingCb.filter(F.action == "plan"))
+    router.callback_query.register(offer_accepted, BillingCb.filter(F.action == "offer"))
+    router.callback_query.register(card_chosen, BillingCb.filter(F.action == "card"))
+    router.callback_query.register(stars_chosen, BillingCb.filter(F.action == "stars"))
+    router.pre_checkout_query.register(pre_checkout)
+    router.message.register(successful_payment, F.successful_payment)
+    router.message.register(subscription, Command("subscription"), F.chat.type == "private")
+    router.callback_query.register(
+        cancel_or_resume, BillingCb.filter(F.action.in_({"cancel", "resume"}))
+    )
+    router.message.register(admin_refund, Command("refund"))
+    router.message.register(admin_grant, Command("grant"))
+    # After the commands, so /pro or /subscription still work while a contact is awaited.
+    router.message.register(receipt_contact, StateFilter(BillingStates.receipt_contact), F.text)
+    return router
