@@ -155,11 +155,19 @@ class MessageRepository:
         seq_range: Document = {"$gt": after_seq}
         if upto_seq is not None:
             seq_range["$lte"] = upto_seq
-        query: Document = {"conversation_id": conversation_id, "seq": seq_range}
-        if complete_only:
-            query["status"] = MessageStatus.COMPLETE.value
-        cursor = self._messages.find(query).sort("seq", ASCENDING).limit(limit)
-        return [self._to_model(document) async for document in cursor]
+        # Range only, filtered and ordered here: the form the embedded server serves from the
+        # index (see `recent`).
+        documents = [
+            document
+            async for document in self._messages.find(
+                {"conversation_id": conversation_id, "seq": seq_range}
+            )
+            if not complete_only or document.get("status") == MessageStatus.COMPLETE.value
+        ]
+        documents.sort(key=lambda document: int(document["seq"]))
+        if limit > 0:
+            documents = documents[:limit]
+        return [self._to_model(document) for document in documents]
 
     async def for_user(self, user_id: int, *, limit: int = 0) -> list[Message]:
         """Every message of the user across conversations, oldest first (`limit` 0: all)."""

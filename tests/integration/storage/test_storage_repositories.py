@@ -180,6 +180,10 @@ async def test_recent_returns_the_last_complete_messages_oldest_first(
     assert len(await messages.history(conv.id)) == 10
     assert len(await messages.history(conv.id, complete_only=True)) == 8
     assert [m.seq for m in await messages.history(conv.id, after_seq=2, upto_seq=4)] == [3, 4]
+    assert [m.seq for m in await messages.history(conv.id, after_seq=2, limit=3)] == [3, 4, 5]
+    assert [
+        m.seq for m in await messages.history(conv.id, after_seq=6, limit=2, complete_only=True)
+    ] == [7, 10]
 
 
 async def test_message_fields_round_trip(db: Db, cipher: AesGcmCipher) -> None:
