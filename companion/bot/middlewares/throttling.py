@@ -44,8 +44,8 @@ class Throttle:
 
 
 class ThrottlingMiddleware(BaseMiddleware):
-    """Outer middleware on updates, after the user's language is known: only messages count
-    (buttons and payments pass)."""
+    """Outer middleware on updates, after the user's language is known: only private messages
+    count (buttons and payments pass)."""
 
     def __init__(self, throttle: Throttle) -> None:
         self._throttle = throttle
@@ -57,7 +57,8 @@ class ThrottlingMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         message = event.message if isinstance(event, Update) else None
-        if message is None or message.from_user is None:
+        # Group chatter is mostly ignored anyway; a flood notice there would be noise.
+        if message is None or message.from_user is None or message.chat.type != "private":
             return await handler(event, data)
         try:
             count = await self._throttle.hit(message.from_user.id)

@@ -55,6 +55,7 @@ from companion.storage.models import SubscriptionStatus, User
 
 log = logging.getLogger(__name__)
 
+
 class BillingCb(CallbackData, prefix="bill"):
     action: str  # plan | offer | card | stars | cancel | resume
     plan: str = ""

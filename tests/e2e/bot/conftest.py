@@ -97,7 +97,8 @@ def write_personas(directory: Path) -> None:
                 },
             ],
         ),
-        _persona("mark", "Mark", "practice"),
+        # Long replies (the splitting test) need more than the default 400 tokens.
+        _persona("mark", "Mark", "practice", sampling={"max_tokens": 4096}),
         _persona("star", "Star", "celebrity"),
         _persona(
             "lily",
@@ -186,6 +187,7 @@ def make_settings(
             "model": llm.base_model,
             "max_retries": 0,
             "request_timeout_s": 10,
+            "max_reply_tokens": 4096,
         },
         telegram={
             "token": DEFAULT_TOKEN,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from companion.storage.models import SubscriptionStatus
 from companion.storage.subscriptions import SubscriptionRepository
 from tests.e2e.bot.conftest import BotHarness, make_settings
 from tests.emulators.openai_server import OpenAIEmulator
-from tests.emulators.telegram import TelegramBotAPIEmulator, TelegramUser
+from tests.emulators.telegram import DEFAULT_TOKEN, TelegramBotAPIEmulator, TelegramUser
 from tests.emulators.telegram.server import free_port
 from tests.emulators.yookassa import YooKassaEmulator
 
@@ -47,15 +48,22 @@ class BillingBot:
 
 @contextlib.asynccontextmanager
 async def billing_bot(
-    settings: Settings, tg: TelegramBotAPIEmulator, llm: OpenAIEmulator, mongo_uri: str,
+    settings: Settings,
+    tg: TelegramBotAPIEmulator,
+    llm: OpenAIEmulator,
+    mongo_uri: str,
     yookassa: YooKassaEmulator,
 ) -> AsyncIterator[BillingBot]:
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     async with build_container(settings, watch_personas=False) as container:
         assert container.redis is not None
         billing = build_billing(
-            settings, container.database.db, users=container.users, events=container.events,
-            entitlements=container.entitlements, plans=container.plans,
+            settings,
+            container.database.db,
+            users=container.users,
+            events=container.events,
+            entitlements=container.entitlements,
+            plans=container.plans,
         )
         bot = build_bot(settings.telegram)
         billing.attach_telegram(
@@ -64,10 +72,15 @@ async def billing_bot(
             payload_secret=settings.telegram.token,
         )
         deps = BotDeps(
-            settings=settings.telegram, translator=container.translator,
-            dialogs=container.dialog, users=container.users, user_data=container.user_data,
-            personas=container.personas, redis=container.redis,
-            key_prefix=settings.redis.key_prefix, default_language=settings.default_language,
+            settings=settings.telegram,
+            translator=container.translator,
+            dialogs=container.dialog,
+            users=container.users,
+            user_data=container.user_data,
+            personas=container.personas,
+            redis=container.redis,
+            key_prefix=settings.redis.key_prefix,
+            default_language=settings.default_language,
             events=container.events,
             extra={"billing": billing.service, "stars_billing": billing.stars},
         )
@@ -83,8 +96,12 @@ async def billing_bot(
         )
         harness = BotHarness(tg, llm, settings, container, bot, dp, container.redis, mongo)
         try:
-            yield BillingBot(harness, billing, yookassa,
-                             f"http://127.0.0.1:{port}{settings.billing.webhook_path}")
+            yield BillingBot(
+                harness,
+                billing,
+                yookassa,
+                f"http://127.0.0.1:{port}{settings.billing.webhook_path}",
+            )
         finally:
             with contextlib.suppress(RuntimeError):
                 await dp.stop_polling()
@@ -108,7 +125,11 @@ async def yookassa() -> AsyncIterator[YooKassaEmulator]:
 
 def _settings(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa, **billing: Any):
     settings = make_settings(
-        mongo_uri=mongo_uri, prefix=redis_prefix, llm=llm, tg=tg, personas_dir=personas_dir,
+        mongo_uri=mongo_uri,
+        prefix=redis_prefix,
+        llm=llm,
+        tg=tg,
+        personas_dir=personas_dir,
         admin_ids=[ADMIN],
     )
     settings.billing = settings.billing.model_copy(
@@ -133,8 +154,16 @@ async def shop(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa):
 
 @pytest.fixture
 async def stars_shop(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa):
-    settings = _settings(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa,
-                         yookassa_shop_id=None, stars_enabled=True)
+    settings = _settings(
+        mongo_uri,
+        redis_prefix,
+        llm,
+        tg,
+        personas_dir,
+        yookassa,
+        yookassa_shop_id=None,
+        stars_enabled=True,
+    )
     async with billing_bot(settings, tg, llm, mongo_uri, yookassa) as running:
         yield running
 
@@ -147,7 +176,8 @@ def _url_buttons(user: TelegramUser) -> list[str]:
     return urls
 
 
-async def test_buy_pro_by_card_then_talk_to_partner_and_cancel(shop: BillingBot) -> None:
+async def test_buy_pro_by_card_then_cancel(shop: BillingBot, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
     harness = shop.bot
     user = harness.user(3001)
     await harness.onboard(user)
@@ -164,8 +194,9 @@ async def test_buy_pro_by_card_then_talk_to_partner_and_cancel(shop: BillingBot)
 
     payment_id = pay_url.rsplit("/", 1)[1]
     payment = shop.yookassa.pay(payment_id, method_id="pm-e2e")
-    status = await shop.yookassa.notify(shop.webhook_url, "payment.succeeded", payment,
-                                        source="127.0.0.2")
+    status = await shop.yookassa.notify(
+        shop.webhook_url, "payment.succeeded", payment, source="127.0.0.2"
+    )
     assert status == 200
     await user.expect("sendMessage", contains="PRO is on")
     sub = await shop.subscription(3001)
@@ -179,6 +210,10 @@ async def test_buy_pro_by_card_then_talk_to_partner_and_cancel(shop: BillingBot)
     assert sub.status is SubscriptionStatus.CANCELLED
     events = {e["name"] async for e in harness.db["events"].find({"user_id": 3001})}
     assert {"paywall_shown", "offer_accepted", "payment_created", "paid", "cancelled"} <= events
+    # Neither the bot token nor the shop's secret key ever reaches the logs.
+    assert caplog.records
+    assert DEFAULT_TOKEN not in caplog.text
+    assert shop.yookassa.secret_key not in caplog.text
 
 
 async def test_partner_needs_18_plus_then_pro(shop: BillingBot) -> None:
@@ -255,25 +290,44 @@ async def test_stars_purchase_in_telegram(stars_shop: BillingBot) -> None:
     assert invoice.params["subscription_period"] == 2592000
     payload = invoice.params["payload"]
 
-    await tg.push_update({"pre_checkout_query": {
-        "id": "pcq-1", "from": user.user, "currency": "XTR", "total_amount": 300,
-        "invoice_payload": payload,
-    }})
-    await tg.push_update({"pre_checkout_query": {
-        "id": "pcq-2", "from": user.user, "currency": "XTR", "total_amount": 1,
-        "invoice_payload": payload,
-    }})
+    await tg.push_update(
+        {
+            "pre_checkout_query": {
+                "id": "pcq-1",
+                "from": user.user,
+                "currency": "XTR",
+                "total_amount": 300,
+                "invoice_payload": payload,
+            }
+        }
+    )
+    await tg.push_update(
+        {
+            "pre_checkout_query": {
+                "id": "pcq-2",
+                "from": user.user,
+                "currency": "XTR",
+                "total_amount": 1,
+                "invoice_payload": payload,
+            }
+        }
+    )
     deadline = time.monotonic() + 10
     while len(tg.pre_checkout_answers) < 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert tg.pre_checkout_answers["pcq-1"]["ok"] is True
     assert tg.pre_checkout_answers["pcq-2"]["ok"] is False
 
-    paid = {"currency": "XTR", "total_amount": 300, "invoice_payload": payload,
-            "telegram_payment_charge_id": "stars-charge-1",
-            "provider_payment_charge_id": "",
-            "subscription_expiration_date": int(time.time()) + 30 * 86400,
-            "is_recurring": True, "is_first_recurring": True}
+    paid = {
+        "currency": "XTR",
+        "total_amount": 300,
+        "invoice_payload": payload,
+        "telegram_payment_charge_id": "stars-charge-1",
+        "provider_payment_charge_id": "",
+        "subscription_expiration_date": int(time.time()) + 30 * 86400,
+        "is_recurring": True,
+        "is_first_recurring": True,
+    }
     for _ in range(3):  # Telegram may deliver the same update again
         await user.send_message(user._message(successful_payment=paid))
     await user.expect("sendMessage", contains="PRO is on")

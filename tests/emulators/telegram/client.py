@@ -48,6 +48,7 @@ class TelegramUser:
         emulator.register_user(self.user)
         self.chat = emulator.chats[user_id]
         self.cursor = 0  # index into emulator.calls
+        self.mark = 0  # calls before it are ignored by `calls()` (see `skip`)
 
     @property
     def chat_id(self) -> int:
@@ -147,12 +148,17 @@ class TelegramUser:
         poll = {
             "id": "poll1",
             "question": question,
-            "options": [{"text": "Yes", "voter_count": 0}, {"text": "No", "voter_count": 0}],
+            "options": [
+                {"persistent_id": "o1", "text": "Yes", "voter_count": 0},
+                {"persistent_id": "o2", "text": "No", "voter_count": 0},
+            ],
             "total_voter_count": 0,
             "is_closed": False,
             "is_anonymous": True,
             "type": "regular",
             "allows_multiple_answers": False,
+            "allows_revoting": False,
+            "members_only": False,
         }
         return await self.send_message(self._message(poll=poll))
 
@@ -228,7 +234,12 @@ class TelegramUser:
     # ------------------------------------------------------------------ reading
 
     def calls(self, method: str | None = None) -> list[ApiCall]:
-        return self.tg.calls_for(self.id, method)
+        """The bot's calls to this chat since the last `skip()`."""
+        return [
+            c
+            for c in self.tg.calls[self.mark :]
+            if c.chat_id == self.id and (method is None or c.method == method)
+        ]
 
     def history(self) -> list[dict[str, Any]]:
         """The bot's messages in this chat as they look now, oldest first."""
@@ -296,5 +307,5 @@ class TelegramUser:
                 last, quiet_since = now, time.monotonic()
 
     def skip(self) -> None:
-        """Move the cursor past everything the bot did so far."""
-        self.cursor = len(self.tg.calls)
+        """Forget everything the bot did so far (for `expect` and `calls`)."""
+        self.cursor = self.mark = len(self.tg.calls)
