@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from companion.storage.models import MessageRole, MessageStatus
 from tests.e2e.bot.conftest import BotHarness
@@ -57,10 +58,9 @@ async def test_reply_streams_as_drafts_then_one_final_message(harness: BotHarnes
     await user.idle()
     assert len(user.calls("sendMessage")) == 1
 
-    recent = await harness.container.messages.recent(
-        (await harness.container.conversations.get_active(3001, "mark")).id,
-        10,  # type: ignore[union-attr]
-    )
+    conversation = await harness.container.conversations.get_active(3001, "mark")
+    assert conversation is not None
+    recent = await harness.container.messages.recent(conversation.id, 10)
     assert [m.role for m in recent[-2:]] == [MessageRole.USER, MessageRole.ASSISTANT]
     assert recent[-1].text == REPLY and recent[-2].text == "I went for a long walk today."
 
@@ -130,7 +130,7 @@ async def test_edit_streaming_when_drafts_are_unavailable(harness: BotHarness) -
     edits = [c for c in user.calls("editMessageText") if c.ok]
     # At most about one edit per second in the chat.
     times = [preview.at] + [c.at for c in edits]
-    assert all(b - a >= 0.9 for a, b in zip(times, times[1:], strict=False)), times
+    assert all(b - a >= 0.9 for a, b in itertools.pairwise(times)), times
     assert len(user.calls("sendMessage")) == 1  # the preview became the final message
     assert harness.dp.workflow_data["streaming_policy"].drafts_available is False
     await user.idle()
