@@ -343,3 +343,56 @@ async def test_malformed_notification_is_a_400(billing):
         billing.webhook_url, data=b"{not json"
     ) as response:
         assert response.status == 400
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_address_counts(
+    mongo_db, redis_client, redis_prefix, yookassa
+):
+    from aiohttp import web
+
+    from companion.billing.webhook import setup_billing_routes
+
+    billing = await build_billing(
+        mongo_db, redis_client, redis_prefix, yookassa,
+        trust_forwarded_for=True, trusted_proxies=["127.0.0.1/32"],
+    )
+    app = web.Application()
+    setup_billing_routes(app, billing.service)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}{billing.settings.webhook_path}"
+    try:
+        user = await billing.user(1)
+        checkout = await billing.service.start_yookassa_checkout(user, "pro_month")
+        record = await billing.ledger.get(checkout.order_id)
+        payment = yookassa.pay(record.payment_id)
+        # Through the proxy (peer 127.0.0.1) from a forbidden client: refused.
+        assert await yookassa.notify(url, "payment.succeeded", payment, source="127.0.0.1",
+                                     headers={"X-Forwarded-For": "127.0.0.3"}) == 403
+        # A client cannot smuggle an allowed address in front of its own.
+        assert await yookassa.notify(url, "payment.succeeded", payment, source="127.0.0.1",
+                                     headers={"X-Forwarded-For": "127.0.0.2, 127.0.0.3"}) == 403
+        assert not await billing.entitlements.is_pro(1)
+        # Through the proxy from YooKassa: accepted.
+        assert await yookassa.notify(url, "payment.succeeded", payment, source="127.0.0.1",
+                                     headers={"X-Forwarded-For": "127.0.0.2"}) == 200
+        assert await billing.entitlements.is_pro(1)
+    finally:
+        await runner.cleanup()
+        await billing.client.close()
+
+
+async def test_the_store_refuses_a_transition_the_table_does_not_allow(billing):
+    from companion.billing.subscriptions import InvalidTransitionError
+    from companion.storage.models import Subscription
+
+    def to_past_due(current, _version):
+        return Subscription(user_id=1, plan_id="pro_month", status=SubscriptionStatus.PAST_DUE)
+
+    with pytest.raises(InvalidTransitionError):
+        await billing.store.apply(1, "bad:1", "test", to_past_due)
+    assert await billing.store.get(1) is None
+    assert await billing.store.transitions(1) == []
