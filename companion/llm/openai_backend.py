@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 _MAX_BACKOFF_S = 8.0
 
 
+class _TruncatedStreamError(Exception):
+    """A stream that ended without a finish reason."""
+
+
 class _RetryBudget:
     """Counts failed attempts of one call and sleeps between them; raises when spent."""
 
@@ -146,7 +150,10 @@ class OpenAIChatModel:
             clock=clock,
         )
         self._schemas_refused: set[str] = set()
+        # The latest finished call's usage and finish reason ("stop", "length"), for the CLI,
+        # benchmarks and tests; with concurrent calls it is whichever finished last.
         self.last_usage: TokenUsage | None = None
+        self.last_finish_reason: str | None = None
         self._client = AsyncOpenAI(
             base_url=self._server,
             api_key=settings.api_key.get_secret_value() or "EMPTY",
@@ -191,6 +198,7 @@ class OpenAIChatModel:
                 )
                 # `async with` closes the HTTP response when the consumer stops early, which
                 # makes vLLM abort the generation instead of finishing it for nobody.
+                finish_reason: str | None = None
                 async with stream:
                     async for chunk in stream:
                         if chunk.usage is not None:
@@ -200,14 +208,23 @@ class OpenAIChatModel:
                             if text:
                                 produced = True
                                 yield text
+                            finish_reason = choice.finish_reason or finish_reason
+                if finish_reason is None:
+                    # The body ended cleanly but the server never said the reply was done
+                    # (a proxy cut it, or the server died between chunks).
+                    raise _TruncatedStreamError("the stream ended without a finish reason")
+                self.last_finish_reason = finish_reason
                 self._adapters.mark_served(request.adapter if model != self._base else None)
                 return
-            except openai.OpenAIError as exc:
+            except (openai.OpenAIError, _TruncatedStreamError) as exc:
                 if produced:
                     raise LLMStreamInterruptedError(
                         f"stream from {self._server} broke after the reply started: "
                         f"{_describe(exc)}"
                     ) from exc
+                if isinstance(exc, _TruncatedStreamError):
+                    await budget.failed(exc)
+                    continue
                 model, use_schema = await self._handle_failure(
                     exc, request, model, use_schema, budget
                 )
@@ -231,6 +248,8 @@ class OpenAIChatModel:
                 )
                 continue
             self._adapters.mark_served(request.adapter if model != self._base else None)
+            if response.choices:
+                self.last_finish_reason = response.choices[0].finish_reason
             if response.usage is not None:
                 self._record_usage(response.usage, model)
             if not response.choices:

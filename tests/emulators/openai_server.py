@@ -45,6 +45,8 @@ Scripted behaviour (plain attributes; change them at any time during a test):
 - ``fail_next(times, status=500)``: the next ``times`` chat requests answer that status.
 - ``drop_after_chunks``: close the TCP connection after that many content chunks of a stream
   (a server crash mid-reply). Applies to every stream until set back to ``None``.
+- ``end_after_chunks``: end the response body cleanly after that many content chunks, with no
+  ``finish_reason`` and no ``[DONE]`` (a proxy cutting the stream). Same lifetime as above.
 - ``refuse_response_format``: answer 400 to requests carrying ``response_format`` (servers
   without structured output).
 - ``max_model_len``: answer 400 like vLLM when the prompt (approximated as whitespace-separated
@@ -141,6 +143,7 @@ class OpenAIEmulator:
         self.api_key = api_key
         self.max_model_len = max_model_len
         self.drop_after_chunks: int | None = None
+        self.end_after_chunks: int | None = None
         self.refuse_response_format = False
         self.requests: list[RecordedRequest] = []
         self.streams_completed = 0
@@ -218,6 +221,7 @@ class OpenAIEmulator:
         self.streams_dropped = 0
         self._fail_times = 0
         self.drop_after_chunks = None
+        self.end_after_chunks = None
         self.refuse_response_format = False
 
     @property
@@ -447,6 +451,10 @@ class OpenAIEmulator:
                 # Abort the TCP connection without finishing the chunked body, like a crash.
                 if request.transport is not None:
                     request.transport.abort()
+                return response
+            if self.end_after_chunks is not None and index >= self.end_after_chunks:
+                self.streams_dropped += 1
+                await response.write_eof()
                 return response
             if index and self.token_delay_s:
                 await asyncio.sleep(self.token_delay_s)

@@ -467,3 +467,44 @@ async def test_recheck_interval_and_backoff_come_from_settings(emu: OpenAIEmulat
         "ghost-lora",
         "companion-base",
     ]
+
+
+async def test_stream_cut_cleanly_mid_reply_is_an_interruption(emu: OpenAIEmulator) -> None:
+    emu.reply = REPLY
+    emu.end_after_chunks = 3
+    model = make_model(emu.base_url, max_retries=2)
+    received: list[str] = []
+    try:
+        with pytest.raises(LLMStreamInterruptedError, match="finish reason"):
+            async for chunk in model.stream(request()):
+                received.append(chunk)
+    finally:
+        await model.aclose()
+    assert received == split_tokens(REPLY)[:3]
+    assert len(emu.chat_requests) == 1
+
+
+async def test_stream_cut_before_any_text_is_retried(emu: OpenAIEmulator) -> None:
+    emu.reply = REPLY
+    emu.end_after_chunks = 0
+    model = make_model(emu.base_url, max_retries=1)
+    try:
+        with pytest.raises(LLMUnavailableError, match="finish reason"):
+            await collect(model, request())
+    finally:
+        await model.aclose()
+    assert len(emu.chat_requests) == 2
+
+
+async def test_finish_reason_is_kept(emu: OpenAIEmulator) -> None:
+    emu.reply = REPLY
+    model = make_model(emu.base_url)
+    try:
+        await collect(model, request(max_tokens=2))
+        assert model.last_finish_reason == "length"
+        await collect(model, request())
+        assert model.last_finish_reason == "stop"
+        await model.complete(request(max_tokens=1))
+        assert model.last_finish_reason == "length"
+    finally:
+        await model.aclose()
