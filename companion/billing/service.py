@@ -141,6 +141,10 @@ class BillingService:
         self.notifier = notifier
         self._clock = clock
 
+    @property
+    def users(self) -> UserStore:
+        return self._users
+
     def attach_stars_api(self, stars_api: StarsApi) -> None:
         """Set once the Bot exists (the bot is built after the services)."""
         self._stars_api = stars_api

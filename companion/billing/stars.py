@@ -128,6 +128,9 @@ class StarsBilling:
             return "unknown_plan"
         if currency != STARS_CURRENCY or total_amount != plan.price_stars:
             return "price_changed"
+        user = await self._service.users.get(user_id)
+        if user is None or user.offer_accepted_at is None:
+            return "unknown_user"  # erased their data since, or never accepted the offer
         return None
 
     async def answer_pre_checkout(

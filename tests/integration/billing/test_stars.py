@@ -193,3 +193,12 @@ async def test_stars_subscription_not_renewed_by_telegram_lapses_then_expires(st
     billing.clock.advance(days=3)
     await jobs.expire_due()
     assert (await billing.store.get(1)).status is SubscriptionStatus.EXPIRED
+
+
+async def test_pre_checkout_refuses_a_user_who_erased_their_data(stars, tg):
+    billing, service = stars
+    await billing.user(1)
+    payload = service.sign("pro_month", 1)
+    await billing.users.delete(1)
+    assert not await service.answer_pre_checkout("q9", 1, "XTR", 300, payload, "Sorry")
+    assert tg.pre_checkout_answers["q9"]["ok"] is False
