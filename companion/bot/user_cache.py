@@ -48,9 +48,13 @@ class CachedUserStore:
             await self.remember(user)
         return user
 
-    async def remember(self, user: User) -> None:
+    async def remember(self, user: User, *, only_if_cached: bool = False) -> None:
+        """Cache `user`; `only_if_cached` refreshes an entry but never creates one (a write-back
+        after a handler must not resurrect a profile that was just changed or erased)."""
         try:
-            await self._redis.set(self._key(user.id), user.model_dump_json(), ex=self._ttl_s)
+            await self._redis.set(
+                self._key(user.id), user.model_dump_json(), ex=self._ttl_s, xx=only_if_cached
+            )
         except RedisError:
             log.warning("user cache unavailable; not caching user %s", user.id)
 

@@ -56,7 +56,7 @@ class UserMiddleware(BaseMiddleware):
         before = user.model_dump() if stored else None
         result = await handler(event, data)
         if before is not None and user.model_dump() != before:
-            await self._users.remember(user)
+            await self._users.remember(user, only_if_cached=True)
         return result
 
 

@@ -62,8 +62,6 @@ async def forget_confirmed(
     await users.forget(user.id)
     await state.clear()
     await throttle.forget(user.id)
-    # The profile object of this update must not be written back to the cache.
-    user.consent_at = None
     log.info("user %s erased: %s", user.id, counts)
     if isinstance(query.message, Message):
         await query.message.edit_text(i18n("forget-done"))

@@ -34,7 +34,7 @@ from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from companion.app import Container, build_container
-from companion.bot.deps import BotDeps
+from companion.bot.deps import BotDeps, MemoryFacts
 from companion.bot.runner import (
     build_bot,
     build_dispatcher,
@@ -209,6 +209,7 @@ async def running_bot(
     mongo_uri: str,
     *,
     webhook: bool = False,
+    memory: MemoryFacts | None = None,
 ) -> AsyncIterator[BotHarness]:
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     async with build_container(settings, watch_personas=False) as container:
@@ -223,7 +224,7 @@ async def running_bot(
             redis=container.redis,
             key_prefix=settings.redis.key_prefix,
             default_language=settings.default_language,
-            memory=container.memory,
+            memory=memory or container.memory,
             events=container.events,
         )
         bot = build_bot(settings.telegram)

@@ -105,6 +105,15 @@ class ApiCall:
     description: str | None = None
     result: Any = None
 
+    def upload(self, field: str) -> StoredFile | None:
+        """The file sent in `field` (aiogram sends ``attach://<name>`` and the file apart)."""
+        if field in self.files:
+            return self.files[field]
+        ref = self.params.get(field)
+        if isinstance(ref, str) and ref.startswith("attach://"):
+            return self.files.get(ref.removeprefix("attach://"))
+        return None
+
     @property
     def raw_text(self) -> str | None:
         """The text or caption exactly as the bot sent it (HTML and all)."""
