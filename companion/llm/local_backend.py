@@ -160,6 +160,12 @@ class LocalChatModel:
             inputs = encode_chat(loaded, self._messages(request))
         except Exception as exc:
             raise LLMError(f"cannot apply the chat template: {exc}") from exc
+        prompt_tokens = int(inputs["input_ids"].shape[1])
+        if loaded.max_positions is not None and prompt_tokens >= loaded.max_positions:
+            raise LLMError(
+                f"the prompt takes {prompt_tokens} tokens; the local model's context window "
+                f"is {loaded.max_positions} (lower llm.context_window)"
+            )
         run = GenerationRun(
             loaded=loaded,
             inputs=inputs,

@@ -156,7 +156,7 @@ async def test_one_generation_at_a_time(model: LocalChatModel) -> None:
     spans: dict[str, list[float]] = {"a": [], "b": []}
 
     async def consume(name: str) -> None:
-        async for _ in model.stream(request(max_tokens=40)):
+        async for _ in model.stream(request(max_tokens=15)):
             spans[name].append(time.monotonic())
 
     await asyncio.gather(consume("a"), consume("b"))
@@ -204,3 +204,18 @@ async def test_closed_model_refuses_requests(tiny_model_dir: Path) -> None:
     await chat_model.aclose()
     with pytest.raises(LLMError):
         await chat_model.complete(request())
+
+
+async def test_reply_is_clamped_to_the_context_window(tmp_path: Path) -> None:
+    directory = build_tiny_chat_model(tmp_path, max_positions=16)
+    chat_model = LocalChatModel(LLMSettings(local_model=str(directory)))
+    try:
+        text = await chat_model.complete(request(max_tokens=50))  # prompt: 11 tokens
+        assert len(text.split()) == 5
+        long_prompt = request().model_copy(
+            update={"messages": [ChatMessage(role=Role.USER, content="tea " * 30)]}
+        )
+        with pytest.raises(LLMError, match="context window"):
+            await chat_model.complete(long_prompt)
+    finally:
+        await chat_model.aclose()

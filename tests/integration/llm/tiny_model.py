@@ -59,7 +59,12 @@ CHATML_TEMPLATE = (
 )
 
 
-def build_tiny_chat_model(directory: Path, *, chat_template: str | None = CHATML_TEMPLATE) -> Path:
+def build_tiny_chat_model(
+    directory: Path,
+    *,
+    chat_template: str | None = CHATML_TEMPLATE,
+    max_positions: int = 8192,
+) -> Path:
     """Save a random 2-layer Llama and its tokenizer under `directory`; return it.
 
     Each word is one token and decodes with a space after it, so a streamed reply of N tokens
@@ -91,7 +96,7 @@ def build_tiny_chat_model(directory: Path, *, chat_template: str | None = CHATML
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=8192,
+        max_position_embeddings=max_positions,
         bos_token_id=None,
         eos_token_id=vocab["<|im_end|>"],
         pad_token_id=vocab["<pad>"],
