@@ -57,7 +57,8 @@ Scripted behaviour (plain attributes; change them at any time during a test):
 Recorded for assertions: ``requests`` (every request: method, path, JSON body, headers),
 ``chat_requests`` (the JSON bodies of chat completions, in arrival order),
 ``models_requested`` (the ``model`` of each chat request), ``streams_completed`` (streams that
-reached ``[DONE]``), ``streams_dropped``.
+reached ``[DONE]``), ``streams_dropped`` (cut by ``drop_after_chunks`` / ``end_after_chunks``),
+``streams_abandoned`` (the client closed the connection before the end: it stopped reading).
 
 Tokens are whitespace-delimited words with their trailing whitespace ("Hello world" streams as
 ``"Hello "``, ``"world"``), so joining the chunks gives the reply back exactly.
@@ -148,6 +149,7 @@ class OpenAIEmulator:
         self.requests: list[RecordedRequest] = []
         self.streams_completed = 0
         self.streams_dropped = 0
+        self.streams_abandoned = 0
         self._fail_times = 0
         self._fail_status = 500
         self._host = host
@@ -219,6 +221,7 @@ class OpenAIEmulator:
         self.requests.clear()
         self.streams_completed = 0
         self.streams_dropped = 0
+        self.streams_abandoned = 0
         self._fail_times = 0
         self.drop_after_chunks = None
         self.end_after_chunks = None
@@ -442,39 +445,44 @@ class OpenAIEmulator:
             data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
             await response.write(f"data: {data}\n\n".encode())
 
-        await send(chunk({"role": "assistant", "content": ""}, None))
-        if self.first_token_delay_s:
-            await asyncio.sleep(self.first_token_delay_s)
-        for index, token in enumerate(tokens):
-            if self.drop_after_chunks is not None and index >= self.drop_after_chunks:
-                self.streams_dropped += 1
-                # Abort the TCP connection without finishing the chunked body, like a crash.
-                if request.transport is not None:
-                    request.transport.abort()
-                return response
-            if self.end_after_chunks is not None and index >= self.end_after_chunks:
-                self.streams_dropped += 1
-                await response.write_eof()
-                return response
-            if index and self.token_delay_s:
-                await asyncio.sleep(self.token_delay_s)
-            await send(chunk({"content": token}, None))
-        await send(chunk({}, finish_reason))
-        if usage is not None:
-            await send(
-                {
-                    "id": completion_id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
-                    "choices": [],
-                    "usage": usage,
-                }
-            )
-        await send("[DONE]")
-        await response.write_eof()
-        self.streams_completed += 1
-        return response
+        try:
+            await send(chunk({"role": "assistant", "content": ""}, None))
+            if self.first_token_delay_s:
+                await asyncio.sleep(self.first_token_delay_s)
+            for index, token in enumerate(tokens):
+                if self.drop_after_chunks is not None and index >= self.drop_after_chunks:
+                    self.streams_dropped += 1
+                    # Abort the TCP connection without finishing the chunked body, like a crash.
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return response
+                if self.end_after_chunks is not None and index >= self.end_after_chunks:
+                    self.streams_dropped += 1
+                    await response.write_eof()
+                    return response
+                if index and self.token_delay_s:
+                    await asyncio.sleep(self.token_delay_s)
+                await send(chunk({"content": token}, None))
+            await send(chunk({}, finish_reason))
+            if usage is not None:
+                await send(
+                    {
+                        "id": completion_id,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model,
+                        "choices": [],
+                        "usage": usage,
+                    }
+                )
+            await send("[DONE]")
+            await response.write_eof()
+            self.streams_completed += 1
+            return response
+        except (ConnectionResetError, asyncio.CancelledError):
+            # The client closed the connection (it stopped reading): vLLM aborts the request.
+            self.streams_abandoned += 1
+            raise
 
 
 def _apply_limits(text: str, max_tokens: Any, stop: Any) -> tuple[list[str], str]:

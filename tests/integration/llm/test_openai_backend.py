@@ -429,8 +429,13 @@ async def test_consumer_stopping_early_closes_the_stream(emu: OpenAIEmulator) ->
         stream = model.stream(request())
         got = [await anext(stream) for _ in range(3)]
         await stream.aclose()
-        await asyncio.sleep(0.2)
-        # The server never finished that stream; the client still works afterwards.
+        # The connection was closed: the server notices at its next write (vLLM then aborts
+        # the generation), long before the 2 s the whole reply would take.
+        for _ in range(100):
+            if emu.streams_abandoned:
+                break
+            await asyncio.sleep(0.02)
+        assert emu.streams_abandoned == 1
         assert emu.streams_completed == 0
         emu.token_delay_s = 0.0
         emu.reply = REPLY
