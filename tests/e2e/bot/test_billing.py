@@ -343,3 +343,38 @@ async def test_stars_purchase_in_telegram(stars_shop: BillingBot) -> None:
     [edit] = [c for c in tg.calls if c.method == "editUserStarSubscription"]
     assert edit.params["telegram_payment_charge_id"] == "stars-charge-1"
     assert edit.params["is_canceled"] is True
+
+
+@pytest.fixture
+async def receipt_shop(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa):
+    settings = _settings(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa,
+                         receipt_required=True)
+    async with billing_bot(settings, tg, llm, mongo_uri, yookassa) as running:
+        yield running
+
+
+async def test_receipt_contact_is_asked_once(receipt_shop: BillingBot) -> None:
+    harness = receipt_shop.bot
+    user = harness.user(3006)
+    await harness.onboard(user)
+    await user.command("pro")
+    await user.expect("sendMessage", contains="Companion PRO")
+    await user.press(text="PRO for a week")
+    await user.expect("sendMessage", contains="public offer")
+    await user.press(text="I accept the offer")
+    await user.expect("sendMessage", contains="receipt")
+    await user.say("my phone is secret")
+    await user.expect("sendMessage", contains="does not look like")
+    await user.say("Name@Example.com")
+    await user.expect("sendMessage", contains="saved")
+    await user.expect("sendMessage", contains="YooKassa")
+    body = receipt_shop.yookassa.requests[-1].body
+    assert body["receipt"]["customer"] == {"email": "name@example.com"}
+    profile = await harness.db["users"].find_one({"_id": 3006})
+    assert profile["receipt_contact"] == "name@example.com"
+    # The next purchase does not ask again.
+    await user.command("pro")
+    await user.expect("sendMessage", contains="Companion PRO")
+    await user.press(text="PRO for a month")
+    await user.expect("sendMessage", contains="YooKassa")
+    assert len(receipt_shop.yookassa.payments) == 2
