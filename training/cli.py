@@ -286,6 +286,19 @@ def publish(
         console.print(f"[green]published[/] {name} → {destination / name}")
 
 
+@app.command("tiny-model")
+def tiny_model(
+    directory: Annotated[Path, typer.Argument(help="Where to write it.")] = Path(
+        "training/runs/tiny-model"
+    ),
+) -> None:
+    """Write a tiny random model for trying the pipeline on CPU (training/configs/tiny-cpu.yaml)."""
+    from training.tiny import build_tiny_model
+
+    _quiet_libraries()
+    console.print(f"[green]wrote[/] {build_tiny_model(directory)}")
+
+
 @app.command("serve-command")
 def serve_command(
     registry_path: Annotated[Path, typer.Argument(help="Adapter registry (registry.yaml).")],

@@ -58,12 +58,16 @@ def plan_device(config: RunConfig, *, cuda: bool | None = None) -> DevicePlan:
 
 
 def load_tokenizer(config: RunConfig) -> Any:
-    tokenizer = AutoTokenizer.from_pretrained(
-        config.model.tokenizer or config.model.base,
-        revision=config.model.revision,
-        trust_remote_code=config.model.trust_remote_code,
-        **({"gguf_file": config.model.gguf_file} if config.model.gguf_file else {}),
-    )
+    source = config.model.tokenizer or config.model.base
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            source,
+            revision=config.model.revision,
+            trust_remote_code=config.model.trust_remote_code,
+            **({"gguf_file": config.model.gguf_file} if config.model.gguf_file else {}),
+        )
+    except (OSError, ValueError) as error:
+        raise TrainingSetupError(f"cannot load the tokenizer of {source!r}: {error}") from None
     if config.model.chat_template is not None:
         tokenizer.chat_template = config.model.chat_template.read_text(encoding="utf-8")
     if tokenizer.pad_token_id is None:
@@ -104,7 +108,10 @@ def load_base_model(config: RunConfig, plan: DevicePlan, *, quantized: bool = Fa
         kwargs["quantization_config"] = _quantization_config(plan)
         kwargs["device_map"] = {"": 0}
     auto: Any = AutoModelForCausalLM
-    model = auto.from_pretrained(config.model.base, **kwargs)
+    try:
+        model = auto.from_pretrained(config.model.base, **kwargs)
+    except (OSError, ValueError) as error:
+        raise TrainingSetupError(f"cannot load the model {config.model.base!r}: {error}") from None
     if not quantized:
         model.to(plan.device)
     return model

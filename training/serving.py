@@ -74,4 +74,14 @@ def vllm_command(registry: Registry, registry_path: Path, options: ServeOptions)
 
 
 def format_command(command: list[str]) -> str:
-    return " \\\n  ".join(shlex.quote(part) for part in command)
+    """One flag per line with its value; each LoRA module on a line of its own."""
+    lines: list[str] = []
+    in_modules = False
+    for part in command:
+        quoted = shlex.quote(part)
+        if not lines or part.startswith("--") or in_modules:
+            lines.append(quoted)
+        else:
+            lines[-1] += " " + quoted
+        in_modules = part == "--lora-modules" or (in_modules and not part.startswith("--"))
+    return " \\\n  ".join(lines)

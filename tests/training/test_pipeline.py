@@ -176,3 +176,14 @@ def test_cli_reports_config_errors(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", str(path)])
     assert result.exit_code == 2
     assert "lora.r" in result.output and "output_dir" in result.output
+
+
+def test_cli_tiny_model_and_a_missing_model(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["tiny-model", str(tmp_path / "tiny")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "tiny" / "config.json").is_file()
+    assert (tmp_path / "tiny" / "tokenizer.json").is_file()
+    path = write_config(tmp_path / "cfg", tmp_path / "no-such-model")
+    result = runner.invoke(app, ["build-data", str(path)])
+    assert result.exit_code == 2
+    assert "cannot load the tokenizer" in result.output and "Traceback" not in result.output
