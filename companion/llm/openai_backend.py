@@ -181,6 +181,19 @@ class OpenAIChatModel:
     async def aclose(self) -> None:
         await self._client.close()
 
+    async def served_models(self) -> list[str]:
+        """Model names the server serves (`GET /v1/models`: the base model and its adapters).
+
+        For start-up diagnostics, e.g. warning about personas whose adapter is not served.
+        """
+        try:
+            page = await self._client.models.list()
+        except openai.OpenAIError as exc:
+            raise LLMUnavailableError(
+                f"LLM server at {self._server} did not list its models: {_describe(exc)}"
+            ) from exc
+        return [model.id for model in page.data]
+
     # ---- streaming -------------------------------------------------------------------------
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[str, None]:

@@ -513,3 +513,15 @@ async def test_finish_reason_is_kept(emu: OpenAIEmulator) -> None:
         assert model.last_finish_reason == "length"
     finally:
         await model.aclose()
+
+
+async def test_served_models_lists_base_and_adapters(emu: OpenAIEmulator) -> None:
+    model = make_model(emu.base_url)
+    unreachable = make_model(f"http://127.0.0.1:{closed_port()}/v1")
+    try:
+        assert await model.served_models() == ["companion-base", "kylie-lora"]
+        with pytest.raises(LLMUnavailableError, match="did not list"):
+            await unreachable.served_models()
+    finally:
+        await model.aclose()
+        await unreachable.aclose()
