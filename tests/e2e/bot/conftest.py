@@ -124,6 +124,8 @@ class BotHarness:
     dp: Dispatcher
     redis: Redis
     mongo: AsyncMongoClient[dict[str, Any]]
+    webhook_url: str | None = None
+    webhook_runner: web.AppRunner | None = None
 
     @property
     def db(self) -> Any:
@@ -230,17 +232,19 @@ async def running_bot(
         bot = build_bot(settings.telegram)
         dp = build_dispatcher(deps, build_fsm_storage(container.redis, settings.redis))
         harness = BotHarness(tg, llm, settings, container, bot, dp, container.redis, mongo)
-        runner: web.AppRunner | None = None
         polling: asyncio.Task[None] | None = None
         try:
             if webhook:
                 port = free_port()
-                settings.telegram.webhook_url = f"http://127.0.0.1:{port}"
-                app = create_webhook_app(bot, dp, settings.telegram)
-                runner = web.AppRunner(app, access_log=None)
-                await runner.setup()
-                await web.TCPSite(runner, "127.0.0.1", port).start()
-                await register_webhook(bot, dp, settings.telegram)
+                telegram = settings.telegram.model_copy(
+                    update={"webhook_url": f"http://127.0.0.1:{port}"}
+                )
+                app = create_webhook_app(bot, dp, telegram)
+                harness.webhook_runner = web.AppRunner(app, access_log=None)
+                await harness.webhook_runner.setup()
+                await web.TCPSite(harness.webhook_runner, "127.0.0.1", port).start()
+                await register_webhook(bot, dp, telegram)
+                harness.webhook_url = f"http://127.0.0.1:{port}{telegram.webhook_path}"
             else:
                 polling = asyncio.create_task(
                     dp.start_polling(
@@ -255,9 +259,9 @@ async def running_bot(
                     await dp.stop_polling()
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait_for(polling, 10)
-            if runner is not None:
-                await runner.cleanup()
-            else:
+            if harness.webhook_runner is not None:
+                await harness.webhook_runner.cleanup()  # also closes the bot session
+            elif not webhook:
                 await bot.session.close()
             await mongo.drop_database(settings.mongo.database)
             await mongo.close()

@@ -162,6 +162,7 @@ class WebhookDelivery:
     done_at: float | None = None
     status: int | None = None
     error: str | None = None
+    url: str | None = None
 
 
 @dataclass
@@ -243,6 +244,10 @@ class TelegramBotAPIEmulator:
         self.pre_checkout_answers: dict[str, dict[str, Any]] = {}
         self.webhook: dict[str, Any] | None = None
         self.deliveries: list[WebhookDelivery] = []
+        # A load balancer in front of several webhook workers: updates go round-robin to these
+        # URLs instead of the registered one (the secret token is still sent).
+        self.webhook_targets: list[str] = []
+        self._next_target = 0
         self.updates_sent: dict[int, float] = {}  # update_id -> when it left the emulator
 
         self._next_message_id: dict[int, int] = defaultdict(lambda: 1)
@@ -648,9 +653,14 @@ class TelegramBotAPIEmulator:
             self.deliveries.append(delivery)
             delivery.sent_at = time.monotonic()
             self.updates_sent[update["update_id"]] = delivery.sent_at
+            url = hook["url"]
+            if self.webhook_targets:
+                url = self.webhook_targets[self._next_target % len(self.webhook_targets)]
+                self._next_target += 1
+            delivery.url = url
             try:
                 async with self._http.post(
-                    hook["url"], data=json.dumps(update), headers=headers
+                    url, data=json.dumps(update), headers=headers
                 ) as response:
                     delivery.status = response.status
                     body = await response.read()
