@@ -169,7 +169,7 @@ async def stars_shop(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa):
 
 
 def _url_buttons(user: TelegramUser) -> list[str]:
-    urls = []
+    urls: list[str] = []
     for message in reversed(user.history()):
         for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
             urls.extend(button["url"] for button in row if "url" in button)
@@ -347,8 +347,9 @@ async def test_stars_purchase_in_telegram(stars_shop: BillingBot) -> None:
 
 @pytest.fixture
 async def receipt_shop(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa):
-    settings = _settings(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa,
-                         receipt_required=True)
+    settings = _settings(
+        mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa, receipt_required=True
+    )
     async with billing_bot(settings, tg, llm, mongo_uri, yookassa) as running:
         yield running
 
@@ -369,6 +370,7 @@ async def test_receipt_contact_is_asked_once(receipt_shop: BillingBot) -> None:
     await user.expect("sendMessage", contains="saved")
     await user.expect("sendMessage", contains="YooKassa")
     body = receipt_shop.yookassa.requests[-1].body
+    assert body is not None
     assert body["receipt"]["customer"] == {"email": "name@example.com"}
     profile = await harness.db["users"].find_one({"_id": 3006})
     assert profile["receipt_contact"] == "name@example.com"

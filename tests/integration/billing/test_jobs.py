@@ -140,15 +140,18 @@ async def test_without_autopayments_the_period_simply_expires(
     checkout = await billing.service.start_yookassa_checkout(user, "pro_week")
     assert "save_payment_method" not in yookassa.requests[-1].body
     record = await billing.ledger.get(checkout.order_id)
+    assert record is not None and record.payment_id is not None
     payment = yookassa.pay(record.payment_id)
     await billing.service.sync_yookassa_payment(payment["id"])
     sub = await billing.store.get(1)
+    assert sub is not None
     assert sub.status is SubscriptionStatus.ACTIVE and not sub.auto_renew
     jobs = BillingJobs(billing.service)
     billing.clock.advance(days=7, seconds=1)
     assert (await jobs.renew_due()).checked == 0
     await jobs.expire_due()
-    assert (await billing.store.get(1)).status is SubscriptionStatus.EXPIRED
+    expired = await billing.store.get(1)
+    assert expired is not None and expired.status is SubscriptionStatus.EXPIRED
     await billing.client.close()
 
 

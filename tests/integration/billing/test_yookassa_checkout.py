@@ -197,7 +197,9 @@ async def test_receipt_needs_a_contact_and_is_sent(mongo_db, redis_client, redis
     with pytest.raises(ContactRequiredError):
         await billing.service.start_yookassa_checkout(user, "pro_week")
     assert await billing.service.set_receipt_contact(1, "+7 (900) 123-45-67") == "79001234567"
-    await billing.service.start_yookassa_checkout(await billing.users.get(1), "pro_week")
+    stored = await billing.users.get(1)
+    assert stored is not None
+    await billing.service.start_yookassa_checkout(stored, "pro_week")
     receipt = yookassa.requests[-1].body["receipt"]
     assert receipt["customer"] == {"phone": "79001234567"}
     item = receipt["items"][0]
@@ -362,12 +364,13 @@ async def test_behind_a_trusted_proxy_the_forwarded_address_counts(
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     url = f"http://127.0.0.1:{port}{billing.settings.webhook_path}"
     try:
         user = await billing.user(1)
         checkout = await billing.service.start_yookassa_checkout(user, "pro_month")
         record = await billing.ledger.get(checkout.order_id)
+        assert record is not None and record.payment_id is not None
         payment = yookassa.pay(record.payment_id)
         # Through the proxy (peer 127.0.0.1) from a forbidden client: refused.
         assert await yookassa.notify(url, "payment.succeeded", payment, source="127.0.0.1",
