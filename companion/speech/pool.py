@@ -27,9 +27,14 @@ logger = logging.getLogger(__name__)
 class TranscriptionEngine(Protocol):
     """What the pool needs from `Transcriber` (blocking calls, run in worker threads)."""
 
+    @property
+    def max_file_bytes(self) -> int: ...
+
     def load(self) -> None: ...
 
     def check(self, source: AudioSource) -> int: ...
+
+    def check_declared(self, size_bytes: int | None, duration_s: float | None) -> None: ...
 
     def transcribe(
         self, source: AudioSource, language_hint: str | Sequence[str] | None = None
@@ -90,8 +95,26 @@ class TranscriptionPool:
         return self._running
 
     @property
+    def max_file_bytes(self) -> int:
+        return self._engine.max_file_bytes
+
+    @property
     def capacity(self) -> int:
         return self._workers + self._queue_limit
+
+    def check_declared(self, size_bytes: int | None, duration_s: float | None) -> None:
+        """Refuse a note by its declared size/duration before it is downloaded.
+
+        Also refuses with `TranscriberBusyError` when the pool is full, so a front-end does not
+        download a file it could not queue anyway (the check is repeated on `transcribe`)."""
+        self._engine.check_declared(size_bytes, duration_s)
+        if self._closed:
+            raise TranscriberClosedError("the transcription pool is shut down")
+        if self._admitted >= self.capacity:
+            self._report_failure("busy")
+            raise TranscriberBusyError(
+                f"{self._admitted} notes in progress, the limit is {self.capacity}"
+            )
 
     async def start(self) -> None:
         """Load the model in a worker thread so the first note does not pay for it."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from companion.config import SpeechSettings
 from companion.speech.audio import AudioSource, DecodedAudio, check_size, decode
-from companion.speech.errors import NothingRecognisedError
+from companion.speech.errors import AudioTooLargeError, AudioTooLongError, NothingRecognisedError
 from companion.speech.model import resolve_model
 
 logger = logging.getLogger(__name__)
@@ -120,6 +120,10 @@ class Transcriber:
         return self._settings
 
     @property
+    def max_file_bytes(self) -> int:
+        return self._settings.max_file_bytes
+
+    @property
     def loaded(self) -> bool:
         return self._model is not None
 
@@ -136,6 +140,16 @@ class Transcriber:
     def check(self, source: AudioSource) -> int:
         """The cheap checks that need no decoding (size); returns the size in bytes."""
         return check_size(source, self._settings.max_file_bytes)
+
+    def check_declared(self, size_bytes: int | None, duration_s: float | None) -> None:
+        """Refuse by what the sender declares (Telegram's file_size, duration) before download."""
+        limit_bytes = self._settings.max_file_bytes
+        if size_bytes is not None and size_bytes > limit_bytes:
+            raise AudioTooLargeError(size_bytes, limit_bytes)
+        limit_s = self._settings.max_duration_s
+        # Telegram rounds durations to whole seconds; decoding re-checks the real length.
+        if duration_s is not None and duration_s > limit_s + 1:
+            raise AudioTooLongError(duration_s, limit_s)
 
     def allowed_languages(self, hint: str | Sequence[str] | None) -> tuple[str, ...]:
         if hint is None:

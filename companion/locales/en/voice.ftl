@@ -12,3 +12,6 @@ voice-nothing-recognised = I listened carefully but couldn't make out any words.
 voice-busy = I'm listening to a lot of voice notes right now. Please try again in a minute.
 voice-failed = Something went wrong while I was listening to your note. Please try again a bit later.
 voice-echo = 🎤 You said: { $text }
+voice-unavailable = I can't listen to voice messages right now — please type your message instead.
+voice-echo-on = From now on I'll show what I heard in your voice messages. Send /echo again to turn it off.
+voice-echo-off = I won't show what I heard in your voice messages any more. Send /echo to turn it back on.

@@ -139,3 +139,15 @@ def test_over_long_note_without_a_duration_header_stops_while_decoding(
 def test_digital_silence_is_nothing_recognised() -> None:
     with pytest.raises(NothingRecognisedError):
         Transcriber(SpeechSettings(), model_factory=_no_model).transcribe(FIXTURES / "silence.ogg")
+
+
+def test_declared_size_and_duration_are_checked_before_download() -> None:
+    transcriber = Transcriber(
+        SpeechSettings(max_file_bytes=1000, max_duration_s=60), model_factory=_no_model
+    )
+    transcriber.check_declared(1000, 61)  # at the limits (Telegram rounds durations): fine
+    transcriber.check_declared(None, None)  # nothing declared: checked after download
+    with pytest.raises(AudioTooLargeError):
+        transcriber.check_declared(1001, None)
+    with pytest.raises(AudioTooLongError):
+        transcriber.check_declared(None, 62)

@@ -40,6 +40,10 @@ class RecordingEngine:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _now: int = 0
 
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_bytes
+
     def load(self) -> None:
         self.loaded += 1
 
@@ -48,6 +52,10 @@ class RecordingEngine:
         if len(source) > self.max_bytes:
             raise AudioTooLargeError(len(source), self.max_bytes)
         return len(source)
+
+    def check_declared(self, size_bytes: int | None, duration_s: float | None) -> None:
+        if size_bytes is not None and size_bytes > self.max_bytes:
+            raise AudioTooLargeError(size_bytes, self.max_bytes)
 
     def transcribe(
         self, source: AudioSource, language_hint: str | Sequence[str] | None = None
@@ -134,6 +142,10 @@ async def test_oversized_note_is_refused_before_taking_a_place() -> None:
     await asyncio.sleep(0.05)
     with pytest.raises(AudioTooLargeError):
         await pool.transcribe(2, b"2:" + b"x" * 50)
+    with pytest.raises(AudioTooLargeError):  # by the declared size, before any download
+        pool.check_declared(50, None)
+    with pytest.raises(TranscriberBusyError):  # a full pool is reported before downloading too
+        pool.check_declared(5, None)
     gate.set()
     await running
     await pool.close()
