@@ -230,3 +230,29 @@ def test_rejects_nonsense_sizes() -> None:
         TranscriptionPool(RecordingEngine(), workers=0, queue_limit=1)
     with pytest.raises(ValueError):
         TranscriptionPool(RecordingEngine(), workers=1, queue_limit=-1)
+
+
+async def test_prometheus_metrics_count_what_the_pool_did() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from companion.speech.metrics import PrometheusSpeechMetrics
+
+    registry = CollectorRegistry()
+    pool = TranscriptionPool(
+        RecordingEngine(delay_s=0.01),
+        workers=1,
+        queue_limit=0,
+        metrics=PrometheusSpeechMetrics(registry),
+    )
+    await pool.transcribe(1, b"1:a", language_hint="en")
+    with pytest.raises(AudioUnreadableError):
+        await pool.transcribe(1, b"1:broken")
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert value("companion_speech_notes_total", language="en") == 1
+    assert value("companion_speech_failures_total", reason="AudioUnreadableError") == 1
+    assert value("companion_speech_processing_seconds_count") == 1
+    assert value("companion_speech_running") == 0
+    await pool.close()
