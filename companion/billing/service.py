@@ -518,16 +518,25 @@ class BillingService:
             if record.provider is Provider.STARS and record.renews_period_end is not None:
                 # Telegram says when the Stars subscription period ends.
                 end = max(end - timedelta(days=record.period_days), record.renews_period_end)
+            renewal = (auto_renew, record.provider.value, record.payment_method_id)
+            if (
+                current.auto_renew
+                and current.grants_pro(now)
+                and (not auto_renew or current.provider != record.provider.value)
+            ):
+                # A one-off payment (or one through the other provider) on top of a renewing
+                # subscription extends it but keeps its renewal: otherwise a Stars
+                # subscription would keep charging with no way to cancel it from the bot.
+                renewal = (True, current.provider or "", current.payment_method_id)
             return Subscription(
                 user_id=record.user_id,
                 plan_id=record.plan_id,
                 status=S.ACTIVE,
                 current_period_end=end,
                 grace_until=None,
-                auto_renew=auto_renew,
-                provider=record.provider.value,
-                payment_method_id=record.payment_method_id or current.payment_method_id
-                if auto_renew else None,
+                auto_renew=renewal[0],
+                provider=renewal[1],
+                payment_method_id=renewal[2] if renewal[0] else None,
             )
 
         key = f"payment:{record.provider.value}:{record.payment_id or record.id}"

@@ -202,3 +202,22 @@ async def test_pre_checkout_refuses_a_user_who_erased_their_data(stars, tg):
     await billing.users.delete(1)
     assert not await service.answer_pre_checkout("q9", 1, "XTR", 300, payload, "Sorry")
     assert tg.pre_checkout_answers["q9"]["ok"] is False
+
+
+async def test_card_payment_on_top_of_a_stars_subscription_keeps_it_cancellable(stars, tg):
+    billing, service = stars
+    user = await billing.user(1)
+    payload = service.sign("pro_month", 1)
+    await service.record_payment(_payment(payload, "charge-s", is_recurring=True,
+                                          is_first_recurring=True))
+    first = await billing.store.get(1)
+    checkout = await billing.service.start_yookassa_checkout(user, "pro_week")
+    record = await billing.ledger.get(checkout.order_id)
+    payment = billing.emulator.pay(record.payment_id, method_id="pm-card")
+    assert await billing.service.sync_yookassa_payment(payment["id"]) is Outcome.CREDITED
+    sub = await billing.store.get(1)
+    assert sub.current_period_end == first.current_period_end + timedelta(days=7)
+    assert sub.provider == "telegram_stars" and sub.payment_method_id == "charge-s"
+    await billing.service.cancel(1)
+    [call] = [c for c in tg.calls if c.method == "editUserStarSubscription"]
+    assert call.params["telegram_payment_charge_id"] == "charge-s"
