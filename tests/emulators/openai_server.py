@@ -58,7 +58,8 @@ Recorded for assertions: ``requests`` (every request: method, path, JSON body, h
 ``chat_requests`` (the JSON bodies of chat completions, in arrival order),
 ``models_requested`` (the ``model`` of each chat request), ``streams_completed`` (streams that
 reached ``[DONE]``), ``streams_dropped`` (cut by ``drop_after_chunks`` / ``end_after_chunks``),
-``streams_abandoned`` (the client closed the connection before the end: it stopped reading).
+``streams_abandoned`` (the client closed the connection before the end: it stopped reading),
+``active_streams`` / ``max_active_streams`` (streams open now / at most at once: concurrency).
 
 Tokens are whitespace-delimited words with their trailing whitespace ("Hello world" streams as
 ``"Hello "``, ``"world"``), so joining the chunks gives the reply back exactly.
@@ -150,6 +151,8 @@ class OpenAIEmulator:
         self.streams_completed = 0
         self.streams_dropped = 0
         self.streams_abandoned = 0
+        self.active_streams = 0
+        self.max_active_streams = 0
         self._fail_times = 0
         self._fail_status = 500
         self._host = host
@@ -222,6 +225,7 @@ class OpenAIEmulator:
         self.streams_completed = 0
         self.streams_dropped = 0
         self.streams_abandoned = 0
+        self.max_active_streams = self.active_streams
         self._fail_times = 0
         self.drop_after_chunks = None
         self.end_after_chunks = None
@@ -429,6 +433,8 @@ class OpenAIEmulator:
             status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
+        self.active_streams += 1
+        self.max_active_streams = max(self.max_active_streams, self.active_streams)
 
         def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
             return {
@@ -483,6 +489,8 @@ class OpenAIEmulator:
             # The client closed the connection (it stopped reading): vLLM aborts the request.
             self.streams_abandoned += 1
             raise
+        finally:
+            self.active_streams -= 1
 
 
 def _apply_limits(text: str, max_tokens: Any, stop: Any) -> tuple[list[str], str]:

@@ -525,3 +525,16 @@ async def test_served_models_lists_base_and_adapters(emu: OpenAIEmulator) -> Non
     finally:
         await model.aclose()
         await unreachable.aclose()
+
+
+async def test_concurrent_streams_share_one_client(emu: OpenAIEmulator) -> None:
+    emu.reply = REPLY
+    emu.token_delay_s = 0.02
+    model = make_model(emu.base_url)
+    try:
+        replies = await asyncio.gather(*(collect(model, request()) for _ in range(5)))
+    finally:
+        await model.aclose()
+    assert ["".join(reply) for reply in replies] == [REPLY] * 5
+    assert emu.max_active_streams == 5  # really concurrent, not queued behind each other
+    assert emu.active_streams == 0
