@@ -380,3 +380,19 @@ async def test_receipt_contact_is_asked_once(receipt_shop: BillingBot) -> None:
     await user.press(text="PRO for a month")
     await user.expect("sendMessage", contains="YooKassa")
     assert len(receipt_shop.yookassa.payments) == 2
+
+
+async def test_show_paywall_for_the_chat_router(shop: BillingBot) -> None:
+    from companion.bot.localization import I18n
+    from companion.bot.routers.billing import show_paywall
+
+    harness = shop.bot
+    user = harness.user(3007)
+    await harness.onboard(user)
+    i18n = I18n(harness.container.translator, "en")
+    await show_paywall(harness.bot, user.id, i18n, shop.billing.service, "Lily")
+    call = await user.expect("sendMessage", contains="Lily is available with PRO")
+    assert "Companion PRO" in (call.text or "")
+    assert [text for text, _ in user.buttons()][:2] == [
+        "PRO for a week — 149 ₽ / 100 ⭐", "PRO for a month — 449 ₽ / 300 ⭐"
+    ]
