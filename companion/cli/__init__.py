@@ -10,7 +10,7 @@ import typer
 
 
 def build_cli() -> typer.Typer:
-    from companion.cli import chat, db, personas, transcribe
+    from companion.cli import bot, chat, db, personas, transcribe
 
     app = typer.Typer(
         name="companion",
@@ -21,6 +21,7 @@ def build_cli() -> typer.Typer:
     )
     app.callback()(_root)
     app.command("chat")(chat.chat)
+    app.command("bot")(bot.bot)
     app.command("transcribe")(transcribe.transcribe)
     app.add_typer(personas.app, name="personas")
     app.add_typer(db.app, name="db")
