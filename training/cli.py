@@ -84,9 +84,11 @@ def _renderer(prompts_dir: Path | None) -> Any:
 def _build(config: RunConfig, prompts_dir: Path | None) -> dict[str, Any]:
     from training.console import StepProgress, new_progress
     from training.data.build import DatasetBuilder
+    from training.data.licenses import check_sources
     from training.modeling import load_tokenizer
     from training.tokenization import ChatEncoder
 
+    check_sources(config.data.sources)  # refuse before spending time on the tokenizer
     encoder = ChatEncoder(load_tokenizer(config), config.data.max_seq_len)
     with new_progress(console) as progress:
         builder = DatasetBuilder(

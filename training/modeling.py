@@ -112,9 +112,20 @@ def load_base_model(config: RunConfig, plan: DevicePlan, *, quantized: bool = Fa
         model = auto.from_pretrained(config.model.base, **kwargs)
     except (OSError, ValueError) as error:
         raise TrainingSetupError(f"cannot load the model {config.model.base!r}: {error}") from None
+    if config.model.gguf_file:
+        _forget_gguf_origin(model)
     if not quantized:
         model.to(plan.device)
     return model
+
+
+def _forget_gguf_origin(model: Any) -> None:
+    """transformers dequantizes GGUF weights into ordinary tensors on load but keeps a GGUF
+    "quantizer" marker that refuses training and saving; the weights are plain, so drop it."""
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
 
 
 def lora_config(config: RunConfig) -> LoraConfig:
