@@ -109,6 +109,10 @@ async def build_container(
 
         memory = None  # wired when companion.memory lands
 
+        user_data = UserDataService(db, cipher)
+        # An erase cut off by a crash is finished before anything else touches that user.
+        await user_data.finish_pending_erasures()
+
         prompts = PromptBuilder()
         dialog = DialogService(
             personas=personas,
@@ -148,7 +152,7 @@ async def build_container(
             messages=messages,
             events=events,
             subscriptions=subscriptions,
-            user_data=UserDataService(db, cipher),
+            user_data=user_data,
             plans=plans,
             entitlements=entitlements,
             memory=memory,
