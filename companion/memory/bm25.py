@@ -53,6 +53,7 @@ class BM25Index:
         self._alive_count = 0
         self._total_length = 0
         self._lengths_cache: npt.NDArray[np.float32] | None = None
+        self._alive_cache: npt.NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return len(self._lengths)
@@ -71,6 +72,7 @@ class BM25Index:
         self._alive_count += 1
         self._total_length += len(terms)
         self._lengths_cache = None
+        self._alive_cache = None
         return row
 
     def remove(self, row: int) -> None:
@@ -79,6 +81,7 @@ class BM25Index:
             self._alive[row] = False
             self._alive_count -= 1
             self._total_length -= self._lengths[row]
+            self._alive_cache = None
 
     def scores(self, query: str) -> Scores:
         """BM25 score of every row for `query` (removed rows may score; the caller masks them)."""
@@ -88,6 +91,9 @@ class BM25Index:
             return result
         if self._lengths_cache is None:
             self._lengths_cache = np.asarray(self._lengths, dtype=np.float32)
+        if self._alive_cache is None:
+            self._alive_cache = np.asarray(self._alive, dtype=np.bool_)
+        alive = self._alive_cache
         average = max(self._total_length / self._alive_count, 1.0)
         norm = self.k1 * (1.0 - self.b + self.b * self._lengths_cache / average)
         n = self._alive_count
@@ -96,7 +102,9 @@ class BM25Index:
             if postings is None:
                 continue
             rows, tfs = postings.arrays()
-            df = min(len(rows), n)
+            df = len(rows) if self._alive_count == len(alive) else int(alive[rows].sum())
+            if df == 0:
+                continue
             idf = float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
             result[rows] += idf * tfs * (self.k1 + 1.0) / (tfs + norm[rows])
         return result

@@ -32,12 +32,13 @@ owner makes, so a search never needs a database round trip once the user is warm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -85,17 +86,22 @@ class DenseSearch(Protocol):
 @dataclass(frozen=True)
 class RetrieverConfig:
     candidates: int = 50  # taken from each of the dense and lexical rankings before fusion
+    # "weighted" (default): dense_weight * cosine + lexical_weight * BM25 / best BM25
+    #   + recency_weight * 0.5 ** (age / half-life) + importance_weight * (importance - 3) / 2;
+    # "rrf": weighted reciprocal rank fusion of the two rankings, multiplied by
+    #   (1 + the same recency and importance terms).
+    # The defaults were tuned on benchmarks/data (see BENCHMARKS.md, "Long-term memory").
+    fusion: Literal["weighted", "rrf"] = "weighted"
     rrf_k: float = 60.0
     dense_weight: float = 1.0
-    lexical_weight: float = 1.0
-    # Final score = rrf * (1 + recency_weight * 0.5 ** (age / half-life)
-    #                      + importance_weight * (importance - 3) / 2)
-    recency_half_life_days: float = 30.0
+    lexical_weight: float = 0.05
+    recency_half_life_days: float = 240.0
     recency_weight: float = 0.1
-    importance_weight: float = 0.1
+    importance_weight: float = 0.05
     # MMR trade-off: 1.0 = pure relevance, lower = more diversity.
-    mmr_lambda: float = 0.85
+    mmr_lambda: float = 0.7
     max_users: int = 512  # users whose index stays in memory (LRU)
+    blas_threads: int | None = 1  # see Retriever._blas_limit; None leaves BLAS alone
 
 
 class InMemoryRecordSource:
@@ -122,6 +128,7 @@ class _RowArrays(NamedTuple):
     alive: npt.NDArray[np.bool_]
     times: npt.NDArray[np.float64]
     importance: npt.NDArray[np.float64]
+    scopes: npt.NDArray[np.int32]  # codes from _UserIndex.scope_codes
 
 
 class _UserIndex:
@@ -135,7 +142,8 @@ class _UserIndex:
         self.texts: list[str] = []
         self.times: list[float] = []
         self.importance: list[float] = []
-        self.scopes: list[str] = []
+        self.scopes: list[int] = []
+        self.scope_codes: dict[str, int] = {}
         self.alive: list[bool] = []
         self.dead = 0
         self.bm25 = BM25Index()
@@ -163,7 +171,7 @@ class _UserIndex:
         self.texts.append(record.text)
         self.times.append(record.time.timestamp())
         self.importance.append(float(record.importance))
-        self.scopes.append(record.scope)
+        self.scopes.append(self.scope_codes.setdefault(record.scope, len(self.scope_codes)))
         self.alive.append(True)
         self.bm25.add(record.text)
         self._arrays = None
@@ -178,14 +186,22 @@ class _UserIndex:
         self._arrays = None
         return True
 
+    @property
+    def scope_names(self) -> list[str]:
+        names = [""] * len(self.scope_codes)
+        for name, code in self.scope_codes.items():
+            names[code] = name
+        return names
+
     def records(self) -> list[MemoryRecord]:
+        scope_names = self.scope_names
         return [
             MemoryRecord(
                 id=self.ids[row],
                 text=self.texts[row],
                 time=datetime.fromtimestamp(self.times[row], UTC),
                 importance=self.importance[row],
-                scope=self.scopes[row],
+                scope=scope_names[self.scopes[row]],
                 vector=self.matrix[row].copy(),
             )
             for row in range(self.size)
@@ -199,6 +215,7 @@ class _UserIndex:
                 np.asarray(self.alive, dtype=np.bool_),
                 np.asarray(self.times, dtype=np.float64),
                 np.asarray(self.importance, dtype=np.float64),
+                np.asarray(self.scopes, dtype=np.int32),
             )
         return self._arrays
 
@@ -220,6 +237,7 @@ class Retriever:
         self.dense_search = dense_search
         self._cache: OrderedDict[UserId, _UserIndex] = OrderedDict()
         self._locks: dict[UserId, asyncio.Lock] = {}
+        self._threadpools: Any = None  # a threadpoolctl controller, made on first search
 
     def invalidate(self, user_id: UserId) -> None:
         """Drop the user's cached index; the next call reloads it from the source."""
@@ -282,40 +300,75 @@ class Retriever:
         if query_vector is None:
             query_vector = (await self.embedder.embed_queries([query]))[0]
         qv = np.asarray(query_vector, dtype=np.float32)
-        alive, times, importance = index.arrays()
+        external: list[tuple[str, float]] | None = None
+        if self.dense_search is not None:
+            external = await self.dense_search(user_id, qv, self.config.candidates, scope)
+        with self._blas_limit():
+            return self._rank(index, query, qv, k, now, exclude, scope, external)
+
+    def _rank(
+        self,
+        index: _UserIndex,
+        query: str,
+        qv: Vector,
+        k: int,
+        now: datetime | None,
+        exclude: Collection[str],
+        scope: str | None,
+        external: list[tuple[str, float]] | None,
+    ) -> list[ScoredId]:
+        alive, times, importance, scopes = index.arrays()
         mask = alive.copy()
         if scope is not None:
-            mask &= np.asarray([s == scope for s in index.scopes], dtype=np.bool_)
+            code = index.scope_codes.get(scope)
+            if code is None:
+                return []
+            mask &= scopes == code
         for record_id in exclude:
             row = index.rows.get(record_id)
             if row is not None:
                 mask[row] = False
         if not mask.any():
             return []
-        size = index.size
         cfg = self.config
-        dense = index.matrix[:size] @ qv
-        dense_order = await self._dense_ranking(user_id, index, qv, dense, mask, scope)
+        dense = index.matrix[: index.size] @ qv
+        if external is None:
+            masked = np.where(mask, dense, -np.inf).astype(np.float32)
+            dense_order = _top(masked, cfg.candidates, positive_only=False)
+        else:
+            rows_of = (index.rows.get(record_id) for record_id, _ in external)
+            dense_order = [row for row in rows_of if row is not None and mask[row]]
         lexical = index.bm25.scores(query)
         lexical[~mask] = 0.0
         lexical_order = _top(lexical, cfg.candidates, positive_only=True)
 
-        fused: dict[int, float] = {}
-        for rank, row in enumerate(dense_order):
-            fused[row] = fused.get(row, 0.0) + cfg.dense_weight / (cfg.rrf_k + rank + 1)
-        for rank, row in enumerate(lexical_order):
-            fused[row] = fused.get(row, 0.0) + cfg.lexical_weight / (cfg.rrf_k + rank + 1)
-        rows = np.fromiter(fused.keys(), dtype=np.int64, count=len(fused))
-        base = np.fromiter(fused.values(), dtype=np.float64, count=len(fused))
         when = (now or datetime.now(UTC)).timestamp()
+        rows = np.asarray(sorted(set(dense_order) | set(lexical_order)), dtype=np.int64)
+        if rows.size == 0:
+            return []
         age_days = np.maximum(when - times[rows], 0.0) / 86400.0
         recency = np.power(0.5, age_days / cfg.recency_half_life_days)
-        boost = (
-            1.0
-            + cfg.recency_weight * recency
-            + cfg.importance_weight * (importance[rows] - 3.0) / 2.0
-        )
-        scores = base * np.maximum(boost, 0.05)
+        prior = importance[rows] - 3.0
+        if cfg.fusion == "rrf":
+            base = np.zeros(rows.size, dtype=np.float64)
+            position = {int(row): i for i, row in enumerate(rows)}
+            for rank, row in enumerate(dense_order):
+                base[position[row]] += cfg.dense_weight / (cfg.rrf_k + rank + 1)
+            for rank, row in enumerate(lexical_order):
+                base[position[row]] += cfg.lexical_weight / (cfg.rrf_k + rank + 1)
+            boost = 1.0 + cfg.recency_weight * recency + cfg.importance_weight * prior / 2.0
+            scores = base * np.maximum(boost, 0.05)
+        else:
+            # Weighted sum: cosine plus BM25 scaled to the query's best lexical match, with
+            # additive recency and importance terms on the same 0..1 scale.
+            top_lexical = float(lexical.max())
+            lexical_part = lexical[rows] / top_lexical if top_lexical > 0 else 0.0
+            scores = (
+                cfg.dense_weight * dense[rows].astype(np.float64)
+                + cfg.lexical_weight * lexical_part
+                + cfg.recency_weight * recency
+                + cfg.importance_weight * prior / 2.0
+            )
         chosen = _mmr(index.matrix, rows, scores, k, cfg.mmr_lambda)
         return [
             ScoredId(
@@ -327,26 +380,23 @@ class Retriever:
             for row, score in chosen
         ]
 
-    async def _dense_ranking(
-        self,
-        user_id: UserId,
-        index: _UserIndex,
-        qv: Vector,
-        dense: npt.NDArray[np.float32],
-        mask: npt.NDArray[np.bool_],
-        scope: str | None,
-    ) -> list[int]:
-        limit = self.config.candidates
-        if self.dense_search is None:
-            masked = np.where(mask, dense, -np.inf).astype(np.float32)
-            return _top(masked, limit, positive_only=False)
-        pairs = await self.dense_search(user_id, qv, limit, scope)
-        order: list[int] = []
-        for record_id, _score in pairs:
-            row = index.rows.get(record_id)
-            if row is not None and mask[row]:
-                order.append(row)
-        return order
+    def _blas_limit(self) -> contextlib.AbstractContextManager[object]:
+        """One BLAS thread for the small matrix products of a search.
+
+        OpenBLAS splits even a 100x384 product over all cores; on a busy 2-core host the
+        threads wait for each other and a 0.4 ms product takes 10+ ms. The limit is switched
+        on for the synchronous ranking only (threadpoolctl; a no-op when it is missing).
+        """
+        if self._threadpools is None:
+            try:
+                from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+                self._threadpools = ThreadpoolController()
+            except ImportError:
+                self._threadpools = False
+        if self._threadpools is False or self.config.blas_threads is None:
+            return contextlib.nullcontext()
+        return self._threadpools.limit(limits=self.config.blas_threads, user_api="blas")  # type: ignore[no-any-return]
 
     async def _user(
         self, user_id: UserId, *, fresh_records: Sequence[MemoryRecord] = ()
@@ -418,7 +468,10 @@ def _mmr(
     k = min(k, len(rows))
     if lam >= 1.0 or k <= 1:
         return [(int(rows[i]), float(scores[i])) for i in range(k)]
-    relevance = scores / scores[0] if scores[0] > 0 else scores
+    # Relevance rescaled to 0..1 over the candidates, so the trade-off with similarity
+    # (also 0..1) means the same whatever the fusion's score scale.
+    spread = float(scores[0] - scores[-1])
+    relevance = (scores - scores[-1]) / spread if spread > 0 else np.ones_like(scores)
     vectors = matrix[rows]
     similarity = vectors @ vectors.T
     picked: list[int] = []

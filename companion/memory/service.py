@@ -172,7 +172,7 @@ class MemoryService:
         fact_retriever = Retriever(
             embedder,
             facts,
-            config=RetrieverConfig(recency_weight=0.05, importance_weight=0.2),
+            config=RetrieverConfig(recency_weight=0.03, importance_weight=0.05),
             dense_search=(
                 AtlasDenseSearch(db[names.MEMORIES], settings.vector_index_name) if atlas else None
             ),

@@ -81,6 +81,10 @@ async def test_mmr_keeps_near_duplicates_from_crowding_out_other_answers() -> No
         rec("a2", "The user went hiking in the mountains with Oleg again"),
         rec("a3", "The user went hiking in the mountains, Oleg came too"),
         rec("b", "The user plans a hiking trip to Altai"),
+        *(
+            rec(f"other{i}", text)
+            for i, text in enumerate(["pizza night", "rainy weather", "a new phone"])
+        ),
     ]
     await diverse.index(USER, records)
     await plain.index(USER, records)

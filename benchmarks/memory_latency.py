@@ -1,0 +1,140 @@
+"""Search latency and index update cost of the memory retriever for one user.
+
+    .venv/bin/python benchmarks/memory_latency.py [--sizes 1000 10000 100000] [--queries 200]
+
+For each size the user gets that many records: texts of 8-30 words drawn from a Zipf-like
+vocabulary (so BM25 postings look like real text), vectors random unit vectors of the
+packaged model's dimension (embedding 100k texts would take most of an hour on this machine
+and does not change the search cost). Measured:
+
+- search p50/p99 with the query vector given (what a reply pays when `recall` embeds the
+  message once for facts and episodes), then including the query embedding (packaged MiniLM);
+- index update: adding one record (vector given; then including its passage embedding),
+  and the first search after it (the cached arrays are rebuilt);
+- a cold load: building the user's in-memory index from its records (cache miss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from companion.memory.embedder import SentenceTransformerEmbedder, normalize_rows
+from companion.memory.retriever import InMemoryRecordSource, MemoryRecord, Retriever
+
+DIMENSION = 384
+USER = 1
+
+
+def vocabulary(rng: random.Random, size: int = 6000) -> list[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = {"".join(rng.choice(letters) for _ in range(rng.randint(3, 9))) for _ in range(size)}
+    return sorted(words)
+
+
+def sentence(rng: random.Random, words: list[str], weights: list[float]) -> str:
+    return " ".join(rng.choices(words, weights=weights, k=rng.randint(8, 30)))
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def fmt(values: list[float]) -> str:
+    return f"p50 {percentile(values, 50):7.2f} ms  p99 {percentile(values, 99):7.2f} ms"
+
+
+async def run(sizes: list[int], queries: int, embed_queries: int) -> None:
+    rng = random.Random(7)
+    nrng = np.random.default_rng(7)
+    words = vocabulary(rng)
+    weights = [1.0 / (rank + 1) for rank in range(len(words))]
+    embedder = SentenceTransformerEmbedder("packaged-minilm")
+    await embedder.warm_up()
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    print(f"{'records':>8}  what")
+    for size in sizes:
+        vectors = normalize_rows(nrng.standard_normal((size, DIMENSION)).astype(np.float32))
+        records = [
+            MemoryRecord(
+                id=f"r{i}",
+                text=sentence(rng, words, weights),
+                time=now - timedelta(minutes=size - i),
+                importance=float(rng.randint(1, 5)),
+                scope=rng.choice(["anna", "max"]),
+                vector=vectors[i],
+            )
+            for i in range(size)
+        ]
+        source = InMemoryRecordSource()
+        source.put(USER, records)
+        retriever = Retriever(embedder, source)
+        started = time.perf_counter()
+        await retriever.records(USER)
+        cold_ms = (time.perf_counter() - started) * 1000
+
+        query_texts = [sentence(rng, words, weights)[:60] for _ in range(queries)]
+        query_vectors = normalize_rows(
+            nrng.standard_normal((queries, DIMENSION)).astype(np.float32)
+        )
+        search_ms: list[float] = []
+        for text, vector in zip(query_texts, query_vectors, strict=True):
+            started = time.perf_counter()
+            await retriever.search(USER, text, 8, now=now, query_vector=vector, scope="anna")
+            search_ms.append((time.perf_counter() - started) * 1000)
+
+        with_embedding_ms: list[float] = []
+        for text in query_texts[:embed_queries]:
+            started = time.perf_counter()
+            await retriever.search(USER, text, 8, now=now, scope="anna")
+            with_embedding_ms.append((time.perf_counter() - started) * 1000)
+
+        update_ms: list[float] = []
+        update_search_ms: list[float] = []
+        update_embed_ms: list[float] = []
+        for n in range(20):
+            vector = normalize_rows(nrng.standard_normal((1, DIMENSION)).astype(np.float32))[0]
+            record = MemoryRecord(
+                f"new{n}", sentence(rng, words, weights), now, scope="anna", vector=vector
+            )
+            started = time.perf_counter()
+            await retriever.index(USER, [record])
+            update_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            await retriever.search(
+                USER, query_texts[n], 8, now=now, query_vector=query_vectors[n], scope="anna"
+            )
+            update_search_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            await retriever.index(USER, [MemoryRecord(f"emb{n}", record.text, now, scope="anna")])
+            update_embed_ms.append((time.perf_counter() - started) * 1000)
+
+        print(f"{size:>8}  search, query vector given        {fmt(search_ms)}")
+        print(f"{size:>8}  search incl. query embedding      {fmt(with_embedding_ms)}")
+        print(f"{size:>8}  index 1 record (vector given)     {fmt(update_ms)}")
+        print(f"{size:>8}  first search after an update      {fmt(update_search_ms)}")
+        print(f"{size:>8}  index 1 record incl. embedding    {fmt(update_embed_ms)}")
+        print(f"{size:>8}  cold load of the user's index     {cold_ms:7.1f} ms")
+    embedder.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--embed-queries", type=int, default=50)
+    args = parser.parse_args()
+    asyncio.run(run(args.sizes, args.queries, args.embed_queries))
+
+
+if __name__ == "__main__":
+    main()
