@@ -9,6 +9,7 @@ memory extraction and summary folding scheduled in the background.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -257,18 +258,21 @@ class DialogService:
         markers = gallery.PhotoMarkerStream()
         first_chunk_at: float | None = None
         try:
-            async for chunk in self._llm.stream(request):
-                if user_message is None:
-                    # Stored once the model answers: an unreachable model leaves nothing behind.
-                    first_chunk_at = time.perf_counter()
-                    self._timer.observe("first_token", first_chunk_at - started)
-                    user_message = await self._messages.append(
-                        conversation, MessageRole.USER, text, source=source
-                    )
-                parts.append(chunk)
-                visible = markers.feed(chunk)
-                if visible:
-                    yield TextDelta(visible)
+            # aclosing: if the consumer stops early, the HTTP stream (and vLLM's generation)
+            # or the local worker thread stops now, not when the generator is collected.
+            async with contextlib.aclosing(self._llm.stream(request)) as chunks:
+                async for chunk in chunks:
+                    if user_message is None:
+                        # Stored once the model answers: an unreachable model leaves nothing behind.
+                        first_chunk_at = time.perf_counter()
+                        self._timer.observe("first_token", first_chunk_at - started)
+                        user_message = await self._messages.append(
+                            conversation, MessageRole.USER, text, source=source
+                        )
+                    parts.append(chunk)
+                    visible = markers.feed(chunk)
+                    if visible:
+                        yield TextDelta(visible)
         except LLMError as exc:
             partial = "".join(parts)
             if user_message is not None and partial:

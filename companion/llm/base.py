@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
@@ -57,7 +57,7 @@ class LLMStreamInterruptedError(LLMError):
 class ChatModel(Protocol):
     """A chat model that streams reply text chunks."""
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[str]:
+    def stream(self, request: ChatRequest) -> AsyncGenerator[str, None]:
         """Yield text chunks of the assistant's reply as they are generated."""
         ...
 
