@@ -25,6 +25,7 @@ def build_cli() -> typer.Typer:
     app.command("transcribe")(transcribe.transcribe)
     app.add_typer(personas.app, name="personas")
     app.add_typer(db.app, name="db")
+    app.add_typer(billing.app, name="billing")
     return app
 
 
