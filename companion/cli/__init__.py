@@ -10,6 +10,7 @@ import typer
 
 
 def build_cli() -> typer.Typer:
+    from companion.billing import cli as billing
     from companion.cli import bot, chat, db, personas, transcribe
 
     app = typer.Typer(
