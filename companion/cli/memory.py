@@ -1,0 +1,124 @@
+"""`companion memory ...`: what long-term memory holds about a person, for operators."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from pymongo.errors import PyMongoError
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from companion.cli.errors import fail, settings_or_exit
+from companion.config import Settings
+from companion.memory.embedder import EmbedderError, SentenceTransformerEmbedder
+from companion.memory.service import MemoryService
+from companion.storage.crypto import DecryptionError, EncryptionKeyError, load_cipher
+from companion.storage.database import DatabaseUnavailableError, open_database
+from companion.storage.messages import MessageRepository
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="memory",
+    help="Inspect and erase what long-term memory knows about a person.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+stdout = Console(highlight=False, soft_wrap=True)
+UserOption = Annotated[int, typer.Option("--user", help="Telegram user id")]
+
+
+@app.callback()
+def memory() -> None:
+    """Inspect and erase what long-term memory knows about a person."""
+
+
+def _run(settings: Settings, work: Callable[[MemoryService], Awaitable[T]]) -> T:
+    """Open the database, build the memory service (no LLM: nothing is extracted), run."""
+
+    async def run() -> T:
+        cipher = load_cipher(settings.privacy, settings.environment)
+        database = await open_database(settings)
+        memory = settings.memory
+        embedder = SentenceTransformerEmbedder(
+            memory.embedding_model,
+            query_prefix=memory.query_prefix,
+            passage_prefix=memory.passage_prefix,
+            batch_size=memory.embedding_batch_size,
+        )
+        try:
+            service = MemoryService.build(
+                db=database.db,
+                cipher=cipher,
+                embedder=embedder,
+                messages=MessageRepository(database.db, cipher),
+                chat_model=None,
+                settings=memory,
+            )
+            return await work(service)
+        finally:
+            embedder.close()
+            await database.aclose()
+
+    try:
+        return asyncio.run(run())
+    except (DatabaseUnavailableError, EncryptionKeyError, DecryptionError, EmbedderError) as exc:
+        fail(str(exc).splitlines()[0])
+    except PyMongoError as exc:
+        fail(f"database error: {str(exc).splitlines()[0]}")
+
+
+@app.command("list")
+def list_facts(user: UserOption) -> None:
+    """Every fact remembered about the person, oldest first."""
+    facts = _run(settings_or_exit(), lambda service: service.list_facts(user))
+    if not facts:
+        stdout.print(f"no facts are stored for user {user}")
+        return
+    table = Table("id", "category", "imp.", "refers to", "updated", "fact")
+    for fact in facts:
+        table.add_row(
+            fact.id[:12],
+            fact.category.value,
+            str(fact.importance),
+            fact.refers_to.isoformat() if fact.refers_to else "",
+            fact.updated_at.strftime("%Y-%m-%d"),
+            escape(fact.text),
+        )
+    stdout.print(table)
+
+
+@app.command("search")
+def search(
+    user: UserOption,
+    query: Annotated[str, typer.Argument(help="What to look for, in any words")],
+    limit: Annotated[int, typer.Option("--limit", "-k", min=1, max=100)] = 10,
+) -> None:
+    """The person's facts ranked for QUERY, as the bot would recall them."""
+    hits = _run(settings_or_exit(), lambda service: service.search(user, query, limit))
+    if not hits:
+        stdout.print(f"nothing found for user {user}")
+        return
+    table = Table("score", "cosine", "id", "fact")
+    for hit in hits:
+        table.add_row(
+            f"{hit.score:.3f}", f"{hit.similarity:.3f}", hit.fact.id[:12], escape(hit.fact.text)
+        )
+    stdout.print(table)
+
+
+@app.command("forget")
+def forget(
+    user: UserOption,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Erase the person's facts, their history and the embedded past exchanges."""
+    if not yes:
+        typer.confirm(f"Erase everything memory holds about user {user}?", abort=True)
+    removed = _run(settings_or_exit(), lambda service: service.forget_user(user))
+    stdout.print(f"forgot user {user}: {removed} facts and all embedded exchanges erased")
