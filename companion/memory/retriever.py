@@ -94,12 +94,12 @@ class RetrieverConfig:
     fusion: Literal["weighted", "rrf"] = "weighted"
     rrf_k: float = 60.0
     dense_weight: float = 1.0
-    lexical_weight: float = 0.05
+    lexical_weight: float = 0.1
     recency_half_life_days: float = 240.0
     recency_weight: float = 0.1
     importance_weight: float = 0.05
     # MMR trade-off: 1.0 = pure relevance, lower = more diversity.
-    mmr_lambda: float = 0.7
+    mmr_lambda: float = 0.8
     max_users: int = 512  # users whose index stays in memory (LRU)
     blas_threads: int | None = 1  # see Retriever._blas_limit; None leaves BLAS alone
 
