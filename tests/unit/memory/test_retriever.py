@@ -159,3 +159,18 @@ def test_fit_to_budget_skips_what_does_not_fit() -> None:
     texts = ["short one", "x " * 50, "another short"]
     assert fit_to_budget(texts, 10, approximate_tokens) == ["short one", "another short"]
     assert fit_to_budget(texts, 0, approximate_tokens) == []
+
+
+async def test_an_external_dense_search_supplies_the_dense_candidates() -> None:
+    calls: list[tuple[int, int, str | None]] = []
+
+    async def dense_search(user_id, vector, limit, scope):  # type: ignore[no-untyped-def]
+        calls.append((user_id, limit, scope))
+        return [("far", 0.9)]  # what a `$vectorSearch` index answered
+
+    embedder = HashingEmbedder()
+    retriever = Retriever(embedder, InMemoryRecordSource(), dense_search=dense_search)
+    await retriever.index(USER, [rec("near", "green tea"), rec("far", "rainy weather")])
+    hits = await retriever.search(USER, "something unrelated", 2, scope="")
+    assert [h.id for h in hits] == ["far"]  # no shared stem: only the index's candidate
+    assert calls == [(USER, RetrieverConfig().candidates, "")]
