@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from enum import StrEnum
 from pathlib import Path
@@ -47,6 +48,10 @@ from companion.storage.models import Event, EventName, MessageSource, User
 log = logging.getLogger(__name__)
 
 
+# Shows the PRO offer (the billing router's `show_paywall`): bot, chat id, i18n, persona name.
+Paywall = Callable[[Bot, int, I18n, str | None], Awaitable[None]]
+
+
 class ReplyOutcome(StrEnum):
     REPLIED = "replied"
     NO_PERSONA = "no_persona"
@@ -63,8 +68,10 @@ class ChatReplier:
         policy: StreamingPolicy,
         *,
         events: EventSink | None = None,
+        paywall: Paywall | None = None,
     ) -> None:
         self._dialogs = dialogs
+        self._paywall = paywall
         self._library = library
         self._photos = photos
         self._policy = policy
@@ -143,7 +150,8 @@ class ChatReplier:
         decision: AccessDecision,
     ) -> None:
         persona = self._library.persona(persona_id)
-        name = escape(persona.display_name(i18n.language) if persona else persona_id)
+        plain_name = persona.display_name(i18n.language) if persona else persona_id
+        name = escape(plain_name)
         if decision is AccessDecision.NEEDS_ADULT_CONFIRMATION:
             await bot.send_message(
                 chat_id,
@@ -151,7 +159,10 @@ class ChatReplier:
                 reply_markup=adult_keyboard(i18n, persona_id),
             )
             return
-        await bot.send_message(chat_id, i18n("persona-needs-pro", name=name))
+        if self._paywall is not None:
+            await self._paywall(bot, chat_id, i18n, plain_name)
+        else:
+            await bot.send_message(chat_id, i18n("persona-needs-pro", name=name))
         if self._events is not None:
             await self._events.record(
                 Event(user_id=user.id, name=EventName.PAYWALL_SHOWN, data={"persona": persona_id})

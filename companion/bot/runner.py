@@ -40,12 +40,13 @@ from companion.bot.commands import set_commands
 from companion.bot.deps import BotDeps
 from companion.bot.errors import on_error
 from companion.bot.library import LibraryView
+from companion.bot.localization import I18n
 from companion.bot.middlewares.consent import ConsentMiddleware
 from companion.bot.middlewares.throttling import Throttle, ThrottlingMiddleware
 from companion.bot.middlewares.tracing import InFlight, TracingMiddleware
 from companion.bot.middlewares.users import I18nMiddleware, UserMiddleware
 from companion.bot.photos import PhotoSender
-from companion.bot.replying import ChatReplier
+from companion.bot.replying import ChatReplier, Paywall
 from companion.bot.routers import chat, data, library, memory, start, unsupported
 from companion.bot.streaming import StreamingPolicy
 from companion.bot.user_cache import CachedUserStore
@@ -124,6 +125,21 @@ def _copy_router(router: Router) -> Router:
     return copy
 
 
+def _paywall(deps: BotDeps) -> Paywall | None:
+    """The billing router's PRO offer, when billing is wired (``extra["billing"]``)."""
+    billing = deps.extra.get("billing")
+    if billing is None or importlib.util.find_spec(_BILLING_ROUTER) is None:
+        return None
+    show = getattr(importlib.import_module(_BILLING_ROUTER), "show_paywall", None)
+    if not callable(show):
+        return None
+
+    async def paywall(bot: Bot, chat_id: int, i18n: I18n, persona_name: str | None) -> None:
+        await show(bot, chat_id, i18n, billing, persona_name=persona_name)
+
+    return paywall
+
+
 def build_dispatcher(deps: BotDeps, storage: BaseStorage) -> Dispatcher:
     settings = deps.settings
     users = (
@@ -140,7 +156,9 @@ def build_dispatcher(deps: BotDeps, storage: BaseStorage) -> Dispatcher:
         draft_interval_s=settings.draft_interval_s,
         edit_interval_s=settings.edit_interval_s,
     )
-    replier = ChatReplier(deps.dialogs, library_view, photos, policy, events=deps.events)
+    replier = ChatReplier(
+        deps.dialogs, library_view, photos, policy, events=deps.events, paywall=_paywall(deps)
+    )
     throttle = Throttle(
         deps.redis,
         prefix=deps.key_prefix,

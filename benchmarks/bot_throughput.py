@@ -1,0 +1,267 @@
+"""Telegram front-end throughput in webhook mode, with everything real except Telegram and vLLM.
+
+Set-up: `companion bot --webhook` worker process(es), exactly as in production, against
+- the Bot API emulator (tests/emulators/telegram) that POSTs updates to the workers
+  (round-robin when there are several) and answers the bot's calls,
+- the OpenAI-compatible emulator streaming a fixed reply at a fixed token rate,
+- a real SecantusDB (MongoDB wire) server and the real Redis.
+
+Many simulated users (already past onboarding, a persona chosen) send messages at a fixed
+arrival rate (open loop). Measured, for the messages sent during the measured window:
+- updates/s sustained: replies completed (final sendMessage) per second of the window;
+- added latency: update POSTed → the bot's first outgoing call for that chat (typing action),
+  and update → first text on screen (first draft; includes storage, locks, prompt building and
+  the model's first token, which the emulator sends at once);
+- CPU per message: CPU seconds of the worker processes (user+system, from /proc) / messages.
+
+    .venv/bin/python benchmarks/bot_throughput.py [--rate 120] [--duration 20] [--users 400]
+        [--workers 1] [--tokens 8] [--token-delay 0.04]
+
+Memory extraction is off (its cost is measured by the memory benchmarks); encryption at rest
+is on. The emulators run in this process and compete with the workers for the same 2 cores,
+so the numbers are a lower bound for a deployment where Telegram and vLLM are elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp
+from pymongo import AsyncMongoClient
+
+from companion.storage.embedded import EmbeddedMongoServer
+from companion.storage.indexes import ensure_indexes
+from companion.storage.models import User
+from companion.storage.users import UserRepository
+from tests.e2e.bot.conftest import REDIS_URL, WEBHOOK_SECRET, write_personas
+from tests.emulators.openai_server import OpenAIEmulator
+from tests.emulators.telegram import DEFAULT_TOKEN, TelegramBotAPIEmulator, TelegramUser
+from tests.emulators.telegram.server import free_port
+
+WORDS = "sure thing I hear you and I am here with you always".split()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def wait_healthy(url: str, process: asyncio.subprocess.Process, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if process.returncode is not None:
+                raise RuntimeError(f"worker exited with {process.returncode}")
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise TimeoutError(f"worker at {url} did not start")
+
+
+async def run(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bot-bench-"))
+    personas = tmp / "personas"
+    write_personas(personas)
+    mongo = EmbeddedMongoServer(tmp / "db")
+    mongo.start()
+    database = f"bench_{uuid.uuid4().hex[:8]}"
+    prefix = f"bench:{uuid.uuid4().hex[:8]}"
+    reply = " ".join(WORDS[i % len(WORDS)] for i in range(args.tokens)).capitalize() + "."
+    workers: list[asyncio.subprocess.Process] = []
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo.uri, tz_aware=True)
+    try:
+        async with (
+            TelegramBotAPIEmulator() as tg,
+            OpenAIEmulator(reply=reply, token_delay_s=args.token_delay) as llm,
+        ):
+            db = client[database]
+            await ensure_indexes(db)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("COMPANION_")}
+            env.update(
+                {
+                    "COMPANION_ENVIRONMENT": "test",
+                    "COMPANION_LOG_LEVEL": "WARNING",
+                    "COMPANION_MONGO__URI": mongo.uri,
+                    "COMPANION_MONGO__DATABASE": database,
+                    "COMPANION_REDIS__URL": REDIS_URL,
+                    "COMPANION_REDIS__KEY_PREFIX": prefix,
+                    "COMPANION_LLM__BACKEND": "openai",
+                    "COMPANION_LLM__BASE_URL": llm.base_url,
+                    "COMPANION_LLM__MODEL": llm.base_model,
+                    "COMPANION_TELEGRAM__TOKEN": DEFAULT_TOKEN,
+                    "COMPANION_TELEGRAM__WEBHOOK_SECRET": WEBHOOK_SECRET,
+                    "COMPANION_TELEGRAM__WEBHOOK_HOST": "127.0.0.1",
+                    "COMPANION_TELEGRAM__THROTTLE_MESSAGES": "1000",
+                    "COMPANION_MEMORY__ENABLED": "false",
+                    "COMPANION_PERSONAS__DIRECTORY": str(personas),
+                    "COMPANION_PERSONAS__HOT_RELOAD": "false",
+                    "COMPANION_PRIVACY__ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),
+                }
+            )
+            urls = []
+            for _ in range(args.workers):
+                port = free_port()
+                worker_env = {
+                    **env,
+                    "COMPANION_TELEGRAM__WEBHOOK_PORT": str(port),
+                    "COMPANION_TELEGRAM__WEBHOOK_URL": f"http://127.0.0.1:{port}",
+                }
+                launcher = tmp / "worker.py"
+                launcher.write_text("from companion.cli import main\nmain()\n")
+                profile = ["-m", "cProfile", "-o", f"{args.profile}.{port}"] if args.profile else []
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable, *profile, str(launcher),
+                    "bot", "--webhook", "--api-server", tg.base_url,
+                    env=worker_env,
+                )
+                workers.append(process)
+                await wait_healthy(f"http://127.0.0.1:{port}/healthz", process, 180)
+                urls.append(f"http://127.0.0.1:{port}/telegram/webhook")
+            tg.webhook_targets = urls
+
+            # Users past onboarding: consented, a persona chosen (what most traffic looks like).
+            repo = UserRepository(db)
+            now = datetime.now(UTC)
+            users = []
+            for index in range(args.users):
+                user_id = 100_000 + index
+                await repo.upsert(
+                    User(id=user_id, language="en", consent_at=now, current_persona_id="mark")
+                )
+                users.append(TelegramUser(tg, user_id))
+
+            async def wait_replies(expected: int, timeout: float) -> None:
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline:
+                    done = sum(1 for c in tg.calls if c.method == "sendMessage" and c.ok)
+                    if done >= expected:
+                        return
+                    await asyncio.sleep(0.1)
+                raise TimeoutError(f"only {done} of {expected} replies arrived")
+
+            # Warm-up: every user's conversation exists, caches are filled, connections open.
+            for user in users:
+                await user.say("hello")
+                await asyncio.sleep(1 / max(args.rate / 2, 1))
+            await wait_replies(len(users), 120)
+            baseline_calls = len(tg.calls)
+            await asyncio.sleep(1)
+
+            cpu_before = sum(cpu_seconds(p.pid) for p in workers)
+            driver_before = time.process_time()
+            total = int(args.rate * args.duration)
+            started = time.monotonic()
+            sent_updates: list[tuple[int, int]] = []
+            for number in range(total):
+                target = started + number / args.rate
+                delay = target - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                user = users[number % len(users)]
+                message = await user.say(f"message {number}")
+                sent_updates.append((message["chat"]["id"], number))
+            send_end = time.monotonic()
+            await wait_replies(len(users) + total, 120)
+            finished = time.monotonic()
+            cpu_after = sum(cpu_seconds(p.pid) for p in workers)
+            driver_cpu = time.process_time() - driver_before
+
+            # Per chat: each update's first call, first draft and final message.
+            calls = tg.calls[baseline_calls:]
+            by_chat: dict[int, list[Any]] = {}
+            for call in calls:
+                if call.chat_id is not None:
+                    by_chat.setdefault(call.chat_id, []).append(call)
+            first_call: list[float] = []
+            first_text: list[float] = []
+            final_at: list[float] = []
+            measured_deliveries = [d for d in tg.deliveries if d.sent_at >= started]
+            for delivery in measured_deliveries:
+                chat_calls = [c for c in by_chat.get(delivery.chat_id or 0, [])
+                              if c.at >= delivery.sent_at]
+                if not chat_calls:
+                    continue
+                first_call.append(chat_calls[0].at - delivery.sent_at)
+                text = next((c for c in chat_calls
+                             if c.method in ("sendMessageDraft", "sendMessage")), None)
+                if text is not None:
+                    first_text.append(text.at - delivery.sent_at)
+                final = next((c for c in chat_calls if c.method == "sendMessage"), None)
+                if final is not None:
+                    final_at.append(final.at)
+            completed = len(final_at)
+            window = (max(final_at) - started) if final_at else float("nan")
+            errors = [c for c in calls if not c.ok]
+            failed_deliveries = [d for d in measured_deliveries if d.status != 200]
+            cpu = cpu_after - cpu_before
+
+            print(f"workers={args.workers} users={args.users} offered={args.rate:.0f} msg/s "
+                  f"for {args.duration:.0f}s (sent {total} in {send_end - started:.1f}s); "
+                  f"reply={args.tokens} tokens at {args.token_delay * 1000:.0f} ms/token")
+            print(f"sustained: {completed / window:.1f} replies/s "
+                  f"({completed} completed in {window:.1f}s, all done {finished - started:.1f}s)")
+            print(f"added latency update->first call: p50 {percentile(first_call, 50) * 1000:.1f} ms,"
+                  f" p99 {percentile(first_call, 99) * 1000:.1f} ms, "
+                  f"max {max(first_call, default=float('nan')) * 1000:.1f} ms")
+            print(f"update->first text (draft): p50 {percentile(first_text, 50) * 1000:.1f} ms, "
+                  f"p99 {percentile(first_text, 99) * 1000:.1f} ms")
+            print(f"CPU per message (bot workers): {cpu / max(completed, 1) * 1000:.2f} ms "
+                  f"({cpu:.1f} s total; driver+emulators {driver_cpu:.1f} s)")
+            print(f"Bot API errors: {len(errors)}; webhook deliveries not 200: "
+                  f"{len(failed_deliveries)}; LLM streams: {llm.streams_completed}")
+            if first_call:
+                print(f"mean first call {statistics.mean(first_call) * 1000:.1f} ms")
+    finally:
+        for process in workers:
+            if process.returncode is None:
+                process.terminate()
+        for process in workers:
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+        await client.drop_database(database)
+        await client.close()
+        mongo.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=120.0, help="messages per second offered")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of offered load")
+    parser.add_argument("--users", type=int, default=400)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--tokens", type=int, default=8, help="words in the model's reply")
+    parser.add_argument("--token-delay", type=float, default=0.04, help="seconds per token")
+    parser.add_argument("--profile", help="write a cProfile of each worker to PROFILE.<port>")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
