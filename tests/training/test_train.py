@@ -162,3 +162,32 @@ def test_qlora_without_bitsandbytes_or_gpu_is_a_clear_error(
     config = repeated_dataset_config(tmp_path, tiny_model_dir, **{"lora.qlora": True})
     with pytest.raises(TrainingSetupError, match="qlora"):
         run_training(config)
+
+
+def test_device_plan_on_cpu(tmp_path: Path, tiny_model_dir: Path) -> None:
+    auto = plan_device(
+        make_config(
+            tiny_model_dir,
+            tmp_path,
+            **{"training.precision": "auto", "training.gradient_checkpointing": "auto"},
+        ),
+        cuda=False,
+    )
+    assert (auto.device, auto.precision, auto.gradient_checkpointing) == ("cpu", "fp32", False)
+    forced = plan_device(
+        make_config(
+            tiny_model_dir,
+            tmp_path,
+            **{"training.precision": "bf16", "training.gradient_checkpointing": True},
+        ),
+        cuda=False,
+    )
+    assert (forced.precision, forced.gradient_checkpointing, forced.dtype) == (
+        "bf16",
+        True,
+        torch.bfloat16,
+    )
+    with pytest.raises(TrainingSetupError, match="fp16 needs a CUDA GPU"):
+        plan_device(
+            make_config(tiny_model_dir, tmp_path, **{"training.precision": "fp16"}), cuda=False
+        )
