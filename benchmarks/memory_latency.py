@@ -8,7 +8,8 @@ packaged model's dimension (embedding 100k texts would take most of an hour on t
 and does not change the search cost). Measured:
 
 - search p50/p99 with the query vector given (what a reply pays when `recall` embeds the
-  message once for facts and episodes), then including the query embedding (packaged MiniLM);
+  message once for facts and episodes), then including the query embedding (packaged MiniLM,
+  `--threads` torch threads, default 1);
 - index update: adding one record (vector given; then including its passage embedding),
   and the first search after it (the cached arrays are rebuilt);
 - a cold load: building the user's in-memory index from its records (cache miss).
@@ -53,12 +54,12 @@ def fmt(values: list[float]) -> str:
     return f"p50 {percentile(values, 50):7.2f} ms  p99 {percentile(values, 99):7.2f} ms"
 
 
-async def run(sizes: list[int], queries: int, embed_queries: int) -> None:
+async def run(sizes: list[int], queries: int, embed_queries: int, threads: int | None) -> None:
     rng = random.Random(7)
     nrng = np.random.default_rng(7)
     words = vocabulary(rng)
     weights = [1.0 / (rank + 1) for rank in range(len(words))]
-    embedder = SentenceTransformerEmbedder("packaged-minilm")
+    embedder = SentenceTransformerEmbedder("packaged-minilm", threads=threads)
     await embedder.warm_up()
     now = datetime(2026, 6, 1, tzinfo=UTC)
     print(f"{'records':>8}  what")
@@ -132,8 +133,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--embed-queries", type=int, default=50)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads of the embedder (0: torch default)"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.sizes, args.queries, args.embed_queries))
+    threads = args.threads or None
+    asyncio.run(run(args.sizes, args.queries, args.embed_queries, threads))
 
 
 if __name__ == "__main__":

@@ -14,31 +14,22 @@ from collections import Counter
 import numpy as np
 import numpy.typing as npt
 
+from companion.memory.growable import GrowableArray
 from companion.memory.text import tokenize
 
 Scores = npt.NDArray[np.float32]
 
 
 class _Postings:
-    __slots__ = ("_cache", "rows", "tfs")
+    __slots__ = ("rows", "tfs")
 
     def __init__(self) -> None:
-        self.rows: list[int] = []
-        self.tfs: list[int] = []
-        self._cache: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]] | None = None
+        self.rows: GrowableArray[np.int64] = GrowableArray(np.int64, 4)
+        self.tfs: GrowableArray[np.float32] = GrowableArray(np.float32, 4)
 
     def add(self, row: int, tf: int) -> None:
         self.rows.append(row)
         self.tfs.append(tf)
-        self._cache = None
-
-    def arrays(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        if self._cache is None:
-            self._cache = (
-                np.asarray(self.rows, dtype=np.int64),
-                np.asarray(self.tfs, dtype=np.float32),
-            )
-        return self._cache
 
 
 class BM25Index:
@@ -48,12 +39,10 @@ class BM25Index:
         self.k1 = k1
         self.b = b
         self._postings: dict[str, _Postings] = {}
-        self._lengths: list[int] = []
-        self._alive: list[bool] = []
+        self._lengths: GrowableArray[np.float32] = GrowableArray(np.float32)
+        self._alive: GrowableArray[np.bool_] = GrowableArray(np.bool_)
         self._alive_count = 0
-        self._total_length = 0
-        self._lengths_cache: npt.NDArray[np.float32] | None = None
-        self._alive_cache: npt.NDArray[np.bool_] | None = None
+        self._total_length = 0.0
 
     def __len__(self) -> int:
         return len(self._lengths)
@@ -71,17 +60,14 @@ class BM25Index:
         self._alive.append(True)
         self._alive_count += 1
         self._total_length += len(terms)
-        self._lengths_cache = None
-        self._alive_cache = None
         return row
 
     def remove(self, row: int) -> None:
         """Stop counting `row` in statistics; its postings stay until the owner rebuilds."""
-        if self._alive[row]:
+        if self._alive.view()[row]:
             self._alive[row] = False
             self._alive_count -= 1
-            self._total_length -= self._lengths[row]
-            self._alive_cache = None
+            self._total_length -= float(self._lengths.view()[row])
 
     def scores(self, query: str) -> Scores:
         """BM25 score of every row for `query` (removed rows may score; the caller masks them)."""
@@ -89,22 +75,22 @@ class BM25Index:
         terms = set(tokenize(query))
         if not terms or self._alive_count == 0:
             return result
-        if self._lengths_cache is None:
-            self._lengths_cache = np.asarray(self._lengths, dtype=np.float32)
-        if self._alive_cache is None:
-            self._alive_cache = np.asarray(self._alive, dtype=np.bool_)
-        alive = self._alive_cache
+        alive = self._alive.view()
+        lengths = self._lengths.view()
         average = max(self._total_length / self._alive_count, 1.0)
-        norm = self.k1 * (1.0 - self.b + self.b * self._lengths_cache / average)
+        scale = self.k1 * self.b / average
+        base = self.k1 * (1.0 - self.b)
         n = self._alive_count
         for term in terms:
             postings = self._postings.get(term)
             if postings is None:
                 continue
-            rows, tfs = postings.arrays()
+            rows, tfs = postings.rows.view(), postings.tfs.view()
             df = len(rows) if self._alive_count == len(alive) else int(alive[rows].sum())
             if df == 0:
                 continue
             idf = float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
-            result[rows] += idf * tfs * (self.k1 + 1.0) / (tfs + norm[rows])
+            # Length normalisation only for the rows holding the term, not the whole corpus.
+            norm = base + scale * lengths[rows]
+            result[rows] += idf * tfs * (self.k1 + 1.0) / (tfs + norm)
         return result

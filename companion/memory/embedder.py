@@ -105,12 +105,14 @@ class SentenceTransformerEmbedder:
         passage_prefix: str = "",
         batch_size: int = 32,
         device: str = "cpu",
+        threads: int | None = None,
     ) -> None:
         self.model_name = model_name_or_path
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
         self.batch_size = batch_size
         self.device = device
+        self.threads = threads
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
         self._model: Any = None
         self._load_lock = threading.Lock()
@@ -166,6 +168,14 @@ class SentenceTransformerEmbedder:
                     "long-term memory needs sentence-transformers (pip install 'companion[ml]')"
                 ) from exc
             log.info("loading embedding model %s on %s", self.model_name, self.device)
+            if self.threads is not None:
+                # Torch's intra-op threads for CPU inference. On a small shared host one
+                # thread is several times faster for short queries than threads that wait
+                # for each other. Torch's setting is process-wide: the composition root
+                # decides (memory embedding threads), nothing changes by default.
+                import torch
+
+                torch.set_num_threads(self.threads)
             try:
                 model = SentenceTransformer(path, device=self.device)
             except Exception as exc:

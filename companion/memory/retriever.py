@@ -45,6 +45,7 @@ import numpy.typing as npt
 
 from companion.memory.bm25 import BM25Index
 from companion.memory.embedder import Embedder, Vector, normalize_rows
+from companion.memory.growable import GrowableArray
 
 UserId = int
 
@@ -140,14 +141,13 @@ class _UserIndex:
         self.ids: list[str] = []
         self.rows: dict[str, int] = {}
         self.texts: list[str] = []
-        self.times: list[float] = []
-        self.importance: list[float] = []
-        self.scopes: list[int] = []
+        self.times: GrowableArray[np.float64] = GrowableArray(np.float64)
+        self.importance: GrowableArray[np.float64] = GrowableArray(np.float64)
+        self.scopes: GrowableArray[np.int32] = GrowableArray(np.int32)
         self.scope_codes: dict[str, int] = {}
-        self.alive: list[bool] = []
+        self.alive: GrowableArray[np.bool_] = GrowableArray(np.bool_)
         self.dead = 0
         self.bm25 = BM25Index()
-        self._arrays: _RowArrays | None = None
 
     @property
     def size(self) -> int:
@@ -174,7 +174,6 @@ class _UserIndex:
         self.scopes.append(self.scope_codes.setdefault(record.scope, len(self.scope_codes)))
         self.alive.append(True)
         self.bm25.add(record.text)
-        self._arrays = None
 
     def remove(self, record_id: str) -> bool:
         row = self.rows.pop(record_id, None)
@@ -183,7 +182,6 @@ class _UserIndex:
         self.alive[row] = False
         self.dead += 1
         self.bm25.remove(row)
-        self._arrays = None
         return True
 
     @property
@@ -195,29 +193,25 @@ class _UserIndex:
 
     def records(self) -> list[MemoryRecord]:
         scope_names = self.scope_names
+        alive, times, importance, scopes = self.arrays()
         return [
             MemoryRecord(
                 id=self.ids[row],
                 text=self.texts[row],
-                time=datetime.fromtimestamp(self.times[row], UTC),
-                importance=self.importance[row],
-                scope=scope_names[self.scopes[row]],
+                time=datetime.fromtimestamp(float(times[row]), UTC),
+                importance=float(importance[row]),
+                scope=scope_names[int(scopes[row])],
                 vector=self.matrix[row].copy(),
             )
             for row in range(self.size)
-            if self.alive[row]
+            if alive[row]
         ]
 
     def arrays(self) -> _RowArrays:
-        """(alive mask, times, importance) as arrays, cached until the next change."""
-        if self._arrays is None:
-            self._arrays = _RowArrays(
-                np.asarray(self.alive, dtype=np.bool_),
-                np.asarray(self.times, dtype=np.float64),
-                np.asarray(self.importance, dtype=np.float64),
-                np.asarray(self.scopes, dtype=np.int32),
-            )
-        return self._arrays
+        """(alive mask, times, importance, scope codes) of the rows, as views (no copy)."""
+        return _RowArrays(
+            self.alive.view(), self.times.view(), self.importance.view(), self.scopes.view()
+        )
 
 
 class Retriever:
