@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import base64
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -50,6 +51,16 @@ from tests.e2e.bot.conftest import REDIS_URL, WEBHOOK_SECRET, write_personas
 from tests.emulators.openai_server import OpenAIEmulator
 from tests.emulators.telegram import DEFAULT_TOKEN, TelegramBotAPIEmulator, TelegramUser
 from tests.emulators.telegram.server import free_port
+
+# With --profile: the worker profiles only the measured window (SIGUSR1 starts, SIGUSR2 dumps).
+PROFILED_WORKER = """
+import cProfile, signal
+from companion.cli import main
+profiler = cProfile.Profile()
+signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
+signal.signal(signal.SIGUSR2, lambda *_: (profiler.disable(), profiler.dump_stats({out!r})))
+main()
+"""
 
 WORDS = "sure thing I hear you and I am here with you always".split()
 
@@ -133,11 +144,18 @@ async def run(args: argparse.Namespace) -> None:
                     "COMPANION_TELEGRAM__WEBHOOK_URL": f"http://127.0.0.1:{port}",
                 }
                 launcher = tmp / "worker.py"
-                launcher.write_text("from companion.cli import main\nmain()\n")
-                profile = ["-m", "cProfile", "-o", f"{args.profile}.{port}"] if args.profile else []
+                launcher.write_text(
+                    PROFILED_WORKER.format(out=f"{args.profile}.{port}")
+                    if args.profile
+                    else "from companion.cli import main\nmain()\n"
+                )
                 process = await asyncio.create_subprocess_exec(
-                    sys.executable, *profile, str(launcher),
-                    "bot", "--webhook", "--api-server", tg.base_url,
+                    sys.executable,
+                    str(launcher),
+                    "bot",
+                    "--webhook",
+                    "--api-server",
+                    tg.base_url,
                     env=worker_env,
                 )
                 workers.append(process)
@@ -173,6 +191,9 @@ async def run(args: argparse.Namespace) -> None:
             baseline_calls = len(tg.calls)
             await asyncio.sleep(1)
 
+            if args.profile:
+                for process in workers:
+                    process.send_signal(signal.SIGUSR1)
             cpu_before = sum(cpu_seconds(p.pid) for p in workers)
             driver_before = time.process_time()
             total = int(args.rate * args.duration)
@@ -190,6 +211,9 @@ async def run(args: argparse.Namespace) -> None:
             await wait_replies(len(users) + total, 120)
             finished = time.monotonic()
             cpu_after = sum(cpu_seconds(p.pid) for p in workers)
+            if args.profile:
+                for process in workers:
+                    process.send_signal(signal.SIGUSR2)
             driver_cpu = time.process_time() - driver_before
 
             # Per chat: each update's first call, first draft and final message.
@@ -203,13 +227,15 @@ async def run(args: argparse.Namespace) -> None:
             final_at: list[float] = []
             measured_deliveries = [d for d in tg.deliveries if d.sent_at >= started]
             for delivery in measured_deliveries:
-                chat_calls = [c for c in by_chat.get(delivery.chat_id or 0, [])
-                              if c.at >= delivery.sent_at]
+                chat_calls = [
+                    c for c in by_chat.get(delivery.chat_id or 0, []) if c.at >= delivery.sent_at
+                ]
                 if not chat_calls:
                     continue
                 first_call.append(chat_calls[0].at - delivery.sent_at)
-                text = next((c for c in chat_calls
-                             if c.method in ("sendMessageDraft", "sendMessage")), None)
+                text = next(
+                    (c for c in chat_calls if c.method in ("sendMessageDraft", "sendMessage")), None
+                )
                 if text is not None:
                     first_text.append(text.at - delivery.sent_at)
                 final = next((c for c in chat_calls if c.method == "sendMessage"), None)
@@ -221,20 +247,32 @@ async def run(args: argparse.Namespace) -> None:
             failed_deliveries = [d for d in measured_deliveries if d.status != 200]
             cpu = cpu_after - cpu_before
 
-            print(f"workers={args.workers} users={args.users} offered={args.rate:.0f} msg/s "
-                  f"for {args.duration:.0f}s (sent {total} in {send_end - started:.1f}s); "
-                  f"reply={args.tokens} tokens at {args.token_delay * 1000:.0f} ms/token")
-            print(f"sustained: {completed / window:.1f} replies/s "
-                  f"({completed} completed in {window:.1f}s, all done {finished - started:.1f}s)")
-            print(f"added latency update->first call: p50 {percentile(first_call, 50) * 1000:.1f} ms,"
-                  f" p99 {percentile(first_call, 99) * 1000:.1f} ms, "
-                  f"max {max(first_call, default=float('nan')) * 1000:.1f} ms")
-            print(f"update->first text (draft): p50 {percentile(first_text, 50) * 1000:.1f} ms, "
-                  f"p99 {percentile(first_text, 99) * 1000:.1f} ms")
-            print(f"CPU per message (bot workers): {cpu / max(completed, 1) * 1000:.2f} ms "
-                  f"({cpu:.1f} s total; driver+emulators {driver_cpu:.1f} s)")
-            print(f"Bot API errors: {len(errors)}; webhook deliveries not 200: "
-                  f"{len(failed_deliveries)}; LLM streams: {llm.streams_completed}")
+            print(
+                f"workers={args.workers} users={args.users} offered={args.rate:.0f} msg/s "
+                f"for {args.duration:.0f}s (sent {total} in {send_end - started:.1f}s); "
+                f"reply={args.tokens} tokens at {args.token_delay * 1000:.0f} ms/token"
+            )
+            print(
+                f"sustained: {completed / window:.1f} replies/s "
+                f"({completed} completed in {window:.1f}s, all done {finished - started:.1f}s)"
+            )
+            print(
+                f"added latency update->first call: p50 {percentile(first_call, 50) * 1000:.1f} ms,"
+                f" p99 {percentile(first_call, 99) * 1000:.1f} ms, "
+                f"max {max(first_call, default=float('nan')) * 1000:.1f} ms"
+            )
+            print(
+                f"update->first text (draft): p50 {percentile(first_text, 50) * 1000:.1f} ms, "
+                f"p99 {percentile(first_text, 99) * 1000:.1f} ms"
+            )
+            print(
+                f"CPU per message (bot workers): {cpu / max(completed, 1) * 1000:.2f} ms "
+                f"({cpu:.1f} s total; driver+emulators {driver_cpu:.1f} s)"
+            )
+            print(
+                f"Bot API errors: {len(errors)}; webhook deliveries not 200: "
+                f"{len(failed_deliveries)}; LLM streams: {llm.streams_completed}"
+            )
             if first_call:
                 print(f"mean first call {statistics.mean(first_call) * 1000:.1f} ms")
     finally:
@@ -259,7 +297,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--tokens", type=int, default=8, help="words in the model's reply")
     parser.add_argument("--token-delay", type=float, default=0.04, help="seconds per token")
-    parser.add_argument("--profile", help="write a cProfile of each worker to PROFILE.<port>")
+    parser.add_argument(
+        "--profile", help="profile the measured window of each worker into PROFILE.<port>"
+    )
     asyncio.run(run(parser.parse_args()))
 
 

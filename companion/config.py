@@ -120,6 +120,9 @@ class TelegramSettings(BaseModel):
     user_cache_ttl_s: int = 30
     # On SIGTERM, replies in flight get this long to finish before the process exits.
     shutdown_timeout_s: float = 30.0
+    # Updates one worker handles at once; beyond it the webhook answers later (backpressure:
+    # Telegram keeps the rest queued) and polling fetches less.
+    max_concurrent_updates: int = 64
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -34,6 +34,7 @@ from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import LinkPreviewOptions
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from redis.asyncio import Redis
 
 from companion.bot.commands import set_commands
@@ -236,11 +237,13 @@ async def _on_shutdown(inflight: InFlight, tg_settings: TelegramSettings) -> Non
 async def run_polling(bot: Bot, dp: Dispatcher) -> None:
     """Long polling (development). Stops on SIGINT/SIGTERM after replies in flight finish."""
     await bot.delete_webhook(drop_pending_updates=False)
+    settings: TelegramSettings = dp.workflow_data["tg_settings"]
     await dp.start_polling(
         bot,
         allowed_updates=dp.resolve_used_update_types(),
         handle_signals=True,
         close_bot_session=True,
+        tasks_concurrency_limit=settings.max_concurrent_updates,
     )
 
 
@@ -254,7 +257,17 @@ def create_webhook_app(bot: Bot, dp: Dispatcher, settings: TelegramSettings) -> 
             "telegram.webhook_secret is required in webhook mode (1-256 characters A-Z, a-z, "
             "0-9, _ and -): set COMPANION_TELEGRAM__WEBHOOK_SECRET"
         )
-    app = web.Application()
+    inflight: InFlight = dp.workflow_data["inflight"]
+
+    @web.middleware
+    async def backpressure(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # Updates are handled in the background once the request is answered; holding the
+        # answer while the worker is full makes Telegram keep the rest queued on its side.
+        if request.path == settings.webhook_path:
+            await inflight.wait_for_room(settings.max_concurrent_updates)
+        return await handler(request)
+
+    app = web.Application(middlewares=[backpressure])
     # Registered before the request handler's own shutdown (which closes the bot session), so
     # replies in flight finish first.
     setup_application(app, dp, bot=bot)

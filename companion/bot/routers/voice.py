@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
@@ -28,8 +29,12 @@ from companion.bot.localization import I18n
 from companion.bot.replying import ChatReplier
 from companion.bot.texts import TELEGRAM_TEXT_LIMIT, escape, shorten
 from companion.speech.errors import AudioTooLargeError, SpeechError
-from companion.speech.pool import TranscriptionPool
 from companion.storage.models import MessageSource, User
+
+if TYPE_CHECKING:
+    # Only for the annotation: the bot must start without the "voice" extra (PyAV,
+    # faster-whisper) installed; voice messages then get "type instead".
+    from companion.speech.pool import TranscriptionPool
 
 log = logging.getLogger(__name__)
 

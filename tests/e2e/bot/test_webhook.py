@@ -126,3 +126,24 @@ async def test_shutdown_finishes_replies_in_flight(hook: BotHarness) -> None:
     await runner.cleanup()  # what SIGTERM does in run_webhook
     final = await user.expect("sendMessage", contains="takes a while", timeout=1)
     assert final.ok
+
+
+async def test_worker_takes_no_more_updates_than_its_limit(
+    bot_settings: Settings, tg: TelegramBotAPIEmulator, llm: OpenAIEmulator, mongo_uri: str
+) -> None:
+    bot_settings.telegram.max_concurrent_updates = 1
+    async with running_bot(bot_settings, tg, llm, mongo_uri, webhook=True) as hook:
+        first, second = hook.user(5005), hook.user(5006)
+        for user in (first, second):
+            await hook.onboard(user)
+            await hook.choose(user, "mark")
+            user.skip()
+        llm.reply = "One slow reply, word by word, for the limit test."
+        llm.token_delay_s = 0.1
+        await first.say("first")
+        await first.expect("sendChatAction")
+        await second.say("second")
+        done = await first.expect("sendMessage", contains="limit test")
+        started = await second.expect("sendChatAction")
+        assert started.at >= done.at  # the second update waited for a free slot
+        await second.expect("sendMessage", contains="limit test")
