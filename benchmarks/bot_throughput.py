@@ -62,7 +62,7 @@ signal.signal(signal.SIGUSR2, lambda *_: (profiler.disable(), profiler.dump_stat
 main()
 """
 
-WORDS = "sure thing I hear you and I am here with you always".split()
+WORDS = ["sure", "thing", "I", "hear", "you", "and", "I", "am", "here", "with", "you", "always"]
 
 
 def cpu_seconds(pid: int) -> float:

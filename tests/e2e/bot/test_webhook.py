@@ -1,4 +1,4 @@
-"""Webhook mode: the secret token is checked, several workers serve one bot, shutdown is graceful."""
+"""Webhook mode: the secret token is checked, several workers serve one bot, graceful shutdown."""
 
 from __future__ import annotations
 
