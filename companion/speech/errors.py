@@ -53,6 +53,12 @@ class TranscriberBusyError(SpeechError):
     message_id = "voice-busy"
 
 
+class TranscriptionFailedError(SpeechError):
+    """An unexpected failure (model could not load, decoder crashed); logged with its cause."""
+
+    message_id = "voice-failed"
+
+
 class TranscriberClosedError(SpeechError):
     """The pool is shutting down; the user sees the same text as when it is busy."""
 

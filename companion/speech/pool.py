@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from companion.speech.audio import AudioSource
-from companion.speech.errors import SpeechError, TranscriberBusyError, TranscriberClosedError
+from companion.speech.errors import (
+    SpeechError,
+    TranscriberBusyError,
+    TranscriberClosedError,
+    TranscriptionFailedError,
+)
 from companion.speech.transcriber import Transcript
 
 logger = logging.getLogger(__name__)
@@ -179,6 +184,12 @@ class TranscriptionPool:
         except asyncio.CancelledError:
             await asyncio.wait([future])
             raise
+        except SpeechError:
+            raise
+        except Exception as exc:
+            # The user gets "something went wrong while listening"; the cause goes to the log.
+            logger.exception("transcription failed")
+            raise TranscriptionFailedError(f"transcription failed: {type(exc).__name__}") from exc
 
     async def close(self, timeout_s: float | None = 30.0) -> None:
         """Refuse new notes, let admitted ones finish (up to ``timeout_s``), stop the threads."""

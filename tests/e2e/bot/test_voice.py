@@ -155,3 +155,11 @@ async def test_silence_is_nothing_recognised(voice_harness: BotHarness) -> None:
     await user.send_voice((FIXTURES / "silence.ogg").read_bytes(), duration=3)
     await user.expect("sendMessage", contains="couldn't make out any words")
     assert await stored_user_messages(voice_harness, 5108) == []
+
+
+async def test_without_a_speech_pool_the_user_is_asked_to_type(harness: BotHarness) -> None:
+    user = await ready_user(harness, 5109)
+    await user.send_voice((FIXTURES / "en_voice.ogg").read_bytes(), duration=8)
+    await user.expect("sendMessage", contains="please type your message")
+    assert [c for c in harness.tg.calls if c.method == "getFile"] == []
+    assert await stored_user_messages(harness, 5109) == []

@@ -20,6 +20,7 @@ from companion.speech.errors import (
     AudioUnreadableError,
     TranscriberBusyError,
     TranscriberClosedError,
+    TranscriptionFailedError,
 )
 from companion.speech.pool import TranscriptionPool
 from companion.speech.transcriber import Transcript
@@ -65,6 +66,8 @@ class RecordingEngine:
         user = text.split(":")[0]
         if text.endswith("broken"):
             raise AudioUnreadableError("broken")
+        if text.endswith("crash"):
+            raise RuntimeError("CUDA failed with error out of memory")
         with self._lock:
             self.started.append(text)
             self.running[user] = self.running.get(user, 0) + 1
@@ -157,6 +160,11 @@ async def test_an_error_frees_the_slot_and_the_users_lane() -> None:
     with pytest.raises(AudioUnreadableError):
         await pool.transcribe(1, b"1:broken")
     assert (pool.running, pool.waiting) == (0, 0)
+    # An unexpected failure becomes a SpeechError the front-end can word ("voice-failed").
+    with pytest.raises(TranscriptionFailedError) as caught:
+        await pool.transcribe(1, b"1:crash")
+    assert caught.value.message_id == "voice-failed"
+    assert isinstance(caught.value.__cause__, RuntimeError)
     assert (await pool.transcribe(1, b"1:ok")).text == "1:ok"
     await pool.close()
 
