@@ -79,6 +79,11 @@ class MemoryConfig:
     core_importance: int = 5  # facts always offered (name, family, home)
     core_facts: int = 3
     episode_chars: int = 220  # each side of a recalled exchange is cut to this
+    # Reconciliation thresholds (cosine), see `Reconciler`. Tuned for all-MiniLM-L6-v2;
+    # multilingual-e5 models score everything higher and need higher values (docs/memory.md).
+    duplicate_threshold: float = 0.92
+    similar_threshold: float = 0.5
+    tombstone_threshold: float = 0.9
 
     @classmethod
     def from_settings(cls, settings: MemorySettings) -> MemoryConfig:
@@ -162,8 +167,14 @@ class MemoryService:
         count_tokens: Callable[[str], int] | None = None,
         persona_name: Callable[[str, str], str] | None = None,
         prompts_dir: Path | None = None,
+        config: MemoryConfig | None = None,
     ) -> MemoryService:
-        """The usual wiring: Mongo stores, exact retrievers (or `$vectorSearch`), the LLM."""
+        """The usual wiring: Mongo stores, exact retrievers (or `$vectorSearch`), the LLM.
+
+        `config` overrides what `MemoryConfig.from_settings(settings)` would give (thresholds
+        and timings that are not settings yet).
+        """
+        config = config or MemoryConfig.from_settings(settings)
         from companion.memory.atlas import AtlasDenseSearch
 
         facts = FactStore(db, cipher)
@@ -196,11 +207,18 @@ class MemoryService:
             embedder=embedder,
             messages=messages,
             reconciler=Reconciler(
-                facts, fact_retriever, embedder, chat_model, prompts_dir=prompts_dir
+                facts,
+                fact_retriever,
+                embedder,
+                chat_model,
+                prompts_dir=prompts_dir,
+                duplicate_threshold=config.duplicate_threshold,
+                similar_threshold=config.similar_threshold,
+                tombstone_threshold=config.tombstone_threshold,
             ),
             extractor=(FactExtractor(chat_model, prompts_dir=prompts_dir) if chat_model else None),
             markers=db,
-            config=MemoryConfig.from_settings(settings),
+            config=config,
             count_tokens=count_tokens,
             persona_name=persona_name,
             prompts_dir=prompts_dir,
