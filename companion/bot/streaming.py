@@ -93,6 +93,7 @@ class ReplyStream:
         self._not_before = 0.0  # monotonic time before which Telegram asked us not to call
         self._dirty = asyncio.Event()
         self._closing = False
+        self._closed = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
         self.sent: list[Message] = []
 
@@ -143,6 +144,7 @@ class ReplyStream:
 
     async def _stop_pump(self) -> None:
         self._closing = True
+        self._closed.set()
         self._dirty.set()
         if self._pump is not None:
             try:
@@ -172,12 +174,8 @@ class ReplyStream:
 
     async def _interruptible_sleep(self, seconds: float) -> None:
         """Sleep, but wake early when the reply is finished (finish respects the rate itself)."""
-        deadline = time.monotonic() + seconds
-        while not self._closing:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            await self._sleep(min(remaining, 0.05))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), seconds)
 
     async def _commit_full_segments(self) -> None:
         while True:

@@ -38,6 +38,15 @@ class UserMiddleware(BaseMiddleware):
             return await handler(event, data)
         user = await self._users.get(sender.id)
         stored = user is not None
+        if user is not None and (user.first_name, user.username) != (
+            sender.first_name,
+            sender.username,
+        ):
+            # People rename themselves; the persona should use the name they go by now.
+            updated = await self._users.update(
+                sender.id, first_name=sender.first_name, username=sender.username
+            )
+            user = updated or user
         if user is None:
             language = language_from_telegram(sender.language_code, self._default_language)
             state: FSMContext | None = data.get("state")
