@@ -247,11 +247,7 @@ class MemoryService:
         fact_hits = await self.fact_retriever.search(
             user.id, query, cfg.facts_in_prompt * 2, now=now, query_vector=vector
         )
-        fact_texts = [
-            record.text
-            for record in await self._fact_records(user.id, fact_hits)
-            if record is not None
-        ]
+        fact_records = await self._fact_records(user.id, fact_hits)
         recent_ids = {message.id for message in recent}
         episode_hits = await self.episode_retriever.search(
             user.id,
@@ -271,9 +267,9 @@ class MemoryService:
             if h.id in stored and not _in_window(stored[h.id], window)
         ][: cfg.episodes_in_prompt]
         relevant = [
-            text
-            for text, hit in zip(fact_texts, fact_hits, strict=False)
-            if hit.dense >= cfg.min_fact_similarity or hit.lexical > 0
+            record.text
+            for record, hit in zip(fact_records, fact_hits, strict=True)
+            if record is not None and (hit.dense >= cfg.min_fact_similarity or hit.lexical > 0)
         ][: cfg.facts_in_prompt]
         core = await self._core_facts(user.id, exclude=set(relevant))
         facts = fit_to_budget([*relevant, *core], cfg.prompt_token_budget, self._count_tokens)
