@@ -34,7 +34,6 @@ from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import LinkPreviewOptions
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from redis.asyncio import Redis
 
 from companion.bot.commands import set_commands
@@ -247,6 +246,47 @@ async def run_polling(bot: Bot, dp: Dispatcher) -> None:
     )
 
 
+class BoundedRequestHandler(SimpleRequestHandler):
+    """aiogram's webhook handler, answering at once and handling the update in the background,
+    but with at most `max_concurrency` updates in flight: while the worker is full the answer
+    waits, so Telegram (limited by ``max_connections``) keeps the rest queued on its side."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        bot: Bot,
+        *,
+        secret_token: str,
+        max_concurrency: int,
+    ) -> None:
+        super().__init__(dispatcher, bot, handle_in_background=True, secret_token=secret_token)
+        self._slots = asyncio.Semaphore(max(1, max_concurrency))
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        token = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not self.verify_secret(token, self.bot):
+            return web.Response(body="Unauthorized", status=401)
+        await self._slots.acquire()
+        try:
+            update = await request.json(loads=self.bot.session.json_loads)
+        except Exception:
+            self._slots.release()
+            return web.Response(body="Bad Request", status=400)
+        task = asyncio.create_task(self._feed(update))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return web.json_response({}, dumps=self.bot.session.json_dumps)
+
+    __call__ = handle
+
+    async def _feed(self, update: dict[str, Any]) -> None:
+        try:
+            await self._background_feed_update(bot=self.bot, update=update)
+        finally:
+            self._slots.release()
+
+
 def create_webhook_app(bot: Bot, dp: Dispatcher, settings: TelegramSettings) -> web.Application:
     """The aiohttp app of one webhook worker: POST `webhook_path`, GET /healthz.
 
@@ -257,25 +297,15 @@ def create_webhook_app(bot: Bot, dp: Dispatcher, settings: TelegramSettings) -> 
             "telegram.webhook_secret is required in webhook mode (1-256 characters A-Z, a-z, "
             "0-9, _ and -): set COMPANION_TELEGRAM__WEBHOOK_SECRET"
         )
-    inflight: InFlight = dp.workflow_data["inflight"]
-
-    @web.middleware
-    async def backpressure(request: web.Request, handler: Handler) -> web.StreamResponse:
-        # Updates are handled in the background once the request is answered; holding the
-        # answer while the worker is full makes Telegram keep the rest queued on its side.
-        if request.path == settings.webhook_path:
-            await inflight.wait_for_room(settings.max_concurrent_updates)
-        return await handler(request)
-
-    app = web.Application(middlewares=[backpressure])
+    app = web.Application()
     # Registered before the request handler's own shutdown (which closes the bot session), so
     # replies in flight finish first.
     setup_application(app, dp, bot=bot)
-    SimpleRequestHandler(
+    BoundedRequestHandler(
         dispatcher=dp,
         bot=bot,
         secret_token=settings.webhook_secret.get_secret_value(),
-        handle_in_background=True,
+        max_concurrency=settings.max_concurrent_updates,
     ).register(app, path=settings.webhook_path)
 
     async def healthz(request: web.Request) -> web.Response:

@@ -23,7 +23,6 @@ class InFlight:
         self._count = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._left = asyncio.Event()
 
     @property
     def count(self) -> int:
@@ -35,15 +34,8 @@ class InFlight:
 
     def leave(self) -> None:
         self._count -= 1
-        self._left.set()
         if self._count == 0:
             self._idle.set()
-
-    async def wait_for_room(self, limit: int) -> None:
-        """Return once fewer than `limit` updates are being handled."""
-        while self._count >= limit:
-            self._left.clear()
-            await self._left.wait()
 
     async def drain(self, timeout_s: float) -> bool:
         """Wait until no update is being handled; False if some were still running."""
