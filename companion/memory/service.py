@@ -357,7 +357,7 @@ class MemoryService:
     async def _learn(self, user: User, conversation: Conversation) -> None:
         cursor = self._cursors.get(conversation.id)
         if cursor is None:
-            cursor = await self.episodes.last_seq(conversation.id)
+            cursor = await self.episodes.last_seq(user.id, conversation.id)
         messages = await self.messages.recent(
             conversation.id, self.config.max_batch_messages, after_seq=cursor
         )

@@ -264,10 +264,15 @@ class EpisodeStore:
             upsert=True,
         )
 
-    async def last_seq(self, conversation_id: str) -> int:
-        """The seq of the newest stored exchange of a conversation (0 when none)."""
+    async def last_seq(self, user_id: int, conversation_id: str) -> int:
+        """The seq of the newest stored exchange of a conversation (0 when none).
+
+        Sorted by time rather than seq so the (user_id, created_at) index serves it: within a
+        conversation both grow together.
+        """
         document = await self._episodes.find_one(
-            {"conversation_id": conversation_id}, sort=[("seq", DESCENDING)]
+            {"user_id": user_id, "conversation_id": conversation_id},
+            sort=[("created_at", DESCENDING), ("seq", DESCENDING)],
         )
         return 0 if document is None else int(document.get("seq", 0))
 
