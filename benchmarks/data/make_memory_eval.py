@@ -248,6 +248,7 @@ def plan_user(rng: random.Random) -> UserPlan:
     plan = UserPlan()
     names = rng.sample(NAMES, 8)
     cities = rng.sample(CITIES, 5)
+
     def s(lo: int, hi: int) -> int:
         """A session number in [lo, hi]."""
         return rng.randint(lo, hi)

@@ -18,8 +18,9 @@ How a query is ranked (see `RetrieverConfig` for the knobs):
    one numpy matrix-vector product over the user's normalised vectors; per-user data is small),
    or MongoDB ``$vectorSearch`` when a `DenseSearch` is given (``memory.vector_search=atlas``);
 2. lexical: BM25 over Russian/English stems (`companion.memory.bm25`);
-3. the two rankings are fused with weighted reciprocal rank fusion, then scaled by recency
-   (exponential decay with a half-life) and importance (1..5);
+3. the top candidates of both are fused: cosine + a small weight times BM25 (scaled to the
+   query's best match) + recency (exponential decay with a half-life) + importance (1..5);
+   weighted reciprocal rank fusion is the alternative (`RetrieverConfig(fusion="rrf")`);
 4. MMR (maximal marginal relevance) picks the final k so near-duplicates do not crowd out
    other relevant records.
 
