@@ -140,3 +140,15 @@ def test_impossible_budget_is_a_clear_error() -> None:
             reply_tokens=20,
             history_budget=10,
         )
+
+
+def test_character_card_placeholders_are_resolved() -> None:
+    persona = make_persona(scenario="{{char}} waits for {{user}} at the station.")
+    builder = PromptBuilder()
+    named = builder.render_system(
+        SystemPromptContext(persona=persona, language="en", user_name="Oleg")
+    )
+    assert "Anna waits for Oleg at the station." in named
+    anonymous = builder.render_system(SystemPromptContext(persona=persona, language="en"))
+    assert "Anna waits for the user at the station." in anonymous
+    assert "{{" not in anonymous
