@@ -14,8 +14,9 @@ from companion.personas.models import ExampleDialogue, Module, Persona
 from companion.storage.models import Message, MessageRole
 
 LANGUAGE_NAMES = {"ru": "Russian", "en": "English"}
-# The prompt itself is English; the person is "the user" until their name is known.
-_USER_WORD = {"ru": "the user", "en": "the user"}
+# The prompt itself is English whatever the reply language; the person is "the user" until
+# their name is known.
+_UNNAMED_USER = "the user"
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "prompts"
 MODULE_TEMPLATES = {
     Module.SUPPORT: "system/support.j2",
@@ -76,7 +77,7 @@ class PromptBuilder:
         # Character Card placeholders in imported cards: {{char}} is the persona, {{user}} the
         # person (by name once we know it).
         text = text.replace("{{char}}", ctx.persona.display_name(ctx.language)).replace(
-            "{{user}}", ctx.user_name or _USER_WORD.get(ctx.language, "the user")
+            "{{user}}", ctx.user_name or _UNNAMED_USER
         )
         return _squeeze_blank_lines(text)
 
