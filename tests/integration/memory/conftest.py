@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from companion.config import LLMSettings, MemorySettings
 from companion.llm.openai_backend import OpenAIChatModel
 from companion.memory.embedder import SentenceTransformerEmbedder
-from companion.memory.service import MemoryService
+from companion.memory.service import MemoryConfig, MemoryService
 from companion.storage.conversations import ConversationRepository
 from companion.storage.crypto import AesGcmCipher
 from companion.storage.messages import MessageRepository
@@ -101,9 +101,10 @@ async def world(
     )
     messages = MessageRepository(mongo_db, cipher)
 
-    def make_service(**settings: Any) -> MemoryService:
+    def make_service(config: MemoryConfig | None = None, **settings: Any) -> MemoryService:
         options = {"extract_every_turns": 1, **settings}
         return MemoryService.build(
+            config=config,
             db=mongo_db,
             cipher=cipher,
             embedder=embedder,

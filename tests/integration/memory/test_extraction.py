@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
@@ -135,5 +136,25 @@ async def test_extraction_is_batched_and_never_blocks(world: MemoryWorld) -> Non
         service.schedule_extraction(user, conversation)
         await service.drain()
         assert len(world.extraction_requests()) == 1
+    finally:
+        await service.aclose()
+
+
+async def test_a_pass_runs_after_the_conversation_goes_idle(world: MemoryWorld) -> None:
+    from companion.memory.service import MemoryConfig
+
+    service = world.make_service(config=MemoryConfig(extract_every_turns=5, idle_extract_s=0.2))
+    try:
+        user = world.user()
+        conversation = await world.conversations.start(user.id, "anna")
+        await world.exchange(conversation, "I play the cello")
+        world.script.extract.append({"facts": [fact("The user plays the cello", "preferences")]})
+        service.schedule_extraction(user, conversation)
+        assert world.extraction_requests() == []  # one exchange of five: nothing yet
+        for _ in range(100):
+            if await service.list_facts(user.id):
+                break
+            await asyncio.sleep(0.05)
+        assert [f.text for f in await service.list_facts(user.id)] == ["The user plays the cello"]
     finally:
         await service.aclose()

@@ -102,3 +102,17 @@ async def test_russian_move_updates_the_city(world: MemoryWorld) -> None:
     )
     facts = await world.service.list_facts(42)
     assert [f.text for f in facts] == ["Пользователь переехала в Казань"]
+
+
+async def test_model_keep_adds_the_sources_and_stores_nothing_new(world: MemoryWorld) -> None:
+    await learn(world, "I like tea", [fact("The user likes tea", "preferences")])
+    world.script.reconcile.append({"action": "keep", "target": 1})
+    await learn(
+        world,
+        "Tea in the evening is my thing",
+        [fact("The user enjoys tea in the evenings", "preferences")],
+    )
+    facts = await world.service.list_facts(42)
+    assert [f.text for f in facts] == ["The user likes tea"]
+    assert len(facts[0].source_message_ids) == 2
+    assert [o.action for o in world.service.last_outcomes] == [Action.KEEP]
