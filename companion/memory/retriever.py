@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
@@ -47,6 +49,8 @@ import numpy.typing as npt
 from companion.memory.bm25 import BM25Index
 from companion.memory.embedder import Embedder, Vector, normalize_rows
 from companion.memory.growable import GrowableArray
+
+log = logging.getLogger(__name__)
 
 UserId = int
 
@@ -103,6 +107,9 @@ class RetrieverConfig:
     # MMR trade-off: 1.0 = pure relevance, lower = more diversity.
     mmr_lambda: float = 0.8
     max_users: int = 512  # users whose index stays in memory (LRU)
+    # A cached user is reloaded from the source after this long, which bounds how stale the
+    # cache can be when another process (the CLI, a second bot replica) changed the records.
+    cache_ttl_s: float | None = 600.0
     blas_threads: int | None = 1  # see Retriever._blas_limit; None leaves BLAS alone
 
 
@@ -136,9 +143,11 @@ class _RowArrays(NamedTuple):
 class _UserIndex:
     """One user's records: a growable vector matrix, BM25 postings and per-row metadata."""
 
-    def __init__(self, dimension: int) -> None:
-        self.dimension = dimension
-        self.matrix: npt.NDArray[np.float32] = np.zeros((16, dimension), dtype=np.float32)
+    def __init__(self) -> None:
+        # The vector size is taken from the first record (no model load just to know it).
+        self.dimension = 0
+        self.matrix: npt.NDArray[np.float32] = np.zeros((0, 0), dtype=np.float32)
+        self.loaded_at = time.monotonic()
         self.ids: list[str] = []
         self.rows: dict[str, int] = {}
         self.texts: list[str] = []
@@ -162,9 +171,12 @@ class _UserIndex:
         if record.id in self.rows:
             self.remove(record.id)
         row = self.size
+        if self.dimension == 0:
+            self.dimension = int(record.vector.shape[-1])
         if row >= self.matrix.shape[0]:
             grown = np.zeros((max(16, row * 2), self.dimension), dtype=np.float32)
-            grown[:row] = self.matrix[:row]
+            if row:
+                grown[:row] = self.matrix[:row]
             self.matrix = grown
         self.matrix[row] = record.vector
         self.ids.append(record.id)
@@ -260,13 +272,16 @@ class Retriever:
             )
             for record in records
         ]
-        index = await self._user(user_id, fresh_records=ready)
+        index = await self._user(user_id)
         for record in ready:
             index.add(record)
         return ready
 
     async def remove(self, user_id: UserId, ids: Collection[str]) -> None:
-        index = self._cache.get(user_id)
+        # Under the user's lock: a load that started before the caller's delete reached the
+        # database finishes first, and the removal then applies to what it loaded.
+        async with self._locks.setdefault(user_id, asyncio.Lock()):
+            index = self._cache.get(user_id)
         if index is None:
             return
         for record_id in ids:
@@ -393,45 +408,55 @@ class Retriever:
             return contextlib.nullcontext()
         return self._threadpools.limit(limits=self.config.blas_threads, user_api="blas")  # type: ignore[no-any-return]
 
-    async def _user(
-        self, user_id: UserId, *, fresh_records: Sequence[MemoryRecord] = ()
-    ) -> _UserIndex:
+    async def _user(self, user_id: UserId) -> _UserIndex:
         cached = self._cache.get(user_id)
-        if cached is not None:
+        if cached is not None and not self._expired(cached):
             self._cache.move_to_end(user_id)
             return cached
         lock = self._locks.setdefault(user_id, asyncio.Lock())
         async with lock:
             cached = self._cache.get(user_id)
-            if cached is not None:
+            if cached is not None and not self._expired(cached):
                 return cached
             stored = await self.source.load(user_id)
-            dimension = _dimension(stored, fresh_records) or self.embedder.dimension
-            index = _UserIndex(dimension)
-            for record in stored:
-                if record.vector is not None:
-                    index.add(record)
+            # Tokenising thousands of texts takes a while: keep the event loop free meanwhile.
+            index = await asyncio.to_thread(_build_index, stored)
             self._cache[user_id] = index
+            self._cache.move_to_end(user_id)
             while len(self._cache) > self.config.max_users:
                 evicted, _ = self._cache.popitem(last=False)
                 self._locks.pop(evicted, None)
             return index
 
+    def _expired(self, index: _UserIndex) -> bool:
+        ttl = self.config.cache_ttl_s
+        return ttl is not None and time.monotonic() - index.loaded_at > ttl
+
     def _maybe_compact(self, user_id: UserId, index: _UserIndex) -> None:
         # Removed rows cost a little on every search; rebuild once they are a quarter.
         if index.dead > max(32, index.size // 4):
-            rebuilt = _UserIndex(index.dimension)
-            for record in index.records():
-                rebuilt.add(record)
+            rebuilt = _build_index(index.records())
+            rebuilt.loaded_at = index.loaded_at
             self._cache[user_id] = rebuilt
 
 
-def _dimension(*groups: Sequence[MemoryRecord]) -> int:
-    for group in groups:
-        for record in group:
-            if record.vector is not None:
-                return int(record.vector.shape[-1])
-    return 0
+def _build_index(records: Sequence[MemoryRecord]) -> _UserIndex:
+    index = _UserIndex()
+    skipped = 0
+    for record in records:
+        if record.vector is None:
+            continue
+        if index.dimension and record.vector.shape[-1] != index.dimension:
+            skipped += 1  # embedded by another model: not comparable with the others
+            continue
+        index.add(record)
+    if skipped:
+        log.warning(
+            "%d records have vectors of another size than the rest (was the embedding model "
+            "changed without re-embedding?); they are left out of search",
+            skipped,
+        )
+    return index
 
 
 def _top(scores: npt.NDArray[np.float32], limit: int, *, positive_only: bool) -> list[int]:

@@ -452,6 +452,17 @@ class MemoryService:
             self.episode_retriever.invalidate(user_id)
         return removed
 
+    def invalidate_user(self, user_id: int) -> None:
+        """Drop what this process caches about the user.
+
+        Call it after the user's data was erased elsewhere in this process (the /forget
+        `UserDataService.erase`), so recall cannot serve facts from memory that are gone from
+        the database. Other processes' caches expire after `RetrieverConfig.cache_ttl_s`.
+        """
+        self.fact_retriever.invalidate(user_id)
+        self.episode_retriever.invalidate(user_id)
+        self._forgotten.pop(user_id, None)
+
     async def search(self, user_id: int, query: str, k: int = 10) -> list[FactHit]:
         """The user's facts ranked for `query` (the /memory search and the CLI)."""
         hits = await self.fact_retriever.search(user_id, query, k)

@@ -183,3 +183,14 @@ async def test_recall_never_raises(world: MemoryWorld) -> None:
     world.service.embedder = Broken()  # type: ignore[assignment]
     recollection = await world.service.recall(world.user(), persona(), "hello", [])
     assert recollection.facts == [] and recollection.episodes == []
+
+
+async def test_invalidate_user_after_an_erase_elsewhere(world: MemoryWorld) -> None:
+    await learn(world, "I live in Tver", [fact("The user lives in Tver", "places", 5)])
+    assert (await world.service.recall(world.user(), persona(), "Tver", [])).facts
+    # Another component (the storage layer's /forget) erases the collections directly.
+    for name in ("memories", "memory_history", "episodes"):
+        await world.db[name].delete_many({"user_id": 42})
+    world.service.invalidate_user(42)
+    recollection = await world.service.recall(world.user(), persona(), "Tver", [])
+    assert recollection.facts == [] and recollection.episodes == []

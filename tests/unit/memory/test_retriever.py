@@ -174,3 +174,30 @@ async def test_an_external_dense_search_supplies_the_dense_candidates() -> None:
     hits = await retriever.search(USER, "something unrelated", 2, scope="")
     assert [h.id for h in hits] == ["far"]  # no shared stem: only the index's candidate
     assert calls == [(USER, RetrieverConfig().candidates, "")]
+
+
+async def test_an_expired_cache_is_reloaded_from_the_source() -> None:
+    embedder = HashingEmbedder()
+    source = InMemoryRecordSource()
+    vector = (await embedder.embed_passages(["ginger cat"]))[0]
+    source.put(USER, [MemoryRecord("c", "ginger cat", NOW, vector=vector)])
+    fresh = Retriever(embedder, source, config=RetrieverConfig(cache_ttl_s=0.0))
+    cached = Retriever(embedder, source, config=RetrieverConfig(cache_ttl_s=None))
+    assert [h.id for h in await fresh.search(USER, "cat", 1)] == ["c"]
+    assert [h.id for h in await cached.search(USER, "cat", 1)] == ["c"]
+    source.delete(USER, ["c"])  # e.g. erased by another process
+    assert await fresh.search(USER, "cat", 1) == []
+    assert [h.id for h in await cached.search(USER, "cat", 1)] == ["c"]
+
+
+async def test_records_of_another_vector_size_are_left_out() -> None:
+    source = InMemoryRecordSource()
+    source.put(
+        USER,
+        [
+            MemoryRecord("a", "apples", NOW, vector=np.full(4, 0.5, dtype=np.float32)),
+            MemoryRecord("b", "apples", NOW, vector=np.full(9, 1 / 3, dtype=np.float32)),
+        ],
+    )
+    retriever = Retriever(HashingEmbedder(), source)
+    assert [r.id for r in await retriever.records(USER)] == ["a"]
