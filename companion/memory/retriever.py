@@ -204,9 +204,12 @@ class _UserIndex:
             names[code] = name
         return names
 
-    def records(self) -> list[MemoryRecord]:
+    def records(
+        self, rows: Sequence[int] | None = None, *, with_vectors: bool = True
+    ) -> list[MemoryRecord]:
         scope_names = self.scope_names
         alive, times, importance, scopes = self.arrays()
+        chosen = range(self.size) if rows is None else rows
         return [
             MemoryRecord(
                 id=self.ids[row],
@@ -214,9 +217,9 @@ class _UserIndex:
                 time=datetime.fromtimestamp(float(times[row]), UTC),
                 importance=float(importance[row]),
                 scope=scope_names[int(scopes[row])],
-                vector=self.matrix[row].copy(),
+                vector=self.matrix[row].copy() if with_vectors else None,
             )
-            for row in range(self.size)
+            for row in chosen
             if alive[row]
         ]
 
@@ -288,9 +291,24 @@ class Retriever:
             index.remove(record_id)
         self._maybe_compact(user_id, index)
 
-    async def records(self, user_id: UserId) -> list[MemoryRecord]:
-        """The user's live records (from the cache, loading it if needed)."""
-        return (await self._user(user_id)).records()
+    async def records(
+        self,
+        user_id: UserId,
+        *,
+        ids: Collection[str] | None = None,
+        min_importance: float | None = None,
+        with_vectors: bool = True,
+    ) -> list[MemoryRecord]:
+        """The user's live records (from the cache, loading it if needed), optionally only
+        those with the given ids or at least `min_importance`; without vectors it is cheap."""
+        index = await self._user(user_id)
+        rows: list[int] | None = None
+        if ids is not None:
+            rows = [index.rows[i] for i in ids if i in index.rows]
+        if min_importance is not None:
+            important = np.flatnonzero(index.importance.view() >= min_importance).tolist()
+            rows = important if rows is None else sorted(set(rows) & set(important))
+        return index.records(rows, with_vectors=with_vectors)
 
     async def search(
         self,

@@ -41,6 +41,7 @@ from companion.memory.retriever import (
     MemoryRecord,
     Retriever,
     RetrieverConfig,
+    ScoredId,
     approximate_tokens,
     fit_to_budget,
 )
@@ -279,17 +280,20 @@ class MemoryService:
             facts=facts, episodes=fit_to_budget(lines, max(left, 0), self._count_tokens)
         )
 
-    async def _fact_records(self, user_id: int, hits: Sequence[Any]) -> list[MemoryRecord | None]:
-        records = {record.id: record for record in await self.fact_retriever.records(user_id)}
-        return [records.get(hit.id) for hit in hits]
+    async def _fact_records(
+        self, user_id: int, hits: Sequence[ScoredId]
+    ) -> list[MemoryRecord | None]:
+        found = await self.fact_retriever.records(
+            user_id, ids=[hit.id for hit in hits], with_vectors=False
+        )
+        by_id = {record.id: record for record in found}
+        return [by_id.get(hit.id) for hit in hits]
 
     async def _core_facts(self, user_id: int, *, exclude: set[str]) -> list[str]:
-        records = await self.fact_retriever.records(user_id)
-        core = [
-            r
-            for r in records
-            if r.importance >= self.config.core_importance and r.text not in exclude
-        ]
+        records = await self.fact_retriever.records(
+            user_id, min_importance=self.config.core_importance, with_vectors=False
+        )
+        core = [r for r in records if r.text not in exclude]
         core.sort(key=lambda r: r.time, reverse=True)
         return [r.text for r in core[: self.config.core_facts]]
 

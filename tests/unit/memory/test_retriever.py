@@ -201,3 +201,19 @@ async def test_records_of_another_vector_size_are_left_out() -> None:
     )
     retriever = Retriever(HashingEmbedder(), source)
     assert [r.id for r in await retriever.records(USER)] == ["a"]
+
+
+async def test_records_can_be_filtered_by_id_and_importance(retriever: Retriever) -> None:
+    await retriever.index(
+        USER,
+        [
+            rec("a", "name", importance=5),
+            rec("b", "tea", importance=2),
+            rec("c", "home", importance=5),
+        ],
+    )
+    assert {r.id for r in await retriever.records(USER, min_importance=5)} == {"a", "c"}
+    picked = await retriever.records(USER, ids=["c", "zzz", "b"], with_vectors=False)
+    assert [(r.id, r.vector) for r in picked] == [("c", None), ("b", None)]
+    both = await retriever.records(USER, ids=["b", "c"], min_importance=5)
+    assert [r.id for r in both] == ["c"]
