@@ -62,6 +62,35 @@ signal.signal(signal.SIGUSR2, lambda *_: (profiler.disable(), profiler.dump_stat
 main()
 """
 
+# --baseline: the same worker with the dialogue service replaced by a stub that streams the same
+# reply at the same rate with no storage and no model, i.e. the Telegram layer alone.
+STUB_DIALOGS = """
+import asyncio
+import companion.cli.bot as cli
+from companion.dialogs.events import ReplyDone, TextDelta
+
+class StubDialogs:
+    async def start(self, user, persona_id, *, fresh=False):
+        raise NotImplementedError
+
+    async def reply(self, user, persona_id, text, *, source=None):
+        words = {reply!r}.split(" ")
+        for index, word in enumerate(words):
+            if index:
+                await asyncio.sleep({delay!r})
+            yield TextDelta(word if index == 0 else " " + word)
+        yield ReplyDone(text={reply!r}, message_id="stub")
+
+_deps = cli.bot_deps
+
+def bot_deps(container):
+    deps = _deps(container)
+    deps.dialogs = StubDialogs()
+    return deps
+
+cli.bot_deps = bot_deps
+"""
+
 WORDS = ["sure", "thing", "I", "hear", "you", "and", "I", "am", "here", "with", "you", "always"]
 
 
@@ -144,10 +173,18 @@ async def run(args: argparse.Namespace) -> None:
                     "COMPANION_TELEGRAM__WEBHOOK_URL": f"http://127.0.0.1:{port}",
                 }
                 launcher = tmp / "worker.py"
+                stub = (
+                    STUB_DIALOGS.format(reply=reply, delay=args.token_delay)
+                    if args.baseline
+                    else ""
+                )
                 launcher.write_text(
-                    PROFILED_WORKER.format(out=f"{args.profile}.{port}")
-                    if args.profile
-                    else "from companion.cli import main\nmain()\n"
+                    stub
+                    + (
+                        PROFILED_WORKER.format(out=f"{args.profile}.{port}")
+                        if args.profile
+                        else "from companion.cli import main\nmain()\n"
+                    )
                 )
                 process = await asyncio.create_subprocess_exec(
                     sys.executable,
@@ -297,6 +334,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--tokens", type=int, default=8, help="words in the model's reply")
     parser.add_argument("--token-delay", type=float, default=0.04, help="seconds per token")
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="replace the dialogue service by a stub (no storage, no model): the bot layer alone",
+    )
     parser.add_argument(
         "--profile", help="profile the measured window of each worker into PROFILE.<port>"
     )
