@@ -197,6 +197,10 @@ async def test_unsupported_input_gets_short_answers_or_silence(harness: BotHarne
     await user.expect("sendMessage", contains="polls")
     await user.command("nosuchcommand")
     await user.expect("sendMessage", contains="/help")
+    messages_before = await harness.db["messages"].count_documents({"user_id": user.id})
+    await user.say("word " * 1000)  # 5000 characters: more than a message may hold
+    await user.expect("sendMessage", contains="too long")
+    assert await harness.db["messages"].count_documents({"user_id": user.id}) == messages_before
     sent = await user.say("typo")
     await user.expect("sendMessage")  # the reply to "typo"
     await user.idle()

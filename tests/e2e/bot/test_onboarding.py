@@ -36,3 +36,24 @@ async def test_start_language_consent_library(harness: BotHarness) -> None:
     assert profile["consent_at"] is not None
     events = [e["name"] async for e in harness.db["events"].find({"user_id": 1001})]
     assert {"start", "consent"} <= set(events)
+
+
+async def test_lang_switches_language_and_is_remembered(harness: BotHarness) -> None:
+    user = harness.user(1002, language_code="en")
+    await harness.onboard(user)
+    await user.command("lang")
+    await user.expect("sendMessage", contains="Choose your language")
+    await user.press(text="Русский")
+    await user.expect("editMessageText", contains="Язык: русский")
+    await user.idle()
+    assert (await harness.db["users"].find_one({"_id": 1002}))["language"] == "ru"
+    await user.command("help")
+    await user.expect("sendMessage", contains="выбрать собеседника")
+
+
+async def test_telegram_language_is_the_default(harness: BotHarness) -> None:
+    user = harness.user(1003, language_code="ru")
+    await user.command("start")
+    await user.expect("sendMessage")
+    await user.say("привет")
+    await user.expect("sendMessage", contains="примите условия")
