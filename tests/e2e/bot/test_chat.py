@@ -216,3 +216,20 @@ async def test_unsupported_input_gets_short_answers_or_silence(harness: BotHarne
     _, reply = await harness.tg.wait_for(lambda c: c.chat_id == group["id"])
     assert "private" in (reply.text or "")
     assert harness.tg.calls_for(group["id"], "sendMessageDraft") == []
+
+
+async def test_long_reply_in_edit_mode_fills_messages_in_turn(harness: BotHarness) -> None:
+    harness.tg.drafts_supported = False
+    user = await ready_user(harness, 3010)
+    sentence = "Edit mode keeps every sentence of this long reply number {} intact. "
+    long_reply = "".join(sentence.format(i) for i in range(130)).strip()
+    harness.llm.reply = long_reply
+    harness.llm.token_delay_s = 0.002
+    await user.say("Tell me everything, slowly")
+    await user.expect(("sendMessage", "editMessageText"), contains="reply number 129 intact.")
+    await user.idle(quiet_s=1.5)
+    shown = [m["text"] for m in user.history()[-5:] if "Edit mode keeps" in m.get("text", "")]
+    assert len(shown) >= 2
+    assert all(utf16_len(text) <= 4096 for text in shown)
+    assert " ".join(shown) == long_reply
+    assert not any("▍" in text for text in shown)
