@@ -56,3 +56,26 @@ def test_shipped_locales_have_the_same_bot_keys() -> None:
     t = Translator(root)
     for key in keys["en"]:
         assert t.has("ru", key) and t.has("en", key), key
+
+
+def test_every_shipped_text_is_valid_telegram_html() -> None:
+    """The bot sends with parse_mode=HTML: a stray `<` in any locale file would break a send."""
+    from fluent.syntax import FluentParser
+    from fluent.syntax import ast as fluent_ast
+
+    from tests.emulators.telegram.html import EntityParseError, parse_html
+
+    root = Path(__file__).resolve().parents[2] / "companion" / "locales"
+    translator = Translator(root)
+    problems = []
+    for path in sorted(root.glob("*/*.ftl")):
+        resource = FluentParser().parse(path.read_text(encoding="utf-8"))
+        for entry in resource.body:
+            if not isinstance(entry, fluent_ast.Message) or entry.value is None:
+                continue
+            text = translator.get(path.parent.name, entry.id.name)
+            try:
+                parse_html(text)
+            except EntityParseError as exc:
+                problems.append(f"{path.parent.name}/{path.name} {entry.id.name}: {exc}")
+    assert not problems, problems
