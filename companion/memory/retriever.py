@@ -92,17 +92,19 @@ class DenseSearch(Protocol):
 @dataclass(frozen=True)
 class RetrieverConfig:
     candidates: int = 50  # taken from each of the dense and lexical rankings before fusion
-    # "weighted" (default): dense_weight * cosine + lexical_weight * BM25 / best BM25
+    # "weighted" (default): dense_weight * cosine (rescaled to 0..1 over the candidates when
+    #   normalize_dense) + lexical_weight * BM25 / best BM25
     #   + recency_weight * 0.5 ** (age / half-life) + importance_weight * (importance - 3) / 2;
     # "rrf": weighted reciprocal rank fusion of the two rankings, multiplied by
     #   (1 + the same recency and importance terms).
-    # The defaults were tuned on benchmarks/data (see BENCHMARKS.md, "Long-term memory").
+    # The defaults were tuned on benchmarks/data (see BENCHMARKS.md, "Memory: recall").
     fusion: Literal["weighted", "rrf"] = "weighted"
     rrf_k: float = 60.0
     dense_weight: float = 1.0
-    lexical_weight: float = 0.1
+    normalize_dense: bool = True
+    lexical_weight: float = 0.2
     recency_half_life_days: float = 240.0
-    recency_weight: float = 0.1
+    recency_weight: float = 0.2
     importance_weight: float = 0.05
     # MMR trade-off: 1.0 = pure relevance, lower = more diversity.
     mmr_lambda: float = 0.8
@@ -391,8 +393,14 @@ class Retriever:
             # additive recency and importance terms on the same 0..1 scale.
             top_lexical = float(lexical.max())
             lexical_part = lexical[rows] / top_lexical if top_lexical > 0 else 0.0
+            dense_part = dense[rows].astype(np.float64)
+            if cfg.normalize_dense:
+                # Rescale the candidates' cosines to 0..1, so the other weights mean the same
+                # for models whose similarities are compressed (E5: everything 0.7-0.9).
+                low, high = float(dense_part.min()), float(dense_part.max())
+                dense_part = (dense_part - low) / (high - low) if high > low else dense_part * 0
             scores = (
-                cfg.dense_weight * dense[rows].astype(np.float64)
+                cfg.dense_weight * dense_part
                 + cfg.lexical_weight * lexical_part
                 + cfg.recency_weight * recency
                 + cfg.importance_weight * prior / 2.0

@@ -45,4 +45,4 @@ async def test_russian_and_english_facts_are_recalled_in_their_language(
     )
     assert (await retriever.search(1, "в каком городе я живу?", 3))[0].id == "city"
     assert (await retriever.search(1, "как зовут моего питомца?", 3))[0].id == "cat"
-    assert (await retriever.search(1, "where do I work?", 3))[0].id == "job"
+    assert (await retriever.search(1, "what is my job?", 3))[0].id == "job"
