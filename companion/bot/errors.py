@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramForbiddenError
+from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 from aiogram.types import ErrorEvent
 
 from companion.bot.localization import I18n, language_from_telegram
@@ -19,6 +19,15 @@ log = logging.getLogger("companion.bot.errors")
 async def on_error(event: ErrorEvent, bot: Bot, **data: Any) -> bool:
     update = event.update
     extra = {"update_id": update.update_id, "trace_id": data.get("trace_id")}
+    if isinstance(event.exception, TelegramRetryAfter):
+        # Telegram asked us to slow down in this chat: an apology now would be refused too.
+        log.warning(
+            "update %s: flood control, retry after %ss",
+            update.update_id,
+            event.exception.retry_after,
+            extra=extra,
+        )
+        return True
     if isinstance(event.exception, TelegramForbiddenError):
         # The user blocked the bot: nothing to answer, nothing to worry about.
         log.info("update %s: %s", update.update_id, event.exception.message, extra=extra)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update
+from aiogram.types import CallbackQuery, TelegramObject, Update
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -28,10 +28,11 @@ class Throttle:
         self.limit = limit
         self.window_s = max(1, window_s)
 
-    async def hit(self, user_id: int) -> int:
-        """Count one message; returns how many the user sent in the current window."""
+    async def hit(self, user_id: int, kind: str = "msg") -> int:
+        """Count one message (or button press, `kind="cb"`); returns how many of that kind
+        the user sent in the current window."""
         window = int(time.time()) // self.window_s
-        key = f"{self._prefix}:bot:throttle:{user_id}:{window}"
+        key = f"{self._prefix}:bot:throttle:{kind}:{user_id}:{window}"
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.incr(key)
             pipe.expire(key, self.window_s + 1)
@@ -40,12 +41,15 @@ class Throttle:
 
     async def forget(self, user_id: int) -> None:
         window = int(time.time()) // self.window_s
-        await self._redis.delete(f"{self._prefix}:bot:throttle:{user_id}:{window}")
+        await self._redis.delete(
+            *(f"{self._prefix}:bot:throttle:{kind}:{user_id}:{window}" for kind in ("msg", "cb"))
+        )
 
 
 class ThrottlingMiddleware(BaseMiddleware):
-    """Outer middleware on updates, after the user's language is known: only private messages
-    count (buttons and payments pass)."""
+    """Outer middleware on updates, after the user's language is known. Private messages and
+    button presses are counted apart (presses may come twice as often: paging the library);
+    payments and everything else pass."""
 
     def __init__(self, throttle: Throttle) -> None:
         self._throttle = throttle
@@ -56,6 +60,8 @@ class ThrottlingMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
+        if isinstance(event, Update) and event.callback_query is not None:
+            return await self._button(event.callback_query, handler, event, data)
         message = event.message if isinstance(event, Update) else None
         # Group chatter is mostly ignored anyway; a flood notice there would be noise.
         if message is None or message.from_user is None or message.chat.type != "private":
@@ -71,4 +77,22 @@ class ThrottlingMiddleware(BaseMiddleware):
             log.info("user %s is flooding; one notice sent", message.from_user.id)
             i18n: I18n = data["i18n"]
             await message.answer(i18n("throttled"))
+        return None
+
+    async def _button(
+        self,
+        query: CallbackQuery,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        try:
+            count = await self._throttle.hit(query.from_user.id, "cb")
+        except RedisError:
+            return await handler(event, data)
+        if count <= 2 * self._throttle.limit:
+            return await handler(event, data)
+        # Every press must be answered or the button spins; the answer itself is the notice.
+        i18n: I18n = data["i18n"]
+        await query.answer(i18n("throttled"))
         return None

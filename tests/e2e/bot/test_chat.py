@@ -233,3 +233,17 @@ async def test_long_reply_in_edit_mode_fills_messages_in_turn(harness: BotHarnes
     assert all(utf16_len(text) <= 4096 for text in shown)
     assert " ".join(shown) == long_reply
     assert not any("▍" in text for text in shown)
+
+
+async def test_button_flood_is_answered_but_not_acted_on(harness: BotHarness) -> None:
+    user = harness.user(3011)
+    await harness.onboard(user)
+    user.skip()
+    limit = 2 * harness.settings.telegram.throttle_messages
+    presses = [await user.press(text="▶") for _ in range(limit + 6)]
+    await user.idle(quiet_s=1.0)
+    turned = [c for c in user.calls("editMessageMedia") if c.ok]
+    assert len(turned) <= limit
+    answers = [harness.tg.answered_callbacks.get(query_id) for query_id in presses]
+    assert all(answer is not None for answer in answers)  # no spinning buttons
+    assert any("writing very fast" in str(answer.get("text")) for answer in answers if answer)
