@@ -258,10 +258,19 @@ class BoundedRequestHandler(SimpleRequestHandler):
         *,
         secret_token: str,
         max_concurrency: int,
+        shutdown_timeout_s: float = 30.0,
     ) -> None:
         super().__init__(dispatcher, bot, handle_in_background=True, secret_token=secret_token)
         self._slots = asyncio.Semaphore(max(1, max_concurrency))
         self._tasks: set[asyncio.Task[None]] = set()
+        self._shutdown_timeout_s = shutdown_timeout_s
+
+    async def close(self) -> None:
+        """On shutdown: let admitted updates finish (the dispatcher's shutdown already waited
+        for those in handlers), then close the bot's HTTP session."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=self._shutdown_timeout_s)
+        await super().close()
 
     async def handle(self, request: web.Request) -> web.Response:
         token = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
@@ -306,6 +315,7 @@ def create_webhook_app(bot: Bot, dp: Dispatcher, settings: TelegramSettings) -> 
         bot=bot,
         secret_token=settings.webhook_secret.get_secret_value(),
         max_concurrency=settings.max_concurrent_updates,
+        shutdown_timeout_s=settings.shutdown_timeout_s,
     ).register(app, path=settings.webhook_path)
 
     async def healthz(request: web.Request) -> web.Response:
