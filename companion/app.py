@@ -23,6 +23,8 @@ from companion.dialogs.service import DialogLimits, DialogService
 from companion.i18n import Translator
 from companion.llm.base import ChatModel
 from companion.llm.factory import build_chat_model
+from companion.memory.embedder import build_embedder
+from companion.memory.service import MemoryService
 from companion.metrics import Metrics
 from companion.personas.repository import PersonaRepository
 from companion.storage.conversations import ConversationRepository
@@ -59,7 +61,7 @@ class Container:
     user_data: UserDataService
     plans: PlanCatalog
     entitlements: EntitlementService
-    memory: None
+    memory: MemoryService | None
     dialog: DialogService
 
 
@@ -107,7 +109,31 @@ async def build_container(
             subscriptions, redis, plans, key_prefix=settings.redis.key_prefix
         )
 
-        memory = None  # wired when companion.memory lands
+        memory: MemoryService | None = None
+        if settings.memory.enabled:
+            embedder = build_embedder(
+                settings.memory.embedding_model,
+                query_prefix=settings.memory.query_prefix,
+                passage_prefix=settings.memory.passage_prefix,
+                batch_size=settings.memory.embedding_batch_size,
+            )
+
+            def persona_name(persona_id: str, language: str) -> str:
+                persona = personas.get(persona_id)
+                return persona.display_name(language) if persona else persona_id
+
+            memory = MemoryService.build(
+                db=db,
+                cipher=cipher,
+                embedder=embedder,
+                messages=messages,
+                chat_model=llm,
+                settings=settings.memory,
+                count_tokens=llm.count_tokens,
+                persona_name=persona_name,
+            )
+            # Drains pending extractions first, so nothing the user said is lost on shutdown.
+            stack.push_async_callback(memory.aclose)
 
         user_data = UserDataService(db, cipher)
         # An erase cut off by a crash is finished before anything else touches that user.

@@ -95,10 +95,16 @@ async def _run(
                     f"[bold magenta]{name}:[/bold magenta] {started.greeting}", markup=True
                 )
         if message is not None:
-            if not await _turn(app, user, persona.id, message, name, interactive=False):
-                raise typer.Exit(1)
-            return
-        await _repl(app, user, persona.id)
+            ok = await _turn(app, user, persona.id, message, name, interactive=False)
+        else:
+            await _repl(app, user, persona.id)
+            ok = True
+        if app.memory is not None:
+            # Facts from the last exchanges are extracted before exit, so none are lost.
+            with stderr.status("remembering what you told me…", spinner="dots"):
+                await app.memory.drain()
+        if not ok:
+            raise typer.Exit(1)
 
 
 async def _repl(app: Container, user: User, persona_id: str) -> None:
