@@ -116,7 +116,11 @@ async def build_container(
                 query_prefix=settings.memory.query_prefix,
                 passage_prefix=settings.memory.passage_prefix,
                 batch_size=settings.memory.embedding_batch_size,
+                # One torch thread: embeddings are small batches and the event loop, Whisper
+                # and the LLM share these cores.
+                threads=1,
             )
+            stack.callback(embedder.close)
 
             def persona_name(persona_id: str, language: str) -> str:
                 persona = personas.get(persona_id)

@@ -11,7 +11,7 @@ import typer
 
 def build_cli() -> typer.Typer:
     from companion.billing import cli as billing
-    from companion.cli import bot, chat, db, personas, transcribe
+    from companion.cli import bot, chat, db, memory, personas, transcribe
 
     app = typer.Typer(
         name="companion",
@@ -26,6 +26,7 @@ def build_cli() -> typer.Typer:
     app.command("transcribe")(transcribe.transcribe)
     app.add_typer(personas.app, name="personas")
     app.add_typer(db.app, name="db")
+    app.add_typer(memory.app, name="memory")
     app.add_typer(billing.app, name="billing")
     return app
 
