@@ -260,6 +260,7 @@ async def run(args: argparse.Namespace) -> None:
                 if call.chat_id is not None:
                     by_chat.setdefault(call.chat_id, []).append(call)
             first_call: list[float] = []
+            buckets: dict[int, list[float]] = {}
             first_text: list[float] = []
             final_at: list[float] = []
             measured_deliveries = [d for d in tg.deliveries if d.sent_at >= started]
@@ -270,6 +271,9 @@ async def run(args: argparse.Namespace) -> None:
                 if not chat_calls:
                     continue
                 first_call.append(chat_calls[0].at - delivery.sent_at)
+                buckets.setdefault(int((delivery.sent_at - started) // 5), []).append(
+                    first_call[-1]
+                )
                 text = next(
                     (c for c in chat_calls if c.method in ("sendMessageDraft", "sendMessage")), None
                 )
@@ -312,6 +316,14 @@ async def run(args: argparse.Namespace) -> None:
             )
             if first_call:
                 print(f"mean first call {statistics.mean(first_call) * 1000:.1f} ms")
+                print(
+                    "first call p99 per 5 s of the window: "
+                    + ", ".join(
+                        f"{percentile(values, 99) * 1000:.0f}"
+                        for _, values in sorted(buckets.items())
+                    )
+                    + " ms"
+                )
     finally:
         for process in workers:
             if process.returncode is None:
