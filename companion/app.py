@@ -15,9 +15,11 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from companion.billing.entitlements import EntitlementService
+from companion.bot.user_cache import CachedUserStore
 from companion.billing.plans import PlanCatalog
 from companion.config import Settings
 from companion.dialogs.ordering import LocalUserLocks, RedisUserLocks, UserLocks
+from companion.dialogs.ports import UserStore
 from companion.dialogs.prompts import PromptBuilder
 from companion.dialogs.service import DialogLimits, DialogService
 from companion.i18n import Translator
@@ -53,7 +55,7 @@ class Container:
     personas: PersonaRepository
     prompts: PromptBuilder
     llm: ChatModel
-    users: UserRepository
+    users: UserStore
     conversations: ConversationRepository
     messages: MessageRepository
     events: EventRepository
@@ -99,7 +101,16 @@ async def build_container(
         llm = build_chat_model(settings.llm)
         stack.push_async_callback(llm.aclose)
 
-        users = UserRepository(db)
+        users: UserStore = UserRepository(db)
+        if redis is not None:
+            # One cached store for the bot's middlewares and the services, so a profile change
+            # made anywhere (consent, 18+, disclaimer shown) clears the cache at once.
+            users = CachedUserStore(
+                users,
+                redis,
+                prefix=settings.redis.key_prefix,
+                ttl_s=settings.telegram.user_cache_ttl_s,
+            )
         conversations = ConversationRepository(db, cipher)
         messages = MessageRepository(db, cipher)
         events = EventRepository(db)

@@ -22,6 +22,7 @@ import importlib
 import importlib.util
 import logging
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from aiogram import Bot, Dispatcher, Router
@@ -345,10 +346,19 @@ async def register_webhook(bot: Bot, dp: Dispatcher, settings: TelegramSettings)
 
 
 async def run_webhook(
-    bot: Bot, dp: Dispatcher, settings: TelegramSettings, *, register: bool = True
+    bot: Bot,
+    dp: Dispatcher,
+    settings: TelegramSettings,
+    *,
+    register: bool = True,
+    configure: Callable[[web.Application], None] | None = None,
 ) -> None:
-    """Serve the webhook until SIGINT/SIGTERM. Several processes may share the port."""
+    """Serve the webhook until SIGINT/SIGTERM. Several processes may share the port.
+
+    `configure` adds other routes to the same server (the YooKassa notification endpoint)."""
     app = create_webhook_app(bot, dp, settings)
+    if configure is not None:
+        configure(app)
     if register:
         await register_webhook(bot, dp, settings)
     runner = web.AppRunner(app, access_log=None)

@@ -11,12 +11,19 @@ root (`companion.app.build_container`); `bot_deps` maps the container onto `BotD
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import logging
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from aiohttp import web
 
 from companion.app import Container, build_container
+from companion.billing.factory import build_billing
+from companion.billing.service import BillingService
+from companion.billing.webhook import setup_billing_routes
 from companion.bot.deps import BotDeps, ErasureHook
+from companion.bot.routers.billing import AiogramStarsApi, BotNotifier
 from companion.bot.runner import (
     BotConfigError,
     build_bot,
@@ -30,6 +37,11 @@ from companion.config import Settings
 from companion.logging_setup import configure_logging
 from companion.storage.database import DatabaseUnavailableError
 from companion.storage.redis import RedisUnavailableError
+
+if TYPE_CHECKING:
+    from companion.speech.pool import TranscriptionPool
+
+log = logging.getLogger(__name__)
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -58,7 +70,7 @@ def bot(
         pass
 
 
-def bot_deps(container: Container) -> BotDeps:
+def bot_deps(container: Container, extra: dict[str, object] | None = None) -> BotDeps:
     """What the bot needs from the container; other front-end parts add theirs to `extra`."""
     if container.redis is None:
         raise BotConfigError("the bot needs Redis (FSM, throttling, per-user ordering)")
@@ -79,18 +91,90 @@ def bot_deps(container: Container) -> BotDeps:
         memory=container.memory,
         events=container.events,
         erasure_hooks=hooks,
+        extra=dict(extra or {}),
     )
 
 
 async def _serve(settings: Settings, *, webhook: bool, api_server: str | None) -> None:
     telegram_bot = build_bot(settings.telegram, api_server=api_server)
     try:
-        async with build_container(settings) as container:
-            deps = bot_deps(container)
+        async with build_container(settings) as container, AsyncExitStack() as stack:
+            extra: dict[str, object] = {}
+            billing = build_billing(
+                settings,
+                container.database.db,
+                users=container.users,
+                events=container.events,
+                entitlements=container.entitlements,
+                plans=container.plans,
+            )
+            billing.attach_telegram(
+                AiogramStarsApi(telegram_bot),
+                BotNotifier(
+                    telegram_bot,
+                    container.translator,
+                    container.users,
+                    container.plans,
+                    settings.default_language,
+                ),
+                payload_secret=settings.telegram.token,
+            )
+            stack.push_async_callback(billing.aclose)
+            extra["billing"] = billing.service
+            if billing.stars is not None:
+                extra["stars_billing"] = billing.stars
+            pool = await _start_speech(settings, container)
+            if pool is not None:
+                stack.push_async_callback(pool.close)
+                extra["speech_pool"] = pool
+
+            deps = bot_deps(container, extra)
             dp = build_dispatcher(deps, build_fsm_storage(deps.redis, settings.redis))
+            billing.scheduler.start()
             if webhook:
-                await run_webhook(telegram_bot, dp, settings.telegram)
+                await run_webhook(
+                    telegram_bot,
+                    dp,
+                    settings.telegram,
+                    configure=lambda app: setup_billing_routes(app, billing.service),
+                )
             else:
+                if settings.billing.yookassa_enabled:
+                    # Polling has no web server of its own; YooKassa still needs one to notify.
+                    site = await _serve_billing_webhook(settings, billing.service)
+                    stack.push_async_callback(site.cleanup)
                 await run_polling(telegram_bot, dp)
     finally:
         await telegram_bot.session.close()
+
+
+async def _start_speech(settings: Settings, container: Container) -> TranscriptionPool | None:
+    """The voice pool, or None when the voice extra is not installed (voice notes then get
+    a polite "please type" answer)."""
+    try:
+        from companion.speech.metrics import PrometheusSpeechMetrics
+        from companion.speech.pool import TranscriptionPool
+        from companion.speech.transcriber import Transcriber
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        log.warning("voice notes are off: %s", exc)
+        return None
+    pool = TranscriptionPool(
+        Transcriber(settings.speech),
+        workers=settings.speech.workers,
+        queue_limit=settings.speech.queue_limit,
+        metrics=PrometheusSpeechMetrics(container.metrics.registry),
+    )
+    await pool.start()
+    return pool
+
+
+async def _serve_billing_webhook(settings: Settings, service: BillingService) -> web.AppRunner:
+    app = web.Application()
+    setup_billing_routes(app, service)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(
+        runner, settings.telegram.webhook_host, settings.telegram.webhook_port
+    ).start()
+    log.info("YooKassa notifications on port %s", settings.telegram.webhook_port)
+    return runner
