@@ -15,8 +15,8 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from companion.billing.entitlements import EntitlementService
-from companion.bot.user_cache import CachedUserStore
 from companion.billing.plans import PlanCatalog
+from companion.bot.user_cache import CachedUserStore
 from companion.config import Settings
 from companion.dialogs.ordering import LocalUserLocks, RedisUserLocks, UserLocks
 from companion.dialogs.ports import UserStore

@@ -103,7 +103,7 @@ class TelegramSettings(BaseModel):
     webhook_url: str | None = None
     webhook_path: str = "/telegram/webhook"
     webhook_secret: SecretStr | None = None
-    webhook_host: str = "0.0.0.0"  # noqa: S104 - the webhook server listens on all interfaces
+    webhook_host: str = "0.0.0.0"
     webhook_port: int = 8080
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     terms_url: str = "https://example.com/terms"
