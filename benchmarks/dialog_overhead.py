@@ -149,7 +149,7 @@ class Result:
         q = statistics.quantiles(self.per_turn_ms, n=100)
         turns = len(self.per_turn_ms)
         return (
-            f"{self.name:<28} p50 {q[49]:7.2f} ms   p99 {q[98]:7.2f} ms   "
+            f"{self.name:<32} p50 {q[49]:7.2f} ms   p99 {q[98]:7.2f} ms   "
             f"{turns / self.wall_s:8.1f} turns/s"
         )
 
@@ -202,7 +202,10 @@ async def main(n_turns: int, n_users: int) -> None:
             baseline_users, MemoryConversations(), MemoryMessages(), MemoryEvents(), llm
         )
         results.append(
-            await run(baseline, baseline_users, n_turns, n_users, "storage disabled (baseline)")
+            await run(baseline, baseline_users, n_turns // 4, 1, "storage disabled, 1 user")
+        )
+        results.append(
+            await run(baseline, baseline_users, n_turns, n_users, "storage disabled, concurrent")
         )
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -227,18 +230,30 @@ async def main(n_turns: int, n_users: int) -> None:
                     llm,
                 )
                 results.append(
-                    await run(service, users, n_turns, n_users, "MongoDB-wire + AES-GCM")
+                    await run(service, users, n_turns // 4, 1, "MongoDB-wire + AES-GCM, 1 user")
+                )
+                results.append(
+                    await run(service, users, n_turns, n_users, "MongoDB-wire + AES, concurrent")
                 )
             finally:
                 await client.close()
                 server.stop()
         await llm.aclose()
 
-    print(f"{n_turns} turns, {n_users} concurrent users, instant LLM server (HTTP streaming)")
+    print(
+        f"instant LLM server (HTTP streaming); 1 user: {n_turns // 4} turns in sequence "
+        f"(latency of one turn); concurrent: {n_turns} turns from {n_users} users (throughput)"
+    )
     for result in results:
         print(result.row())
-    base, real = (statistics.median(r.per_turn_ms) for r in results)
-    print(f"storage adds {real - base:.2f} ms per turn at the median")
+    base_seq, base_conc, real_seq, real_conc = results
+    added = statistics.median(real_seq.per_turn_ms) - statistics.median(base_seq.per_turn_ms)
+    print(f"storage adds {added:.2f} ms per turn at the median (1 user)")
+    cpu_base = base_conc.wall_s / len(base_conc.per_turn_ms) * 1000
+    cpu_real = real_conc.wall_s / len(real_conc.per_turn_ms) * 1000
+    print(
+        f"wall time per turn under load: {cpu_base:.2f} ms without storage, {cpu_real:.2f} ms with"
+    )
 
 
 if __name__ == "__main__":
