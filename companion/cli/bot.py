@@ -16,10 +16,11 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from aiogram import Bot
 from aiohttp import web
 
 from companion.app import Container, build_container
-from companion.billing.factory import build_billing
+from companion.billing.factory import BillingComponents, build_billing
 from companion.billing.service import BillingService
 from companion.billing.webhook import setup_billing_routes
 from companion.bot.deps import BotDeps, ErasureHook
@@ -100,25 +101,7 @@ async def _serve(settings: Settings, *, webhook: bool, api_server: str | None) -
     try:
         async with build_container(settings) as container, AsyncExitStack() as stack:
             extra: dict[str, object] = {}
-            billing = build_billing(
-                settings,
-                container.database.db,
-                users=container.users,
-                events=container.events,
-                entitlements=container.entitlements,
-                plans=container.plans,
-            )
-            billing.attach_telegram(
-                AiogramStarsApi(telegram_bot),
-                BotNotifier(
-                    telegram_bot,
-                    container.translator,
-                    container.users,
-                    container.plans,
-                    settings.default_language,
-                ),
-                payload_secret=settings.telegram.token,
-            )
+            billing = wire_billing(settings, container, telegram_bot)
             stack.push_async_callback(billing.aclose)
             extra["billing"] = billing.service
             if billing.stars is not None:
@@ -146,6 +129,30 @@ async def _serve(settings: Settings, *, webhook: bool, api_server: str | None) -
                 await run_polling(telegram_bot, dp)
     finally:
         await telegram_bot.session.close()
+
+
+def wire_billing(settings: Settings, container: Container, telegram_bot: Bot) -> BillingComponents:
+    """Billing over the container's stores, with the bot for Stars and user notifications."""
+    billing = build_billing(
+        settings,
+        container.database.db,
+        users=container.users,
+        events=container.events,
+        entitlements=container.entitlements,
+        plans=container.plans,
+    )
+    billing.attach_telegram(
+        AiogramStarsApi(telegram_bot),
+        BotNotifier(
+            telegram_bot,
+            container.translator,
+            container.users,
+            container.plans,
+            settings.default_language,
+        ),
+        payload_secret=settings.telegram.token,
+    )
+    return billing
 
 
 async def _start_speech(settings: Settings, container: Container) -> TranscriptionPool | None:

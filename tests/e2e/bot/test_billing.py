@@ -17,12 +17,11 @@ from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
 from companion.app import build_container
-from companion.billing.factory import BillingComponents, build_billing
+from companion.billing.factory import BillingComponents
 from companion.billing.ledger import PaymentLedger
 from companion.billing.webhook import setup_billing_routes
-from companion.bot.deps import BotDeps
-from companion.bot.routers.billing import AiogramStarsApi, BotNotifier
 from companion.bot.runner import build_bot, build_dispatcher, build_fsm_storage
+from companion.cli.bot import bot_deps, wire_billing
 from companion.config import Settings
 from companion.storage.models import SubscriptionStatus
 from companion.storage.subscriptions import SubscriptionRepository
@@ -57,33 +56,9 @@ async def billing_bot(
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     async with build_container(settings, watch_personas=False) as container:
         assert container.redis is not None
-        billing = build_billing(
-            settings,
-            container.database.db,
-            users=container.users,
-            events=container.events,
-            entitlements=container.entitlements,
-            plans=container.plans,
-        )
         bot = build_bot(settings.telegram)
-        billing.attach_telegram(
-            AiogramStarsApi(bot),
-            BotNotifier(bot, container.translator, container.users, container.plans),
-            payload_secret=settings.telegram.token,
-        )
-        deps = BotDeps(
-            settings=settings.telegram,
-            translator=container.translator,
-            dialogs=container.dialog,
-            users=container.users,
-            user_data=container.user_data,
-            personas=container.personas,
-            redis=container.redis,
-            key_prefix=settings.redis.key_prefix,
-            default_language=settings.default_language,
-            events=container.events,
-            extra={"billing": billing.service, "stars_billing": billing.stars},
-        )
+        billing = wire_billing(settings, container, bot)
+        deps = bot_deps(container, {"billing": billing.service, "stars_billing": billing.stars})
         dp = build_dispatcher(deps, build_fsm_storage(container.redis, settings.redis))
         app = web.Application()
         setup_billing_routes(app, billing.service)
@@ -394,5 +369,6 @@ async def test_show_paywall_for_the_chat_router(shop: BillingBot) -> None:
     call = await user.expect("sendMessage", contains="Lily is available with PRO")
     assert "Companion PRO" in (call.text or "")
     assert [text for text, _ in user.buttons()][:2] == [
-        "PRO for a week — 149 ₽ / 100 ⭐", "PRO for a month — 449 ₽ / 300 ⭐"
+        "PRO for a week — 149 ₽ / 100 ⭐",
+        "PRO for a month — 449 ₽ / 300 ⭐",
     ]
