@@ -213,28 +213,12 @@ class BillingService:
                 return Checkout(open_record.id, open_record.confirmation_url, plan)
 
         order_id = uuid.uuid4().hex
-        description = self._description(plan, user.language)
-        body = self._payment_body(
-            order_id, user, plan, PaymentKind.INITIAL, description, payment_method_id=None
-        )
-        record, _ = await self.ledger.create(
-            PaymentRecord(
-                id=order_id,
-                provider=Provider.YOOKASSA,
-                user_id=user.id,
-                plan_id=plan.id,
-                kind=PaymentKind.INITIAL,
-                amount=plan.price_rub,
-                currency="RUB",
-                period_days=plan.period_days,
-                idempotency_key=order_id,
-                description=description,
-                request_body=body,
-                created_at=self.now(),
-            )
-        )
+        new = self._yookassa_record(order_id, order_id, user, plan, PaymentKind.INITIAL)
+        record, _ = await self.ledger.create(new)
         try:
-            payment = await self._yookassa.create_payment(body, record.idempotency_key)
+            payment = await self._yookassa.create_payment(
+                record.request_body or {}, record.idempotency_key
+            )
         except YooKassaError as exc:
             await self.ledger.update(
                 record.id,
@@ -256,9 +240,13 @@ class BillingService:
             user.id, f"pending:{order_id}", "checkout", _pending_decision(plan.id)
         )
         await self.record_event(
-            user.id, EventName.PAYMENT_CREATED,
-            provider=Provider.YOOKASSA.value, plan_id=plan.id, order_id=order_id,
-            amount=str(plan.price_rub), currency="RUB",
+            user.id,
+            EventName.PAYMENT_CREATED,
+            provider=Provider.YOOKASSA.value,
+            plan_id=plan.id,
+            order_id=order_id,
+            amount=str(plan.price_rub),
+            currency="RUB",
         )
         if url is None:
             # A redirect payment always has a link; without one the user cannot pay.
@@ -268,6 +256,38 @@ class BillingService:
     def _description(self, plan: PlanSettings, language: str) -> str:
         # YooKassa limits the description to 128 characters.
         return plan.title_for(language)[:128]
+
+    def _yookassa_record(
+        self,
+        order_id: str,
+        idempotency_key: str,
+        user: User,
+        plan: PlanSettings,
+        kind: PaymentKind,
+        *,
+        payment_method_id: str | None = None,
+        renews_period_end: datetime | None = None,
+    ) -> PaymentRecord:
+        """The ledger entry of a YooKassa payment, with the exact request body it will send."""
+        description = self._description(plan, user.language)
+        return PaymentRecord(
+            id=order_id,
+            provider=Provider.YOOKASSA,
+            user_id=user.id,
+            plan_id=plan.id,
+            kind=kind,
+            amount=plan.price_rub,
+            currency="RUB",
+            period_days=plan.period_days,
+            idempotency_key=idempotency_key,
+            description=description,
+            request_body=self._payment_body(
+                order_id, user, plan, kind, description, payment_method_id=payment_method_id
+            ),
+            created_at=self.now(),
+            payment_method_id=payment_method_id,
+            renews_period_end=renews_period_end,
+        )
 
     def _payment_body(
         self,
@@ -338,30 +358,18 @@ class BillingService:
         key = f"renew:{user.id}:{int(period_end.timestamp())}:{attempt}"
         plan = self.plans.find(subscription.plan_id)
         if plan is None:
-            log.warning("plan %s is no longer sold: user %s is not renewed",
-                        subscription.plan_id, user.id)
+            log.warning(
+                "plan %s is no longer sold: user %s is not renewed", subscription.plan_id, user.id
+            )
             await self.renewal_failed(user.id, key)
             return Outcome.CANCELED
-        order_id = uuid.uuid4().hex
-        description = self._description(plan, user.language)
-        body = self._payment_body(
-            order_id, user, plan, PaymentKind.RENEWAL, description,
-            payment_method_id=subscription.payment_method_id,
-        )
         record, created = await self.ledger.create(
-            PaymentRecord(
-                id=order_id,
-                provider=Provider.YOOKASSA,
-                user_id=user.id,
-                plan_id=plan.id,
-                kind=PaymentKind.RENEWAL,
-                amount=plan.price_rub,
-                currency="RUB",
-                period_days=plan.period_days,
-                idempotency_key=key,
-                description=description,
-                request_body=body,
-                created_at=self.now(),
+            self._yookassa_record(
+                uuid.uuid4().hex,
+                key,
+                user,
+                plan,
+                PaymentKind.RENEWAL,
                 payment_method_id=subscription.payment_method_id,
                 renews_period_end=period_end,
             )
@@ -382,15 +390,19 @@ class BillingService:
             return Outcome.PENDING
         except YooKassaRequestError as exc:
             failed = await self.ledger.update(
-                record.id, expected=[PaymentStatus.CREATING],
-                status=PaymentStatus.CREATE_FAILED, failure_reason=str(exc)[:300],
+                record.id,
+                expected=[PaymentStatus.CREATING],
+                status=PaymentStatus.CREATE_FAILED,
+                failure_reason=str(exc)[:300],
             )
             if failed is not None:
                 await self._payment_failed(failed, exc.code)
             return Outcome.CANCELED
         attached = await self.ledger.update(
-            record.id, expected=[PaymentStatus.CREATING],
-            payment_id=payment.id, status=PaymentStatus.PENDING,
+            record.id,
+            expected=[PaymentStatus.CREATING],
+            payment_id=payment.id,
+            status=PaymentStatus.PENDING,
         )
         current = attached or await self.ledger.get(record.id)
         assert current is not None
@@ -416,7 +428,8 @@ class BillingService:
         if record is None:
             log.warning(
                 "payment %s is not in our ledger (metadata %s): nothing granted",
-                payment.id, sorted(payment.metadata),
+                payment.id,
+                sorted(payment.metadata),
             )
             return Outcome.UNKNOWN
         return await self.apply_yookassa_payment(record, payment)
@@ -462,7 +475,8 @@ class BillingService:
         if mismatch is not None:
             log.error(
                 "payment %s rejected: API data disagrees with the ledger (%s); nothing granted",
-                payment.id, mismatch,
+                payment.id,
+                mismatch,
             )
             return Outcome.REJECTED
         status = payment.status
@@ -474,14 +488,19 @@ class BillingService:
             updated = await self.ledger.update(record.id, expected=OPEN_STATUSES, **fields)
             current = updated or await self.ledger.get(record.id)
             if current is None or current.status is not PaymentStatus.SUCCEEDED:
-                log.error("payment %s succeeded at YooKassa but is %s here", payment.id,
-                          current.status if current else "gone")
+                log.error(
+                    "payment %s succeeded at YooKassa but is %s here",
+                    payment.id,
+                    current.status if current else "gone",
+                )
                 return Outcome.REJECTED
             return await self.credit(current)
         if status == "canceled":
             reason = payment.cancellation_details.reason if payment.cancellation_details else None
             updated = await self.ledger.update(
-                record.id, expected=OPEN_STATUSES, status=PaymentStatus.CANCELED,
+                record.id,
+                expected=OPEN_STATUSES,
+                status=PaymentStatus.CANCELED,
                 failure_reason=reason,
             )
             if updated is None:
@@ -511,7 +530,9 @@ class BillingService:
         def decide(current: Subscription, _version: int) -> Subscription:
             base = now
             if current.current_period_end is not None and current.status in (
-                S.ACTIVE, S.CANCELLED, S.PAST_DUE,
+                S.ACTIVE,
+                S.CANCELLED,
+                S.PAST_DUE,
             ):
                 base = max(now, current.current_period_end)
             end = base + timedelta(days=record.period_days)
@@ -548,8 +569,11 @@ class BillingService:
         await self.record_event(
             record.user_id,
             EventName.RENEWED if renewed else EventName.PAID,
-            provider=record.provider.value, plan_id=record.plan_id, order_id=record.id,
-            amount=str(record.amount), currency=record.currency,
+            provider=record.provider.value,
+            plan_id=record.plan_id,
+            order_id=record.id,
+            amount=str(record.amount),
+            currency=record.currency,
         )
         await self._notify(
             record.user_id,
@@ -572,15 +596,20 @@ class BillingService:
 
     async def _payment_failed(self, record: PaymentRecord, reason: str | None) -> None:
         await self.record_event(
-            record.user_id, EventName.PAYMENT_FAILED,
-            provider=record.provider.value, plan_id=record.plan_id, order_id=record.id,
-            reason=reason, kind=record.kind.value,
+            record.user_id,
+            EventName.PAYMENT_FAILED,
+            provider=record.provider.value,
+            plan_id=record.plan_id,
+            order_id=record.id,
+            reason=reason,
+            kind=record.kind.value,
         )
         if record.kind is PaymentKind.RENEWAL:
             await self.renewal_failed(record.user_id, record.id)
             return
         others = [
-            other for other in await self.ledger.open_for_user(record.user_id, record.provider)
+            other
+            for other in await self.ledger.open_for_user(record.user_id, record.provider)
             if other.id != record.id
         ]
         if others:
@@ -665,7 +694,9 @@ class BillingService:
                 return None
             return current.model_copy(
                 update={
-                    "status": S.REFUNDED, "current_period_end": now, "grace_until": None,
+                    "status": S.REFUNDED,
+                    "current_period_end": now,
+                    "grace_until": None,
                     "auto_renew": False,
                 }
             )
@@ -674,9 +705,13 @@ class BillingService:
             record.user_id, f"refund:{record.provider.value}:{refund_id}", "refunded", decide
         )
         await self.record_event(
-            record.user_id, EventName.REFUNDED,
-            provider=record.provider.value, plan_id=record.plan_id, order_id=record.id,
-            amount=str(amount), currency=record.currency,
+            record.user_id,
+            EventName.REFUNDED,
+            provider=record.provider.value,
+            plan_id=record.plan_id,
+            order_id=record.id,
+            amount=str(amount),
+            currency=record.currency,
         )
         if change.applied:
             await self._notify(record.user_id, NoticeKind.REFUNDED, change.after)
@@ -744,8 +779,12 @@ class BillingService:
             if current.status is S.PAST_DUE:
                 end = current.grace_until  # keep the rest of the grace period
             return current.model_copy(
-                update={"status": S.CANCELLED, "auto_renew": False,
-                        "current_period_end": end, "grace_until": None}
+                update={
+                    "status": S.CANCELLED,
+                    "auto_renew": False,
+                    "current_period_end": end,
+                    "grace_until": None,
+                }
             )
 
         change = await self.subscriptions.apply(
