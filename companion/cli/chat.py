@@ -222,4 +222,5 @@ def _access_text(app: Container, user: User, decision: AccessDecision) -> str:
 
 def _show_notice(app: Container, notice: Notice, console: Console) -> None:
     text = app.translator.get(notice.language, notice.text_key)
-    console.print(Panel(text, border_style="yellow"))
+    # soft_wrap off here: the console soft-wraps streamed text, which would crop a panel.
+    console.print(Panel(text, border_style="yellow"), soft_wrap=False)
