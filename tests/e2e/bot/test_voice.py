@@ -84,7 +84,7 @@ async def test_echo_shows_the_transcript_first(voice_harness: BotHarness) -> Non
     await user.command("echo")
     await user.expect("sendMessage", contains="расшифровку")
     voice_harness.llm.reply = "Отличная погода!"
-    await user.send_voice((FIXTURES / "ru_voice.ogg").read_bytes(), duration=7)
+    await user.send_voice((FIXTURES / "ru_voice.ogg").read_bytes(), duration=9)
     echo = await user.expect("sendMessage", contains="🎤", timeout=60)
     assert echo.text is not None and "Вы сказали" in echo.text and "парк" in echo.text.lower()
     await user.expect("sendMessage", contains="Отличная погода!")

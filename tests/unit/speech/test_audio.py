@@ -37,7 +37,7 @@ def _no_model() -> object:
 @pytest.mark.parametrize(
     ("name", "expected_s"),
     [
-        ("ru_voice.ogg", 7.2),
+        ("ru_voice.ogg", 9.1),
         ("en_voice.ogg", 7.9),
         ("en_audio.m4a", 5.4),
         ("ru_video_note.mp4", 4.6),
