@@ -107,3 +107,24 @@ def test_silence_and_quiet_noise_are_nothing_recognised(
     write_voice_note(path, hiss)
     with pytest.raises(NothingRecognisedError):
         transcriber.transcribe(path)
+
+
+@pytest.mark.parametrize("forced", [None, "en"], ids=["detected", "forced"])
+def test_a_short_note_is_encoded_once(
+    transcriber: Transcriber, whisper_model: Any, forced: str | None
+) -> None:
+    # Detecting the language encodes the first window; transcribing must reuse that encoding
+    # instead of running the encoder on the same 30 s window a second time.
+    transcriber.transcribe(FIXTURES / "ru_voice.ogg", "ru")  # another note last, whatever ran
+    before = whisper_model.encoder_runs
+    result = transcriber.transcribe(FIXTURES / "en_voice.ogg", forced)
+    assert result.language == "en"
+    assert whisper_model.encoder_runs - before == 1
+
+
+def test_reused_encodings_never_cross_notes(transcriber: Transcriber, whisper_model: Any) -> None:
+    english = transcriber.transcribe(FIXTURES / "en_voice.ogg")
+    russian = transcriber.transcribe(FIXTURES / "ru_voice.ogg")
+    again = transcriber.transcribe(FIXTURES / "en_voice.ogg")
+    assert (english.language, russian.language, again.language) == ("en", "ru", "en")
+    assert again.text == english.text != russian.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -40,9 +41,12 @@ def test_language_hints() -> None:
     assert not transcriber.loaded  # asking about languages never loads the model
 
 
-def test_cores_are_split_between_workers() -> None:
+def test_each_worker_may_use_every_core_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cpu_threads_per_worker(SpeechSettings(cpu_threads=3, workers=2)) == 3
-    assert cpu_threads_per_worker(SpeechSettings(cpu_threads=0, workers=64)) == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert cpu_threads_per_worker(SpeechSettings(cpu_threads=0, workers=64)) == 4
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert cpu_threads_per_worker(SpeechSettings(cpu_threads=0, workers=2)) == 1
 
 
 def _format(language: str, key: str, args: dict[str, object]) -> str:
