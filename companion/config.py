@@ -140,7 +140,9 @@ class SpeechSettings(BaseModel):
     compute_type: str = "int8"
     beam_size: int = 1
     vad_filter: bool = True
+    # Notes transcribed at once (one model, `workers` parallel decoders).
     workers: int = 2
+    # CTranslate2 threads per worker; 0 = every core (notes running together share them).
     cpu_threads: int = 0
     queue_limit: int = 8
     max_duration_s: int = 300
