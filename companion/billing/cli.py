@@ -57,13 +57,19 @@ def _run(settings: Settings, work: Callable[[BillingComponents], Awaitable[T]]) 
             db = database.db
             plans = PlanCatalog(settings.billing.plans)
             entitlements = EntitlementService(
-                SubscriptionRepository(db), redis, plans,
+                SubscriptionRepository(db),
+                redis,
+                plans,
                 key_prefix=settings.redis.key_prefix,
                 ttl_s=settings.billing.entitlement_cache_ttl_s,
             )
             components = build_billing(
-                settings, db, users=UserRepository(db), events=EventRepository(db),
-                entitlements=entitlements, plans=plans,
+                settings,
+                db,
+                users=UserRepository(db),
+                events=EventRepository(db),
+                entitlements=entitlements,
+                plans=plans,
             )
             try:
                 return await work(components)
@@ -87,8 +93,12 @@ def plans() -> None:
     table = Table("id", "title (ru / en)", "RUB", "Stars", "days", "unlocks")
     for plan in PlanCatalog(settings.billing.plans):
         table.add_row(
-            plan.id, f"{plan.title_for('ru')} / {plan.title_for('en')}", str(plan.price_rub),
-            str(plan.price_stars), str(plan.period_days), ", ".join(plan.unlocks),
+            plan.id,
+            f"{plan.title_for('ru')} / {plan.title_for('en')}",
+            str(plan.price_rub),
+            str(plan.price_stars),
+            str(plan.period_days),
+            ", ".join(plan.unlocks),
         )
     stdout.print(table)
 
@@ -114,9 +124,12 @@ def status(user: Annotated[int, typer.Option("--user", help="Telegram user id")]
     table = Table("created", "provider", "payment id", "kind", "amount", "status", "granted")
     for payment in payments:
         table.add_row(
-            payment.created_at.isoformat(timespec="seconds"), payment.provider.value,
-            payment.payment_id or "—", payment.kind.value,
-            f"{payment.amount} {payment.currency}", payment.status.value,
+            payment.created_at.isoformat(timespec="seconds"),
+            payment.provider.value,
+            payment.payment_id or "—",
+            payment.kind.value,
+            f"{payment.amount} {payment.currency}",
+            payment.status.value,
             "yes" if payment.granted_at else "no",
         )
     stdout.print(table)

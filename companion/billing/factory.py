@@ -1,13 +1,13 @@
 """Building the billing services from settings, for the composition root.
 
-    billing = build_billing(settings, db, users=users, events=events, entitlements=entitlements)
-    ...                                   # once the aiogram Bot exists:
-    billing.attach_telegram(AiogramStarsApi(bot), BotNotifier(bot, translator, users, plans),
-                            payload_secret=settings.telegram.token)
-    setup_billing_routes(webhook_app, billing.service)   # the bot's aiohttp app
-    billing.scheduler.start()
-    ...
-    await billing.aclose()                # stops the scheduler, closes the YooKassa session
+billing = build_billing(settings, db, users=users, events=events, entitlements=entitlements)
+...                                   # once the aiogram Bot exists:
+billing.attach_telegram(AiogramStarsApi(bot), BotNotifier(bot, translator, users, plans),
+                        payload_secret=settings.telegram.token)
+setup_billing_routes(webhook_app, billing.service)   # the bot's aiohttp app
+billing.scheduler.start()
+...
+await billing.aclose()                # stops the scheduler, closes the YooKassa session
 """
 
 from __future__ import annotations

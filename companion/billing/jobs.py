@@ -105,8 +105,7 @@ class BillingJobs:
                 return None
             if current.status is S.ACTIVE and current.auto_renew:
                 return current.model_copy(
-                    update={"status": S.PAST_DUE,
-                            "grace_until": current.current_period_end + grace}
+                    update={"status": S.PAST_DUE, "grace_until": current.current_period_end + grace}
                 )
             return current.model_copy(update={"status": S.EXPIRED, "auto_renew": False})
 
@@ -153,7 +152,8 @@ class BillingJobs:
                     else:
                         # The user never saw a link for it, so nobody can pay it.
                         await service.ledger.update(
-                            record.id, expected=[PaymentStatus.CREATING],
+                            record.id,
+                            expected=[PaymentStatus.CREATING],
                             status=PaymentStatus.CREATE_FAILED,
                             failure_reason="no answer from YooKassa",
                         )
@@ -200,8 +200,10 @@ class BillingScheduler:
                 self._loop("reconcile", self._jobs.reconcile, self._reconcile_interval_s),
                 name="billing-reconcile",
             ),
-            asyncio.create_task(self._loop("renew+expire", self._renew_and_expire,
-                                           self._interval_s), name="billing-renew-expire"),
+            asyncio.create_task(
+                self._loop("renew+expire", self._renew_and_expire, self._interval_s),
+                name="billing-renew-expire",
+            ),
         ]
 
     async def stop(self) -> None:
@@ -215,8 +217,11 @@ class BillingScheduler:
     async def _renew_and_expire(self) -> JobReport:
         renew = await self._jobs.renew_due()
         expire = await self._jobs.expire_due()
-        return JobReport(renew.checked + expire.checked,
-                         {**renew.outcomes, **expire.outcomes}, renew.errors + expire.errors)
+        return JobReport(
+            renew.checked + expire.checked,
+            {**renew.outcomes, **expire.outcomes},
+            renew.errors + expire.errors,
+        )
 
     async def _loop(
         self, name: str, job: Callable[[], Awaitable[JobReport]], interval_s: float

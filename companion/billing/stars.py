@@ -164,7 +164,8 @@ class StarsBilling:
             # for the admin (who can refund it), grant nothing.
             log.error(
                 "Stars payment %s refused (%s): nothing granted",
-                payment.telegram_payment_charge_id, reason,
+                payment.telegram_payment_charge_id,
+                reason,
             )
             return Outcome.REJECTED
         parsed = self.verify(payment.invoice_payload)

@@ -87,9 +87,7 @@ def empty_subscription(user_id: int) -> Subscription:
 
 
 class SubscriptionStore:
-    def __init__(
-        self, db: AsyncDatabase[Document], cache: CacheInvalidator | None = None
-    ) -> None:
+    def __init__(self, db: AsyncDatabase[Document], cache: CacheInvalidator | None = None) -> None:
         self._subscriptions = db[c.SUBSCRIPTIONS]
         self._transitions = db[c.SUBSCRIPTION_TRANSITIONS]
         self._cache = cache
@@ -143,7 +141,10 @@ class SubscriptionStore:
                     await self._cache.invalidate(user_id)
                 log.info(
                     "subscription %s: %s -> %s (%s)",
-                    user_id, current.status.value, new.status.value, reason,
+                    user_id,
+                    current.status.value,
+                    new.status.value,
+                    reason,
                 )
                 return Change(True, current, new)
             # Someone else changed it first: back off a little and decide again on fresh data.

@@ -124,7 +124,8 @@ class YooKassaWebhook:
             if claimed == "succeeded" and outcome not in (Outcome.CREDITED, Outcome.ALREADY_DONE):
                 log.warning(
                     "notification says payment %s succeeded; the API disagrees (%s)",
-                    object_id, outcome.value,
+                    object_id,
+                    outcome.value,
                 )
         elif event == "refund.succeeded":
             payment_id = obj.get("payment_id")

@@ -179,7 +179,10 @@ class YooKassaClient:
                 await asyncio.sleep(self._retry_delay_s * attempt)
             try:
                 async with self._client().request(
-                    method, url, json=body, headers=headers,
+                    method,
+                    url,
+                    json=body,
+                    headers=headers,
                     timeout=self._timeout,
                 ) as response:
                     payload = await _json(response)
