@@ -53,9 +53,17 @@ class MessageStore(Protocol):
         ...
 
     async def recent(
-        self, conversation_id: str, limit: int, *, after_seq: int = 0
+        self,
+        conversation_id: str,
+        limit: int,
+        *,
+        after_seq: int = 0,
+        last_seq: int | None = None,
     ) -> list[Message]:
-        """The last `limit` complete messages with seq > after_seq, oldest first."""
+        """The last `limit` complete messages with seq > after_seq, oldest first.
+
+        ``last_seq``: the conversation's last seq if the caller has just read it.
+        """
         ...
 
 

@@ -217,7 +217,10 @@ class DialogService:
     ) -> AsyncIterator[DialogEvent]:
         started = time.perf_counter()
         language = persona.reply_language(user.language)
-        history = await self._messages.recent(conversation.id, self._limits.history_messages)
+        # `conversation` was read under the user's lock, so its last_seq is current.
+        history = await self._messages.recent(
+            conversation.id, self._limits.history_messages, last_seq=conversation.last_seq
+        )
         recollection = await self._recall(user, persona, text, history)
         ctx = SystemPromptContext(
             persona=persona,

@@ -69,6 +69,8 @@ class Conversation(BaseModel):
     summary: str = ""
     summary_upto_seq: int = 0
     turn_count: int = 0
+    # The seq of the newest message (0: none yet); advanced by `MessageRepository.append`.
+    last_seq: int = 0
 
 
 class Message(BaseModel):

@@ -153,6 +153,66 @@ async def test_concurrent_appends_get_unique_increasing_seqs(db: Db, cipher: Aes
     assert refreshed is not None and refreshed.turn_count == 50
 
 
+async def test_appends_from_several_workers_never_share_a_seq(db: Db, cipher: AesGcmCipher) -> None:
+    # Each worker process has its own repository and its own idea of the last seq; the
+    # compare-and-set on the conversation keeps the numbers unique anyway.
+    conv = await ConversationRepository(db, cipher).start(14, "kylie")
+    workers = [MessageRepository(db, cipher) for _ in range(3)]
+    appended = await asyncio.gather(
+        *(
+            workers[i % 3].append(conv, MessageRole.USER, f"message {i}", status=status)
+            for i in range(30)
+            for status in [MessageStatus.COMPLETE if i % 5 else MessageStatus.INTERRUPTED]
+        )
+    )
+    assert sorted(m.seq for m in appended) == list(range(1, 31))
+    stored = await ConversationRepository(db, cipher).get(conv.id)
+    assert stored is not None and stored.last_seq == 30
+    assert stored.turn_count == 24  # interrupted messages are not turns
+    # A stale view of the conversation (last_seq 0) still gets the next number.
+    assert conv.last_seq == 0
+    assert (await workers[0].append(conv, MessageRole.ASSISTANT, "late")).seq == 31
+    assert (await MessageRepository(db, cipher).append(conv, MessageRole.USER, "new")).seq == 32
+
+
+async def test_a_conversation_stored_without_last_seq_is_numbered_from_one(
+    db: Db, cipher: AesGcmCipher
+) -> None:
+    conv = await ConversationRepository(db, cipher).start(15, "kylie")
+    await db[c.CONVERSATIONS].update_one({"_id": conv.id}, {"$unset": {"last_seq": ""}})
+    messages = MessageRepository(db, cipher)
+    assert [(await messages.append(conv, MessageRole.USER, t)).seq for t in "ab"] == [1, 2]
+
+
+async def test_appending_to_an_erased_conversation_fails_cleanly(
+    db: Db, cipher: AesGcmCipher
+) -> None:
+    conv = await ConversationRepository(db, cipher).start(16, "kylie")
+    messages = MessageRepository(db, cipher)
+    await messages.append(conv, MessageRole.USER, "first")
+    await db[c.CONVERSATIONS].delete_one({"_id": conv.id})
+    with pytest.raises(ConversationNotFoundError):
+        await messages.append(conv, MessageRole.USER, "second")
+    assert await messages.count(conv.id) == 1
+
+
+async def test_recent_can_start_from_a_last_seq_the_caller_read(
+    db: Db, cipher: AesGcmCipher
+) -> None:
+    conversations = ConversationRepository(db, cipher)
+    conv = await conversations.start(17, "kylie")
+    messages = MessageRepository(db, cipher)
+    for i in range(1, 6):
+        await messages.append(conv, MessageRole.USER, f"m{i}")
+    current = await conversations.get_active(17, "kylie")
+    assert current is not None and current.last_seq == 5
+    recent = await messages.recent(conv.id, 3, last_seq=current.last_seq)
+    assert [m.text for m in recent] == ["m3", "m4", "m5"]
+    assert recent == await messages.recent(conv.id, 3)
+    # An older view returns the history as it was then.
+    assert [m.text for m in await messages.recent(conv.id, 2, last_seq=3)] == ["m2", "m3"]
+
+
 async def test_recent_returns_the_last_complete_messages_oldest_first(
     db: Db, cipher: AesGcmCipher
 ) -> None:
