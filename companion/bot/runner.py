@@ -48,6 +48,7 @@ from companion.bot.middlewares.tracing import InFlight, TracingMiddleware
 from companion.bot.middlewares.users import I18nMiddleware, UserMiddleware
 from companion.bot.photos import PhotoSender
 from companion.bot.replying import ChatReplier, Paywall
+from companion.bot.response_types import pin_response_types
 from companion.bot.routers import chat, data, library, memory, start, unsupported
 from companion.bot.streaming import StreamingPolicy
 from companion.bot.user_cache import CachedUserStore
@@ -72,6 +73,7 @@ def build_bot(settings: TelegramSettings, *, api_server: str | None = None) -> B
             "telegram.token is not set: create a bot with @BotFather and set "
             "COMPANION_TELEGRAM__TOKEN"
         )
+    pin_response_types()
     server = api_server or settings.api_server
     session = AiohttpSession(api=TelegramAPIServer.from_base(server)) if server else None
     return Bot(
