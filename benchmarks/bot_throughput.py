@@ -83,8 +83,8 @@ class StubDialogs:
 
 _deps = cli.bot_deps
 
-def bot_deps(container):
-    deps = _deps(container)
+def bot_deps(container, extra=None):
+    deps = _deps(container, extra)
     deps.dialogs = StubDialogs()
     return deps
 
@@ -98,6 +98,18 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def redis_pid() -> int | None:
+    """The local redis-server's pid (its CPU is part of the cost), if it can be found."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "redis-server":
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -232,6 +244,8 @@ async def run(args: argparse.Namespace) -> None:
                 for process in workers:
                     process.send_signal(signal.SIGUSR1)
             cpu_before = sum(cpu_seconds(p.pid) for p in workers)
+            side_pids = {"database": mongo.pid, "redis": redis_pid()}
+            side_before = {name: cpu_seconds(pid) for name, pid in side_pids.items() if pid}
             driver_before = time.process_time()
             total = int(args.rate * args.duration)
             started = time.monotonic()
@@ -248,6 +262,11 @@ async def run(args: argparse.Namespace) -> None:
             await wait_replies(len(users) + total, 120)
             finished = time.monotonic()
             cpu_after = sum(cpu_seconds(p.pid) for p in workers)
+            side_cpu = {
+                name: cpu_seconds(pid) - side_before[name]
+                for name, pid in side_pids.items()
+                if pid and name in side_before
+            }
             if args.profile:
                 for process in workers:
                     process.send_signal(signal.SIGUSR2)
@@ -309,6 +328,17 @@ async def run(args: argparse.Namespace) -> None:
             print(
                 f"CPU per message (bot workers): {cpu / max(completed, 1) * 1000:.2f} ms "
                 f"({cpu:.1f} s total; driver+emulators {driver_cpu:.1f} s)"
+            )
+            per_message = max(completed, 1) / 1000
+            print(
+                "CPU per message, other processes: "
+                + ", ".join(
+                    f"{name} {seconds / per_message:.2f} ms"
+                    for name, seconds in {
+                        **side_cpu,
+                        "driver+emulators": driver_cpu,
+                    }.items()
+                )
             )
             print(
                 f"Bot API errors: {len(errors)}; webhook deliveries not 200: "

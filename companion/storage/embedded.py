@@ -106,6 +106,11 @@ class EmbeddedMongoServer:
         return f"mongodb://{self.host}:{self.port}/?directConnection=true&retryWrites=false"
 
     @property
+    def pid(self) -> int | None:
+        """The server process's pid while it runs (for monitoring its CPU and memory)."""
+        return self._process.pid if self.running and self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
