@@ -11,19 +11,34 @@
 # in HF_HOME already or carried as a directory. Wheels that the machine's image lacks
 # (pydantic, ruamel.yaml, jinja2 if missing) can be carried in .whl/ (see
 # /work/.library/device/README.md); they are installed to /tmp/site first when present.
+#
+# Environment: MODEL (above; a relative local directory is taken relative to the current
+# directory), STEPS (300), PYTHON (python3), WHEELS (directory of wheels to install first,
+# default .whl/ in the repository; point it at a missing directory to install nothing).
+# The work directory (dataset, checkpoints, adapter) is made under $TMPDIR (default /tmp) and
+# kept; its path is printed at the end.
+#
+# CI runs this script on a CPU with a tiny local model and STEPS=2
+# (tests/training/test_gpu_smoke_script.py).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DEST="${1:-${OUT:-${REPO}/training/runs/gpu-smoke-report}}"
 MODEL="${MODEL:-Qwen/Qwen2.5-0.5B-Instruct}"
+# The YAML is written to the work directory, and the config resolves "./x" against the YAML's
+# directory: make a local model directory absolute here.
+if [[ -d "${MODEL}" ]]; then
+    MODEL="$(cd "${MODEL}" && pwd)"
+fi
 STEPS="${STEPS:-300}"
 PYTHON="${PYTHON:-python3}"
-WORK="$(mktemp -d /tmp/companion-gpu-smoke.XXXXXX)"
+WHEELS="${WHEELS:-${REPO}/.whl}"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/companion-gpu-smoke.XXXXXX")"
 mkdir -p "${DEST}"
 
-if compgen -G "${REPO}/.whl/*.whl" >/dev/null; then
+if compgen -G "${WHEELS}/*.whl" >/dev/null; then
     "${PYTHON}" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site "${REPO}"/.whl/*.whl
+        --target /tmp/site "${WHEELS}"/*.whl
     export PYTHONPATH="/tmp/site${PYTHONPATH:+:${PYTHONPATH}}"
 fi
 export PYTHONPATH="${REPO}${PYTHONPATH:+:${PYTHONPATH}}"
@@ -84,4 +99,4 @@ for file in run/report.json run/report.md run/train_result.json run/data/manifes
         run/adapter/adapter_config.json run/adapter/README.md; do
     cp "${WORK}/${file}" "${DEST}/$(echo "${file#run/}" | tr '/' '_')"
 done
-echo "report files in ${DEST}"
+echo "report files in ${DEST}; work directory ${WORK}"
