@@ -795,6 +795,16 @@ class BillingService:
         await self.record_event(user_id, EventName.CANCELLED, plan_id=change.after.plan_id)
         return change.after
 
+    async def stop_renewals(self, user_id: int) -> bool:
+        """Cancel renewals before /forget erases the user: Telegram goes on charging a Stars
+        subscription whose record we deleted. False when nothing renews; a Bot API or store
+        error propagates, and then the user's data must not be erased."""
+        try:
+            await self.cancel(user_id)
+        except NotCancellableError:
+            return False
+        return True
+
     async def resume(self, user_id: int) -> Subscription:
         """Turn renewal back on for a cancelled subscription that has not ended yet."""
         subscription = await self.subscriptions.get(user_id)

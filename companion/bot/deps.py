@@ -90,7 +90,10 @@ class EventSink(Protocol):
     async def record(self, event: Event) -> None: ...
 
 
-# Called with the user id after /forget erased the database (memory caches, billing caches...).
+# Called with the user id by /forget: `before_erasure_hooks` before anything is erased (stopping
+# subscription renewals, which would outlive the data; if one raises, nothing is erased and the
+# user is asked to try again later), `erasure_hooks` after the database is erased (memory
+# caches, billing caches...).
 ErasureHook = Callable[[int], Awaitable[object]]
 
 
@@ -107,6 +110,7 @@ class BotDeps:
     default_language: str = "ru"
     memory: MemoryFacts | None = None
     events: EventSink | None = None
+    before_erasure_hooks: Sequence[ErasureHook] = ()
     erasure_hooks: Sequence[ErasureHook] = ()
     # Anything else handlers of other routers need, by name (billing, transcriber...).
     extra: dict[str, object] = field(default_factory=dict)

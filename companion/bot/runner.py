@@ -179,6 +179,7 @@ def build_dispatcher(deps: BotDeps, storage: BaseStorage) -> Dispatcher:
         "personas": deps.personas,
         "memory": deps.memory,
         "events": deps.events,
+        "before_erasure_hooks": tuple(deps.before_erasure_hooks),
         "erasure_hooks": tuple(deps.erasure_hooks),
         "redis": deps.redis,
         "key_prefix": deps.key_prefix,

@@ -72,10 +72,19 @@ def bot(
 
 
 def bot_deps(container: Container, extra: dict[str, object] | None = None) -> BotDeps:
-    """What the bot needs from the container; other front-end parts add theirs to `extra`."""
+    """What the bot needs from the container; other front-end parts add theirs to `extra`.
+
+    With billing in `extra` (``extra["billing"]``), /forget stops the user's subscription
+    renewals before erasing anything.
+    """
     if container.redis is None:
         raise BotConfigError("the bot needs Redis (FSM, throttling, per-user ordering)")
     settings = container.settings
+    extra = dict(extra or {})
+    before: list[ErasureHook] = []
+    billing = extra.get("billing")
+    if isinstance(billing, BillingService):
+        before.append(billing.stop_renewals)
     hooks: list[ErasureHook] = []
     if container.memory is not None:
         hooks.append(container.memory.forget_user)
@@ -91,8 +100,9 @@ def bot_deps(container: Container, extra: dict[str, object] | None = None) -> Bo
         default_language=settings.default_language,
         memory=container.memory,
         events=container.events,
+        before_erasure_hooks=before,
         erasure_hooks=hooks,
-        extra=dict(extra or {}),
+        extra=extra,
     )
 
 

@@ -50,9 +50,20 @@ async def forget_confirmed(
     users: CachedUserStore,
     state: FSMContext,
     throttle: Throttle,
+    before_erasure_hooks: Sequence[ErasureHook],
     erasure_hooks: Sequence[ErasureHook],
 ) -> None:
     await query.answer()
+    for hook in before_erasure_hooks:
+        try:
+            await hook(user.id)
+        except Exception:  # a subscription left renewing would go on charging an erased user
+            log.exception(
+                "before-erasure hook %r failed for user %s: nothing erased", hook, user.id
+            )
+            if isinstance(query.message, Message):
+                await query.message.edit_text(i18n("forget-renewals-not-stopped"))
+            return
     counts = await user_data.erase(user.id)
     for hook in erasure_hooks:
         try:

@@ -58,6 +58,7 @@ forget-yes = Yes, erase everything
 forget-no = Cancel
 forget-done = Done — all your data has been erased. Send /start if you want to begin again.
 forget-cancelled = Cancelled — nothing was erased.
+forget-renewals-not-stopped = Sorry, I couldn't stop your subscription's renewals right now, so nothing has been erased yet. Please try /forget again in a few minutes.
 export-caption = Your data.
 export-preparing = Preparing your data…
 

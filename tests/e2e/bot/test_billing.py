@@ -320,6 +320,104 @@ async def test_stars_purchase_in_telegram(stars_shop: BillingBot) -> None:
     assert edit.params["is_canceled"] is True
 
 
+async def _stars_subscriber(shop: BillingBot, user_id: int, charge_id: str) -> TelegramUser:
+    """A user who chatted a little, then bought the monthly Stars subscription."""
+    harness = shop.bot
+    user = harness.user(user_id)
+    await harness.onboard(user)
+    await harness.choose(user, "mark")
+    harness.llm.reply = "Glad to hear it."
+    await user.say("I work as a nurse in Kazan.")
+    await user.expect("sendMessage", contains="Glad to hear it.")
+    await user.command("pro")
+    await user.expect("sendMessage", contains="Companion PRO")
+    await user.press(text="PRO for a month")
+    await user.expect("sendMessage", contains="public offer")
+    await user.press(text="I accept the offer")
+    await user.expect("sendMessage", contains="Telegram Stars")
+    invoice = [c for c in harness.tg.calls if c.method == "createInvoiceLink"][-1]
+    paid = {
+        "currency": "XTR",
+        "total_amount": 300,
+        "invoice_payload": invoice.params["payload"],
+        "telegram_payment_charge_id": charge_id,
+        "provider_payment_charge_id": "",
+        "subscription_expiration_date": int(time.time()) + 30 * 86400,
+        "is_recurring": True,
+        "is_first_recurring": True,
+    }
+    await user.send_message(user._message(successful_payment=paid))
+    await user.expect("sendMessage", contains="PRO is on")
+    sub = await shop.subscription(user_id)
+    assert sub.status is SubscriptionStatus.ACTIVE and sub.auto_renew
+    return user
+
+
+async def test_forget_cancels_the_stars_subscription_before_erasing(
+    stars_shop: BillingBot,
+) -> None:
+    harness = stars_shop.bot
+    user = await _stars_subscriber(stars_shop, 3010, "stars-charge-forget")
+    stored_when_cancelled: list[dict[str, int]] = []
+
+    async def look(params: dict[str, Any]) -> None:
+        stored_when_cancelled.append(await harness.count_user_documents(3010))
+
+    harness.tg.on_call("editUserStarSubscription", look)
+    await user.command("forget")
+    await user.expect("sendMessage", contains="erase")
+    await user.press(text="Yes, erase everything")
+    await user.expect("editMessageText", contains="all your data has been erased")
+
+    [edit] = [c for c in harness.tg.calls if c.method == "editUserStarSubscription"]
+    assert edit.ok
+    assert edit.params["user_id"] == 3010
+    assert edit.params["telegram_payment_charge_id"] == "stars-charge-forget"
+    assert edit.params["is_canceled"] is True
+    # Telegram was told while everything was still stored: erasure came after.
+    [stored] = stored_when_cancelled
+    assert stored["users"] == 1 and stored["subscriptions"] == 1 and stored["messages"] >= 3
+    after = await harness.count_user_documents(3010)
+    assert sum(after.values()) == 0, after
+    assert await harness.db["payments"].count_documents({"user_id": 3010}) == 0
+
+
+async def test_forget_erases_nothing_when_stars_renewals_cannot_be_stopped(
+    stars_shop: BillingBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness = stars_shop.bot
+    user = await _stars_subscriber(stars_shop, 3011, "stars-charge-kept")
+    before = await harness.count_user_documents(3011)
+    harness.tg.fail_next("editUserStarSubscription", error_code=500)
+    caplog.set_level(logging.ERROR, logger="companion.bot.routers.data")
+
+    await user.command("forget")
+    await user.expect("sendMessage", contains="erase")
+    await user.press(text="Yes, erase everything")
+    answer = await user.expect("editMessageText", contains="couldn't stop your subscription")
+    assert "nothing has been erased yet" in (answer.text or "")
+    assert "try /forget again in a few minutes" in (answer.text or "")
+    assert "Traceback" not in (answer.text or "") and "Internal" not in (answer.text or "")
+    [failed] = [c for c in harness.tg.calls if c.method == "editUserStarSubscription"]
+    assert not failed.ok and failed.params["user_id"] == 3011
+
+    assert await harness.count_user_documents(3011) == before
+    assert before["messages"] >= 3
+    sub = await stars_shop.subscription(3011)
+    assert sub.status is SubscriptionStatus.ACTIVE and sub.auto_renew
+    assert sub.payment_method_id == "stars-charge-kept"
+    assert any("3011" in r.getMessage() and r.exc_info for r in caplog.records)
+
+    # A few minutes later Telegram answers again: the same request stops renewals and erases.
+    await user.command("forget")
+    await user.expect("sendMessage", contains="erase")
+    await user.press(text="Yes, erase everything")
+    await user.expect("editMessageText", contains="all your data has been erased")
+    edits = [c for c in harness.tg.calls if c.method == "editUserStarSubscription"]
+    assert [c.ok for c in edits] == [False, True]
+    assert sum((await harness.count_user_documents(3011)).values()) == 0
+
+
 @pytest.fixture
 async def receipt_shop(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa):
     settings = _settings(

@@ -13,7 +13,8 @@ sendMessageDraft (private chats only), editMessageText, editMessageCaption,
 editMessageReplyMarkup, editMessageMedia, deleteMessage, sendPhoto / sendDocument / sendAudio /
 sendVoice (multipart upload, a known ``file_id``, or a URL), sendChatAction,
 answerCallbackQuery, setMyCommands / getMyCommands / deleteMyCommands, setChatMenuButton,
-getFile, getChat, sendInvoice, createInvoiceLink, answerPreCheckoutQuery, refundStarPayment.
+getFile, getChat, sendInvoice, createInvoiceLink, answerPreCheckoutQuery, refundStarPayment,
+editUserStarSubscription (``user_id``, ``telegram_payment_charge_id``, ``is_canceled``; True).
 Unknown methods answer 404 "Not Found: method not found", like the real server.
 
 Validation like Telegram: text 1-4096 UTF-16 units after entity parsing ("message is too long"
@@ -23,8 +24,12 @@ messages and edits that change nothing ("message is not modified"), stale callba
 
 Flood control: `set_rate_limit(count, window_s, methods=...)` limits calls per chat; beyond it
 the answer is 429 with ``parameters.retry_after`` (seconds until the window frees a slot).
-`fail_next(method, ...)` scripts one-off errors. Every call is recorded (`calls`), with the
-time it arrived, so tests can check pacing; `wait_for` lets a test await a call.
+`fail_next(method, ...)` scripts one-off errors for any method, e.g.
+``fail_next("editUserStarSubscription", error_code=500)`` answers the next such call with
+500 "Internal Server Error". `on_call(method, callback)` awaits ``callback(params)`` when a call
+to `method` arrives, before it is answered (or failed as scripted), so a test can look at the
+bot's world at that moment. Every call is recorded (`calls`), with the time it arrived, so
+tests can check pacing; `wait_for` lets a test await a call.
 
 The user side (sending updates as a person would) is `tests.emulators.telegram.client`.
 """
@@ -256,6 +261,9 @@ class TelegramBotAPIEmulator:
         self._new_update = asyncio.Event()
         self._call_signal = asyncio.Condition()
         self._scripted: list[_Scripted] = []
+        self._observers: dict[str, list[Callable[[dict[str, Any]], Awaitable[object]]]] = (
+            defaultdict(list)
+        )
         self._rate_limit: _RateLimit | None = None
         self._delivery_tasks: set[asyncio.Task[None]] = set()
         self._webhook_sem: asyncio.Semaphore | None = None
@@ -358,6 +366,10 @@ class TelegramBotAPIEmulator:
         self._scripted.append(
             _Scripted(method, error_code, description, retry_after, times, chat_id)
         )
+
+    def on_call(self, method: str, callback: Callable[[dict[str, Any]], Awaitable[object]]) -> None:
+        """Await `callback(params)` on every call to `method`, before answering it."""
+        self._observers[method].append(callback)
 
     def block(self, user_id: int) -> None:
         self.blocked.add(user_id)
@@ -502,6 +514,8 @@ class TelegramBotAPIEmulator:
         handler = self._handlers.get(method)
         if handler is None or (method == "sendMessageDraft" and not self.drafts_supported):
             raise ApiError(404, "Not Found: method not found")
+        for observer in self._observers.get(method, ()):
+            await observer(params)
         self._check_scripted(method, chat_id)
         if chat_id is not None:
             self._check_rate_limit(method, chat_id, arrived)

@@ -12,6 +12,7 @@ import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramServerError
 
 from companion.billing.errors import OfferNotAcceptedError
 from companion.billing.jobs import BillingJobs
@@ -44,8 +45,12 @@ async def stars(mongo_db, redis_client, redis_prefix, yookassa, tg):
 
 def _payment(payload: str, charge: str, user_id: int = 1, amount: int = 300, **kw):
     return StarsPayment(
-        user_id=user_id, currency="XTR", total_amount=amount, invoice_payload=payload,
-        telegram_payment_charge_id=charge, **kw,
+        user_id=user_id,
+        currency="XTR",
+        total_amount=amount,
+        invoice_payload=payload,
+        telegram_payment_charge_id=charge,
+        **kw,
     )
 
 
@@ -61,9 +66,10 @@ async def test_invoice_link_for_a_month_is_a_stars_subscription(stars, tg):
     assert service.verify(call.params["payload"]).user_id == 1
     week = await service.create_invoice_link(user, "pro_week", "PRO access")
     assert week
-    assert "subscription_period" not in [c for c in tg.calls if c.method == "createInvoiceLink"][
-        -1
-    ].params
+    assert (
+        "subscription_period"
+        not in [c for c in tg.calls if c.method == "createInvoiceLink"][-1].params
+    )
     assert (await billing.event_names(1)).count("payment_created") == 2
 
 
@@ -97,8 +103,13 @@ async def test_successful_payment_is_recorded_once(stars):
     await billing.user(1)
     payload = service.sign("pro_month", 1)
     expires = billing.clock.now + timedelta(days=30)
-    payment = _payment(payload, "charge-1", is_recurring=True, is_first_recurring=True,
-                       subscription_expiration_date=expires)
+    payment = _payment(
+        payload,
+        "charge-1",
+        is_recurring=True,
+        is_first_recurring=True,
+        subscription_expiration_date=expires,
+    )
     outcomes = await asyncio.gather(*(service.record_payment(payment) for _ in range(20)))
     assert outcomes.count(Outcome.CREDITED) == 1
     sub = await billing.store.get(1)
@@ -110,8 +121,12 @@ async def test_successful_payment_is_recorded_once(stars):
     assert (await billing.event_names(1)).count("paid") == 1
 
     # Telegram renews 30 days later: a new charge id, is_recurring, not first.
-    renewal = _payment(payload, "charge-2", is_recurring=True,
-                       subscription_expiration_date=expires + timedelta(days=30))
+    renewal = _payment(
+        payload,
+        "charge-2",
+        is_recurring=True,
+        subscription_expiration_date=expires + timedelta(days=30),
+    )
     assert await service.record_payment(renewal) is Outcome.CREDITED
     sub = await billing.store.get(1)
     assert sub.current_period_end == expires + timedelta(days=30)
@@ -151,8 +166,9 @@ async def test_cancel_calls_edit_user_star_subscription(stars, tg):
     billing, service = stars
     await billing.user(1)
     payload = service.sign("pro_month", 1)
-    await service.record_payment(_payment(payload, "charge-9", is_recurring=True,
-                                          is_first_recurring=True))
+    await service.record_payment(
+        _payment(payload, "charge-9", is_recurring=True, is_first_recurring=True)
+    )
     sub = await billing.service.cancel(1)
     assert sub.status is SubscriptionStatus.CANCELLED
     [call] = [c for c in tg.calls if c.method == "editUserStarSubscription"]
@@ -182,8 +198,9 @@ async def test_stars_subscription_not_renewed_by_telegram_lapses_then_expires(st
     billing, service = stars
     await billing.user(1)
     payload = service.sign("pro_month", 1)
-    await service.record_payment(_payment(payload, "c-l", is_recurring=True,
-                                          is_first_recurring=True))
+    await service.record_payment(
+        _payment(payload, "c-l", is_recurring=True, is_first_recurring=True)
+    )
     jobs = BillingJobs(billing.service)
     billing.clock.advance(days=30, minutes=1)
     await jobs.expire_due()
@@ -208,8 +225,9 @@ async def test_card_payment_on_top_of_a_stars_subscription_keeps_it_cancellable(
     billing, service = stars
     user = await billing.user(1)
     payload = service.sign("pro_month", 1)
-    await service.record_payment(_payment(payload, "charge-s", is_recurring=True,
-                                          is_first_recurring=True))
+    await service.record_payment(
+        _payment(payload, "charge-s", is_recurring=True, is_first_recurring=True)
+    )
     first = await billing.store.get(1)
     checkout = await billing.service.start_yookassa_checkout(user, "pro_week")
     record = await billing.ledger.get(checkout.order_id)
@@ -221,3 +239,31 @@ async def test_card_payment_on_top_of_a_stars_subscription_keeps_it_cancellable(
     await billing.service.cancel(1)
     [call] = [c for c in tg.calls if c.method == "editUserStarSubscription"]
     assert call.params["telegram_payment_charge_id"] == "charge-s"
+
+
+async def test_stop_renewals_before_erasure_cancels_only_what_renews(stars, tg):
+    billing, service = stars
+    await billing.user(1)
+    await billing.user(2)
+    assert await billing.service.stop_renewals(1) is False  # no subscription at all
+    await service.record_payment(_payment(service.sign("pro_week", 1), "w-9", amount=100))
+    assert await billing.service.stop_renewals(1) is False  # one-off week: nothing renews
+    assert not [c for c in tg.calls if c.method == "editUserStarSubscription"]
+
+    payload = service.sign("pro_month", 2)
+    await service.record_payment(
+        _payment(payload, "charge-e", user_id=2, is_recurring=True, is_first_recurring=True)
+    )
+    tg.fail_next("editUserStarSubscription", error_code=500)
+    with pytest.raises(TelegramServerError):
+        await billing.service.stop_renewals(2)
+    assert (await billing.store.get(2)).auto_renew  # still renewing: do not erase
+    assert await billing.service.stop_renewals(2) is True
+    assert (await billing.store.get(2)).status is SubscriptionStatus.CANCELLED
+    calls = [c for c in tg.calls if c.method == "editUserStarSubscription"]
+    assert [c.ok for c in calls] == [False, True]
+    assert calls[-1].params == {
+        "user_id": 2,
+        "telegram_payment_charge_id": "charge-e",
+        "is_canceled": True,
+    }
