@@ -48,8 +48,14 @@ class MessageStore(Protocol):
         source: MessageSource = MessageSource.TEXT,
         status: MessageStatus = MessageStatus.COMPLETE,
         meta: dict[str, object] | None = None,
+        seq: int | None = None,
     ) -> Message:
-        """Store one message with the next sequence number of its conversation."""
+        """Store one message with the next sequence number of its conversation (or ``seq``,
+        one that `reserve` returned)."""
+        ...
+
+    async def reserve(self, conversation: Conversation, count: int) -> int:
+        """Claim ``count`` consecutive sequence numbers at once; returns the first."""
         ...
 
     async def recent(

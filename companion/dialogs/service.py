@@ -269,9 +269,7 @@ class DialogService:
                         # Stored once the model answers: an unreachable model leaves nothing behind.
                         first_chunk_at = time.perf_counter()
                         self._timer.observe("first_token", first_chunk_at - started)
-                        user_message = await self._messages.append(
-                            conversation, MessageRole.USER, text, source=source
-                        )
+                        user_message = await self._store_turn_start(conversation, text, source)
                     parts.append(chunk)
                     visible = markers.feed(chunk)
                     if visible:
@@ -285,6 +283,7 @@ class DialogService:
                     partial,
                     status=MessageStatus.INTERRUPTED,
                     meta={"error": type(exc).__name__},
+                    seq=user_message.seq + 1,
                 )
             log.warning(
                 "reply failed for user %s persona %s: %s",
@@ -302,16 +301,14 @@ class DialogService:
         clean, hint = gallery.extract_photo_marker("".join(parts))
         if user_message is None:
             # The model produced nothing at all; store the user's turn so it is not lost.
-            user_message = await self._messages.append(
-                conversation, MessageRole.USER, text, source=source
-            )
+            user_message = await self._store_turn_start(conversation, text, source)
 
         photo = self._choose_photo(user, persona, text, hint, history, language)
         meta: dict[str, object] = {"photo": photo.image.file} if photo else {}
         if first_chunk_at is not None:
             self._timer.observe("generation", time.perf_counter() - first_chunk_at)
         reply = await self._messages.append(
-            conversation, MessageRole.ASSISTANT, clean or "…", meta=meta
+            conversation, MessageRole.ASSISTANT, clean or "…", meta=meta, seq=user_message.seq + 1
         )
         if photo is not None:
             yield photo
@@ -333,7 +330,7 @@ class DialogService:
         source: MessageSource,
     ) -> AsyncIterator[DialogEvent]:
         language = persona.reply_language(user.language)
-        await self._messages.append(conversation, MessageRole.USER, text, source=source)
+        user_message = await self._store_turn_start(conversation, text, source)
         reply_text = self._texts.get(language, "crisis-reply")
         reply = await self._messages.append(
             conversation,
@@ -341,12 +338,24 @@ class DialogService:
             reply_text,
             source=MessageSource.SYSTEM,
             meta={"crisis": True},
+            seq=user_message.seq + 1,
         )
         await self._record(user.id, EventName.CRISIS, persona=persona.id)
         yield Notice(NoticeKind.CRISIS, language)
         yield ReplyDone(text=reply_text, message_id=reply.id)
 
     # -- helpers --------------------------------------------------------------------------
+
+    async def _store_turn_start(
+        self, conversation: Conversation, text: str, source: MessageSource
+    ) -> Message:
+        """Store the user's message with two seqs claimed at once: its own and the next one,
+        kept for the reply (or the interrupted part of it), which then needs no claim of its
+        own. Called under the user's lock, so nothing else of this user's lands in between."""
+        first = await self._messages.reserve(conversation, 2)
+        return await self._messages.append(
+            conversation, MessageRole.USER, text, source=source, seq=first
+        )
 
     def _persona(self, persona_id: str) -> Persona:
         persona = self._personas.get(persona_id)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import bson
-from bson.errors import InvalidDocument
 from collections import OrderedDict
 from datetime import datetime
 
+import bson
+from bson.errors import InvalidDocument
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -73,8 +73,10 @@ class MessageRepository:
         source: MessageSource = MessageSource.TEXT,
         status: MessageStatus = MessageStatus.COMPLETE,
         meta: dict[str, object] | None = None,
+        seq: int | None = None,
     ) -> Message:
-        """Store one message with the next `seq` of its conversation.
+        """Store one message with the next `seq` of its conversation, or with ``seq``, one that
+        `reserve` handed out for this conversation.
 
         The number comes from an atomic compare-and-set on the conversation's `last_seq`, so
         concurrent appends never share a seq. A crash between the claim and the insert leaves a
@@ -101,14 +103,23 @@ class MessageRepository:
         _check_storable(document)
         document["text"] = self._cipher.encrypt(text)
 
-        document["seq"] = await self._claim_seq(
-            conversation, counted=status is MessageStatus.COMPLETE, now=now
-        )
+        document["seq"] = seq if seq is not None else await self._claim(conversation, 1, now)
         await self._messages.insert_one(document)
         return message.model_copy(update={"seq": document["seq"]})
 
-    async def _claim_seq(self, conversation: Conversation, *, counted: bool, now: datetime) -> int:
-        """Advance the conversation's `last_seq` by one with a compare-and-set; the new value.
+    async def reserve(self, conversation: Conversation, count: int) -> int:
+        """Claim ``count`` consecutive seqs in one write; returns the first.
+
+        For a turn: the user's message and the reply get their numbers together, which saves
+        the reply a write. A reserved seq that is never used is a gap, like a crash leaves.
+        """
+        if count < 1:
+            raise ValueError("reserve at least one seq")
+        return await self._claim(conversation, count, storage_now())
+
+    async def _claim(self, conversation: Conversation, count: int, now: datetime) -> int:
+        """Advance the conversation's `last_seq` by ``count`` with a compare-and-set; returns
+        the first of the claimed seqs.
 
         The expected value is this process's hint (or the conversation as read): the update
         only matches while `last_seq` still has it, so two appenders can never take the same
@@ -123,13 +134,10 @@ class MessageRepository:
             current: object = {"$in": [0, None]} if expected == 0 else expected
             result = await self._conversations.update_one(
                 {"_id": conversation.id, "last_seq": current},
-                {
-                    "$set": {"last_seq": expected + 1, "updated_at": now},
-                    "$inc": {"turn_count": 1 if counted else 0},
-                },
+                {"$set": {"last_seq": expected + count, "updated_at": now}},
             )
             if result.matched_count == 1:
-                self._remember_seq(conversation.id, expected + 1)
+                self._remember_seq(conversation.id, expected + count)
                 return expected + 1
             stored = await self._conversations.find_one(
                 {"_id": conversation.id}, projection={"last_seq": True}

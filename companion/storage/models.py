@@ -68,7 +68,6 @@ class Conversation(BaseModel):
     # Rolling summary of turns older than `summary_upto_seq` (inclusive).
     summary: str = ""
     summary_upto_seq: int = 0
-    turn_count: int = 0
     # The seq of the newest message (0: none yet); advanced by `MessageRepository.append`.
     last_seq: int = 0
 

@@ -150,7 +150,7 @@ async def test_concurrent_appends_get_unique_increasing_seqs(db: Db, cipher: Aes
     assert {m.seq: m.text for m in stored} == by_seq
     assert await messages.count(conv.id) == 50
     refreshed = await ConversationRepository(db, cipher).get(conv.id)
-    assert refreshed is not None and refreshed.turn_count == 50
+    assert refreshed is not None and refreshed.last_seq == 50
 
 
 async def test_appends_from_several_workers_never_share_a_seq(db: Db, cipher: AesGcmCipher) -> None:
@@ -168,11 +168,33 @@ async def test_appends_from_several_workers_never_share_a_seq(db: Db, cipher: Ae
     assert sorted(m.seq for m in appended) == list(range(1, 31))
     stored = await ConversationRepository(db, cipher).get(conv.id)
     assert stored is not None and stored.last_seq == 30
-    assert stored.turn_count == 24  # interrupted messages are not turns
     # A stale view of the conversation (last_seq 0) still gets the next number.
     assert conv.last_seq == 0
     assert (await workers[0].append(conv, MessageRole.ASSISTANT, "late")).seq == 31
     assert (await MessageRepository(db, cipher).append(conv, MessageRole.USER, "new")).seq == 32
+
+
+async def test_reserved_seqs_are_kept_for_their_messages(db: Db, cipher: AesGcmCipher) -> None:
+    conv = await ConversationRepository(db, cipher).start(18, "kylie")
+    messages, other_worker = MessageRepository(db, cipher), MessageRepository(db, cipher)
+    first = await messages.reserve(conv, 2)
+    assert first == 1
+    user = await messages.append(conv, MessageRole.USER, "hi", seq=first)
+    # Meanwhile another append (another worker) gets a seq after the reserved pair...
+    assert (await other_worker.append(conv, MessageRole.USER, "later")).seq == 3
+    # ...and the reply lands on the seq kept for it, between the two.
+    reply = await messages.append(conv, MessageRole.ASSISTANT, "hello", seq=user.seq + 1)
+    assert [(m.seq, m.text) for m in await messages.history(conv.id)] == [
+        (1, "hi"),
+        (2, "hello"),
+        (3, "later"),
+    ]
+    assert reply.seq == 2
+    # A reservation that is never used is a gap, and numbering goes on after it.
+    assert await messages.reserve(conv, 2) == 4
+    assert (await messages.append(conv, MessageRole.USER, "next")).seq == 6
+    with pytest.raises(ValueError):
+        await messages.reserve(conv, 0)
 
 
 async def test_a_conversation_stored_without_last_seq_is_numbered_from_one(
