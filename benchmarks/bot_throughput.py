@@ -340,6 +340,16 @@ async def run(args: argparse.Namespace) -> None:
                     }.items()
                 )
             )
+            per_method: dict[str, int] = {}
+            for call in calls:
+                per_method[call.method] = per_method.get(call.method, 0) + 1
+            print(
+                "Bot API calls per message: "
+                + ", ".join(
+                    f"{method} {count / max(completed, 1):.2f}"
+                    for method, count in sorted(per_method.items(), key=lambda kv: -kv[1])
+                )
+            )
             print(
                 f"Bot API errors: {len(errors)}; webhook deliveries not 200: "
                 f"{len(failed_deliveries)}; LLM streams: {llm.streams_completed}"
