@@ -94,8 +94,21 @@ class MemoryConversations:
 
 
 class MemoryMessages:
-    def __init__(self) -> None:
+    def __init__(self, conversations: MemoryConversations) -> None:
         self.by_conv: dict[str, list[Message]] = {}
+        self.last_seq: dict[str, int] = {}
+        self.conversations = conversations
+
+    async def reserve(self, conversation: Conversation, count: int) -> int:
+        first = self.last_seq.get(conversation.id, 0) + 1
+        self.last_seq[conversation.id] = first + count - 1
+        # As in MongoDB: the conversation read next carries the new last_seq.
+        for key, conv in self.conversations.active.items():
+            if conv.id == conversation.id:
+                self.conversations.active[key] = conv.model_copy(
+                    update={"last_seq": self.last_seq[conversation.id]}
+                )
+        return first
 
     async def append(
         self,
@@ -106,30 +119,40 @@ class MemoryMessages:
         source: MessageSource = MessageSource.TEXT,
         status: MessageStatus = MessageStatus.COMPLETE,
         meta: dict[str, object] | None = None,
+        seq: int | None = None,
     ) -> Message:
-        items = self.by_conv.setdefault(conversation.id, [])
+        if seq is None:
+            seq = await self.reserve(conversation, 1)
         message = Message(
-            id=f"{conversation.id}:{len(items) + 1}",
+            id=f"{conversation.id}:{seq}",
             conversation_id=conversation.id,
             user_id=conversation.user_id,
             persona_id=conversation.persona_id,
-            seq=len(items) + 1,
+            seq=seq,
             role=role,
             text=text,
             source=source,
             status=status,
             meta=meta or {},
         )
+        items = self.by_conv.setdefault(conversation.id, [])
         items.append(message)
+        items.sort(key=lambda m: m.seq)
         return message
 
     async def recent(
-        self, conversation_id: str, limit: int, *, after_seq: int = 0
+        self,
+        conversation_id: str,
+        limit: int,
+        *,
+        after_seq: int = 0,
+        last_seq: int | None = None,
     ) -> list[Message]:
+        upper = last_seq if last_seq is not None else self.last_seq.get(conversation_id, 0)
         items = [
             m
             for m in self.by_conv.get(conversation_id, [])
-            if m.seq > after_seq and m.status is MessageStatus.COMPLETE
+            if after_seq < m.seq <= upper and m.status is MessageStatus.COMPLETE
         ]
         return items[-limit:]
 
@@ -198,8 +221,9 @@ async def main(n_turns: int, n_users: int) -> None:
         )
         results = []
         baseline_users = MemoryUsers()
+        conversations = MemoryConversations()
         baseline = build(
-            baseline_users, MemoryConversations(), MemoryMessages(), MemoryEvents(), llm
+            baseline_users, conversations, MemoryMessages(conversations), MemoryEvents(), llm
         )
         results.append(
             await run(baseline, baseline_users, n_turns // 4, 1, "storage disabled, 1 user")
