@@ -150,6 +150,17 @@ class BotHarness:
         await user.press(text="✅")
         await user.expect("sendPhoto")
 
+    async def chatted_user(self, user_id: int) -> TelegramUser:
+        """A user past onboarding who told Mark one fact and got the reply."""
+        user = self.user(user_id)
+        await self.onboard(user)
+        await self.choose(user, "mark")
+        self.llm.reply = "Glad to hear it."
+        await user.say("I work as a nurse in Kazan.")
+        await user.expect("sendMessage", contains="Glad to hear it.")
+        user.skip()
+        return user
+
     async def choose(self, user: TelegramUser, persona_id: str) -> None:
         """Page through the library card until `persona_id`, then pick it."""
         for _ in range(10):

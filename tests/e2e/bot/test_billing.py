@@ -323,12 +323,7 @@ async def test_stars_purchase_in_telegram(stars_shop: BillingBot) -> None:
 async def _stars_subscriber(shop: BillingBot, user_id: int, charge_id: str) -> TelegramUser:
     """A user who chatted a little, then bought the monthly Stars subscription."""
     harness = shop.bot
-    user = harness.user(user_id)
-    await harness.onboard(user)
-    await harness.choose(user, "mark")
-    harness.llm.reply = "Glad to hear it."
-    await user.say("I work as a nurse in Kazan.")
-    await user.expect("sendMessage", contains="Glad to hear it.")
+    user = await harness.chatted_user(user_id)
     await user.command("pro")
     await user.expect("sendMessage", contains="Companion PRO")
     await user.press(text="PRO for a month")

@@ -16,7 +16,7 @@ from companion.memory.store import FactStore
 from companion.storage.crypto import load_cipher
 from tests.e2e.bot.conftest import BotHarness, running_bot
 from tests.emulators.openai_server import OpenAIEmulator
-from tests.emulators.telegram import TelegramBotAPIEmulator, TelegramUser
+from tests.emulators.telegram import TelegramBotAPIEmulator
 
 
 class StoredFacts:
@@ -57,17 +57,6 @@ async def data_harness(
         yield harness, holder["facts"]
 
 
-async def chatted_user(harness: BotHarness, user_id: int) -> TelegramUser:
-    user = harness.user(user_id)
-    await harness.onboard(user)
-    await harness.choose(user, "mark")
-    harness.llm.reply = "Glad to hear it."
-    await user.say("I work as a nurse in Kazan.")
-    await user.expect("sendMessage", contains="Glad to hear it.")
-    user.skip()
-    return user
-
-
 async def test_memory_lists_and_deletes_facts(
     data_harness: tuple[BotHarness, StoredFacts],
 ) -> None:
@@ -98,7 +87,7 @@ async def test_memory_lists_and_deletes_facts(
 
 
 async def test_export_sends_my_data_as_json(harness: BotHarness) -> None:
-    user = await chatted_user(harness, 4003)
+    user = await harness.chatted_user(4003)
     await user.command("export")
     call = await user.expect("sendDocument")
     document = call.upload("document")
@@ -112,8 +101,8 @@ async def test_export_sends_my_data_as_json(harness: BotHarness) -> None:
 
 
 async def test_forget_erases_everything_after_confirmation(harness: BotHarness) -> None:
-    other = await chatted_user(harness, 4005)
-    user = await chatted_user(harness, 4006)
+    other = await harness.chatted_user(4005)
+    user = await harness.chatted_user(4006)
     before = await harness.count_user_documents(4006)
     assert before["users"] == 1 and before["messages"] >= 3 and before["conversations"] == 1
 
