@@ -23,7 +23,7 @@ from companion.storage.models import (
 
 # Far below MongoDB's 16 MiB document limit; a chat message is never near it.
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
-# Conversations whose last seq this process remembers (a hint; see `MessageRepository.append`).
+# Conversations whose last seq this process remembers (a hint; see `MessageRepository._claim`).
 _SEQ_HINTS = 4096
 # Appends to one conversation are serialised by the per-user lock, so a claim rarely loses;
 # this many losses in a row means something is wrong, not busy.
