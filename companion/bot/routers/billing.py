@@ -48,6 +48,7 @@ from companion.billing.plans import PlanCatalog, UnknownPlanError
 from companion.billing.ports import BillingNotice
 from companion.billing.service import BillingService, Outcome
 from companion.billing.stars import STARS_CURRENCY, StarsBilling, StarsPayment
+from companion.bot.filters import Magic
 from companion.bot.localization import I18n
 from companion.config import PlanSettings, TelegramSettings
 from companion.i18n import Translator
@@ -618,19 +619,21 @@ async def admin_grant(
 def build_router() -> Router:
     """A fresh router per dispatcher (`companion.bot.runner.build_dispatcher` calls this)."""
     router = Router(name="billing")
-    router.message.register(pro, Command("pro"), F.chat.type == "private")
+    router.message.register(pro, Command("pro"), Magic(F.chat.type == "private"))
     router.callback_query.register(plan_chosen, BillingCb.filter(F.action == "plan"))
     router.callback_query.register(offer_accepted, BillingCb.filter(F.action == "offer"))
     router.callback_query.register(card_chosen, BillingCb.filter(F.action == "card"))
     router.callback_query.register(stars_chosen, BillingCb.filter(F.action == "stars"))
     router.pre_checkout_query.register(pre_checkout)
-    router.message.register(successful_payment, F.successful_payment)
-    router.message.register(subscription, Command("subscription"), F.chat.type == "private")
+    router.message.register(successful_payment, Magic(F.successful_payment))
+    router.message.register(subscription, Command("subscription"), Magic(F.chat.type == "private"))
     router.callback_query.register(
         cancel_or_resume, BillingCb.filter(F.action.in_({"cancel", "resume"}))
     )
     router.message.register(admin_refund, Command("refund"))
     router.message.register(admin_grant, Command("grant"))
     # After the commands, so /pro or /subscription still work while a contact is awaited.
-    router.message.register(receipt_contact, StateFilter(BillingStates.receipt_contact), F.text)
+    router.message.register(
+        receipt_contact, StateFilter(BillingStates.receipt_contact), Magic(F.text)
+    )
     return router

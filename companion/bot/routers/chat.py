@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiogram import Bot, F, Router
 from aiogram.types import Message
 
+from companion.bot.filters import Magic
 from companion.bot.localization import I18n
 from companion.bot.replying import ChatReplier
 from companion.storage.models import User
@@ -20,7 +21,7 @@ async def chat(message: Message, user: User, i18n: I18n, replier: ChatReplier, b
 
 def build_router() -> Router:
     router = Router(name="chat")
-    router.message.filter(F.chat.type == "private")
-    router.message.register(unknown_command, F.text.startswith("/"))
-    router.message.register(chat, F.text)
+    router.message.filter(Magic(F.chat.type == "private"))
+    router.message.register(unknown_command, Magic(F.text.startswith("/")))
+    router.message.register(chat, Magic(F.text))
     return router

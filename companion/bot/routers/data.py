@@ -13,6 +13,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from companion.bot.callbacks import ForgetCb
 from companion.bot.deps import ErasureHook, UserData
+from companion.bot.filters import Magic
 from companion.bot.keyboards import forget_keyboard
 from companion.bot.localization import I18n
 from companion.bot.middlewares.throttling import Throttle
@@ -80,7 +81,7 @@ async def forget_confirmed(
 
 def build_router() -> Router:
     router = Router(name="data")
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(Magic(F.chat.type == "private"))
     router.message.register(export, Command("export"))
     router.message.register(forget, Command("forget"))
     router.callback_query.register(forget_cancelled, ForgetCb.filter(F.action == "no"))

@@ -10,6 +10,7 @@ from aiogram.types import CallbackQuery, Message
 
 from companion.bot.callbacks import AdultCb, LibraryCb
 from companion.bot.deps import Dialogs
+from companion.bot.filters import Magic
 from companion.bot.library import LibraryView
 from companion.bot.localization import I18n
 from companion.bot.replying import ChatReplier
@@ -130,7 +131,7 @@ async def start_conversation(
 
 def build_router() -> Router:
     router = Router(name="library")
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(Magic(F.chat.type == "private"))
     router.message.register(open_library, Command("persona"))
     router.callback_query.register(turn_page, LibraryCb.filter(F.action == "page"))
     router.callback_query.register(page_number, LibraryCb.filter(F.action == "noop"))

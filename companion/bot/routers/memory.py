@@ -8,6 +8,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from companion.bot.callbacks import MemoryCb
 from companion.bot.deps import MemoryFacts
+from companion.bot.filters import Magic
 from companion.bot.keyboards import memory_keyboard
 from companion.bot.localization import I18n
 from companion.bot.texts import TELEGRAM_TEXT_LIMIT, escape, shorten, utf16_len
@@ -58,7 +59,7 @@ async def delete_fact(
 
 def build_router() -> Router:
     router = Router(name="memory")
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(Magic(F.chat.type == "private"))
     router.message.register(show_memory, Command("memory"))
     router.callback_query.register(delete_fact, MemoryCb.filter(F.action == "del"))
     return router

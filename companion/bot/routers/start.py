@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from companion.bot.callbacks import ConsentCb, LanguageCb
 from companion.bot.deps import EventSink
+from companion.bot.filters import Magic
 from companion.bot.keyboards import consent_keyboard, language_keyboard
 from companion.bot.library import LibraryView
 from companion.bot.localization import SUPPORTED_LANGUAGES, I18n
@@ -141,8 +142,8 @@ async def _count_start(redis: Redis, prefix: str) -> None:
 
 def build_router() -> Router:
     router = Router(name="start")
-    router.message.filter(F.chat.type == "private")
-    router.callback_query.filter(F.message.chat.type == "private")
+    router.message.filter(Magic(F.chat.type == "private"))
+    router.callback_query.filter(Magic(F.message.chat.type == "private"))
     router.message.register(start, CommandStart(), flags=FREE)
     router.message.register(change_language, Command("lang"), flags=FREE)
     router.callback_query.register(language_chosen, LanguageCb.filter(), flags=FREE)

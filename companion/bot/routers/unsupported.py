@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiogram import Bot, F, Router
 from aiogram.types import Message
 
+from companion.bot.filters import Magic
 from companion.bot.localization import I18n
 
 
@@ -50,12 +51,12 @@ async def anything_else(message: Message, i18n: I18n) -> None:
 def build_router() -> Router:
     router = Router(name="unsupported")
     router.message.register(
-        group_message, F.chat.type.in_({"group", "supergroup"}), flags={"consent_free": True}
+        group_message, Magic(F.chat.type.in_({"group", "supergroup"})), flags={"consent_free": True}
     )
     router.edited_message.register(edited, flags={"consent_free": True})
-    router.message.register(sticker, F.sticker)
-    router.message.register(document, F.document)
-    router.message.register(location, F.location | F.venue)
-    router.message.register(poll, F.poll)
-    router.message.register(anything_else, F.chat.type == "private")
+    router.message.register(sticker, Magic(F.sticker))
+    router.message.register(document, Magic(F.document))
+    router.message.register(location, Magic(F.location | F.venue))
+    router.message.register(poll, Magic(F.poll))
+    router.message.register(anything_else, Magic(F.chat.type == "private"))
     return router

@@ -25,6 +25,7 @@ from aiogram.utils.chat_action import ChatActionSender
 from aiohttp import ClientError
 
 from companion.bot.deps import Users
+from companion.bot.filters import Check, Magic
 from companion.bot.localization import I18n
 from companion.bot.replying import ChatReplier
 from companion.bot.texts import TELEGRAM_TEXT_LIMIT, escape, shorten
@@ -145,8 +146,8 @@ async def toggle_echo(message: Message, user: User, i18n: I18n, users: Users) ->
 
 def build_router() -> Router:
     router = Router(name="voice")
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(Magic(F.chat.type == "private"))
     router.message.register(toggle_echo, Command("echo"))
-    router.message.register(voice_message, F.voice | F.video_note | F.audio)
-    router.message.register(voice_message, F.document, _is_audio_document)
+    router.message.register(voice_message, Magic(F.voice | F.video_note | F.audio))
+    router.message.register(voice_message, Magic(F.document), Check(_is_audio_document))
     return router
