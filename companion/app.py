@@ -113,6 +113,7 @@ async def build_container(
             )
         conversations = ConversationRepository(db, cipher)
         messages = MessageRepository(db, cipher)
+        stack.push_async_callback(messages.aclose)
         events = EventRepository(db)
         subscriptions = SubscriptionRepository(db)
         plans = PlanCatalog(settings.billing.plans)
@@ -150,7 +151,7 @@ async def build_container(
             # Drains pending extractions first, so nothing the user said is lost on shutdown.
             stack.push_async_callback(memory.aclose)
 
-        user_data = UserDataService(db, cipher)
+        user_data = UserDataService(db, cipher, locks=locks)
         # An erase cut off by a crash is finished before anything else touches that user.
         await user_data.finish_pending_erasures()
 

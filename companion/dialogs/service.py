@@ -217,7 +217,8 @@ class DialogService:
     ) -> AsyncIterator[DialogEvent]:
         started = time.perf_counter()
         language = persona.reply_language(user.language)
-        # `conversation` was read under the user's lock, so its last_seq is current.
+        # Where the tail starts, as the conversation was read under the user's lock; messages
+        # stored after that (its last_seq is written behind) are read too.
         history = await self._messages.recent(
             conversation.id, self._limits.history_messages, last_seq=conversation.last_seq
         )

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections import OrderedDict
 from datetime import datetime
 
 import bson
 from bson.errors import InvalidDocument
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from companion.storage import collections as c
+from companion.storage.batching import GroupCommit, bulk_outcomes
 from companion.storage.crypto import FieldCipher
 from companion.storage.documents import Document, bson_ready, new_id, storage_now, stored_copy
 from companion.storage.models import (
@@ -25,9 +31,13 @@ from companion.storage.models import (
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 # Conversations whose last seq this process remembers (a hint; see `MessageRepository._claim`).
 _SEQ_HINTS = 4096
-# Appends to one conversation are serialised by the per-user lock, so a claim rarely loses;
-# this many losses in a row means something is wrong, not busy.
+# Appends to one conversation are serialised by the per-user lock, so a proposed seq is rarely
+# taken; this many losses in a row means something is wrong, not busy.
 _CLAIM_ATTEMPTS = 50
+# How far below a known seq a tail read starts.
+_TAIL_WINDOW = 64
+
+log = logging.getLogger(__name__)
 
 
 class UnstorableMessageError(ValueError):
@@ -55,14 +65,118 @@ class ConversationNotFoundError(LookupError):
     """A message was appended to a conversation that is not stored (erased, or never started)."""
 
 
-class MessageRepository:
-    """Implements `companion.dialogs.ports.MessageStore`."""
+class _Touches:
+    """Conversations' `last_seq` and `updated_at`, written behind: coalesced per conversation
+    and sent as one unordered bulk of `$max` updates every `delay_s` while there are any.
 
-    def __init__(self, db: AsyncDatabase[Document], cipher: FieldCipher) -> None:
+    `$max` makes the writes commutative, so a late or repeated one never moves a conversation
+    back. A lost one (crash) only makes the next tail read start a little earlier.
+
+    A touch that matches no conversation means it was erased (/forget) while a message was
+    being stored: those messages are deleted here, so an erase never leaves text behind.
+    """
+
+    def __init__(
+        self,
+        conversations: AsyncCollection[Document],
+        messages: AsyncCollection[Document],
+        delay_s: float,
+    ) -> None:
+        self._conversations = conversations
+        self._messages = messages
+        self._delay_s = delay_s
+        self._pending: dict[str, tuple[int, datetime]] = {}
+        self._runner: asyncio.Task[None] | None = None
+
+    def add(self, conversation_id: str, seq: int, at: datetime) -> None:
+        known = self._pending.get(conversation_id)
+        if known is not None:
+            seq, at = max(seq, known[0]), max(at, known[1])
+        self._pending[conversation_id] = (seq, at)
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run(), name="conversation-touches")
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        await self.flush()
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        try:
+            result = await self._conversations.bulk_write(
+                [
+                    UpdateOne({"_id": cid}, {"$max": {"last_seq": seq, "updated_at": at}})
+                    for cid, (seq, at) in pending.items()
+                ],
+                ordered=False,
+            )
+            if result.matched_count < len(pending):
+                await self._remove_orphans(list(pending))
+        except PyMongoError:
+            # Hints only (see the class docstring): worth a warning, not a failed reply.
+            log.warning("could not record the last seq of %d conversation(s)", len(pending))
+
+    async def _remove_orphans(self, conversation_ids: list[str]) -> None:
+        existing = {
+            document["_id"]
+            async for document in self._conversations.find(
+                {"_id": {"$in": conversation_ids}}, projection={"_id": True}
+            )
+        }
+        gone = [cid for cid in conversation_ids if cid not in existing]
+        if gone:
+            result = await self._messages.delete_many({"conversation_id": {"$in": gone}})
+            log.info(
+                "deleted %d message(s) stored after their conversation was erased",
+                result.deleted_count,
+            )
+
+    async def _run(self) -> None:
+        try:
+            while self._pending:
+                await asyncio.sleep(self._delay_s)
+                await self.flush()
+        finally:
+            self._runner = None
+
+
+class MessageRepository:
+    """Implements `companion.dialogs.ports.MessageStore`.
+
+    Numbering: a message's `seq` is proposed by this process (one more than the largest seq it
+    knows for the conversation) and made unique by the unique (conversation_id, seq) index: a
+    proposal another writer took already fails on insert, the repository reads the real last
+    seq and tries the next. Appends of one conversation are serialised by the per-user lock,
+    so that is rare (another worker, an expired lock); numbering costs no write of its own.
+    The conversation's `last_seq` and `updated_at` are written behind, coalesced (`_Touches`):
+    they are a starting point for reading the tail, not the truth, and readers look past them.
+
+    Inserts of concurrent appends share one `insert_many` (`GroupCommit`). Call `aclose` on
+    shutdown so the last touches are written.
+    """
+
+    def __init__(
+        self, db: AsyncDatabase[Document], cipher: FieldCipher, *, touch_delay_s: float = 0.05
+    ) -> None:
         self._messages = db[c.MESSAGES]
         self._conversations = db[c.CONVERSATIONS]
         self._cipher = cipher
         self._seq_hints: OrderedDict[str, int] = OrderedDict()
+        self._inserts: GroupCommit[Document] = GroupCommit(self._insert_batch, name="messages")
+        self._touches = _Touches(self._conversations, self._messages, touch_delay_s)
+
+    async def aclose(self) -> None:
+        await self._inserts.drain()
+        await self._touches.close()
+
+    async def flush(self) -> None:
+        """Write the pending conversation touches now (tests, shutdown)."""
+        await self._touches.flush()
 
     async def append(
         self,
@@ -76,11 +190,11 @@ class MessageRepository:
         seq: int | None = None,
     ) -> Message:
         """Store one message with the next `seq` of its conversation, or with ``seq``, one that
-        `reserve` handed out for this conversation.
+        `reserve` handed out for this conversation (if another writer took it meanwhile, the
+        message gets the next free one: seqs stay unique and increasing, never shared).
 
-        The number comes from an atomic compare-and-set on the conversation's `last_seq`, so
-        concurrent appends never share a seq. A crash between the claim and the insert leaves a
-        gap, never a duplicate: seqs are strictly increasing, not necessarily contiguous.
+        A crash or a failed write leaves a gap, never a duplicate: seqs are strictly
+        increasing, not necessarily contiguous.
         """
         now = storage_now()
         message = stored_copy(
@@ -103,59 +217,73 @@ class MessageRepository:
         _check_storable(document)
         document["text"] = self._cipher.encrypt(text)
 
-        document["seq"] = seq if seq is not None else await self._claim(conversation, 1, now)
-        await self._messages.insert_one(document)
-        return message.model_copy(update={"seq": document["seq"]})
-
-    async def reserve(self, conversation: Conversation, count: int) -> int:
-        """Claim ``count`` consecutive seqs in one write; returns the first.
-
-        For a turn: the user's message and the reply get their numbers together, which saves
-        the reply a write. A reserved seq that is never used is a gap, like a crash leaves.
-        """
-        if count < 1:
-            raise ValueError("reserve at least one seq")
-        return await self._claim(conversation, count, storage_now())
-
-    async def _claim(self, conversation: Conversation, count: int, now: datetime) -> int:
-        """Advance the conversation's `last_seq` by ``count`` with a compare-and-set; returns
-        the first of the claimed seqs.
-
-        The expected value is this process's hint (or the conversation as read): the update
-        only matches while `last_seq` still has it, so two appenders can never take the same
-        seq; the loser re-reads and tries the next one. It is an indexed `update_one` by `_id`
-        rather than `find_one_and_update`, which the embedded server (SecantusDB) answers with
-        a scan of the whole collection (3 ms at 300 conversations, 25 ms at 3,000).
-        """
-        # Both are lower bounds of the stored value (it only grows); the larger is the better guess.
-        expected = max(self._seq_hints.get(conversation.id, 0), conversation.last_seq)
+        proposed = seq if seq is not None else self._allocate(conversation, 1)
         for _ in range(_CLAIM_ATTEMPTS):
-            # `None` also matches a document stored before `last_seq` existed.
-            current: object = {"$in": [0, None]} if expected == 0 else expected
-            result = await self._conversations.update_one(
-                {"_id": conversation.id, "last_seq": current},
-                {"$set": {"last_seq": expected + count, "updated_at": now}},
-            )
-            if result.matched_count == 1:
-                self._remember_seq(conversation.id, expected + count)
-                return expected + 1
-            stored = await self._conversations.find_one(
-                {"_id": conversation.id}, projection={"last_seq": True}
-            )
-            if stored is None:
-                self._seq_hints.pop(conversation.id, None)
-                raise ConversationNotFoundError(f"conversation {conversation.id} is not stored")
-            expected = int(stored.get("last_seq") or 0)
+            document["seq"] = proposed
+            try:
+                await self._inserts.submit(document)
+            except DuplicateKeyError:
+                # Another writer has this seq: continue after the last one really stored.
+                stored = await self._stored_last_seq(conversation.id)
+                self._raise_hint(conversation.id, stored)
+                proposed = self._allocate(conversation, 1)
+                continue
+            self._raise_hint(conversation.id, proposed)
+            self._touches.add(conversation.id, proposed, now)
+            return message.model_copy(update={"seq": proposed})
         raise RuntimeError(
             f"could not number a message of conversation {conversation.id}: "
             f"{_CLAIM_ATTEMPTS} concurrent appends won in a row"
         )
 
-    def _remember_seq(self, conversation_id: str, seq: int) -> None:
-        self._seq_hints[conversation_id] = seq
+    async def reserve(self, conversation: Conversation, count: int) -> int:
+        """Set aside ``count`` consecutive seqs; returns the first. Nothing is written.
+
+        For a turn: the user's message and the reply get their numbers together. A reserved
+        seq that is never used is a gap, like a crash leaves.
+        """
+        if count < 1:
+            raise ValueError("reserve at least one seq")
+        return self._allocate(conversation, count)
+
+    def _allocate(self, conversation: Conversation, count: int) -> int:
+        """The next ``count`` seqs as this process knows them; synchronous, so concurrent
+        appends in one process never propose the same seq."""
+        # Both are lower bounds of the stored value (it only grows); the larger is the better guess.
+        last = max(self._seq_hints.get(conversation.id, 0), conversation.last_seq)
+        self._raise_hint(conversation.id, last + count)
+        return last + 1
+
+    def _raise_hint(self, conversation_id: str, seq: int) -> None:
+        self._seq_hints[conversation_id] = max(seq, self._seq_hints.get(conversation_id, 0))
         self._seq_hints.move_to_end(conversation_id)
         while len(self._seq_hints) > _SEQ_HINTS:
             self._seq_hints.popitem(last=False)
+
+    async def _stored_last_seq(self, conversation_id: str) -> int:
+        """The largest seq stored for the conversation (an index range read from the hint)."""
+        if await self._conversations.find_one({"_id": conversation_id}, {"_id": True}) is None:
+            self._seq_hints.pop(conversation_id, None)
+            raise ConversationNotFoundError(f"conversation {conversation_id} is not stored")
+        lower = max(0, self._seq_hints.get(conversation_id, 0) - _TAIL_WINDOW)
+        while True:
+            seqs = [
+                int(document["seq"])
+                async for document in self._messages.find(
+                    {"conversation_id": conversation_id, "seq": {"$gt": lower}},
+                    projection={"seq": True, "_id": False},
+                )
+            ]
+            if seqs or lower == 0:
+                return max(seqs, default=0)
+            lower = max(0, lower - _TAIL_WINDOW)
+
+    async def _insert_batch(self, documents: list[Document]) -> list[BaseException | None]:
+        try:
+            await self._messages.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            return bulk_outcomes(len(documents), exc)
+        return [None] * len(documents)
 
     async def get(self, message_id: str) -> Message | None:
         document = await self._messages.find_one({"_id": message_id})
@@ -171,35 +299,42 @@ class MessageRepository:
     ) -> list[Message]:
         """The last `limit` complete messages with seq > after_seq, oldest first.
 
-        Reads backwards from the conversation's last seq in bounded seq windows rather than
-        asking the server to sort: the embedded server (SecantusDB) answers an equality + seq
-        range from the index, but a sort with a limit makes it read the whole conversation.
-        ``last_seq``: the conversation's `last_seq` as the caller has just read it (saves a
-        read); it must not be older than the newest message wanted.
+        Reads from near the end of the conversation: everything after (last known seq - a
+        margin), then further back in growing seq windows if that was not enough. It never asks
+        the server to sort: the embedded server (SecantusDB) answers an equality + seq range
+        from the index, but a sort with a limit makes it read the whole conversation.
+        ``last_seq``: the conversation's `last_seq` as the caller has just read it, a starting
+        point only (messages stored after it are returned too).
         """
         if limit <= 0:
             return []
-        if last_seq is None:
+        known = max(last_seq or 0, self._seq_hints.get(conversation_id, 0))
+        if last_seq is None and known == 0:
             counter = await self._conversations.find_one(
                 {"_id": conversation_id}, projection={"last_seq": True}
             )
             if counter is None:
                 # Messages without their conversation (e.g. mid-erase): nothing to continue.
                 return []
-            last_seq = int(counter.get("last_seq", 0))
-        upper = last_seq
+            known = int(counter.get("last_seq") or 0)
         # Interrupted messages and seq gaps are rare: a small margin usually needs one read.
         window = limit + 8
+        lower = max(after_seq, known - window)
+        query: Document = {"conversation_id": conversation_id, "seq": {"$gt": lower}}
         collected: list[Document] = []
-        while upper > after_seq and len(collected) < limit:
-            lower = max(after_seq, upper - window)
-            batch = [
-                document
-                async for document in self._messages.find(seq_window(conversation_id, lower, upper))
-                if document.get("status") == MessageStatus.COMPLETE.value
-            ]
-            collected.extend(batch)
-            upper, window = lower, window * 2
+        newest = 0
+        while True:
+            for document in [document async for document in self._messages.find(query)]:
+                newest = max(newest, int(document["seq"]))
+                if document.get("status") == MessageStatus.COMPLETE.value:
+                    collected.append(document)
+            if lower <= after_seq or len(collected) >= limit:
+                break
+            window *= 2
+            upper, lower = lower, max(after_seq, lower - window)
+            query = seq_window(conversation_id, lower, upper)
+        if newest:
+            self._raise_hint(conversation_id, newest)
         collected.sort(key=lambda document: int(document["seq"]))
         return [self._to_model(document) for document in collected[-limit:]]
 

@@ -18,7 +18,7 @@ import base64
 import logging
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bson import Binary, Decimal128, ObjectId
 from pymongo import ASCENDING
@@ -27,6 +27,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from companion.storage import collections as c
 from companion.storage.crypto import DecryptionError, FieldCipher
 from companion.storage.documents import Document, storage_now
+
+if TYPE_CHECKING:
+    from companion.dialogs.ordering import UserLocks
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +69,14 @@ _EXPORTED_PAYMENT_FIELDS = (
 
 
 class UserDataService:
-    def __init__(self, db: AsyncDatabase[Document], cipher: FieldCipher) -> None:
+    def __init__(
+        self, db: AsyncDatabase[Document], cipher: FieldCipher, *, locks: UserLocks | None = None
+    ) -> None:
         self._db = db
         self._cipher = cipher
+        # The dialogue's per-user lock: an erase waits for a reply in flight, so that reply
+        # cannot store its messages after the erase (appends do not check the conversation).
+        self._locks = locks
 
     async def export(self, user_id: int) -> dict[str, Any]:
         """A JSON-serialisable copy of what is stored about the user, texts decrypted."""
@@ -147,6 +155,12 @@ class UserDataService:
 
         Idempotent: run it again after a crash and it completes what is left.
         """
+        if self._locks is None:
+            return await self._erase(user_id)
+        async with self._locks.hold(user_id):
+            return await self._erase(user_id)
+
+    async def _erase(self, user_id: int) -> dict[str, int]:
         await self._db[c.ERASURES].update_one(
             {"_id": user_id}, {"$setOnInsert": {"started_at": storage_now()}}, upsert=True
         )

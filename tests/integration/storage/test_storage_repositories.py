@@ -101,9 +101,12 @@ async def test_conversation_start_replaces_the_active_one(db: Db, cipher: AesGcm
         second.id,
         first.id,
     ]
-    # A late reply stored in the old conversation makes it the most recently active one.
+    # A late reply stored in the old conversation makes it the most recently active one
+    # (`updated_at` is written behind; flush stands for the next ~50 ms).
     await asyncio.sleep(0.01)
-    await MessageRepository(db, cipher).append(first, MessageRole.ASSISTANT, "late reply")
+    messages = MessageRepository(db, cipher)
+    await messages.append(first, MessageRole.ASSISTANT, "late reply")
+    await messages.flush()
     assert [conv.id for conv in await conversations.list_for_user(1, persona_id="kylie")] == [
         first.id,
         second.id,
@@ -149,13 +152,15 @@ async def test_concurrent_appends_get_unique_increasing_seqs(db: Db, cipher: Aes
     by_seq = {m.seq: m.text for m in appended}
     assert {m.seq: m.text for m in stored} == by_seq
     assert await messages.count(conv.id) == 50
+    # Concurrent appends share insert commands (group commit) and the touches are coalesced.
+    await messages.flush()
     refreshed = await ConversationRepository(db, cipher).get(conv.id)
     assert refreshed is not None and refreshed.last_seq == 50
 
 
 async def test_appends_from_several_workers_never_share_a_seq(db: Db, cipher: AesGcmCipher) -> None:
-    # Each worker process has its own repository and its own idea of the last seq; the
-    # compare-and-set on the conversation keeps the numbers unique anyway.
+    # Each worker process has its own repository and its own idea of the last seq; the unique
+    # (conversation_id, seq) index keeps the numbers unique anyway: a taken proposal is retried.
     conv = await ConversationRepository(db, cipher).start(14, "kylie")
     workers = [MessageRepository(db, cipher) for _ in range(3)]
     appended = await asyncio.gather(
@@ -166,6 +171,10 @@ async def test_appends_from_several_workers_never_share_a_seq(db: Db, cipher: Ae
         )
     )
     assert sorted(m.seq for m in appended) == list(range(1, 31))
+    stored_texts = {m.seq: m.text for m in await workers[0].history(conv.id)}
+    assert stored_texts == {m.seq: m.text for m in appended}
+    for worker in workers:
+        await worker.flush()
     stored = await ConversationRepository(db, cipher).get(conv.id)
     assert stored is not None and stored.last_seq == 30
     # A stale view of the conversation (last_seq 0) still gets the next number.
@@ -176,12 +185,12 @@ async def test_appends_from_several_workers_never_share_a_seq(db: Db, cipher: Ae
 
 async def test_reserved_seqs_are_kept_for_their_messages(db: Db, cipher: AesGcmCipher) -> None:
     conv = await ConversationRepository(db, cipher).start(18, "kylie")
-    messages, other_worker = MessageRepository(db, cipher), MessageRepository(db, cipher)
+    messages = MessageRepository(db, cipher)
     first = await messages.reserve(conv, 2)
     assert first == 1
     user = await messages.append(conv, MessageRole.USER, "hi", seq=first)
-    # Meanwhile another append (another worker) gets a seq after the reserved pair...
-    assert (await other_worker.append(conv, MessageRole.USER, "later")).seq == 3
+    # Meanwhile another append of this process gets a seq after the reserved pair...
+    assert (await messages.append(conv, MessageRole.USER, "later")).seq == 3
     # ...and the reply lands on the seq kept for it, between the two.
     reply = await messages.append(conv, MessageRole.ASSISTANT, "hello", seq=user.seq + 1)
     assert [(m.seq, m.text) for m in await messages.history(conv.id)] == [
@@ -197,6 +206,43 @@ async def test_reserved_seqs_are_kept_for_their_messages(db: Db, cipher: AesGcmC
         await messages.reserve(conv, 0)
 
 
+async def test_a_reserved_seq_taken_by_another_worker_moves_on(
+    db: Db, cipher: AesGcmCipher
+) -> None:
+    # Reserving writes nothing, so another worker (without the user's lock, which normally
+    # serialises a conversation) can take the number; the message then gets the next free one.
+    conv = await ConversationRepository(db, cipher).start(19, "kylie")
+    messages, other_worker = MessageRepository(db, cipher), MessageRepository(db, cipher)
+    first = await messages.reserve(conv, 2)
+    user = await messages.append(conv, MessageRole.USER, "hi", seq=first)
+    assert (await other_worker.append(conv, MessageRole.USER, "elsewhere")).seq == 2
+    reply = await messages.append(conv, MessageRole.ASSISTANT, "hello", seq=user.seq + 1)
+    assert reply.seq == 3
+    assert [(m.seq, m.text) for m in await messages.history(conv.id)] == [
+        (1, "hi"),
+        (2, "elsewhere"),
+        (3, "hello"),
+    ]
+
+
+async def test_appends_share_insert_commands_under_load(db: Db, cipher: AesGcmCipher) -> None:
+    conv = await ConversationRepository(db, cipher).start(20, "kylie")
+    messages = MessageRepository(db, cipher)
+    inserts: list[int] = []
+    collection = messages._messages
+    original = collection.insert_many
+
+    async def counting_insert_many(documents: Any, *args: Any, **kwargs: Any) -> Any:
+        inserts.append(len(documents))
+        return await original(documents, *args, **kwargs)
+
+    collection.insert_many = counting_insert_many  # type: ignore[method-assign]
+    await asyncio.gather(*(messages.append(conv, MessageRole.USER, f"m{i}") for i in range(40)))
+    assert sum(inserts) == 40
+    assert len(inserts) < 40  # concurrent appends went out together
+    assert [m.text for m in await messages.history(conv.id)] == [f"m{i}" for i in range(40)]
+
+
 async def test_a_conversation_stored_without_last_seq_is_numbered_from_one(
     db: Db, cipher: AesGcmCipher
 ) -> None:
@@ -206,15 +252,16 @@ async def test_a_conversation_stored_without_last_seq_is_numbered_from_one(
     assert [(await messages.append(conv, MessageRole.USER, t)).seq for t in "ab"] == [1, 2]
 
 
-async def test_appending_to_an_erased_conversation_fails_cleanly(
+async def test_a_taken_seq_in_an_erased_conversation_fails_cleanly(
     db: Db, cipher: AesGcmCipher
 ) -> None:
     conv = await ConversationRepository(db, cipher).start(16, "kylie")
     messages = MessageRepository(db, cipher)
     await messages.append(conv, MessageRole.USER, "first")
     await db[c.CONVERSATIONS].delete_one({"_id": conv.id})
+    # A conflicting proposal makes the repository look: the conversation is gone.
     with pytest.raises(ConversationNotFoundError):
-        await messages.append(conv, MessageRole.USER, "second")
+        await messages.append(conv, MessageRole.USER, "second", seq=1)
     assert await messages.count(conv.id) == 1
 
 
@@ -226,13 +273,18 @@ async def test_recent_can_start_from_a_last_seq_the_caller_read(
     messages = MessageRepository(db, cipher)
     for i in range(1, 6):
         await messages.append(conv, MessageRole.USER, f"m{i}")
+    await messages.flush()
     current = await conversations.get_active(17, "kylie")
     assert current is not None and current.last_seq == 5
     recent = await messages.recent(conv.id, 3, last_seq=current.last_seq)
     assert [m.text for m in recent] == ["m3", "m4", "m5"]
     assert recent == await messages.recent(conv.id, 3)
-    # An older view returns the history as it was then.
-    assert [m.text for m in await messages.recent(conv.id, 2, last_seq=3)] == ["m2", "m3"]
+    # A stale view (another worker stored more since) is only where reading starts.
+    fresh = MessageRepository(db, cipher)
+    assert [m.text for m in await fresh.recent(conv.id, 2, last_seq=3)] == ["m4", "m5"]
+    assert [m.text for m in await fresh.recent(conv.id, 5, last_seq=0)] == [
+        f"m{i}" for i in range(1, 6)
+    ]
 
 
 async def test_recent_returns_the_last_complete_messages_oldest_first(
@@ -291,8 +343,10 @@ async def test_append_to_a_missing_conversation_fails_and_stores_nothing(
 ) -> None:
     messages = MessageRepository(db, cipher)
     ghost = Conversation(id="gone", user_id=1, persona_id="kylie")
-    with pytest.raises(ConversationNotFoundError):
-        await messages.append(ghost, MessageRole.USER, "hello")
+    # Appends do not read the conversation first (that would cost every turn a round trip);
+    # the conversation touch that follows finds none and removes what was stored.
+    await messages.append(ghost, MessageRole.USER, "hello")
+    await messages.flush()
     assert await db[c.MESSAGES].count_documents({}) == 0
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -9,11 +10,12 @@ from bson import Binary
 from bson.binary import BinaryVectorDtype
 from pymongo.asynchronous.database import AsyncDatabase
 
+from companion.dialogs.ordering import LocalUserLocks
 from companion.storage import collections as c
 from companion.storage.conversations import ConversationRepository
 from companion.storage.crypto import AesGcmCipher
 from companion.storage.events import EventRepository
-from companion.storage.messages import ConversationNotFoundError, MessageRepository
+from companion.storage.messages import MessageRepository
 from companion.storage.models import (
     Event,
     MessageRole,
@@ -273,6 +275,33 @@ async def test_a_reply_finishing_after_the_erase_stores_nothing(
     await messages.append(conversation, MessageRole.USER, "tell me a story")
 
     await UserDataService(db, cipher).erase(ANNA)
-    with pytest.raises(ConversationNotFoundError):
-        await messages.append(conversation, MessageRole.ASSISTANT, "once upon a time")
+    # Without the user's lock (see the next test) the reply is stored, then removed when its
+    # conversation is found gone.
+    await messages.append(conversation, MessageRole.ASSISTANT, "once upon a time")
+    await messages.flush()
     assert await db[c.MESSAGES].count_documents({"user_id": ANNA}) == 0
+
+
+async def test_an_erase_waits_for_the_reply_in_flight(db: Db, cipher: AesGcmCipher) -> None:
+    await UserRepository(db).upsert(User(id=ANNA))
+    conversation = await ConversationRepository(db, cipher).start(ANNA, "kylie")
+    messages = MessageRepository(db, cipher)
+    locks = LocalUserLocks()
+    replying, erased = asyncio.Event(), asyncio.Event()
+
+    async def reply() -> None:
+        async with locks.hold(ANNA):  # as DialogService.reply holds it
+            await messages.append(conversation, MessageRole.USER, "tell me a story")
+            replying.set()
+            await asyncio.sleep(0.2)
+            assert not erased.is_set()
+            await messages.append(conversation, MessageRole.ASSISTANT, "once upon a time")
+
+    async def forget() -> None:
+        await replying.wait()
+        await UserDataService(db, cipher, locks=locks).erase(ANNA)
+        erased.set()
+
+    await asyncio.gather(reply(), forget())
+    assert await db[c.MESSAGES].count_documents({"user_id": ANNA}) == 0
+    assert await db[c.CONVERSATIONS].count_documents({"user_id": ANNA}) == 0
