@@ -38,6 +38,7 @@ from companion.llm.base import (
     Role,
 )
 from companion.llm.stop_strings import StopStringFilter
+from companion.llm.token_cache import CachedTokenCounter
 from companion.llm.usage import TokenUsage, UsageCallback
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class LocalChatModel:
         self._generation_lock = asyncio.Lock()
         self._active: GenerationRun | None = None
         self._closed = False
+        self._counts = CachedTokenCounter(self._count_tokens)
         self.last_usage: TokenUsage | None = None
         # "stop" (end of turn or a stop string), "length" (max_tokens) or "cancelled".
         self.last_finish_reason: str | None = None
@@ -121,6 +123,9 @@ class LocalChatModel:
 
     def count_tokens(self, text: str) -> int:
         """Exact, with the model's tokenizer (no special tokens)."""
+        return self._counts(text)
+
+    def _count_tokens(self, text: str) -> int:
         return len(self._load_tokenizer_sync().encode(text, add_special_tokens=False))
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[str, None]:

@@ -35,6 +35,7 @@ from companion.llm.base import (
     LLMStreamInterruptedError,
     LLMUnavailableError,
 )
+from companion.llm.token_cache import CachedTokenCounter
 from companion.llm.token_estimate import estimate_tokens
 from companion.llm.tokenizer_file import load_token_counter
 from companion.llm.usage import TokenUsage, UsageCallback
@@ -163,7 +164,7 @@ class OpenAIChatModel:
         self._on_usage = on_usage
         if token_counter is None and settings.tokenizer:
             token_counter = load_token_counter(settings.tokenizer)
-        self._token_counter = token_counter or estimate_tokens
+        self._token_counter = CachedTokenCounter(token_counter or estimate_tokens)
         self._retry_backoff_s = (
             settings.retry_backoff_s if retry_backoff_s is None else retry_backoff_s
         )
