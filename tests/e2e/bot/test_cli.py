@@ -60,8 +60,11 @@ async def _run_until_answered(
     )
     try:
         user = TelegramUser(tg, user_id)
-        for _ in range(300):  # the bot is up once it set its command menu
-            if any(c.method == "setMyCommands" for c in tg.calls):
+        webhook = "--webhook" in args
+        for _ in range(300):  # the bot is up once it set its command menu (and its webhook)
+            if any(c.method == "setMyCommands" for c in tg.calls) and (
+                not webhook or tg.webhook is not None
+            ):
                 break
             if process.returncode is not None:
                 break
