@@ -12,7 +12,7 @@ from typing import Final
 
 # The profile: one document per person, `_id` is the Telegram user id (an int).
 USERS: Final = "users"
-# One document per (user, persona) dialogue; `user_id`. The message counter `last_seq` lives here.
+# One document per (user, persona) dialogue; `user_id`. `last_seq` tells where its messages end.
 CONVERSATIONS: Final = "conversations"
 # Every stored turn; `user_id`, `conversation_id`, `seq`; `text` encrypted at rest.
 MESSAGES: Final = "messages"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from datetime import datetime
 
@@ -36,6 +37,11 @@ _SEQ_HINTS = 4096
 _CLAIM_ATTEMPTS = 50
 # How far below a known seq a tail read starts.
 _TAIL_WINDOW = 64
+# A conversation's `last_seq`/`updated_at` are written when this process first stores a message
+# in it, then once its seq moved this far or this much time passed. Updates are the embedded
+# server's costliest write (the `updated_at` index too); the tail read looks past `last_seq`.
+_TOUCH_EVERY_SEQS = 16
+_TOUCH_EVERY_S = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +159,10 @@ class MessageRepository:
     proposal another writer took already fails on insert, the repository reads the real last
     seq and tries the next. Appends of one conversation are serialised by the per-user lock,
     so that is rare (another worker, an expired lock); numbering costs no write of its own.
-    The conversation's `last_seq` and `updated_at` are written behind, coalesced (`_Touches`):
-    they are a starting point for reading the tail, not the truth, and readers look past them.
+    The conversation's `last_seq` and `updated_at` are written behind, coalesced (`_Touches`)
+    and only now and then (`_TOUCH_EVERY_*`): `last_seq` is where reading the tail starts, not
+    the truth, and readers look past it; the tail read also tells the process the real last
+    seq, so a worker that did not store the previous turn still proposes a free one.
 
     Inserts of concurrent appends share one `insert_many` (`GroupCommit`). Call `aclose` on
     shutdown so the last touches are written.
@@ -167,6 +175,8 @@ class MessageRepository:
         self._conversations = db[c.CONVERSATIONS]
         self._cipher = cipher
         self._seq_hints: OrderedDict[str, int] = OrderedDict()
+        # Per conversation: the seq and monotonic time of this process's last touch.
+        self._touched: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._inserts: GroupCommit[Document] = GroupCommit(self._insert_batch, name="messages")
         self._touches = _Touches(self._conversations, self._messages, touch_delay_s)
 
@@ -229,7 +239,7 @@ class MessageRepository:
                 proposed = self._allocate(conversation, 1)
                 continue
             self._raise_hint(conversation.id, proposed)
-            self._touches.add(conversation.id, proposed, now)
+            self._touch(conversation.id, proposed, now)
             return message.model_copy(update={"seq": proposed})
         raise RuntimeError(
             f"could not number a message of conversation {conversation.id}: "
@@ -253,6 +263,21 @@ class MessageRepository:
         last = max(self._seq_hints.get(conversation.id, 0), conversation.last_seq)
         self._raise_hint(conversation.id, last + count)
         return last + 1
+
+    def _touch(self, conversation_id: str, seq: int, now: datetime) -> None:
+        touched = self._touched.get(conversation_id)
+        moment = time.monotonic()
+        if (
+            touched is not None
+            and seq - touched[0] < _TOUCH_EVERY_SEQS
+            and moment - touched[1] < _TOUCH_EVERY_S
+        ):
+            return
+        self._touched[conversation_id] = (seq, moment)
+        self._touched.move_to_end(conversation_id)
+        while len(self._touched) > _SEQ_HINTS:
+            self._touched.popitem(last=False)
+        self._touches.add(conversation_id, seq, now)
 
     def _raise_hint(self, conversation_id: str, seq: int) -> None:
         self._seq_hints[conversation_id] = max(seq, self._seq_hints.get(conversation_id, 0))

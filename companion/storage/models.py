@@ -63,12 +63,14 @@ class Conversation(BaseModel):
     user_id: int
     persona_id: str
     started_at: datetime = Field(default_factory=utcnow)
+    # Last activity, to within `messages._TOUCH_EVERY_S` (written behind by the message store).
     updated_at: datetime = Field(default_factory=utcnow)
     active: bool = True
     # Rolling summary of turns older than `summary_upto_seq` (inclusive).
     summary: str = ""
     summary_upto_seq: int = 0
-    # The seq of the newest message (0: none yet); advanced by `MessageRepository.append`.
+    # Near the seq of the newest message (0: none yet): where reading the tail starts. Written
+    # behind by `MessageRepository.append`, so newer messages may exist; never ahead of them.
     last_seq: int = 0
 
 

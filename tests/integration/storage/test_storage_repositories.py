@@ -13,6 +13,7 @@ from companion.storage.conversations import ConversationRepository
 from companion.storage.crypto import AesGcmCipher, PlaintextCipher
 from companion.storage.events import EventRepository
 from companion.storage.messages import (
+    _TOUCH_EVERY_SEQS,
     ConversationNotFoundError,
     MessageRepository,
     UnstorableMessageError,
@@ -152,10 +153,11 @@ async def test_concurrent_appends_get_unique_increasing_seqs(db: Db, cipher: Aes
     by_seq = {m.seq: m.text for m in appended}
     assert {m.seq: m.text for m in stored} == by_seq
     assert await messages.count(conv.id) == 50
-    # Concurrent appends share insert commands (group commit) and the touches are coalesced.
+    # last_seq is written behind and now and then: never ahead, never far behind.
     await messages.flush()
     refreshed = await ConversationRepository(db, cipher).get(conv.id)
-    assert refreshed is not None and refreshed.last_seq == 50
+    assert refreshed is not None
+    assert 50 - _TOUCH_EVERY_SEQS < refreshed.last_seq <= 50
 
 
 async def test_appends_from_several_workers_never_share_a_seq(db: Db, cipher: AesGcmCipher) -> None:
@@ -176,7 +178,7 @@ async def test_appends_from_several_workers_never_share_a_seq(db: Db, cipher: Ae
     for worker in workers:
         await worker.flush()
     stored = await ConversationRepository(db, cipher).get(conv.id)
-    assert stored is not None and stored.last_seq == 30
+    assert stored is not None and 30 - _TOUCH_EVERY_SEQS < stored.last_seq <= 30
     # A stale view of the conversation (last_seq 0) still gets the next number.
     assert conv.last_seq == 0
     assert (await workers[0].append(conv, MessageRole.ASSISTANT, "late")).seq == 31
@@ -275,7 +277,8 @@ async def test_recent_can_start_from_a_last_seq_the_caller_read(
         await messages.append(conv, MessageRole.USER, f"m{i}")
     await messages.flush()
     current = await conversations.get_active(17, "kylie")
-    assert current is not None and current.last_seq == 5
+    # Touched at the first message only (see _TOUCH_EVERY_SEQS): reading starts there.
+    assert current is not None and current.last_seq == 1
     recent = await messages.recent(conv.id, 3, last_seq=current.last_seq)
     assert [m.text for m in recent] == ["m3", "m4", "m5"]
     assert recent == await messages.recent(conv.id, 3)
