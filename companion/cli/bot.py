@@ -35,6 +35,7 @@ from companion.bot.runner import (
 )
 from companion.cli.errors import fail, settings_or_exit
 from companion.config import Settings
+from companion.gc_tuning import freeze_startup_heap
 from companion.logging_setup import configure_logging
 from companion.storage.database import DatabaseUnavailableError
 from companion.storage.redis import RedisUnavailableError
@@ -123,6 +124,7 @@ async def _serve(settings: Settings, *, webhook: bool, api_server: str | None) -
 
             deps = bot_deps(container, extra)
             dp = build_dispatcher(deps, build_fsm_storage(deps.redis, settings.redis))
+            freeze_startup_heap()
             billing.scheduler.start()
             if webhook:
                 await run_webhook(
