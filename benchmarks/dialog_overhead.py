@@ -246,12 +246,9 @@ async def main(n_turns: int, n_users: int) -> None:
                     else AesGcmCipher(b"k" * 32)
                 )
                 users = UserRepository(db)
+                messages = MessageRepository(db, cipher)
                 service = build(
-                    users,
-                    ConversationRepository(db, cipher),
-                    MessageRepository(db, cipher),
-                    EventRepository(db),
-                    llm,
+                    users, ConversationRepository(db, cipher), messages, EventRepository(db), llm
                 )
                 results.append(
                     await run(service, users, n_turns // 4, 1, "MongoDB-wire + AES-GCM, 1 user")
@@ -259,6 +256,7 @@ async def main(n_turns: int, n_users: int) -> None:
                 results.append(
                     await run(service, users, n_turns, n_users, "MongoDB-wire + AES, concurrent")
                 )
+                await messages.aclose()  # the conversation touches written behind
             finally:
                 await client.close()
                 server.stop()
