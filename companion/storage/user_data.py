@@ -180,7 +180,9 @@ class UserDataService:
         """Complete erasures a crash interrupted; call once at start-up. Returns how many."""
         pending = await self.pending_erasures()
         for user_id in pending:
-            await self.erase(user_id)
+            # Without the user's lock: the worker that crashed mid-erase may still hold it
+            # until its lease runs out, and start-up must not wait minutes for that.
+            await self._erase(user_id)
         if pending:
             log.warning("finished %d interrupted erasure(s)", len(pending))
         return len(pending)
