@@ -139,18 +139,17 @@ class YooKassaEmulator:
         """POST a notification to `url` from the loopback address `source`; returns the status."""
         body = self.notification(event, object_)
         connector = aiohttp.TCPConnector(local_addr=(source, 0), force_close=True)
-        async with aiohttp.ClientSession(connector=connector) as session, session.post(
-            url, json=body, headers=headers or {}
-        ) as response:
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.post(url, json=body, headers=headers or {}) as response,
+        ):
             await response.read()
             return response.status
 
     # -- server side --------------------------------------------------------------------------
 
     @web.middleware
-    async def _middleware(
-        self, request: web.Request, handler: Any
-    ) -> web.StreamResponse:
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if self._fail_next:
             status = self._fail_next.pop(0)
             return _error(status, "internal_server_error", "emulated failure")
@@ -175,22 +174,27 @@ class YooKassaEmulator:
             response: web.StreamResponse = await handler(request)
             return response
         if not key:
-            return _error(400, "invalid_request", "Idempotence key is required",
-                          "Idempotence-Key")
+            return _error(400, "invalid_request", "Idempotence key is required", "Idempotence-Key")
         digest = hashlib.sha256(raw).hexdigest()
         stored = self._idempotence.get((request.path, key))
         if stored is not None:
             if stored[0] != digest:
-                return _error(400, "invalid_request",
-                              "Idempotence key duplicated with other request data",
-                              "Idempotence-Key")
+                return _error(
+                    400,
+                    "invalid_request",
+                    "Idempotence key duplicated with other request data",
+                    "Idempotence-Key",
+                )
             return web.json_response(stored[2], status=stored[1])
         request[_BODY] = body or {}
         result = await handler(request)
         assert isinstance(result, web.Response) and result.text is not None
         if result.status < 500:
-            self._idempotence[(request.path, key)] = (digest, result.status,
-                                                      json.loads(result.text))
+            self._idempotence[(request.path, key)] = (
+                digest,
+                result.status,
+                json.loads(result.text),
+            )
         return result
 
     async def _create_payment(self, request: web.Request) -> web.Response:
@@ -213,8 +217,7 @@ class YooKassaEmulator:
         if receipt is not None:
             customer = receipt.get("customer", {})
             if not (customer.get("email") or customer.get("phone")) or not receipt.get("items"):
-                return _error(400, "invalid_request", "receipt needs customer and items",
-                              "receipt")
+                return _error(400, "invalid_request", "receipt needs customer and items", "receipt")
         payment_id = f"{uuid.uuid4().hex[:8]}-000f-5000-a000-{uuid.uuid4().hex[:12]}"
         payment: dict[str, Any] = {
             "id": payment_id,
@@ -234,19 +237,20 @@ class YooKassaEmulator:
         if method_id:
             outcome = self.saved_method_outcome.get(str(method_id), "succeeded")
             payment["payment_method"] = {
-                "type": "bank_card", "id": method_id, "saved": True, "title": "Bank card *4444"
+                "type": "bank_card",
+                "id": method_id,
+                "saved": True,
+                "title": "Bank card *4444",
             }
             if outcome == "succeeded":
                 self._succeed(payment)
             else:
                 payment["status"] = "canceled"
-                payment["cancellation_details"] = {"party": "payment_network",
-                                                   "reason": outcome}
+                payment["cancellation_details"] = {"party": "payment_network", "reason": outcome}
         else:
             confirmation = body.get("confirmation")
             if not isinstance(confirmation, dict) or confirmation.get("type") != "redirect":
-                return _error(400, "invalid_request", "confirmation is required",
-                              "confirmation")
+                return _error(400, "invalid_request", "confirmation is required", "confirmation")
             payment["confirmation"] = {
                 "type": "redirect",
                 "return_url": confirmation.get("return_url"),
@@ -311,7 +315,8 @@ class YooKassaEmulator:
             "description": body.get("description"),
         }
         payment["refunded_amount"] = {
-            "value": f"{refunded + value:.2f}", "currency": payment["amount"]["currency"]
+            "value": f"{refunded + value:.2f}",
+            "currency": payment["amount"]["currency"],
         }
         self.refunds[refund["id"]] = refund
         return web.json_response(refund)
@@ -321,4 +326,3 @@ class YooKassaEmulator:
         if refund is None:
             return _error(404, "not_found", "Refund not found")
         return web.json_response(refund)
-

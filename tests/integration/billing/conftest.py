@@ -71,8 +71,14 @@ class Billing:
         fields.setdefault("offer_accepted_at", self.clock.now)
         return await self.users.upsert(User(id=user_id, language="en", **fields))
 
-    async def notify(self, event: str, object_: dict[str, Any], *, source: str = YOOKASSA_SOURCE,
-                     headers: dict[str, str] | None = None) -> int:
+    async def notify(
+        self,
+        event: str,
+        object_: dict[str, Any],
+        *,
+        source: str = YOOKASSA_SOURCE,
+        headers: dict[str, str] | None = None,
+    ) -> int:
         return await self.emulator.notify(
             self.webhook_url, event, object_, source=source, headers=headers
         )
@@ -106,8 +112,12 @@ async def yookassa() -> AsyncIterator[YooKassaEmulator]:
 
 
 async def build_billing(
-    mongo_db: Any, redis_client: Any, redis_prefix: str, emulator: YooKassaEmulator,
-    webhook_url: str = "", **overrides: Any,
+    mongo_db: Any,
+    redis_client: Any,
+    redis_prefix: str,
+    emulator: YooKassaEmulator,
+    webhook_url: str = "",
+    **overrides: Any,
 ) -> Billing:
     await ensure_indexes(mongo_db)
     settings = billing_settings(emulator, **overrides)
@@ -124,11 +134,31 @@ async def build_billing(
     ledger = PaymentLedger(mongo_db)
     notifier = RecordingNotifier()
     service = BillingService(
-        settings, plans, ledger, store, users, events,
-        yookassa=client, notifier=notifier, clock=clock,
+        settings,
+        plans,
+        ledger,
+        store,
+        users,
+        events,
+        yookassa=client,
+        notifier=notifier,
+        clock=clock,
     )
-    return Billing(service, settings, emulator, client, users, events, ledger, store,
-                   entitlements, notifier, clock, webhook_url, mongo_db)
+    return Billing(
+        service,
+        settings,
+        emulator,
+        client,
+        users,
+        events,
+        ledger,
+        store,
+        entitlements,
+        notifier,
+        clock,
+        webhook_url,
+        mongo_db,
+    )
 
 
 @pytest.fixture

@@ -39,8 +39,14 @@ def dialog_service(billing: Billing, llm: OpenAIEmulator) -> DialogService:
         ),
     )
     model = OpenAIChatModel(
-        LLMSettings(backend="openai", base_url=llm.base_url, model=llm.base_model,
-                    max_retries=0, connect_timeout_s=1, request_timeout_s=10)
+        LLMSettings(
+            backend="openai",
+            base_url=llm.base_url,
+            model=llm.base_model,
+            max_retries=0,
+            connect_timeout_s=1,
+            request_timeout_s=10,
+        )
     )
     return DialogService(
         personas=catalog,

@@ -30,15 +30,22 @@ class Clock:
 def service(mongo_db, redis_client, redis_prefix, clock, plans=None):
     catalog = PlanCatalog(plans or BillingSettings().plans)
     return EntitlementService(
-        SubscriptionRepository(mongo_db), redis_client, catalog,
-        key_prefix=redis_prefix, ttl_s=30, clock=clock,
+        SubscriptionRepository(mongo_db),
+        redis_client,
+        catalog,
+        key_prefix=redis_prefix,
+        ttl_s=30,
+        clock=clock,
     )
 
 
 def active(user_id: int, end: datetime, plan: str = "pro_month", **kw) -> Subscription:
     return Subscription(
-        user_id=user_id, plan_id=plan, status=SubscriptionStatus.ACTIVE,
-        current_period_end=end, **kw,
+        user_id=user_id,
+        plan_id=plan,
+        status=SubscriptionStatus.ACTIVE,
+        current_period_end=end,
+        **kw,
     )
 
 
@@ -79,8 +86,11 @@ async def test_period_end_is_checked_against_the_clock_even_when_cached(
 async def test_past_due_grants_until_grace_ends(mongo_db, redis_client, redis_prefix):
     clock = Clock(NOW)
     sub = Subscription(
-        user_id=4, plan_id="pro_month", status=SubscriptionStatus.PAST_DUE,
-        current_period_end=NOW - timedelta(days=1), grace_until=NOW + timedelta(days=2),
+        user_id=4,
+        plan_id="pro_month",
+        status=SubscriptionStatus.PAST_DUE,
+        current_period_end=NOW - timedelta(days=1),
+        grace_until=NOW + timedelta(days=2),
     )
     await SubscriptionRepository(mongo_db).save(sub)
     ent = service(mongo_db, redis_client, redis_prefix, clock)
@@ -91,8 +101,14 @@ async def test_past_due_grants_until_grace_ends(mongo_db, redis_client, redis_pr
 
 async def test_plan_unlocks_only_its_modules(mongo_db, redis_client, redis_prefix):
     plans = [
-        PlanSettings(id="partner_only", title={"en": "P"}, price_rub="10.00", price_stars=5,
-                     period_days=7, unlocks=["partner"]),
+        PlanSettings(
+            id="partner_only",
+            title={"en": "P"},
+            price_rub="10.00",
+            price_stars=5,
+            period_days=7,
+            unlocks=["partner"],
+        ),
     ]
     await SubscriptionRepository(mongo_db).save(active(5, NOW + timedelta(days=1), "partner_only"))
     ent = service(mongo_db, redis_client, redis_prefix, Clock(NOW), plans)

@@ -24,8 +24,11 @@ async def _subscribe(billing, user_id=1, plan="pro_month", method="pm-1"):
 
 
 def _renewal_requests(billing):
-    return [r for r in billing.emulator.requests
-            if r.path == "/v3/payments" and r.body.get("payment_method_id")]
+    return [
+        r
+        for r in billing.emulator.requests
+        if r.path == "/v3/payments" and r.body.get("payment_method_id")
+    ]
 
 
 async def test_renewal_charges_the_saved_method_before_the_period_ends(billing):
@@ -55,8 +58,9 @@ async def test_concurrent_renewal_runs_charge_once(billing):
     billing.clock.advance(days=29, hours=12)
     await asyncio.gather(jobs.renew_due(), jobs.renew_due(), jobs.renew_due())
     assert len({r.idempotence_key for r in _renewal_requests(billing)}) == 1
-    charged = [p for p in billing.emulator.payments.values()
-               if p["metadata"].get("kind") == "renewal"]
+    charged = [
+        p for p in billing.emulator.payments.values() if p["metadata"].get("kind") == "renewal"
+    ]
     assert len(charged) == 1
     assert (await billing.event_names(1)).count("renewed") == 1
 
@@ -174,7 +178,9 @@ async def test_crash_after_paid_before_grant_is_granted_by_reconciliation(billin
     billing.emulator.pay(record.payment_id)
     # The process marked the ledger paid and died before crediting the subscription.
     await billing.ledger.update(
-        record.id, expected=[PaymentStatus.PENDING], status=PaymentStatus.SUCCEEDED,
+        record.id,
+        expected=[PaymentStatus.PENDING],
+        status=PaymentStatus.SUCCEEDED,
         paid_at=billing.clock.now,
     )
     assert not await billing.entitlements.is_pro(1)
@@ -214,8 +220,9 @@ async def test_renewal_sent_while_yookassa_is_down_is_finished_with_the_same_key
     billing.emulator.fail_next(3, 503)
     report = await jobs.renew_due()
     assert report.outcomes == {"pending": 1}
-    [open_record] = [r for r in await billing.ledger.for_user(1)
-                     if r.status is PaymentStatus.CREATING]
+    [open_record] = [
+        r for r in await billing.ledger.for_user(1) if r.status is PaymentStatus.CREATING
+    ]
     billing.clock.advance(minutes=5)
     report = await jobs.reconcile()
     assert report.outcomes == {"credited": 1}
@@ -269,5 +276,3 @@ async def test_scheduler_runs_jobs_and_stops(billing):
         await scheduler.stop()
     assert not scheduler.running
     assert await billing.entitlements.is_pro(1)
-
-

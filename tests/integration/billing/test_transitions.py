@@ -37,8 +37,12 @@ async def test_buy_again_after_expiry(billing):
     assert sub.status is S.ACTIVE
     assert sub.current_period_end == billing.clock.now + timedelta(days=30)
     assert await _path(billing) == [
-        ("none", "pending"), ("pending", "active"), ("active", "cancelled"),
-        ("cancelled", "expired"), ("expired", "pending"), ("pending", "active"),
+        ("none", "pending"),
+        ("pending", "active"),
+        ("active", "cancelled"),
+        ("cancelled", "expired"),
+        ("expired", "pending"),
+        ("pending", "active"),
     ]
 
 

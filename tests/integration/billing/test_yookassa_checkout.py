@@ -40,7 +40,10 @@ async def test_checkout_sends_a_redirect_payment_with_metadata_and_key(billing):
     assert body["confirmation"]["type"] == "redirect"
     assert body["save_payment_method"] is True
     assert body["metadata"] == {
-        "order_id": checkout.order_id, "user_id": "1", "plan_id": "pro_month", "kind": "initial"
+        "order_id": checkout.order_id,
+        "user_id": "1",
+        "plan_id": "pro_month",
+        "kind": "initial",
     }
     assert "receipt" not in body
     assert checkout.confirmation_url.endswith(record.payment_id)
@@ -86,7 +89,9 @@ async def test_forwarded_for_is_ignored_unless_trusted(billing):
     payment = billing.emulator.pay(record.payment_id)
     # The forger claims to be YooKassa through a header; trust_forwarded_for is off.
     status = await billing.notify(
-        "payment.succeeded", payment, source=FORGED_SOURCE,
+        "payment.succeeded",
+        payment,
+        source=FORGED_SOURCE,
         headers={"X-Forwarded-For": "127.0.0.2"},
     )
     assert status == 403
@@ -95,9 +100,12 @@ async def test_forwarded_for_is_ignored_unless_trusted(billing):
 
 async def test_unknown_payment_is_acknowledged_and_grants_nothing(billing, caplog):
     await billing.user(1)
-    fake = {"id": "2f000000-000f-5000-a000-000000000000", "status": "succeeded",
-            "amount": {"value": "449.00", "currency": "RUB"},
-            "metadata": {"user_id": "1", "plan_id": "pro_month"}}
+    fake = {
+        "id": "2f000000-000f-5000-a000-000000000000",
+        "status": "succeeded",
+        "amount": {"value": "449.00", "currency": "RUB"},
+        "metadata": {"user_id": "1", "plan_id": "pro_month"},
+    }
     with caplog.at_level(logging.WARNING):
         assert await billing.notify("payment.succeeded", fake) == 200
     assert "does not know it" in caplog.text
@@ -109,9 +117,12 @@ async def test_payment_of_another_shop_client_is_not_ours(billing):
     await billing.user(1)
     other = YooKassaClient(billing.settings, retry_delay_s=0)
     foreign = await other.create_payment(
-        {"amount": {"value": "449.00", "currency": "RUB"}, "capture": True,
-         "confirmation": {"type": "redirect", "return_url": "https://t.me/"},
-         "metadata": {"user_id": "1", "plan_id": "pro_month"}},
+        {
+            "amount": {"value": "449.00", "currency": "RUB"},
+            "capture": True,
+            "confirmation": {"type": "redirect", "return_url": "https://t.me/"},
+            "metadata": {"user_id": "1", "plan_id": "pro_month"},
+        },
         "foreign-key",
     )
     await other.close()
@@ -212,7 +223,10 @@ async def test_unreachable_yookassa_leaves_nothing_half_created(
     mongo_db, redis_client, redis_prefix, yookassa
 ):
     billing = await build_billing(
-        mongo_db, redis_client, redis_prefix, yookassa,
+        mongo_db,
+        redis_client,
+        redis_prefix,
+        yookassa,
         yookassa_api_url=f"http://127.0.0.1:{free_port()}/v3",
     )
     user = await billing.user(1)
@@ -244,8 +258,11 @@ async def test_yookassa_down_for_long_is_a_clear_error(billing):
 
 
 async def test_emulator_idempotence_key_semantics(billing):
-    body = {"amount": {"value": "10.00", "currency": "RUB"}, "capture": True,
-            "confirmation": {"type": "redirect", "return_url": "https://t.me/"}}
+    body = {
+        "amount": {"value": "10.00", "currency": "RUB"},
+        "capture": True,
+        "confirmation": {"type": "redirect", "return_url": "https://t.me/"},
+    }
     first = await billing.client.create_payment(body, "same-key")
     second = await billing.client.create_payment(body, "same-key")
     assert first.id == second.id
@@ -317,8 +334,12 @@ async def test_refund_made_in_the_dashboard_arrives_by_notification(billing):
         record.payment_id, Amount(value=Decimal("449.00"), currency="RUB"), "dash-1"
     )
     await other.close()
-    forged = {"id": refund.id, "payment_id": "someone-else", "status": "succeeded",
-              "amount": {"value": "449.00", "currency": "RUB"}}
+    forged = {
+        "id": refund.id,
+        "payment_id": "someone-else",
+        "status": "succeeded",
+        "amount": {"value": "449.00", "currency": "RUB"},
+    }
     assert await billing.notify("refund.succeeded", forged) == 200
     assert await billing.entitlements.is_pro(1)
     real = billing.emulator.refunds[refund.id]
@@ -341,9 +362,10 @@ async def test_malformed_notification_is_a_400(billing):
     import aiohttp
 
     connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
-    async with aiohttp.ClientSession(connector=connector) as session, session.post(
-        billing.webhook_url, data=b"{not json"
-    ) as response:
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.post(billing.webhook_url, data=b"{not json") as response,
+    ):
         assert response.status == 400
 
 
@@ -355,8 +377,12 @@ async def test_behind_a_trusted_proxy_the_forwarded_address_counts(
     from companion.billing.webhook import setup_billing_routes
 
     billing = await build_billing(
-        mongo_db, redis_client, redis_prefix, yookassa,
-        trust_forwarded_for=True, trusted_proxies=["127.0.0.1/32"],
+        mongo_db,
+        redis_client,
+        redis_prefix,
+        yookassa,
+        trust_forwarded_for=True,
+        trusted_proxies=["127.0.0.1/32"],
     )
     app = web.Application()
     setup_billing_routes(app, billing.service)
@@ -373,15 +399,39 @@ async def test_behind_a_trusted_proxy_the_forwarded_address_counts(
         assert record is not None and record.payment_id is not None
         payment = yookassa.pay(record.payment_id)
         # Through the proxy (peer 127.0.0.1) from a forbidden client: refused.
-        assert await yookassa.notify(url, "payment.succeeded", payment, source="127.0.0.1",
-                                     headers={"X-Forwarded-For": "127.0.0.3"}) == 403
+        assert (
+            await yookassa.notify(
+                url,
+                "payment.succeeded",
+                payment,
+                source="127.0.0.1",
+                headers={"X-Forwarded-For": "127.0.0.3"},
+            )
+            == 403
+        )
         # A client cannot smuggle an allowed address in front of its own.
-        assert await yookassa.notify(url, "payment.succeeded", payment, source="127.0.0.1",
-                                     headers={"X-Forwarded-For": "127.0.0.2, 127.0.0.3"}) == 403
+        assert (
+            await yookassa.notify(
+                url,
+                "payment.succeeded",
+                payment,
+                source="127.0.0.1",
+                headers={"X-Forwarded-For": "127.0.0.2, 127.0.0.3"},
+            )
+            == 403
+        )
         assert not await billing.entitlements.is_pro(1)
         # Through the proxy from YooKassa: accepted.
-        assert await yookassa.notify(url, "payment.succeeded", payment, source="127.0.0.1",
-                                     headers={"X-Forwarded-For": "127.0.0.2"}) == 200
+        assert (
+            await yookassa.notify(
+                url,
+                "payment.succeeded",
+                payment,
+                source="127.0.0.1",
+                headers={"X-Forwarded-For": "127.0.0.2"},
+            )
+            == 200
+        )
         assert await billing.entitlements.is_pro(1)
     finally:
         await runner.cleanup()

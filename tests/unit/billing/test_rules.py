@@ -15,15 +15,29 @@ from companion.config import BillingSettings, PlanSettings
 from companion.storage.models import SubscriptionStatus as S
 
 ALLOWED = {
-    (S.NONE, S.PENDING), (S.NONE, S.ACTIVE),
-    (S.PENDING, S.PENDING), (S.PENDING, S.ACTIVE), (S.PENDING, S.NONE), (S.PENDING, S.EXPIRED),
-    (S.ACTIVE, S.ACTIVE), (S.ACTIVE, S.PAST_DUE), (S.ACTIVE, S.CANCELLED),
-    (S.ACTIVE, S.EXPIRED), (S.ACTIVE, S.REFUNDED),
-    (S.PAST_DUE, S.ACTIVE), (S.PAST_DUE, S.CANCELLED), (S.PAST_DUE, S.EXPIRED),
+    (S.NONE, S.PENDING),
+    (S.NONE, S.ACTIVE),
+    (S.PENDING, S.PENDING),
+    (S.PENDING, S.ACTIVE),
+    (S.PENDING, S.NONE),
+    (S.PENDING, S.EXPIRED),
+    (S.ACTIVE, S.ACTIVE),
+    (S.ACTIVE, S.PAST_DUE),
+    (S.ACTIVE, S.CANCELLED),
+    (S.ACTIVE, S.EXPIRED),
+    (S.ACTIVE, S.REFUNDED),
+    (S.PAST_DUE, S.ACTIVE),
+    (S.PAST_DUE, S.CANCELLED),
+    (S.PAST_DUE, S.EXPIRED),
     (S.PAST_DUE, S.REFUNDED),
-    (S.CANCELLED, S.ACTIVE), (S.CANCELLED, S.EXPIRED), (S.CANCELLED, S.REFUNDED),
-    (S.EXPIRED, S.PENDING), (S.EXPIRED, S.ACTIVE), (S.EXPIRED, S.REFUNDED),
-    (S.REFUNDED, S.PENDING), (S.REFUNDED, S.ACTIVE),
+    (S.CANCELLED, S.ACTIVE),
+    (S.CANCELLED, S.EXPIRED),
+    (S.CANCELLED, S.REFUNDED),
+    (S.EXPIRED, S.PENDING),
+    (S.EXPIRED, S.ACTIVE),
+    (S.EXPIRED, S.REFUNDED),
+    (S.REFUNDED, S.PENDING),
+    (S.REFUNDED, S.ACTIVE),
 }
 
 
@@ -97,8 +111,7 @@ def test_plan_catalog():
 
 
 def test_plan_catalog_refuses_bad_plans():
-    plan = PlanSettings(id="a", title={"en": "A"}, price_rub="1.00", price_stars=1,
-                        period_days=1)
+    plan = PlanSettings(id="a", title={"en": "A"}, price_rub="1.00", price_stars=1, period_days=1)
     with pytest.raises(ValueError, match="twice"):
         PlanCatalog([plan, plan])
     with pytest.raises(ValueError, match="unknown module"):

@@ -40,6 +40,9 @@ def test_compose_config_is_valid_for_docker_compose(repo_root: Path) -> None:
     )
     result = subprocess.run(
         [tool, "-f", str(repo_root / "docker-compose.yml"), "config", "-q"],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
