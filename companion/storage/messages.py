@@ -79,7 +79,9 @@ class _Touches:
     back. A lost one (crash) only makes the next tail read start a little earlier.
 
     A touch that matches no conversation means it was erased (/forget) while a message was
-    being stored: those messages are deleted here, so an erase never leaves text behind.
+    being stored: those messages are deleted here. That is a safety net (a message is followed
+    by a touch only now and then); what keeps a reply from outliving an erase is that the
+    erase takes the user's dialogue lock (`UserDataService`).
     """
 
     def __init__(

@@ -274,11 +274,14 @@ async def test_a_reply_finishing_after_the_erase_stores_nothing(
     messages = MessageRepository(db, cipher)
     await messages.append(conversation, MessageRole.USER, "tell me a story")
 
-    await UserDataService(db, cipher).erase(ANNA)
-    # Without the user's lock (see the next test) the reply is stored, then removed when its
-    # conversation is found gone.
-    await messages.append(conversation, MessageRole.ASSISTANT, "once upon a time")
     await messages.flush()
+    await UserDataService(db, cipher).erase(ANNA)
+    # A writer without the user's lock (see the next test; here another worker, whose first
+    # message in the conversation is always followed by a touch) stores the reply, and the
+    # touch that finds the conversation gone removes it.
+    late_writer = MessageRepository(db, cipher)
+    await late_writer.append(conversation, MessageRole.ASSISTANT, "once upon a time")
+    await late_writer.flush()
     assert await db[c.MESSAGES].count_documents({"user_id": ANNA}) == 0
 
 
