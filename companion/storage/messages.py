@@ -8,6 +8,7 @@ import logging
 import time
 from collections import OrderedDict
 from datetime import datetime
+from typing import TypeVar
 
 import bson
 from bson.errors import InvalidDocument
@@ -45,6 +46,8 @@ _TOUCH_EVERY_S = 60.0
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class UnstorableMessageError(ValueError):
     """The message cannot be stored as it is (invalid Unicode, unencodable meta, too large)."""
@@ -65,6 +68,14 @@ def _check_storable(document: Document) -> None:
 def seq_window(conversation_id: str, after_seq: int, upto_seq: int) -> Document:
     """Messages of a conversation with after_seq < seq <= upto_seq (an index range scan)."""
     return {"conversation_id": conversation_id, "seq": {"$gt": after_seq, "$lte": upto_seq}}
+
+
+def _remember(cache: OrderedDict[str, T], key: str, value: T) -> None:
+    """Put `key` into a per-conversation cache of at most `_SEQ_HINTS` entries, newest last."""
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > _SEQ_HINTS:
+        cache.popitem(last=False)
 
 
 class ConversationNotFoundError(LookupError):
@@ -275,22 +286,19 @@ class MessageRepository:
             and moment - touched[1] < _TOUCH_EVERY_S
         ):
             return
-        self._touched[conversation_id] = (seq, moment)
-        self._touched.move_to_end(conversation_id)
-        while len(self._touched) > _SEQ_HINTS:
-            self._touched.popitem(last=False)
+        _remember(self._touched, conversation_id, (seq, moment))
         self._touches.add(conversation_id, seq, now)
 
     def _raise_hint(self, conversation_id: str, seq: int) -> None:
-        self._seq_hints[conversation_id] = max(seq, self._seq_hints.get(conversation_id, 0))
-        self._seq_hints.move_to_end(conversation_id)
-        while len(self._seq_hints) > _SEQ_HINTS:
-            self._seq_hints.popitem(last=False)
+        _remember(
+            self._seq_hints, conversation_id, max(seq, self._seq_hints.get(conversation_id, 0))
+        )
 
     async def _stored_last_seq(self, conversation_id: str) -> int:
         """The largest seq stored for the conversation (an index range read from the hint)."""
         if await self._conversations.find_one({"_id": conversation_id}, {"_id": True}) is None:
             self._seq_hints.pop(conversation_id, None)
+            self._touched.pop(conversation_id, None)
             raise ConversationNotFoundError(f"conversation {conversation_id} is not stored")
         lower = max(0, self._seq_hints.get(conversation_id, 0) - _TAIL_WINDOW)
         while True:
