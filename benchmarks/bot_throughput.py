@@ -15,7 +15,7 @@ arrival rate (open loop). Measured, for the messages sent during the measured wi
 - CPU per message: CPU seconds of the worker processes (user+system, from /proc) / messages.
 
     .venv/bin/python benchmarks/bot_throughput.py [--rate 120] [--duration 20] [--users 400]
-        [--workers 1] [--tokens 8] [--token-delay 0.04]
+        [--workers 1] [--tokens 8] [--token-delay 0.04] [--event-loop auto|uvloop|asyncio]
 
 Memory extraction is off (its cost is measured by the memory benchmarks); encryption at rest
 is on. The emulators run in this process and compete with the workers for the same 2 cores,
@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import base64
 import gc
+import json
 import os
 import signal
 import statistics
@@ -101,6 +102,39 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
 
 
+def host_reference_ms() -> float:
+    """A fixed pure-Python workload timed on this host (best of 5, in ms).
+
+    Hosts of one machine class differ: on two 2-core AMD EPYC hosts the same code's CPU per
+    message differed 2.5x. Numbers from different runs are comparable only next to this."""
+    update = {
+        "update_id": 1,
+        "message": {
+            "message_id": 7,
+            "from": {"id": 100_000, "is_bot": False, "first_name": "Ann", "language_code": "en"},
+            "chat": {"id": 100_000, "type": "private", "first_name": "Ann"},
+            "date": 1_700_000_000,
+            "text": "how was your day? " * 4,
+        },
+    }
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for index in range(5000):
+            decoded = json.loads(json.dumps(update))
+            decoded["message"]["text"].split(" ")
+            f"{index}:{decoded['message']['chat']['id']}".encode()
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
+def cpu_steal() -> tuple[int, int]:
+    """(steal, total) jiffies of the whole machine, from /proc/stat: time the hypervisor gave
+    this VM's CPUs to someone else."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 def redis_pid() -> int | None:
     """The local redis-server's pid (its CPU is part of the cost), if it can be found."""
     for entry in Path("/proc").iterdir():
@@ -138,6 +172,7 @@ async def wait_healthy(url: str, process: asyncio.subprocess.Process, timeout: f
 
 
 async def run(args: argparse.Namespace) -> None:
+    reference_ms = host_reference_ms()
     tmp = Path(tempfile.mkdtemp(prefix="bot-bench-"))
     personas = tmp / "personas"
     write_personas(personas)
@@ -160,6 +195,7 @@ async def run(args: argparse.Namespace) -> None:
                 {
                     "COMPANION_ENVIRONMENT": "test",
                     "COMPANION_LOG_LEVEL": "WARNING",
+                    "COMPANION_EVENT_LOOP": args.event_loop,
                     "COMPANION_MONGO__URI": mongo.uri,
                     "COMPANION_MONGO__DATABASE": database,
                     "COMPANION_REDIS__URL": REDIS_URL,
@@ -252,6 +288,7 @@ async def run(args: argparse.Namespace) -> None:
             side_pids = {"database": mongo.pid, "redis": redis_pid()}
             side_before = {name: cpu_seconds(pid) for name, pid in side_pids.items() if pid}
             driver_before = time.process_time()
+            steal_before = cpu_steal()
             total = int(args.rate * args.duration)
             started = time.monotonic()
             sent_updates: list[tuple[int, int]] = []
@@ -276,6 +313,10 @@ async def run(args: argparse.Namespace) -> None:
                 for process in workers:
                     process.send_signal(signal.SIGUSR2)
             driver_cpu = time.process_time() - driver_before
+            steal_after = cpu_steal()
+            steal_share = (steal_after[0] - steal_before[0]) / max(
+                steal_after[1] - steal_before[1], 1
+            )
 
             # Per chat: each update's first call, first draft and final message.
             calls = tg.calls[baseline_calls:]
@@ -313,7 +354,8 @@ async def run(args: argparse.Namespace) -> None:
             cpu = cpu_after - cpu_before
 
             print(
-                f"workers={args.workers} users={args.users} offered={args.rate:.0f} msg/s "
+                f"workers={args.workers} ({args.event_loop} loop) users={args.users} "
+                f"offered={args.rate:.0f} msg/s "
                 f"for {args.duration:.0f}s (sent {total} in {send_end - started:.1f}s); "
                 f"reply={args.tokens} tokens at {args.token_delay * 1000:.0f} ms/token"
             )
@@ -356,6 +398,10 @@ async def run(args: argparse.Namespace) -> None:
                 )
             )
             print(
+                f"host: reference workload {reference_ms:.0f} ms (lower is faster), "
+                f"CPU steal {steal_share * 100:.1f} % during the window"
+            )
+            print(
                 f"Bot API errors: {len(errors)}; webhook deliveries not 200: "
                 f"{len(failed_deliveries)}; LLM streams: {llm.streams_completed}"
             )
@@ -391,6 +437,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--tokens", type=int, default=8, help="words in the model's reply")
     parser.add_argument("--token-delay", type=float, default=0.04, help="seconds per token")
+    parser.add_argument(
+        "--event-loop",
+        choices=["auto", "uvloop", "asyncio"],
+        default="auto",
+        help="the workers' event loop (auto: uvloop where installed)",
+    )
     parser.add_argument(
         "--baseline",
         action="store_true",

@@ -297,6 +297,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     default_language: Literal["ru", "en"] = "ru"
     metrics_port: int | None = None
+    # uvloop where installed ("auto"), or force one; see companion/event_loop.py.
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
 
     llm: LLMSettings = Field(default_factory=LLMSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)

@@ -10,7 +10,6 @@ root (`companion.app.build_container`); `bot_deps` maps the container onto `BotD
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Annotated
@@ -19,6 +18,7 @@ import typer
 from aiogram import Bot
 from aiohttp import web
 
+from companion import event_loop
 from companion.app import Container, build_container
 from companion.billing.factory import BillingComponents, build_billing
 from companion.billing.service import BillingService
@@ -65,7 +65,9 @@ def bot(
     settings = settings_or_exit()
     configure_logging(settings.log_level, json_lines=settings.log_json)
     try:
-        asyncio.run(_serve(settings, webhook=webhook, api_server=api_server))
+        event_loop.run(
+            _serve(settings, webhook=webhook, api_server=api_server), choice=settings.event_loop
+        )
     except (BotConfigError, DatabaseUnavailableError, RedisUnavailableError) as exc:
         fail(str(exc))
     except KeyboardInterrupt:
