@@ -36,7 +36,7 @@ from companion.llm.base import ChatModel
 from companion.memory.embedder import Embedder
 from companion.memory.extraction import DEFAULT_PROMPTS_DIR, FactExtractor
 from companion.memory.facts import Episode, Fact
-from companion.memory.reconcile import Outcome, Reconciler
+from companion.memory.reconcile import Action, Outcome, Reconciler
 from companion.memory.retriever import (
     MemoryRecord,
     Retriever,
@@ -45,15 +45,13 @@ from companion.memory.retriever import (
     approximate_tokens,
     fit_to_budget,
 )
-from companion.memory.store import EpisodeStore, FactStore
+from companion.memory.store import EpisodeStore, FactStore, ForgetMarker
 from companion.personas.models import Persona
 from companion.storage import collections as names
 from companion.storage.crypto import FieldCipher
 from companion.storage.models import Conversation, Message, MessageRole, User
 
 log = logging.getLogger(__name__)
-
-FORGOTTEN = "forgotten"
 
 
 class MessageSource(Protocol):
@@ -121,7 +119,6 @@ class MemoryService:
         messages: MessageSource,
         reconciler: Reconciler,
         extractor: FactExtractor | None,
-        markers: AsyncDatabase[dict[str, Any]],
         config: MemoryConfig | None = None,
         count_tokens: Callable[[str], int] | None = None,
         persona_name: Callable[[str, str], str] | None = None,
@@ -137,7 +134,6 @@ class MemoryService:
         self.reconciler = reconciler
         self.extractor = extractor
         self.config = config or MemoryConfig()
-        self._history = markers[names.MEMORY_HISTORY]
         self._count_tokens = count_tokens or approximate_tokens
         self._persona_name = persona_name or _default_persona_name
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -151,7 +147,6 @@ class MemoryService:
         self._pending: dict[str, int] = {}
         self._user_locks: dict[int, asyncio.Lock] = {}
         self._cursors: OrderedDict[str, int] = OrderedDict()
-        self._forgotten: dict[int, datetime | None] = {}
         self._closed = False
         self.last_outcomes: list[Outcome] = []  # of the latest pass (for tests and the CLI)
 
@@ -218,7 +213,6 @@ class MemoryService:
                 tombstone_threshold=config.tombstone_threshold,
             ),
             extractor=(FactExtractor(chat_model, prompts_dir=prompts_dir) if chat_model else None),
-            markers=db,
             config=config,
             count_tokens=count_tokens,
             persona_name=persona_name,
@@ -359,37 +353,78 @@ class MemoryService:
             log.exception("memory pass failed for conversation %s", conversation.id)
 
     async def _learn(self, user: User, conversation: Conversation) -> None:
+        # Read fresh for every pass: another worker may have run /forget since the last one.
+        marker = await self.facts.last_forgotten(user.id)
         cursor = self._cursors.get(conversation.id)
         if cursor is None:
             cursor = await self.episodes.last_seq(user.id, conversation.id)
         messages = await self.messages.recent(
             conversation.id, self.config.max_batch_messages, after_seq=cursor
         )
-        forgotten = await self._forgotten_at(user.id)
-        if forgotten is not None:
-            messages = [m for m in messages if m.created_at > forgotten]
+        if marker is not None:
+            messages = [m for m in messages if m.created_at > marker.at]
         # A user message whose reply is not stored yet waits for the next pass.
         while messages and messages[-1].role is MessageRole.USER:
             messages.pop()
         if not messages:
             return
-        await self._store_episodes(user, conversation, messages)
+        episode_ids = await self._store_episodes(user, conversation, messages)
+        outcomes: list[Outcome] = []
         if self.extractor is not None:
             persona_name = self._persona_name(conversation.persona_id, user.language)
             candidates = await self.extractor.extract(
                 messages, persona_name=persona_name, language=user.language
             )
-            self.last_outcomes = await self.reconciler.apply(
+            outcomes = await self.reconciler.apply(
                 user.id, candidates, persona_id=conversation.persona_id, now=self._clock()
             )
+            self.last_outcomes = outcomes
+        if await self._erased_meanwhile(user.id, conversation.id, messages, marker):
+            await self._undo(user.id, episode_ids, outcomes)
+            return
         self._cursors[conversation.id] = messages[-1].seq
         self._cursors.move_to_end(conversation.id)
         while len(self._cursors) > 10_000:
             self._cursors.popitem(last=False)
 
+    async def _erased_meanwhile(
+        self,
+        user_id: int,
+        conversation_id: str,
+        messages: Sequence[Message],
+        marker: ForgetMarker | None,
+    ) -> bool:
+        """Whether the user's memory or messages were erased while this pass was writing.
+
+        Checked after the pass's last write. The eraser marks first and deletes after (memory:
+        forget marker, then facts and episodes; /forget: messages, then memory), so either this
+        check sees the erasure and the pass undoes its writes, or the erasure's deletes come
+        after those writes and remove them. Within a process the user lock already orders the
+        two; this covers a pass on another worker.
+        """
+        latest = await self.facts.last_forgotten(user_id)
+        if latest is not None and (marker is None or latest.id != marker.id):
+            return True
+        # Only an erasure deletes messages: if the pass's last source is gone, so is the user.
+        tail = await self.messages.recent(conversation_id, 1, after_seq=messages[-1].seq - 1)
+        return not tail
+
+    async def _undo(
+        self, user_id: int, episode_ids: Sequence[str], outcomes: Sequence[Outcome]
+    ) -> None:
+        written = [
+            o.fact_id for o in outcomes if o.fact_id and o.action in (Action.ADD, Action.UPDATE)
+        ]
+        await self.episodes.delete(user_id, episode_ids)
+        await self.facts.discard(user_id, written)
+        self.fact_retriever.invalidate(user_id)
+        self.episode_retriever.invalidate(user_id)
+        log.info("memory pass undone: the user's data was erased while it ran")
+
     async def _store_episodes(
         self, user: User, conversation: Conversation, messages: Sequence[Message]
-    ) -> None:
+    ) -> list[str]:
+        """Embed and save the exchanges in `messages`; returns the saved episodes' ids."""
         episodes: list[Episode] = []
         for message in messages:
             if message.role is MessageRole.USER:
@@ -407,7 +442,7 @@ class MemoryService:
             elif episodes and not episodes[-1].reply_text:
                 episodes[-1] = episodes[-1].model_copy(update={"reply_text": message.text})
         if not episodes:
-            return
+            return []
         vectors = await self.embedder.embed_passages([e.search_text for e in episodes])
         records: list[MemoryRecord] = []
         for episode, vector in zip(episodes, vectors, strict=True):
@@ -422,6 +457,7 @@ class MemoryService:
                 )
             )
         await self.episode_retriever.index(user.id, records)
+        return [episode.id for episode in episodes]
 
     # ---- user control ------------------------------------------------------------------------
 
@@ -441,17 +477,14 @@ class MemoryService:
     async def forget_user(self, user_id: int) -> int:
         """Erase every fact, version, tombstone and embedded exchange of the user.
 
-        Messages stay where they are (the storage layer erases them on /forget); a marker
-        keeps the messages written before now from being mined for facts again.
+        Messages stay where they are (the storage layer erases them on /forget). The marker
+        goes first: it keeps the messages written before now from being mined for facts again,
+        and a pass on another worker that is writing right now sees it and undoes its writes.
         """
         async with self._user_locks.setdefault(user_id, asyncio.Lock()):
+            await self.facts.mark_forgotten(user_id, self._clock())
             removed = await self.facts.forget(user_id)
             await self.episodes.forget(user_id)
-            now = self._clock()
-            await self._history.insert_one(
-                {"kind": FORGOTTEN, "user_id": user_id, "created_at": now}
-            )
-            self._forgotten[user_id] = now
             self.fact_retriever.invalidate(user_id)
             self.episode_retriever.invalidate(user_id)
         return removed
@@ -465,7 +498,6 @@ class MemoryService:
         """
         self.fact_retriever.invalidate(user_id)
         self.episode_retriever.invalidate(user_id)
-        self._forgotten.pop(user_id, None)
 
     async def search(self, user_id: int, query: str, k: int = 10) -> list[FactHit]:
         """The user's facts ranked for `query` (the /memory search and the CLI)."""
@@ -476,17 +508,6 @@ class MemoryService:
             for hit in hits
             if hit.id in facts
         ]
-
-    async def _forgotten_at(self, user_id: int) -> datetime | None:
-        if user_id not in self._forgotten:
-            document = await self._history.find_one(
-                {"user_id": user_id, "kind": FORGOTTEN}, sort=[("created_at", -1)]
-            )
-            at = document.get("created_at") if document else None
-            if isinstance(at, datetime) and at.tzinfo is None:
-                at = at.replace(tzinfo=UTC)
-            self._forgotten[user_id] = at if isinstance(at, datetime) else None
-        return self._forgotten[user_id]
 
 
 def _shorten(text: str, limit: int) -> str:

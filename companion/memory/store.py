@@ -9,9 +9,11 @@ Collections (names from `companion.storage.collections`):
 - ``memories``: one document per fact (``_id`` = fact id, ``user_id``, ``text``, ``category``,
   ``importance``, ``refers_to``, ``source_message_ids``, ``persona_id``, ``created_at``,
   ``updated_at``, ``text_hash``, ``vector``).
-- ``memory_history``: ``kind="version"`` documents (an earlier text of a fact, ``fact_id``)
-  and ``kind="tombstone"`` documents (a fact the user deleted: its ``text_hash`` and
-  ``vector``, so extraction from old messages never brings it back).
+- ``memory_history``: ``kind="version"`` documents (an earlier text of a fact, ``fact_id``),
+  ``kind="tombstone"`` documents (a fact the user deleted: its ``text_hash`` and
+  ``vector``, so extraction from old messages never brings it back) and ``kind="forgotten"``
+  markers (the user had all memory erased at ``created_at``: nothing said before may be
+  learned again, and a pass that was learning at that moment undoes what it wrote).
 - ``episodes``: one document per exchange (``_id`` = the user message id, ``user_id``,
   ``persona_id``, ``conversation_id``, ``seq``, ``user_text``, ``reply_text``, ``created_at``,
   ``vector``).
@@ -39,6 +41,7 @@ Document = dict[str, Any]
 
 VERSION = "version"
 TOMBSTONE = "tombstone"
+FORGOTTEN = "forgotten"
 
 
 def _utc(value: datetime) -> datetime:
@@ -52,6 +55,14 @@ def _ms(value: datetime) -> datetime:
 
 def _date_to_bson(value: date | None) -> datetime | None:
     return None if value is None else datetime.combine(value, time(), tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetMarker:
+    """The user's latest "forget everything": its id tells one erasure from the next."""
+
+    id: str
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,10 +199,37 @@ class FactStore:
         ]
 
     async def forget(self, user_id: int) -> int:
-        """Erase every fact, version and tombstone of the user; returns the facts removed."""
+        """Erase every fact, version and tombstone of the user; returns the facts removed.
+
+        Forget markers stay: they hold no content, only when memory was erased."""
         result = await self._facts.delete_many({"user_id": user_id})
-        await self._history.delete_many({"user_id": user_id})
+        await self._history.delete_many({"user_id": user_id, "kind": {"$in": [VERSION, TOMBSTONE]}})
         return int(result.deleted_count)
+
+    async def discard(self, user_id: int, fact_ids: Collection[str]) -> None:
+        """Remove facts and their versions without a tombstone (a pass's writes, undone)."""
+        if not fact_ids:
+            return
+        await self._facts.delete_many({"user_id": user_id, "_id": {"$in": list(fact_ids)}})
+        await self._history.delete_many(
+            {"user_id": user_id, "kind": VERSION, "fact_id": {"$in": list(fact_ids)}}
+        )
+
+    async def mark_forgotten(self, user_id: int, at: datetime) -> ForgetMarker:
+        result = await self._history.insert_one(
+            {"kind": FORGOTTEN, "user_id": user_id, "created_at": _ms(at)}
+        )
+        return ForgetMarker(id=str(result.inserted_id), at=_ms(at))
+
+    async def last_forgotten(self, user_id: int) -> ForgetMarker | None:
+        """The user's latest forget marker, read from the database (another worker may have
+        written it)."""
+        document = await self._history.find_one(
+            {"user_id": user_id, "kind": FORGOTTEN}, sort=[("created_at", DESCENDING)]
+        )
+        if document is None or not isinstance(document.get("created_at"), datetime):
+            return None
+        return ForgetMarker(id=str(document["_id"]), at=_utc(document["created_at"]))
 
     async def load(self, user_id: int) -> list[MemoryRecord]:
         """The user's facts as retriever records (`RecordSource`)."""
@@ -279,6 +317,10 @@ class EpisodeStore:
     async def get_many(self, user_id: int, ids: Collection[str]) -> dict[str, Episode]:
         cursor = self._episodes.find({"user_id": user_id, "_id": {"$in": list(ids)}})
         return {str(document["_id"]): self._to_episode(document) async for document in cursor}
+
+    async def delete(self, user_id: int, ids: Collection[str]) -> None:
+        if ids:
+            await self._episodes.delete_many({"user_id": user_id, "_id": {"$in": list(ids)}})
 
     async def count(self, user_id: int) -> int:
         return int(await self._episodes.count_documents({"user_id": user_id}))

@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+
 from companion.memory.reconcile import Action
+from companion.memory.service import MemoryService
 from companion.personas.models import Persona
+from companion.storage.crypto import AesGcmCipher
+from companion.storage.user_data import UserDataService
 from tests.integration.memory.conftest import MemoryWorld, fact
 
 
@@ -194,3 +201,72 @@ async def test_invalidate_user_after_an_erase_elsewhere(world: MemoryWorld) -> N
     world.service.invalidate_user(42)
     recollection = await world.service.recall(world.user(), persona(), "Tver", [])
     assert recollection.facts == [] and recollection.episodes == []
+
+
+async def _while_another_worker_learns(
+    world: MemoryWorld,
+    text: str,
+    facts: list[dict[str, object]],
+    erase: Callable[[], Awaitable[object]],
+) -> MemoryService:
+    """Start a pass on a second service (another worker's), run `erase` while that pass waits
+    for the model's extraction answer, then let the pass finish. Returns the second service."""
+    user = world.user()
+    conversation = await world.conversations.get_or_start(user.id, "anna")
+    await world.exchange(conversation, text, "Tell me more!")
+    other = world.make_service()
+    world.script.extract.append({"facts": facts})
+    world.emulator.response_delay_s = 0.5
+    other.schedule_extraction(user, conversation)
+    for _ in range(200):
+        if world.extraction_requests():
+            break
+        await asyncio.sleep(0.01)
+    assert world.extraction_requests(), "the other worker's pass never asked the model"
+    # The pass has stored its episode and is waiting for the model: erase now.
+    assert await world.db["episodes"].count_documents({"user_id": 42}) == 1
+    await erase()
+    world.emulator.response_delay_s = 0.0
+    await other.drain()
+    return other
+
+
+async def test_a_pass_on_another_worker_does_not_outlive_forget(world: MemoryWorld) -> None:
+    other = await _while_another_worker_learns(
+        world,
+        "I live in Tver",
+        [fact("The user lives in Tver", "places", 5)],
+        lambda: world.service.forget_user(42),
+    )
+    try:
+        # The pass wrote its fact after the erase had run; it saw the marker and took it back.
+        assert [o.action for o in other.last_outcomes] == [Action.ADD]
+        for name in ("memories", "episodes"):
+            assert await world.db[name].count_documents({"user_id": 42}) == 0, name
+        assert await other.list_facts(42) == []
+        assert (await other.recall(world.user(), persona(), "Tver", [])).facts == []
+        # Memory works again after the forget: new messages are learnt.
+        await learn(world, "I moved to Omsk", [fact("The user lives in Omsk", "places", 5)])
+        assert [f.text for f in await world.service.list_facts(42)] == ["The user lives in Omsk"]
+    finally:
+        await other.aclose()
+
+
+async def test_a_pass_on_another_worker_does_not_outlive_the_data_erasure(
+    world: MemoryWorld,
+) -> None:
+    # /forget: the storage layer deletes every collection about the user (messages first);
+    # even if the memory hook never runs afterwards (a crash), nothing learnt comes back.
+    erasure = UserDataService(world.db, AesGcmCipher(os.urandom(32)))
+    other = await _while_another_worker_learns(
+        world,
+        "My sister is Olga",
+        [fact("The user's sister is Olga", "people", 5)],
+        lambda: erasure.erase(42),
+    )
+    try:
+        assert [o.action for o in other.last_outcomes] == [Action.ADD]
+        for name in ("memories", "episodes", "messages"):
+            assert await world.db[name].count_documents({"user_id": 42}) == 0, name
+    finally:
+        await other.aclose()
