@@ -10,11 +10,13 @@ import typer
 from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from companion.cli.errors import fail, settings_or_exit
 from companion.config import Settings
 from companion.memory.embedder import EmbedderError, build_embedder
+from companion.memory.reembed import Reembedder, ReembedReport
 from companion.memory.service import MemoryService
 from companion.storage.crypto import DecryptionError, EncryptionKeyError, load_cipher
 from companion.storage.database import DatabaseUnavailableError, open_database
@@ -24,7 +26,7 @@ T = TypeVar("T")
 
 app = typer.Typer(
     name="memory",
-    help="Inspect and erase what long-term memory knows about a person.",
+    help="Inspect and erase what long-term memory knows about a person; re-embed it.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -122,3 +124,46 @@ def forget(
         typer.confirm(f"Erase everything memory holds about user {user}?", abort=True)
     removed = _run(settings_or_exit(), lambda service: service.forget_user(user))
     stdout.print(f"forgot user {user}: {removed} facts and all embedded exchanges erased")
+
+
+@app.command("reembed")
+def reembed(
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=1024)] = 64,
+) -> None:
+    """Re-embed stored facts and exchanges with the configured embedding model.
+
+    Run it after changing memory.embedding_model: until then, search leaves out what the old
+    model embedded. Safe to run while the bot serves, to stop, and to run again; running
+    workers see the new vectors when their per-user search cache expires (a few minutes).
+    """
+
+    async def work(service: MemoryService) -> ReembedReport:
+        reembedder = Reembedder(
+            [service.facts, service.episodes], service.embedder, batch_size=batch_size
+        )
+        pending = await reembedder.pending()
+        stdout.print(
+            f"model {service.embedder.model_id}: "
+            + ", ".join(f"{count} {name} to re-embed" for name, count in pending.items())
+        )
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=stdout,
+        ) as progress:
+            tasks = {name: progress.add_task(name, total=count) for name, count in pending.items()}
+            report = await reembedder.run(lambda name, n: progress.advance(tasks[name], n))
+        return report
+
+    report = _run(settings_or_exit(), work)
+    stdout.print(
+        "re-embedded "
+        + ", ".join(f"{count} {name}" for name, count in report.rewritten.items())
+        + (
+            f"; {report.changed_meanwhile} changed meanwhile and were re-embedded by the bot"
+            if report.changed_meanwhile
+            else ""
+        )
+    )

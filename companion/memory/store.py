@@ -21,6 +21,7 @@ Collections (names from `companion.storage.collections`):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from companion.memory.embedder import Vector, from_bson, to_bson
@@ -38,6 +40,8 @@ from companion.storage import collections as names
 from companion.storage.crypto import FieldCipher
 
 Document = dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 VERSION = "version"
 TOMBSTONE = "tombstone"
@@ -57,6 +61,54 @@ def _date_to_bson(value: date | None) -> datetime | None:
     return None if value is None else datetime.combine(value, time(), tzinfo=UTC)
 
 
+EMBEDDING_MODEL = "embedding_model"
+
+
+class VectorSpace:
+    """Which embedding model wrote a stored vector.
+
+    Vectors of two models are not comparable, even when they have the same size
+    (all-MiniLM-L6-v2 and multilingual-e5-small are both 384-d: mixing them ranks silently at
+    random). So every vector is stored with its model's id, and records embedded by another
+    model are left out of search until ``companion memory reembed`` re-embeds them. Vectors
+    stored without an id (none in production; tests that do not care) count as the current
+    model's. With ``model_id=None`` nothing is tagged or filtered.
+    """
+
+    def __init__(self, model_id: str | None) -> None:
+        self.model_id = model_id
+        self._warned = False
+
+    def fields(self, vector: Vector) -> Document:
+        """The document fields that store `vector`."""
+        fields: Document = {"vector": to_bson(vector)}
+        if self.model_id is not None:
+            fields[EMBEDDING_MODEL] = self.model_id
+        return fields
+
+    def current(self, document: Document) -> bool:
+        """Whether the document's vector is usable with the current model."""
+        if document.get("vector") is None:
+            return False
+        tag = document.get(EMBEDDING_MODEL)
+        return self.model_id is None or tag is None or tag == self.model_id
+
+    def stale_filter(self) -> Document:
+        """Documents whose vector another model wrote (what `reembed` rewrites)."""
+        if self.model_id is None:
+            raise ValueError("a vector space without a model id has no stale vectors")
+        return {"vector": {"$ne": None}, EMBEDDING_MODEL: {"$ne": self.model_id}}
+
+    def note_skipped(self, count: int) -> None:
+        if count and not self._warned:
+            self._warned = True
+            log.warning(
+                "memory vectors from another embedding model than %r are left out of search; "
+                "run `companion memory reembed`",
+                self.model_id,
+            )
+
+
 @dataclass(frozen=True, slots=True)
 class ForgetMarker:
     """The user's latest "forget everything": its id tells one erasure from the next."""
@@ -74,10 +126,28 @@ class Tombstone:
 class FactStore:
     """Facts of each user, with the earlier versions and deletion tombstones."""
 
-    def __init__(self, db: AsyncDatabase[Document], cipher: FieldCipher) -> None:
+    # The fields a fact's vector is computed from (`embedding_text`).
+    text_fields: tuple[str, ...] = ("text",)
+
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        cipher: FieldCipher,
+        *,
+        embedding_model: str | None = None,
+    ) -> None:
         self._facts = db[names.MEMORIES]
         self._history = db[names.MEMORY_HISTORY]
         self._cipher = cipher
+        self.vectors = VectorSpace(embedding_model)
+
+    @property
+    def collection(self) -> AsyncCollection[Document]:
+        return self._facts
+
+    def embedding_text(self, document: Document) -> str:
+        """The text a stored fact's vector embeds (a passage)."""
+        return self._cipher.decrypt(document["text"])
 
     async def insert(self, fact: Fact, vector: Vector) -> Fact:
         stored = fact.model_copy(
@@ -96,7 +166,7 @@ class FactStore:
                 "persona_id": stored.persona_id,
                 "created_at": stored.created_at,
                 "updated_at": stored.updated_at,
-                "vector": to_bson(vector),
+                **self.vectors.fields(vector),
             }
         )
         return stored
@@ -134,7 +204,7 @@ class FactStore:
                     "refers_to": _date_to_bson(new.refers_to or current.refers_to),
                     "source_message_ids": sources,
                     "updated_at": now,
-                    "vector": to_bson(vector),
+                    **self.vectors.fields(vector),
                 }
             },
         )
@@ -181,6 +251,7 @@ class FactStore:
                     "user_id": user_id,
                     "text_hash": document.get("text_hash") or text_hash(fact.text),
                     "vector": document.get("vector"),
+                    EMBEDDING_MODEL: document.get(EMBEDDING_MODEL),
                     "created_at": _ms(datetime.now(UTC)),
                 }
             )
@@ -193,7 +264,8 @@ class FactStore:
         return [
             Tombstone(
                 text_hash=str(document["text_hash"]),
-                vector=from_bson(document["vector"]) if document.get("vector") else None,
+                # A vector from another model is not comparable; the text hash still is.
+                vector=from_bson(document["vector"]) if self.vectors.current(document) else None,
             )
             async for document in cursor
         ]
@@ -235,8 +307,10 @@ class FactStore:
         """The user's facts as retriever records (`RecordSource`)."""
         cursor = self._facts.find({"user_id": user_id})
         records: list[MemoryRecord] = []
+        skipped = 0
         async for document in cursor:
-            if document.get("vector") is None:
+            if not self.vectors.current(document):
+                skipped += document.get("vector") is not None
                 continue
             records.append(
                 MemoryRecord(
@@ -247,6 +321,7 @@ class FactStore:
                     vector=from_bson(document["vector"]),
                 )
             )
+        self.vectors.note_skipped(skipped)
         return records
 
     async def _versions(self, user_id: int, fact_id: str) -> list[FactVersion]:
@@ -281,9 +356,26 @@ class FactStore:
 class EpisodeStore:
     """Embedded exchanges of each user, for recalling past conversations."""
 
-    def __init__(self, db: AsyncDatabase[Document], cipher: FieldCipher) -> None:
+    text_fields: tuple[str, ...] = ("user_text", "reply_text")
+
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        cipher: FieldCipher,
+        *,
+        embedding_model: str | None = None,
+    ) -> None:
         self._episodes = db[names.EPISODES]
         self._cipher = cipher
+        self.vectors = VectorSpace(embedding_model)
+
+    @property
+    def collection(self) -> AsyncCollection[Document]:
+        return self._episodes
+
+    def embedding_text(self, document: Document) -> str:
+        """The text a stored exchange's vector embeds (a passage)."""
+        return self._to_episode(document).search_text
 
     async def save(self, episode: Episode, vector: Vector) -> None:
         await self._episodes.replace_one(
@@ -297,7 +389,7 @@ class EpisodeStore:
                 "user_text": self._cipher.encrypt(episode.user_text),
                 "reply_text": self._cipher.encrypt(episode.reply_text),
                 "created_at": _ms(episode.created_at),
-                "vector": to_bson(vector),
+                **self.vectors.fields(vector),
             },
             upsert=True,
         )
@@ -332,8 +424,10 @@ class EpisodeStore:
     async def load(self, user_id: int) -> list[MemoryRecord]:
         """The user's exchanges as retriever records, scoped by persona (`RecordSource`)."""
         records: list[MemoryRecord] = []
+        skipped = 0
         async for document in self._episodes.find({"user_id": user_id}):
-            if document.get("vector") is None:
+            if not self.vectors.current(document):
+                skipped += document.get("vector") is not None
                 continue
             episode = self._to_episode(document)
             records.append(
@@ -345,6 +439,7 @@ class EpisodeStore:
                     vector=from_bson(document["vector"]),
                 )
             )
+        self.vectors.note_skipped(skipped)
         return records
 
     def _to_episode(self, document: Document) -> Episode:

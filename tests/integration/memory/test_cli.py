@@ -17,11 +17,11 @@ from companion.memory.store import EpisodeStore, FactStore
 from companion.storage.crypto import PlaintextCipher
 
 
-async def _seed(uri: str, database: str) -> None:
+async def _seed(uri: str, database: str, model: str | None = None) -> None:
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(uri, tz_aware=True)
     embedder = SentenceTransformerEmbedder("packaged-minilm")
     try:
-        store = FactStore(client[database], PlaintextCipher())
+        store = FactStore(client[database], PlaintextCipher(), embedding_model=model)
         texts = ["The user works as a florist", "The user's son Mark plays hockey"]
         vectors = await embedder.embed_passages(texts)
         for text, vector in zip(texts, vectors, strict=True):
@@ -82,3 +82,26 @@ def test_list_search_and_forget(mongo_uri: str, cli_env: str) -> None:
     empty = runner.invoke(app, ["list", "--user", "5"])
     assert "no facts are stored for user 5" in empty.output
     assert asyncio.run(_count(mongo_uri, cli_env)) == 0
+
+
+def test_reembed_after_a_model_change(mongo_uri: str, cli_env: str) -> None:
+    # Facts embedded by a model that is no longer configured.
+    asyncio.run(_seed(mongo_uri, cli_env, model="retired-model"))
+    runner = CliRunner()
+
+    before = runner.invoke(app, ["search", "--user", "5", "ice sports"])
+    assert before.exit_code == 0, before.output
+    assert "nothing found" in before.output  # old vectors are left out, not mixed in
+
+    done = runner.invoke(app, ["reembed", "--batch-size", "1"])
+    assert done.exit_code == 0, done.output
+    assert "2 memories to re-embed" in done.output
+    assert "re-embedded 2 memories, 0 episodes" in done.output
+
+    found = runner.invoke(app, ["search", "--user", "5", "ice sports", "-k", "2"])
+    assert found.exit_code == 0, found.output
+    assert found.output.index("hockey") < found.output.index("florist")
+
+    again = runner.invoke(app, ["reembed"])
+    assert again.exit_code == 0 and "re-embedded 0 memories, 0 episodes" in again.output
+    asyncio.run(_count(mongo_uri, cli_env))  # drops the database

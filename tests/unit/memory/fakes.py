@@ -29,6 +29,8 @@ def _vector(text: str) -> np.ndarray:
 
 
 class HashingEmbedder:
+    model_id = "hashing-test"
+
     def __init__(self) -> None:
         self.calls = 0
 
