@@ -41,17 +41,25 @@ class BillingComponents:
     def attach_telegram(
         self, stars_api: StarsApi, notifier: Notifier, *, payload_secret: SecretStr | None
     ) -> None:
-        """Give billing the Bot API (Stars, when `billing.stars_enabled`) and the notifier."""
+        """Give billing the Bot API and the notifier.
+
+        Stars are wired even when `billing.stars_enabled` is off: that setting stops selling,
+        but people who subscribed before keep being renewed by Telegram, and their renewals
+        must be credited and their subscriptions stay cancellable (and /forget must stop them).
+        """
         self.service.notifier = notifier
         settings = self.service.settings
-        if not settings.stars_enabled:
-            return
         self.service.attach_stars_api(stars_api)
         secret = settings.stars_payload_secret or payload_secret
         if secret is None:
-            raise ValueError("Stars need billing.stars_payload_secret or telegram.token")
+            if settings.stars_enabled:
+                raise ValueError("Stars need billing.stars_payload_secret or telegram.token")
+            return
         self.stars = StarsBilling(
-            self.service, stars_api, derive_payload_key(secret.get_secret_value())
+            self.service,
+            stars_api,
+            derive_payload_key(secret.get_secret_value()),
+            selling=settings.stars_enabled,
         )
 
     async def aclose(self) -> None:

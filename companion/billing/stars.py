@@ -62,10 +62,20 @@ def derive_payload_key(secret: str) -> bytes:
 
 
 class StarsBilling:
-    def __init__(self, service: BillingService, api: StarsApi, signing_key: bytes) -> None:
+    """Stars invoices, pre-checkout answers and `successful_payment` records.
+
+    `selling=False` (``billing.stars_enabled = false``) stops new purchases only: subscribers
+    who already pay in Stars keep being renewed by Telegram, so their renewals are still
+    recorded and their subscriptions can still be cancelled and refunded.
+    """
+
+    def __init__(
+        self, service: BillingService, api: StarsApi, signing_key: bytes, *, selling: bool = True
+    ) -> None:
         self._service = service
         self._api = api
         self._key = signing_key
+        self.selling = selling
 
     # -- payloads -------------------------------------------------------------------------------
 
@@ -114,9 +124,18 @@ class StarsBilling:
     # -- pre-checkout -----------------------------------------------------------------------------
 
     async def check(
-        self, user_id: int, currency: str, total_amount: int, payload: str
+        self,
+        user_id: int,
+        currency: str,
+        total_amount: int,
+        payload: str,
+        *,
+        renewal: bool = False,
     ) -> str | None:
-        """Why this purchase must be refused, or None when it may go ahead."""
+        """Why this purchase must be refused, or None when it may go ahead.
+
+        A renewal is charged by Telegram at the price the subscription was bought at, so it
+        is not compared with the plan's current price."""
         parsed = self.verify(payload)
         if parsed is None:
             return "bad_payload"
@@ -126,7 +145,9 @@ class StarsBilling:
             plan = self._service.plans.get(parsed.plan_id)
         except UnknownPlanError:
             return "unknown_plan"
-        if currency != STARS_CURRENCY or total_amount != plan.price_stars:
+        if currency != STARS_CURRENCY or total_amount <= 0:
+            return "price_changed"
+        if not renewal and total_amount != plan.price_stars:
             return "price_changed"
         user = await self._service.users.get(user_id)
         if user is None or user.offer_accepted_at is None:
@@ -144,7 +165,11 @@ class StarsBilling:
     ) -> bool:
         """Answer Telegram's pre-checkout query (it must come within 10 s; this reads nothing
         slow). `error_message` is the localised text shown to the user on refusal."""
-        reason = await self.check(user_id, currency, total_amount, payload)
+        reason = (
+            await self.check(user_id, currency, total_amount, payload)
+            if self.selling
+            else "not_selling"  # an invoice link made before Stars were switched off
+        )
         if reason is not None:
             log.warning("Stars pre-checkout refused for user %s: %s", user_id, reason)
             await self._api.answer_pre_checkout_query(query_id, False, error_message)
@@ -156,8 +181,13 @@ class StarsBilling:
 
     async def record_payment(self, payment: StarsPayment) -> Outcome:
         """Record a `successful_payment` (first, recurring or one-off) and credit PRO, once."""
+        renewal = payment.is_recurring and not payment.is_first_recurring
         reason = await self.check(
-            payment.user_id, payment.currency, payment.total_amount, payment.invoice_payload
+            payment.user_id,
+            payment.currency,
+            payment.total_amount,
+            payment.invoice_payload,
+            renewal=renewal,
         )
         if reason is not None:
             # Telegram took the Stars, but not for something we sold to this user: keep a record
@@ -171,7 +201,6 @@ class StarsBilling:
         parsed = self.verify(payment.invoice_payload)
         assert parsed is not None
         plan = self._service.plans.get(parsed.plan_id)
-        renewal = payment.is_recurring and not payment.is_first_recurring
         subscription_id: str | None = None
         if payment.is_recurring:
             current = await self._service.subscriptions.get(payment.user_id)

@@ -3,8 +3,9 @@
 `build_router()` makes the router (one per dispatcher). Handlers only parse, call
 `BillingService` / `StarsBilling`, and render texts from `locales/*/billing.ftl`. They reach the
 services by name through the dispatcher's workflow data: ``billing`` (`BillingService`) and
-``stars_billing`` (`StarsBilling`, absent when Stars are off), put into `BotDeps.extra` by the
-composition root.
+``stars_billing`` (`StarsBilling`; when Stars are switched off it is still there for existing
+subscribers' renewals, with `selling` false, and no Stars purchase is offered), put into
+`BotDeps.extra` by the composition root.
 
 Also here, for the composition root and the chat screens:
 - `AiogramStarsApi`: the `StarsApi` port over an aiogram `Bot`;
@@ -247,6 +248,8 @@ async def _choose_method(
     message = query.message if isinstance(query.message, Message) else None
     if message is None:
         return
+    if stars is not None and not stars.selling:
+        stars = None  # Stars are wired for existing subscribers only
     if not billing.yookassa_enabled and stars is None:
         await message.answer(i18n("pro-unavailable"))
         return
@@ -341,8 +344,12 @@ async def stars_chosen(
     stars_billing: StarsBilling | None = None,
 ) -> None:
     await query.answer()
-    if stars_billing is not None and isinstance(query.message, Message):
-        await _pay_by_stars(query.message, user, i18n, callback_data.plan, stars_billing)
+    if not isinstance(query.message, Message):
+        return
+    if stars_billing is None or not stars_billing.selling:  # a button from before the switch-off
+        await query.message.answer(i18n("pro-unavailable"))
+        return
+    await _pay_by_stars(query.message, user, i18n, callback_data.plan, stars_billing)
 
 
 async def _pay_by_card(

@@ -154,6 +154,8 @@ def _url_buttons(user: TelegramUser) -> list[str]:
 async def test_buy_pro_by_card_then_cancel(shop: BillingBot, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     harness = shop.bot
+    # Stars are off in this shop: wired for renewals of earlier subscribers, not for sale.
+    assert shop.billing.stars is not None and not shop.billing.stars.selling
     user = harness.user(3001)
     await harness.onboard(user)
 
@@ -411,6 +413,50 @@ async def test_forget_erases_nothing_when_stars_renewals_cannot_be_stopped(
     edits = [c for c in harness.tg.calls if c.method == "editUserStarSubscription"]
     assert [c.ok for c in edits] == [False, True]
     assert sum((await harness.count_user_documents(3011)).values()) == 0
+
+
+async def test_stars_switched_off_still_renews_and_cancels_existing_subscribers(
+    stars_shop: BillingBot,
+) -> None:
+    harness = stars_shop.bot
+    user = await _stars_subscriber(stars_shop, 3012, "stars-charge-off")
+    payload = [c for c in harness.tg.calls if c.method == "createInvoiceLink"][-1].params["payload"]
+    before = await stars_shop.subscription(3012)
+    # The operator switches Stars off (billing.stars_enabled=false) after this user subscribed.
+    assert stars_shop.billing.stars is not None
+    stars_shop.billing.stars.selling = False
+
+    # Nobody is offered Stars any more (and this shop has no card payments either).
+    await user.command("pro")
+    await user.expect("sendMessage", contains="Companion PRO")
+    await user.press(text="PRO for a month")
+    await user.expect("sendMessage", contains="Payments are not available right now")
+
+    # Telegram renews the subscription a month later: the renewal is credited.
+    renewal = {
+        "currency": "XTR",
+        "total_amount": 300,
+        "invoice_payload": payload,
+        "telegram_payment_charge_id": "stars-charge-off-2",
+        "provider_payment_charge_id": "",
+        "subscription_expiration_date": int(time.time()) + 60 * 86400,
+        "is_recurring": True,
+        "is_first_recurring": False,
+    }
+    await user.send_message(user._message(successful_payment=renewal))
+    await user.expect("sendMessage", contains="PRO renewed")
+    after = await stars_shop.subscription(3012)
+    assert after.current_period_end > before.current_period_end
+    assert not [c for c in user.calls("sendMessage") if "could not match" in (c.text or "")]
+
+    # And the subscriber can still stop the renewals.
+    await user.command("subscription")
+    await user.expect("sendMessage", contains="Auto-renewal: on")
+    await user.press(text="Cancel renewal")
+    await user.expect("sendMessage", contains="Renewal is off")
+    [edit] = [c for c in harness.tg.calls if c.method == "editUserStarSubscription"]
+    assert edit.params["telegram_payment_charge_id"] == "stars-charge-off"
+    assert edit.params["is_canceled"] is True
 
 
 @pytest.fixture

@@ -267,3 +267,74 @@ async def test_stop_renewals_before_erasure_cancels_only_what_renews(stars, tg):
         "telegram_payment_charge_id": "charge-e",
         "is_canceled": True,
     }
+
+
+async def test_a_renewal_at_the_price_subscribed_at_is_credited_after_a_price_change(stars):
+    # Telegram charges a Stars subscription at the price it was bought at, for its lifetime.
+    billing, service = stars
+    await billing.user(1)
+    payload = service.sign("pro_month", 1)
+    expires = billing.clock.now + timedelta(days=30)
+    first = _payment(
+        payload,
+        "sub-1",
+        amount=300,
+        is_recurring=True,
+        is_first_recurring=True,
+        subscription_expiration_date=expires,
+    )
+    assert await service.record_payment(first) is Outcome.CREDITED
+    plan = billing.service.plans.get("pro_month")
+    plan.price_stars = 350  # the operator raised the price since
+    renewal = _payment(
+        payload,
+        "sub-2",
+        amount=300,
+        is_recurring=True,
+        subscription_expiration_date=expires + timedelta(days=30),
+    )
+    assert await service.record_payment(renewal) is Outcome.CREDITED
+    assert (await billing.store.get(1)).current_period_end == expires + timedelta(days=30)
+    # A new purchase at the old price is still refused, at pre-checkout and as a first payment.
+    assert not await service.answer_pre_checkout("q-old", 1, "XTR", 300, payload, "Sorry")
+    stale_first = _payment(payload, "sub-3", amount=300, is_recurring=True, is_first_recurring=True)
+    assert await service.record_payment(stale_first) is Outcome.REJECTED
+    # A renewal in another currency or for nothing is not credited.
+    bogus = _payment(payload, "sub-4", amount=0, is_recurring=True)
+    assert await service.record_payment(bogus) is Outcome.REJECTED
+
+
+async def test_with_stars_switched_off_subscribers_are_still_renewed_and_can_cancel(stars, tg):
+    billing, service = stars
+    await billing.user(1)
+    payload = service.sign("pro_month", 1)
+    expires = billing.clock.now + timedelta(days=30)
+    await service.record_payment(
+        _payment(
+            payload,
+            "off-1",
+            is_recurring=True,
+            is_first_recurring=True,
+            subscription_expiration_date=expires,
+        )
+    )
+    service.selling = False  # billing.stars_enabled = false after this user subscribed
+
+    # New purchases are refused before any Stars are taken (an invoice link made earlier).
+    assert not await service.answer_pre_checkout("q-off", 1, "XTR", 300, payload, "Sorry")
+    assert tg.pre_checkout_answers["q-off"]["ok"] is False
+    # Telegram still renews the existing subscription: it is credited.
+    renewal = _payment(
+        payload,
+        "off-2",
+        is_recurring=True,
+        subscription_expiration_date=expires + timedelta(days=30),
+    )
+    assert await service.record_payment(renewal) is Outcome.CREDITED
+    assert (await billing.store.get(1)).current_period_end == expires + timedelta(days=30)
+    # And the subscriber can still stop it.
+    sub = await billing.service.cancel(1)
+    assert sub.status is SubscriptionStatus.CANCELLED
+    [call] = [c for c in tg.calls if c.method == "editUserStarSubscription"]
+    assert call.params["telegram_payment_charge_id"] == "off-1"
+    assert call.params["is_canceled"] is True
