@@ -34,7 +34,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from companion.llm.base import ChatMessage, ChatModel, ChatRequest, LLMError, Role, SamplingParams
-from companion.memory.embedder import Embedder, Vector
+from companion.memory.embedder import Embedder, Matrix, Vector
 from companion.memory.extraction import DEFAULT_PROMPTS_DIR, CandidateFact
 from companion.memory.facts import Fact
 from companion.memory.retriever import MemoryRecord, Retriever
@@ -168,15 +168,55 @@ class Reconciler:
         tomb_vectors = [t.vector for t in tombstones if t.vector is not None]
         outcomes: list[Outcome] = []
         for candidate, vector in zip(candidates, vectors, strict=True):
-            if text_hash(candidate.text) in tomb_hashes or (
-                cosine_max(vector, tomb_vectors) >= self.tombstone_threshold
-            ):
+            if self._buried(candidate.text, vector, tomb_hashes, tomb_vectors):
                 outcomes.append(
                     Outcome(Action.SUPPRESSED, candidate.text, None, "deleted by the user")
                 )
                 continue
             outcomes.append(await self._one(user_id, candidate, vector, persona_id, now))
+        if any(outcome.action is Action.ADD for outcome in outcomes):
+            outcomes = await self._take_back_deleted_meanwhile(
+                user_id, candidates, vectors, outcomes, tomb_hashes
+            )
         return outcomes
+
+    def _buried(
+        self, text: str, vector: Vector, hashes: set[str], vectors: Sequence[Vector]
+    ) -> bool:
+        return text_hash(text) in hashes or cosine_max(vector, vectors) >= self.tombstone_threshold
+
+    async def _take_back_deleted_meanwhile(
+        self,
+        user_id: int,
+        candidates: Sequence[CandidateFact],
+        vectors: Matrix,
+        outcomes: list[Outcome],
+        known: set[str],
+    ) -> list[Outcome]:
+        """Remove facts this pass added that the user deleted meanwhile on another worker.
+
+        The tombstones were read before the facts were added; a deletion in between (the user
+        pressed "delete" in /memory while this pass asked the model) left a tombstone this pass
+        did not see. Reading them again after the writes closes that window."""
+        fresh = [t for t in await self._store.tombstones(user_id) if t.text_hash not in known]
+        if not fresh:
+            return outcomes
+        hashes = {t.text_hash for t in fresh}
+        tomb_vectors = [t.vector for t in fresh if t.vector is not None]
+        checked: list[Outcome] = []
+        for candidate, vector, outcome in zip(candidates, vectors, outcomes, strict=True):
+            if (
+                outcome.action is Action.ADD
+                and outcome.fact_id is not None
+                and self._buried(candidate.text, vector, hashes, tomb_vectors)
+            ):
+                await self._store.discard(user_id, [outcome.fact_id])
+                await self._retriever.remove(user_id, [outcome.fact_id])
+                outcome = Outcome(
+                    Action.SUPPRESSED, candidate.text, None, "deleted by the user meanwhile"
+                )
+            checked.append(outcome)
+        return checked
 
     async def _one(
         self,

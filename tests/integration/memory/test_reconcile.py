@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from companion.memory.reconcile import Action
+import os
+from datetime import UTC, datetime
+
+from companion.memory.extraction import CandidateFact
+from companion.memory.facts import Fact, FactCategory
+from companion.memory.reconcile import Action, Reconciler
+from companion.memory.store import FactStore, Tombstone
+from companion.storage.crypto import AesGcmCipher
 from tests.integration.memory.conftest import MemoryWorld, fact
 
 
@@ -116,3 +123,45 @@ async def test_model_keep_adds_the_sources_and_stores_nothing_new(world: MemoryW
     assert [f.text for f in facts] == ["The user likes tea"]
     assert len(facts[0].source_message_ids) == 2
     assert [o.action for o in world.service.last_outcomes] == [Action.KEEP]
+
+
+async def test_a_fact_deleted_on_another_worker_while_reconciling_is_taken_back(
+    world: MemoryWorld,
+) -> None:
+    text = "The user smokes cigarettes"
+    embedder = world.service.embedder
+    cipher = AesGcmCipher(os.urandom(32))
+
+    class DeletedRightAfterTheRead(FactStore):
+        """The user deletes the fact in /memory on another worker just after this pass has
+        read the tombstones (while it would be asking the model, in production)."""
+
+        reads = 0
+
+        async def tombstones(self, user_id: int) -> list[Tombstone]:
+            found = await super().tombstones(user_id)
+            self.reads += 1
+            if self.reads == 1:
+                other = FactStore(world.db, cipher, embedding_model=embedder.model_id)
+                [vector] = await embedder.embed_passages([text])
+                await other.insert(Fact(id="elsewhere", user_id=42, text=text), vector)
+                await other.delete(42, "elsewhere", tombstone=True)
+            return found
+
+    store = DeletedRightAfterTheRead(world.db, cipher, embedding_model=embedder.model_id)
+    reconciler = Reconciler(store, world.service.fact_retriever, embedder)
+    candidates = [
+        CandidateFact(text=text, category=FactCategory.HEALTH, importance=4, refers_to=None),
+        CandidateFact(
+            text="The user goes running every morning",
+            category=FactCategory.HEALTH,
+            importance=3,
+            refers_to=None,
+        ),
+    ]
+    outcomes = await reconciler.apply(42, candidates, persona_id="anna", now=datetime.now(UTC))
+
+    assert [o.action for o in outcomes] == [Action.SUPPRESSED, Action.ADD]
+    assert [f.text for f in await store.all(42)] == ["The user goes running every morning"]
+    hits = await world.service.fact_retriever.search(42, "smokes cigarettes", 5)
+    assert {hit.id for hit in hits} == {outcomes[1].fact_id}
