@@ -140,23 +140,31 @@ async def evaluate(
 
 
 def report(results: dict[str, dict[str, list[float]]], questions: int) -> None:
-    kinds = ["single", "multi", "temporal", "all"]
+    # The question types of the data set (the generated one, or a converted public benchmark).
+    kinds = [*sorted(kind for kind in results["hybrid@5"] if kind != "all"), "all"]
+    width = max(10, *(len(kind) + 2 for kind in kinds))
     print(f"\nrecall over {questions} questions (share of evidence exchanges in the top k)")
-    print(f"{'method':<12}" + "".join(f"{kind:>10}" for kind in kinds))
+    print(f"{'method':<12}" + "".join(f"{kind:>{width}}" for kind in kinds))
     for name in ("hybrid", "bm25", "dense", "recent"):
         for k in KS:
             row = results[f"{name}@{k}"]
             print(
                 f"{name + '@' + str(k):<12}"
-                + "".join(f"{float(np.mean(row[kind])):>10.3f}" for kind in kinds)
+                + "".join(f"{float(np.mean(row[kind])):>{width}.3f}" for kind in kinds)
             )
+    counts = ", ".join(f"{kind} {len(results['hybrid@5'][kind])}" for kind in kinds[:-1])
+    print(f"questions per type: {counts}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="packaged-minilm")
     parser.add_argument(
-        "--data", type=Path, default=DATA, help="another generated set (e.g. another --seed)"
+        "--data",
+        type=Path,
+        default=DATA,
+        help="another generated set (e.g. another --seed), or a public benchmark converted by "
+        "benchmarks/data/convert_public_memory.py",
     )
     args = parser.parse_args()
     results = asyncio.run(evaluate(args.model, RetrieverConfig(), args.data))
