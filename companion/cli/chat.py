@@ -47,11 +47,15 @@ def chat(
     language: Annotated[
         str | None, typer.Option(help="ru or en (default: the user's, else the settings')")
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show service logs")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show service logs (warnings included)")
+    ] = False,
 ) -> None:
     """Talk to a persona in the terminal (the reply streams as it is generated)."""
     settings = settings_or_exit()
-    configure_logging("INFO" if verbose else "WARNING", json_lines=False)
+    # The conversation is the output: service warnings (e.g. a small local model's unusable
+    # fact-extraction answer, which memory just skips) would interleave with it. Errors stay.
+    configure_logging("INFO" if verbose else "ERROR", json_lines=False)
     if language is not None and language not in ("ru", "en"):
         fail("--language must be ru or en")
     try:

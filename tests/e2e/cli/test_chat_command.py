@@ -99,3 +99,23 @@ async def test_unreachable_model_fails_cleanly(env: dict[str, str], llm: OpenAIE
     assert code == 1
     assert out == ""
     assert "error:" in err and "Traceback" not in err
+
+
+async def test_service_warnings_stay_out_of_the_conversation_unless_verbose(
+    env: dict[str, str], llm: OpenAIEmulator
+) -> None:
+    # Memory on: the emulator answers the fact-extraction request with chat text, not JSON,
+    # as the small embedded model often does; memory logs a warning and skips the pass.
+    env = {**env, "COMPANION_MEMORY__ENABLED": "true", "COMPANION_MEMORY__EXTRACT_EVERY_TURNS": "1"}
+    code, out, err = await run_chat(env, "--persona", "leo", "--message", "I'm Oleg.")
+    assert code == 0, err
+    assert out.strip() == "Nice to meet you, Oleg! How was your shift?"
+    extraction = [
+        r for r in llm.chat_requests if (r.get("response_format") or {}).get("json_schema")
+    ]
+    assert extraction, "the memory pass did not run"
+    assert "WARNING" not in err and "fact extraction" not in err
+
+    code, out, err = await run_chat(env, "--persona", "leo", "--message", "Long shift.", "-v")
+    assert code == 0, err
+    assert "fact extraction" in err
