@@ -77,7 +77,11 @@ class PaymentRecord(BaseModel):
     paid_at: datetime | None = None
     # Set once the subscription was credited for this payment (after `paid_at`).
     granted_at: datetime | None = None
+    # Refunds add up: YooKassa allows several partial refunds of one payment. `refund_ids`
+    # lists every refund counted (a redelivered notification is not counted twice);
+    # `refund_id` and `refunded_at` are the latest.
     refunded_amount: Decimal = Decimal("0")
+    refund_ids: list[str] = Field(default_factory=list)
     refund_id: str | None = None
     refunded_at: datetime | None = None
 
@@ -167,6 +171,47 @@ class PaymentLedger:
             query, {"$set": values}, return_document=ReturnDocument.AFTER
         )
         return None if document is None else _from_document(document)
+
+    async def add_refund(
+        self, record_id: str, refund_id: str, amount: Decimal, at: datetime
+    ) -> PaymentRecord | None:
+        """Count a refund of a succeeded payment once; returns the updated record, or None if
+        this refund was already counted (or the payment is not a succeeded one).
+
+        The total is kept as a decimal string, so it is advanced by compare-and-set on its
+        previous value: two different refunds landing at once both count, one after the other.
+        """
+        for _ in range(8):
+            current = await self.get(record_id)
+            if (
+                current is None
+                or current.status is not PaymentStatus.SUCCEEDED
+                or refund_id in current.refund_ids
+                or refund_id == current.refund_id  # counted before `refund_ids` existed
+            ):
+                return None
+            document = await self._payments.find_one_and_update(
+                {
+                    "_id": record_id,
+                    "status": PaymentStatus.SUCCEEDED.value,
+                    "refund_ids": {"$ne": refund_id},
+                    "refunded_amount": str(current.refunded_amount),
+                },
+                {
+                    "$set": _set_fields(
+                        {
+                            "refunded_amount": current.refunded_amount + amount,
+                            "refund_id": refund_id,
+                            "refunded_at": at,
+                        }
+                    ),
+                    "$push": {"refund_ids": refund_id},
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+            if document is not None:
+                return _from_document(document)
+        raise RuntimeError(f"payment {record_id}: refunds kept changing under us")
 
     async def mark_granted(self, record_id: str) -> bool:
         """Note that the subscription was credited; True only for the first caller."""

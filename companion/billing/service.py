@@ -674,18 +674,19 @@ class BillingService:
     async def record_refund(
         self, record: PaymentRecord, refund_id: str, amount: Decimal
     ) -> Outcome:
-        updated = await self.ledger.update(
-            record.id,
-            expected=[PaymentStatus.SUCCEEDED],
-            extra_filter={"refund_id": {"$ne": refund_id}},
-            refund_id=refund_id,
-            refunded_amount=amount,
-            refunded_at=self.now(),
-        )
+        updated = await self.ledger.add_refund(record.id, refund_id, amount, self.now())
         if updated is None:
             return Outcome.ALREADY_DONE
         if not updated.fully_refunded:
-            log.info("partial refund %s of payment %s: PRO kept", refund_id, record.id)
+            # A goodwill refund of part of the price: the period stays paid for. Partial refunds
+            # that add up to the whole price revoke PRO like a full one.
+            log.info(
+                "partial refund %s of payment %s (%s of %s refunded): PRO kept",
+                refund_id,
+                record.id,
+                updated.refunded_amount,
+                updated.amount,
+            )
             return Outcome.REFUNDED
         now = self.now()
 
@@ -736,17 +737,19 @@ class BillingService:
         if record.fully_refunded:
             return Outcome.ALREADY_DONE
         assert record.payment_id is not None
+        # What is left after earlier partial refunds (made in the YooKassa dashboard).
+        remaining = record.amount - record.refunded_amount
         if record.provider is Provider.STARS:
             if self._stars_api is None:
                 raise PaymentUnavailableError("Stars are not configured")
             await self._stars_api.refund_star_payment(record.user_id, record.payment_id)
-            return await self.record_refund(record, f"stars:{record.payment_id}", record.amount)
+            return await self.record_refund(record, f"stars:{record.payment_id}", remaining)
         if self._yookassa is None:
             raise PaymentUnavailableError("YooKassa is not configured")
         try:
             refund = await self._yookassa.create_refund(
                 record.payment_id,
-                Amount(value=record.amount, currency=record.currency),
+                Amount(value=remaining, currency=record.currency),
                 f"refund:{record.id}",
                 description=record.description[:250],
             )

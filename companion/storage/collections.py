@@ -82,6 +82,7 @@ PAYMENT_ACCOUNTING_FIELDS: Final[frozenset[str]] = frozenset(
         "status",
         "refunded_amount",
         "refund_id",
+        "refund_ids",
         "failure_reason",
         "renews_period_end",
         "created_at",

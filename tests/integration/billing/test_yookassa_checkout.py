@@ -449,3 +449,67 @@ async def test_the_store_refuses_a_transition_the_table_does_not_allow(billing):
         await billing.store.apply(1, "bad:1", "test", to_past_due)
     assert await billing.store.get(1) is None
     assert await billing.store.transitions(1) == []
+
+
+async def test_partial_refunds_add_up_and_revoke_pro_once_the_whole_price_is_back(billing):
+    _, record = await _checkout(billing)
+    payment = billing.emulator.pay(record.payment_id)
+    await billing.notify("payment.succeeded", payment)
+    dashboard = YooKassaClient(billing.settings, retry_delay_s=0)
+    from companion.billing.yookassa import Amount
+
+    try:
+        # A goodwill refund of part of the price, made in the YooKassa dashboard.
+        first = await dashboard.create_refund(
+            record.payment_id, Amount(value=Decimal("149.00"), currency="RUB"), "dash-a"
+        )
+        assert await billing.notify("refund.succeeded", billing.emulator.refunds[first.id]) == 200
+        stored = await billing.ledger.get(record.id)
+        assert stored.refunded_amount == Decimal("149.00") and stored.refund_ids == [first.id]
+        assert await billing.entitlements.is_pro(1)  # the period stays paid for
+
+        # The notification comes again: not counted twice.
+        assert await billing.notify("refund.succeeded", billing.emulator.refunds[first.id]) == 200
+        assert (await billing.ledger.get(record.id)).refunded_amount == Decimal("149.00")
+
+        # A second partial refund brings the whole price back: PRO is revoked.
+        second = await dashboard.create_refund(
+            record.payment_id, Amount(value=Decimal("300.00"), currency="RUB"), "dash-b"
+        )
+        assert await billing.notify("refund.succeeded", billing.emulator.refunds[second.id]) == 200
+    finally:
+        await dashboard.close()
+    stored = await billing.ledger.get(record.id)
+    assert stored.refunded_amount == Decimal("449.00")
+    assert stored.refund_ids == [first.id, second.id]
+    assert (await billing.store.get(1)).status is SubscriptionStatus.REFUNDED
+    assert not await billing.entitlements.is_pro(1)
+    # The first refund's notification once more, now late: nothing changes.
+    assert await billing.notify("refund.succeeded", billing.emulator.refunds[first.id]) == 200
+    assert (await billing.ledger.get(record.id)).refunded_amount == Decimal("449.00")
+    assert (await billing.event_names(1)).count("refunded") == 1
+
+
+async def test_admin_refund_after_a_partial_one_refunds_what_is_left(billing):
+    _, record = await _checkout(billing)
+    payment = billing.emulator.pay(record.payment_id)
+    await billing.notify("payment.succeeded", payment)
+    dashboard = YooKassaClient(billing.settings, retry_delay_s=0)
+    from companion.billing.yookassa import Amount
+
+    try:
+        partial = await dashboard.create_refund(
+            record.payment_id, Amount(value=Decimal("100.00"), currency="RUB"), "dash-c"
+        )
+    finally:
+        await dashboard.close()
+    await billing.notify("refund.succeeded", billing.emulator.refunds[partial.id])
+    assert await billing.entitlements.is_pro(1)
+
+    assert await billing.service.refund("1") is Outcome.REFUNDED
+    stored = await billing.ledger.get(record.id)
+    assert stored.refunded_amount == Decimal("449.00")
+    [admin_refund] = [r for r in billing.emulator.refunds.values() if r["id"] != partial.id]
+    assert admin_refund["amount"] == {"value": "349.00", "currency": "RUB"}
+    assert not await billing.entitlements.is_pro(1)
+    assert await billing.service.refund("1") is Outcome.ALREADY_DONE
