@@ -16,7 +16,7 @@ from companion.billing.errors import (
 )
 from companion.billing.ledger import PaymentStatus, Provider
 from companion.billing.service import Outcome
-from companion.billing.yookassa import YooKassaClient
+from companion.billing.yookassa import Amount, YooKassaClient
 from companion.storage.embedded import free_port
 from companion.storage.models import SubscriptionStatus
 from tests.integration.billing.conftest import FORGED_SOURCE, build_billing
@@ -327,22 +327,15 @@ async def test_refund_made_in_the_dashboard_arrives_by_notification(billing):
     _, record = await _checkout(billing)
     payment = billing.emulator.pay(record.payment_id)
     await billing.notify("payment.succeeded", payment)
-    other = YooKassaClient(billing.settings, retry_delay_s=0)
-    from companion.billing.yookassa import Amount
-
-    refund = await other.create_refund(
-        record.payment_id, Amount(value=Decimal("449.00"), currency="RUB"), "dash-1"
-    )
-    await other.close()
+    real = await _dashboard_refund(billing, record.payment_id, "449.00", "dash-1")
     forged = {
-        "id": refund.id,
+        "id": real["id"],
         "payment_id": "someone-else",
         "status": "succeeded",
         "amount": {"value": "449.00", "currency": "RUB"},
     }
     assert await billing.notify("refund.succeeded", forged) == 200
     assert await billing.entitlements.is_pro(1)
-    real = billing.emulator.refunds[refund.id]
     assert await billing.notify("refund.succeeded", real) == 200
     assert (await billing.store.get(1)).status is SubscriptionStatus.REFUNDED
     assert (await billing.ledger.by_payment_id(Provider.YOOKASSA, record.payment_id)).refund_id
@@ -451,41 +444,44 @@ async def test_the_store_refuses_a_transition_the_table_does_not_allow(billing):
     assert await billing.store.transitions(1) == []
 
 
+async def _dashboard_refund(billing, payment_id: str, value: str, key: str) -> dict:
+    """A refund made in the YooKassa dashboard; returns the refund YooKassa then notifies."""
+    dashboard = YooKassaClient(billing.settings, retry_delay_s=0)
+    try:
+        refund = await dashboard.create_refund(
+            payment_id, Amount(value=Decimal(value), currency="RUB"), key
+        )
+    finally:
+        await dashboard.close()
+    return billing.emulator.refunds[refund.id]
+
+
 async def test_partial_refunds_add_up_and_revoke_pro_once_the_whole_price_is_back(billing):
     _, record = await _checkout(billing)
     payment = billing.emulator.pay(record.payment_id)
     await billing.notify("payment.succeeded", payment)
-    dashboard = YooKassaClient(billing.settings, retry_delay_s=0)
-    from companion.billing.yookassa import Amount
 
-    try:
-        # A goodwill refund of part of the price, made in the YooKassa dashboard.
-        first = await dashboard.create_refund(
-            record.payment_id, Amount(value=Decimal("149.00"), currency="RUB"), "dash-a"
-        )
-        assert await billing.notify("refund.succeeded", billing.emulator.refunds[first.id]) == 200
-        stored = await billing.ledger.get(record.id)
-        assert stored.refunded_amount == Decimal("149.00") and stored.refund_ids == [first.id]
-        assert await billing.entitlements.is_pro(1)  # the period stays paid for
+    # A goodwill refund of part of the price.
+    first = await _dashboard_refund(billing, record.payment_id, "149.00", "dash-a")
+    assert await billing.notify("refund.succeeded", first) == 200
+    stored = await billing.ledger.get(record.id)
+    assert stored.refunded_amount == Decimal("149.00") and stored.refund_ids == [first["id"]]
+    assert await billing.entitlements.is_pro(1)  # the period stays paid for
 
-        # The notification comes again: not counted twice.
-        assert await billing.notify("refund.succeeded", billing.emulator.refunds[first.id]) == 200
-        assert (await billing.ledger.get(record.id)).refunded_amount == Decimal("149.00")
+    # The notification comes again: not counted twice.
+    assert await billing.notify("refund.succeeded", first) == 200
+    assert (await billing.ledger.get(record.id)).refunded_amount == Decimal("149.00")
 
-        # A second partial refund brings the whole price back: PRO is revoked.
-        second = await dashboard.create_refund(
-            record.payment_id, Amount(value=Decimal("300.00"), currency="RUB"), "dash-b"
-        )
-        assert await billing.notify("refund.succeeded", billing.emulator.refunds[second.id]) == 200
-    finally:
-        await dashboard.close()
+    # A second partial refund brings the whole price back: PRO is revoked.
+    second = await _dashboard_refund(billing, record.payment_id, "300.00", "dash-b")
+    assert await billing.notify("refund.succeeded", second) == 200
     stored = await billing.ledger.get(record.id)
     assert stored.refunded_amount == Decimal("449.00")
-    assert stored.refund_ids == [first.id, second.id]
+    assert stored.refund_ids == [first["id"], second["id"]]
     assert (await billing.store.get(1)).status is SubscriptionStatus.REFUNDED
     assert not await billing.entitlements.is_pro(1)
     # The first refund's notification once more, now late: nothing changes.
-    assert await billing.notify("refund.succeeded", billing.emulator.refunds[first.id]) == 200
+    assert await billing.notify("refund.succeeded", first) == 200
     assert (await billing.ledger.get(record.id)).refunded_amount == Decimal("449.00")
     assert (await billing.event_names(1)).count("refunded") == 1
 
@@ -494,22 +490,14 @@ async def test_admin_refund_after_a_partial_one_refunds_what_is_left(billing):
     _, record = await _checkout(billing)
     payment = billing.emulator.pay(record.payment_id)
     await billing.notify("payment.succeeded", payment)
-    dashboard = YooKassaClient(billing.settings, retry_delay_s=0)
-    from companion.billing.yookassa import Amount
-
-    try:
-        partial = await dashboard.create_refund(
-            record.payment_id, Amount(value=Decimal("100.00"), currency="RUB"), "dash-c"
-        )
-    finally:
-        await dashboard.close()
-    await billing.notify("refund.succeeded", billing.emulator.refunds[partial.id])
+    partial = await _dashboard_refund(billing, record.payment_id, "100.00", "dash-c")
+    await billing.notify("refund.succeeded", partial)
     assert await billing.entitlements.is_pro(1)
 
     assert await billing.service.refund("1") is Outcome.REFUNDED
     stored = await billing.ledger.get(record.id)
     assert stored.refunded_amount == Decimal("449.00")
-    [admin_refund] = [r for r in billing.emulator.refunds.values() if r["id"] != partial.id]
+    [admin_refund] = [r for r in billing.emulator.refunds.values() if r["id"] != partial["id"]]
     assert admin_refund["amount"] == {"value": "349.00", "currency": "RUB"}
     assert not await billing.entitlements.is_pro(1)
     assert await billing.service.refund("1") is Outcome.ALREADY_DONE
