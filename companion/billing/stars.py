@@ -146,7 +146,7 @@ class StarsBilling:
         except UnknownPlanError:
             return "unknown_plan"
         if currency != STARS_CURRENCY or total_amount <= 0:
-            return "price_changed"
+            return "not_stars"
         if not renewal and total_amount != plan.price_stars:
             return "price_changed"
         user = await self._service.users.get(user_id)
