@@ -251,6 +251,21 @@ async def test_admin_grant_and_refund_commands(shop: BillingBot) -> None:
     await admin.expect("sendMessage", contains="Nothing to refund")
 
 
+def _stars_paid(payload: str, charge_id: str, *, days: int = 30, first: bool = True) -> dict:
+    """A `successful_payment` for the monthly Stars subscription, as Telegram sends it: the
+    first payment, or (first=False) a renewal; the period ends in `days` days."""
+    return {
+        "currency": "XTR",
+        "total_amount": 300,
+        "invoice_payload": payload,
+        "telegram_payment_charge_id": charge_id,
+        "provider_payment_charge_id": "",
+        "subscription_expiration_date": int(time.time()) + days * 86400,
+        "is_recurring": True,
+        "is_first_recurring": first,
+    }
+
+
 async def test_stars_purchase_in_telegram(stars_shop: BillingBot) -> None:
     harness = stars_shop.bot
     tg = harness.tg
@@ -295,16 +310,7 @@ async def test_stars_purchase_in_telegram(stars_shop: BillingBot) -> None:
     assert tg.pre_checkout_answers["pcq-1"]["ok"] is True
     assert tg.pre_checkout_answers["pcq-2"]["ok"] is False
 
-    paid = {
-        "currency": "XTR",
-        "total_amount": 300,
-        "invoice_payload": payload,
-        "telegram_payment_charge_id": "stars-charge-1",
-        "provider_payment_charge_id": "",
-        "subscription_expiration_date": int(time.time()) + 30 * 86400,
-        "is_recurring": True,
-        "is_first_recurring": True,
-    }
+    paid = _stars_paid(payload, "stars-charge-1")
     for _ in range(3):  # Telegram may deliver the same update again
         await user.send_message(user._message(successful_payment=paid))
     await user.expect("sendMessage", contains="PRO is on")
@@ -333,16 +339,7 @@ async def _stars_subscriber(shop: BillingBot, user_id: int, charge_id: str) -> T
     await user.press(text="I accept the offer")
     await user.expect("sendMessage", contains="Telegram Stars")
     invoice = [c for c in harness.tg.calls if c.method == "createInvoiceLink"][-1]
-    paid = {
-        "currency": "XTR",
-        "total_amount": 300,
-        "invoice_payload": invoice.params["payload"],
-        "telegram_payment_charge_id": charge_id,
-        "provider_payment_charge_id": "",
-        "subscription_expiration_date": int(time.time()) + 30 * 86400,
-        "is_recurring": True,
-        "is_first_recurring": True,
-    }
+    paid = _stars_paid(invoice.params["payload"], charge_id)
     await user.send_message(user._message(successful_payment=paid))
     await user.expect("sendMessage", contains="PRO is on")
     sub = await shop.subscription(user_id)
@@ -433,16 +430,7 @@ async def test_stars_switched_off_still_renews_and_cancels_existing_subscribers(
     await user.expect("sendMessage", contains="Payments are not available right now")
 
     # Telegram renews the subscription a month later: the renewal is credited.
-    renewal = {
-        "currency": "XTR",
-        "total_amount": 300,
-        "invoice_payload": payload,
-        "telegram_payment_charge_id": "stars-charge-off-2",
-        "provider_payment_charge_id": "",
-        "subscription_expiration_date": int(time.time()) + 60 * 86400,
-        "is_recurring": True,
-        "is_first_recurring": False,
-    }
+    renewal = _stars_paid(payload, "stars-charge-off-2", days=60, first=False)
     await user.send_message(user._message(successful_payment=renewal))
     await user.expect("sendMessage", contains="PRO renewed")
     after = await stars_shop.subscription(3012)
