@@ -125,7 +125,8 @@ async def test_edit_streaming_when_drafts_are_unavailable(harness: BotHarness) -
     harness.llm.token_delay_s = 0.05  # ~1.5 s of generation
     await user.say("Tell me a story")
     preview = await user.expect("sendMessage")
-    final = await user.expect("editMessageText", contains="dinner afterwards?")
+    # The last preview may already hold the whole text (with the cursor): wait for the final.
+    final = await user.expect("editMessageText", where=lambda call: call.text == REPLY)
     assert final.text == REPLY and final.params["message_id"] == preview.result["message_id"]
     edits = [c for c in user.calls("editMessageText") if c.ok]
     # At most about one edit per second in the chat.
@@ -145,7 +146,9 @@ async def test_edit_streaming_honours_retry_after(harness: BotHarness) -> None:
     harness.llm.token_delay_s = 0.08  # ~2.6 s
     harness.tg.fail_next("editMessageText", retry_after=2, chat_id=user.id)
     await user.say("Tell me a story")
-    await user.expect("editMessageText", contains="dinner afterwards?")
+    # The final edit comes up to edit_interval_s after the last preview, which may already
+    # show the whole text with the cursor: wait for the final text itself.
+    await user.expect("editMessageText", where=lambda call: call.text == REPLY)
     await user.idle()
     edits = user.calls("editMessageText")
     refused = [c for c in edits if c.error_code == 429]
