@@ -55,6 +55,10 @@ USER_DATA_FIELDS: Final[dict[str, str]] = {
 # Top-level fields written through the `FieldCipher` (encrypted at rest when a key is set).
 # `companion db reencrypt` re-seals them after a key rotation: add yours here.
 ENCRYPTED_TEXT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    USERS: ("first_name", "username", "receipt_contact"),
+    # The provider's saved-card token (YooKassa) or subscription charge id (Stars).
+    SUBSCRIPTIONS: ("payment_method_id",),
+    PAYMENTS: ("payment_method_id", "request_body"),
     MESSAGES: ("text",),
     CONVERSATIONS: ("summary",),
     MEMORIES: ("text",),

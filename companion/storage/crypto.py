@@ -1,4 +1,8 @@
-"""Field encryption at rest: AES-256-GCM for message text, summaries and facts.
+"""Field encryption at rest: AES-256-GCM for message text, summaries, facts, names and tokens.
+
+Besides sealing text, the cipher derives (HKDF) two keyed digests from the encryption key:
+`pseudonym` (a user id that cannot be reversed, for records kept after erasure) and
+`fingerprint` (equality checks on text stored encrypted, e.g. "was this fact deleted?").
 
 An encrypted value is stored as BSON binary: one version byte, a random 96-bit nonce, then the
 ciphertext with its 16-byte tag. Plaintext is stored as a BSON string. The two types never
@@ -59,6 +63,16 @@ class FieldCipher(Protocol):
         """A stable id that does not reveal the user id (keyed when a key is configured)."""
         ...
 
+    def fingerprint(self, text: str) -> str:
+        """A stable keyed digest of `text` (HMAC-SHA256 when a key is configured), for equality
+        checks on text that is stored encrypted: without the key a guess cannot be confirmed."""
+        ...
+
+    def fingerprints(self, text: str) -> tuple[str, ...]:
+        """`fingerprint(text)` under the current key first, then under each previous key, so a
+        digest stored before a key rotation still matches."""
+        ...
+
 
 class PlaintextCipher:
     """Plaintext storage: what runs when encryption at rest is switched off."""
@@ -85,6 +99,18 @@ class PlaintextCipher:
         # always has a key (Settings refuses to start without one).
         return hashlib.sha256(f"companion-user:{user_id}".encode()).hexdigest()
 
+    def fingerprint(self, text: str) -> str:
+        # Unkeyed, like the pseudonym: only for development without encryption at rest.
+        return hashlib.sha256(b"companion-text:" + text.encode("utf-8")).hexdigest()
+
+    def fingerprints(self, text: str) -> tuple[str, ...]:
+        return (self.fingerprint(text),)
+
+
+def _derive(key: bytes, purpose: bytes) -> bytes:
+    """A sub-key for one purpose (HKDF-SHA256): the encryption key itself is never reused."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(key)
+
 
 class AesGcmCipher:
     """AES-256-GCM with a fresh random nonce per value."""
@@ -98,9 +124,13 @@ class AesGcmCipher:
         self._aead = AESGCM(key)
         # After a key rotation, data written with an earlier key still reads until re-encrypted.
         self._previous = [AESGCM(old) for old in previous_keys if old != key]
-        self._pseudonym_key = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"companion user pseudonym"
-        ).derive(key)
+        self._pseudonym_key = _derive(key, b"companion user pseudonym")
+        # One fingerprint key per encryption key, current first: after a rotation digests made
+        # under the earlier key keep matching until the data they guard is rewritten.
+        self._fingerprint_keys = [
+            _derive(candidate, b"companion text fingerprint")
+            for candidate in dict.fromkeys((key, *previous_keys))
+        ]
 
     @property
     def encrypts(self) -> bool:
@@ -143,6 +173,15 @@ class AesGcmCipher:
 
     def pseudonym(self, user_id: int) -> str:
         return hmac.new(self._pseudonym_key, str(user_id).encode(), hashlib.sha256).hexdigest()
+
+    def fingerprint(self, text: str) -> str:
+        return self.fingerprints(text)[0]
+
+    def fingerprints(self, text: str) -> tuple[str, ...]:
+        data = text.encode("utf-8")
+        return tuple(
+            hmac.new(key, data, hashlib.sha256).hexdigest() for key in self._fingerprint_keys
+        )
 
 
 def generate_key() -> str:

@@ -1,4 +1,10 @@
-"""User profiles in the `users` collection (`_id` = Telegram user id)."""
+"""User profiles in the `users` collection (`_id` = Telegram user id).
+
+The fields that name or reach the person (`collections.ENCRYPTED_TEXT_FIELDS[USERS]`: first
+name, username, receipt e-mail/phone) go through the field cipher, like message text. A profile
+stored before that (plaintext strings) still reads; `companion db reencrypt --encrypt-plaintext`
+seals it, and any write of the field seals it too.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from companion.storage import collections as c
+from companion.storage.crypto import FieldCipher, PlaintextCipher
 from companion.storage.documents import (
     Document,
     from_document,
@@ -14,21 +21,32 @@ from companion.storage.documents import (
     validated_updates,
 )
 from companion.storage.models import User
+from companion.storage.sealing import seal, unseal
+
+_SEALED = c.ENCRYPTED_TEXT_FIELDS[c.USERS]
 
 
 class UserRepository:
     """Implements `companion.dialogs.ports.UserStore`."""
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], cipher: FieldCipher | None = None) -> None:
         self._users = db[c.USERS]
+        # Without a cipher (tests, tools that only count) names are stored as given.
+        self._cipher: FieldCipher = cipher or PlaintextCipher()
+
+    def _seal(self, document: Document) -> Document:
+        return seal(document, _SEALED, self._cipher)
+
+    def _open(self, document: Document) -> User:
+        return from_document(User, unseal(document, _SEALED, self._cipher))
 
     async def get(self, user_id: int) -> User | None:
         document = await self._users.find_one({"_id": user_id})
-        return None if document is None else from_document(User, document)
+        return None if document is None else self._open(document)
 
     async def upsert(self, user: User) -> User:
         """Store the whole profile (insert or replace). Prefer `update` for single fields."""
-        await self._users.replace_one({"_id": user.id}, to_document(user), upsert=True)
+        await self._users.replace_one({"_id": user.id}, self._seal(to_document(user)), upsert=True)
         return stored_copy(user)
 
     async def get_or_create(self, user: User) -> tuple[User, bool]:
@@ -37,7 +55,7 @@ class UserRepository:
         Safe when two updates from a new person arrive at once: only one insert wins and both
         get the same stored profile.
         """
-        document = to_document(user)
+        document = self._seal(to_document(user))
         try:
             result = await self._users.update_one(
                 {"_id": user.id}, {"$setOnInsert": document}, upsert=True
@@ -60,7 +78,7 @@ class UserRepository:
         """
         if not fields:
             return await self.get(user_id)
-        updates = validated_updates(User, dict(fields), frozen=frozenset({"id", "_id"}))
+        updates = self._seal(validated_updates(User, dict(fields), frozen=frozenset({"id", "_id"})))
         # update_one + find_one rather than find_one_and_update: the embedded server
         # (SecantusDB) answers findAndModify with a scan of the whole collection (~25 ms at
         # 3,000 users), these two from the _id index. The profile returned is the stored one
