@@ -183,7 +183,11 @@ class Reconciler:
     def _buried(
         self, text: str, vector: Vector, hashes: set[str], vectors: Sequence[Vector]
     ) -> bool:
-        return text_hash(text) in hashes or cosine_max(vector, vectors) >= self.tombstone_threshold
+        # Tombstones keep a keyed fingerprint (older ones an unkeyed hash): try every form.
+        return (
+            not hashes.isdisjoint(self._store.fingerprints(text))
+            or cosine_max(vector, vectors) >= self.tombstone_threshold
+        )
 
     async def _take_back_deleted_meanwhile(
         self,

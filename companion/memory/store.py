@@ -8,12 +8,21 @@ Collections (names from `companion.storage.collections`):
 
 - ``memories``: one document per fact (``_id`` = fact id, ``user_id``, ``text``, ``category``,
   ``importance``, ``refers_to``, ``source_message_ids``, ``persona_id``, ``created_at``,
-  ``updated_at``, ``text_hash``, ``vector``).
+  ``updated_at``, ``vector``). Facts written before keyed fingerprints also have an unkeyed
+  ``text_hash``; `companion db reencrypt` removes it (nothing reads it).
 - ``memory_history``: ``kind="version"`` documents (an earlier text of a fact, ``fact_id``),
-  ``kind="tombstone"`` documents (a fact the user deleted: its ``text_hash`` and
-  ``vector``, so extraction from old messages never brings it back) and ``kind="forgotten"``
-  markers (the user had all memory erased at ``created_at``: nothing said before may be
-  learned again, and a pass that was learning at that moment undoes what it wrote).
+  ``kind="tombstone"`` documents (a fact the user deleted: its ``fingerprint`` and ``vector``,
+  so extraction from old messages never brings it back) and ``kind="forgotten"`` markers (the
+  user had all memory erased at ``created_at``: a pass that was learning at that moment undoes
+  what it wrote).
+
+Privacy: the fingerprint is an HMAC-SHA256 of the normalised text with a key derived from the
+encryption key (`FieldCipher.fingerprint`), so a guessed fact cannot be confirmed by reading
+the database. Tombstones written before carry an unkeyed ``text_hash`` instead: they are still
+matched (dual lookup, `fingerprints`) but cannot be converted, the text being gone. A forget
+marker holds no user id, only `FieldCipher.pseudonym` of it (``user_ref``), and expires after
+`FORGET_MARKER_TTL` (TTL index on ``expires_at``): long enough for any pass that was running
+to see it, after which the marker says nothing about anyone.
 - ``episodes``: one document per exchange (``_id`` = the user message id, ``user_id``,
   ``persona_id``, ``conversation_id``, ``seq``, ``user_text``, ``reply_text``, ``created_at``,
   ``vector``).
@@ -24,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -35,7 +44,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from companion.memory.embedder import Vector, from_bson, to_bson
 from companion.memory.facts import Episode, Fact, FactCategory, FactVersion
 from companion.memory.retriever import MemoryRecord
-from companion.memory.text import text_hash
+from companion.memory.text import normalize, text_hash
 from companion.storage import collections as names
 from companion.storage.crypto import FieldCipher
 
@@ -46,6 +55,10 @@ log = logging.getLogger(__name__)
 VERSION = "version"
 TOMBSTONE = "tombstone"
 FORGOTTEN = "forgotten"
+
+# A memory pass runs for seconds to a few minutes (one extraction call with its retries); a
+# day leaves a wide margin for a stalled worker and still lets the marker vanish soon.
+FORGET_MARKER_TTL = timedelta(hours=24)
 
 
 def _utc(value: datetime) -> datetime:
@@ -119,6 +132,8 @@ class ForgetMarker:
 
 @dataclass(frozen=True, slots=True)
 class Tombstone:
+    # The stored fingerprint: keyed (`FactStore.fingerprint`), or the unkeyed `text_hash` of a
+    # tombstone written before; compare with `FactStore.fingerprints`, which yields both kinds.
     text_hash: str
     vector: Vector | None
 
@@ -149,6 +164,15 @@ class FactStore:
         """The text a stored fact's vector embeds (a passage)."""
         return self._cipher.decrypt(document["text"])
 
+    def fingerprint(self, text: str) -> str:
+        """What a tombstone stores of a deleted fact's text: a keyed digest, not the text."""
+        return self._cipher.fingerprint(normalize(text))
+
+    def fingerprints(self, text: str) -> frozenset[str]:
+        """Every digest a tombstone of `text` may carry: keyed under the current and previous
+        keys, and the unkeyed hash of tombstones written before fingerprints were keyed."""
+        return frozenset((*self._cipher.fingerprints(normalize(text)), text_hash(text)))
+
     async def insert(self, fact: Fact, vector: Vector) -> Fact:
         stored = fact.model_copy(
             update={"created_at": _ms(fact.created_at), "updated_at": _ms(fact.updated_at)}
@@ -158,7 +182,6 @@ class FactStore:
                 "_id": stored.id,
                 "user_id": stored.user_id,
                 "text": self._cipher.encrypt(stored.text),
-                "text_hash": text_hash(stored.text),
                 "category": stored.category.value,
                 "importance": stored.importance,
                 "refers_to": _date_to_bson(stored.refers_to),
@@ -198,14 +221,14 @@ class FactStore:
             {
                 "$set": {
                     "text": self._cipher.encrypt(new.text),
-                    "text_hash": text_hash(new.text),
                     "category": new.category.value,
                     "importance": max(new.importance, current.importance),
                     "refers_to": _date_to_bson(new.refers_to or current.refers_to),
                     "source_message_ids": sources,
                     "updated_at": now,
                     **self.vectors.fields(vector),
-                }
+                },
+                "$unset": {"text_hash": ""},  # an unkeyed digest left by an earlier release
             },
         )
         updated = await self.get(current.user_id, current.id, with_history=True)
@@ -249,7 +272,7 @@ class FactStore:
                 {
                     "kind": TOMBSTONE,
                     "user_id": user_id,
-                    "text_hash": document.get("text_hash") or text_hash(fact.text),
+                    "fingerprint": self.fingerprint(fact.text),
                     "vector": document.get("vector"),
                     EMBEDDING_MODEL: document.get(EMBEDDING_MODEL),
                     "created_at": _ms(datetime.now(UTC)),
@@ -263,7 +286,7 @@ class FactStore:
         cursor = self._history.find({"user_id": user_id, "kind": TOMBSTONE})
         return [
             Tombstone(
-                text_hash=str(document["text_hash"]),
+                text_hash=str(document.get("fingerprint") or document["text_hash"]),
                 # A vector from another model is not comparable; the text hash still is.
                 vector=from_bson(document["vector"]) if self.vectors.current(document) else None,
             )
@@ -273,9 +296,10 @@ class FactStore:
     async def forget(self, user_id: int) -> int:
         """Erase every fact, version and tombstone of the user; returns the facts removed.
 
-        Forget markers stay: they hold no content, only when memory was erased."""
+        Also removes forget markers of an earlier release, which held the user id: the current
+        marker (`mark_forgotten`) holds only a pseudonym and expires on its own."""
         result = await self._facts.delete_many({"user_id": user_id})
-        await self._history.delete_many({"user_id": user_id, "kind": {"$in": [VERSION, TOMBSTONE]}})
+        await self._history.delete_many({"user_id": user_id})
         return int(result.deleted_count)
 
     async def discard(self, user_id: int, fact_ids: Collection[str]) -> None:
@@ -289,7 +313,13 @@ class FactStore:
 
     async def mark_forgotten(self, user_id: int, at: datetime) -> ForgetMarker:
         result = await self._history.insert_one(
-            {"kind": FORGOTTEN, "user_id": user_id, "created_at": _ms(at)}
+            {
+                "kind": FORGOTTEN,
+                "user_ref": self._cipher.pseudonym(user_id),
+                "created_at": _ms(at),
+                # Removed by the server's TTL index (`companion.storage.indexes`).
+                "expires_at": _ms(datetime.now(UTC) + FORGET_MARKER_TTL),
+            }
         )
         return ForgetMarker(id=str(result.inserted_id), at=_ms(at))
 
@@ -297,7 +327,8 @@ class FactStore:
         """The user's latest forget marker, read from the database (another worker may have
         written it)."""
         document = await self._history.find_one(
-            {"user_id": user_id, "kind": FORGOTTEN}, sort=[("created_at", DESCENDING)]
+            {"user_ref": self._cipher.pseudonym(user_id), "kind": FORGOTTEN},
+            sort=[("created_at", DESCENDING)],
         )
         if document is None or not isinstance(document.get("created_at"), datetime):
             return None

@@ -60,6 +60,9 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
             [("user_id", ASCENDING), ("kind", ASCENDING), ("fact_id", ASCENDING)],
             name="user_kind_fact",
         ),
+        # Forget markers: found by the user's pseudonym, deleted by the server when they expire.
+        IndexModel([("user_ref", ASCENDING), ("created_at", ASCENDING)], name="marker_ref"),
+        IndexModel([("expires_at", ASCENDING)], name="marker_expiry", expireAfterSeconds=0),
     ),
     c.EPISODES: (
         IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING)], name="user_created"),
