@@ -101,7 +101,7 @@ async def build_container(
         llm = build_chat_model(settings.llm)
         stack.push_async_callback(llm.aclose)
 
-        users: UserStore = UserRepository(db)
+        users: UserStore = UserRepository(db, cipher)
         if redis is not None:
             # One cached store for the bot's middlewares and the services, so a profile change
             # made anywhere (consent, 18+, disclaimer shown) clears the cache at once.
@@ -115,7 +115,7 @@ async def build_container(
         messages = MessageRepository(db, cipher)
         stack.push_async_callback(messages.aclose)
         events = EventRepository(db)
-        subscriptions = SubscriptionRepository(db)
+        subscriptions = SubscriptionRepository(db, cipher)
         plans = PlanCatalog(settings.billing.plans)
         entitlements = EntitlementService(
             subscriptions, redis, plans, key_prefix=settings.redis.key_prefix

@@ -21,6 +21,7 @@ from companion.billing.factory import BillingComponents, build_billing
 from companion.billing.plans import PlanCatalog, UnknownPlanError
 from companion.cli.errors import fail, settings_or_exit
 from companion.config import Settings
+from companion.storage.crypto import load_cipher
 from companion.storage.database import DatabaseUnavailableError, open_database
 from companion.storage.events import EventRepository
 from companion.storage.redis import RedisUnavailableError, create_redis
@@ -55,9 +56,10 @@ def _run(settings: Settings, work: Callable[[BillingComponents], Awaitable[T]]) 
                 # Without Redis the bot's cached entitlements refresh within their TTL.
                 stdout.print(f"[yellow]warning:[/yellow] {exc}")
             db = database.db
+            cipher = load_cipher(settings.privacy, settings.environment)
             plans = PlanCatalog(settings.billing.plans)
             entitlements = EntitlementService(
-                SubscriptionRepository(db),
+                SubscriptionRepository(db, cipher),
                 redis,
                 plans,
                 key_prefix=settings.redis.key_prefix,
@@ -66,10 +68,11 @@ def _run(settings: Settings, work: Callable[[BillingComponents], Awaitable[T]]) 
             components = build_billing(
                 settings,
                 db,
-                users=UserRepository(db),
+                users=UserRepository(db, cipher),
                 events=EventRepository(db),
                 entitlements=entitlements,
                 plans=plans,
+                cipher=cipher,
             )
             try:
                 return await work(components)

@@ -28,6 +28,7 @@ from companion.billing.subscriptions import SubscriptionStore
 from companion.billing.yookassa import YooKassaClient
 from companion.config import Settings
 from companion.dialogs.ports import EventSink, UserStore
+from companion.storage.crypto import FieldCipher, load_cipher
 
 
 @dataclass
@@ -76,14 +77,17 @@ def build_billing(
     events: EventSink,
     entitlements: EntitlementService,
     plans: PlanCatalog | None = None,
+    cipher: FieldCipher | None = None,
 ) -> BillingComponents:
     billing = settings.billing
+    # Saved-card tokens are sealed with the same key as messages (the container's cipher).
+    cipher = cipher or load_cipher(settings.privacy, settings.environment)
     yookassa = YooKassaClient(billing) if billing.yookassa_enabled else None
     service = BillingService(
         billing,
         plans or PlanCatalog(billing.plans),
-        PaymentLedger(db),
-        SubscriptionStore(db, cache=entitlements),
+        PaymentLedger(db, cipher=cipher),
+        SubscriptionStore(db, cache=entitlements, cipher=cipher),
         users,
         events,
         yookassa=yookassa,

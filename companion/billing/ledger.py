@@ -24,9 +24,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from companion.storage import collections as c
+from companion.storage.crypto import FieldCipher, PlaintextCipher
 from companion.storage.documents import bson_ready, storage_now
+from companion.storage.sealing import seal, unseal
 
 Document = dict[str, Any]
+
+
+_SEALED = ("payment_method_id",)
+_SEALED_JSON = ("request_body",)
 
 
 class Provider(StrEnum):
@@ -90,17 +96,17 @@ class PaymentRecord(BaseModel):
         return self.refunded_amount >= self.amount
 
 
-def _to_document(record: PaymentRecord) -> Document:
+def _to_document(record: PaymentRecord, cipher: FieldCipher) -> Document:
     data = record.model_dump(mode="python", exclude_none=True)
     data["_id"] = data.pop("id")
     data["amount"] = str(record.amount)
     data["refunded_amount"] = str(record.refunded_amount)
-    document: Document = bson_ready(data)
+    document: Document = seal(bson_ready(data), _SEALED, cipher, json_fields=_SEALED_JSON)
     return document
 
 
-def _from_document(document: Document) -> PaymentRecord:
-    data = dict(document)
+def _from_document(document: Document, cipher: FieldCipher) -> PaymentRecord:
+    data = unseal(document, _SEALED, cipher, json_fields=_SEALED_JSON)
     data["id"] = data.pop("_id")
     return PaymentRecord.model_validate(data)
 
@@ -118,14 +124,17 @@ def _set_fields(fields: dict[str, Any]) -> Document:
 
 
 class PaymentLedger:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], *, cipher: FieldCipher | None = None) -> None:
         self._payments = db[c.PAYMENTS]
+        # Seals the saved-card token and the request body (it holds the token and the receipt
+        # e-mail/phone) at rest; records written before read as they are.
+        self._cipher: FieldCipher = cipher or PlaintextCipher()
 
     async def create(self, record: PaymentRecord) -> tuple[PaymentRecord, bool]:
         """Insert `record`; when its idempotency key (or provider id) is already there, return
         the stored record and False, so a retried request continues the first one."""
         try:
-            await self._payments.insert_one(_to_document(record))
+            await self._payments.insert_one(_to_document(record, self._cipher))
         except DuplicateKeyError:
             existing = await self.by_idempotency_key(record.idempotency_key)
             if existing is None and record.payment_id is not None:
@@ -139,17 +148,17 @@ class PaymentLedger:
 
     async def get(self, record_id: str) -> PaymentRecord | None:
         document = await self._payments.find_one({"_id": record_id})
-        return None if document is None else _from_document(document)
+        return None if document is None else _from_document(document, self._cipher)
 
     async def by_payment_id(self, provider: Provider, payment_id: str) -> PaymentRecord | None:
         document = await self._payments.find_one(
             {"provider": provider.value, "payment_id": payment_id}
         )
-        return None if document is None else _from_document(document)
+        return None if document is None else _from_document(document, self._cipher)
 
     async def by_idempotency_key(self, key: str) -> PaymentRecord | None:
         document = await self._payments.find_one({"idempotency_key": key})
-        return None if document is None else _from_document(document)
+        return None if document is None else _from_document(document, self._cipher)
 
     async def update(
         self,
@@ -166,11 +175,11 @@ class PaymentLedger:
             query["status"] = {"$in": [status.value for status in expected]}
         if extra_filter:
             query.update(extra_filter)
-        values = _set_fields(fields)
+        values = seal(_set_fields(fields), _SEALED, self._cipher, json_fields=_SEALED_JSON)
         document = await self._payments.find_one_and_update(
             query, {"$set": values}, return_document=ReturnDocument.AFTER
         )
-        return None if document is None else _from_document(document)
+        return None if document is None else _from_document(document, self._cipher)
 
     async def add_refund(
         self, record_id: str, refund_id: str, amount: Decimal, at: datetime
@@ -210,7 +219,7 @@ class PaymentLedger:
                 return_document=ReturnDocument.AFTER,
             )
             if document is not None:
-                return _from_document(document)
+                return _from_document(document, self._cipher)
         raise RuntimeError(f"payment {record_id}: refunds kept changing under us")
 
     async def mark_granted(self, record_id: str) -> bool:
@@ -233,11 +242,11 @@ class PaymentLedger:
             ],
         }
         cursor = self._payments.find(query).sort("created_at", ASCENDING)
-        return [_from_document(document) async for document in cursor]
+        return [_from_document(document, self._cipher) async for document in cursor]
 
     async def for_user(self, user_id: int, *, limit: int = 20) -> list[PaymentRecord]:
         cursor = self._payments.find({"user_id": user_id}).sort("created_at", DESCENDING)
-        return [_from_document(document) async for document in cursor.limit(limit)]
+        return [_from_document(document, self._cipher) async for document in cursor.limit(limit)]
 
     async def open_for_user(self, user_id: int, provider: Provider) -> list[PaymentRecord]:
         cursor = self._payments.find(
@@ -247,7 +256,7 @@ class PaymentLedger:
                 "status": {"$in": [status.value for status in OPEN_STATUSES]},
             }
         )
-        return [_from_document(document) async for document in cursor]
+        return [_from_document(document, self._cipher) async for document in cursor]
 
     async def last_paid(self, user_id: int) -> PaymentRecord | None:
         cursor = (
@@ -256,5 +265,5 @@ class PaymentLedger:
             .limit(1)
         )
         async for document in cursor:
-            return _from_document(document)
+            return _from_document(document, self._cipher)
         return None

@@ -26,8 +26,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from companion.storage import collections as c
+from companion.storage.crypto import FieldCipher, PlaintextCipher
 from companion.storage.documents import bson_ready, storage_now
 from companion.storage.models import Subscription, SubscriptionStatus
+from companion.storage.sealing import seal, unseal
 
 log = logging.getLogger(__name__)
 
@@ -82,19 +84,30 @@ class Change:
 Decide = Callable[[Subscription, int], Subscription | None]
 
 
+_SEALED = c.ENCRYPTED_TEXT_FIELDS[c.SUBSCRIPTIONS]
+
+
 def empty_subscription(user_id: int) -> Subscription:
     return Subscription(user_id=user_id, plan_id="", status=SubscriptionStatus.NONE)
 
 
 class SubscriptionStore:
-    def __init__(self, db: AsyncDatabase[Document], cache: CacheInvalidator | None = None) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        cache: CacheInvalidator | None = None,
+        *,
+        cipher: FieldCipher | None = None,
+    ) -> None:
         self._subscriptions = db[c.SUBSCRIPTIONS]
+        # Seals the saved-card token / Stars charge id (`payment_method_id`) at rest.
+        self._cipher: FieldCipher = cipher or PlaintextCipher()
         self._transitions = db[c.SUBSCRIPTION_TRANSITIONS]
         self._cache = cache
 
     async def get(self, user_id: int) -> Subscription | None:
         document = await self._subscriptions.find_one({"_id": user_id})
-        return None if document is None else _model(document)
+        return None if document is None else _model(document, self._cipher)
 
     async def due(self, statuses: list[SubscriptionStatus], before: datetime) -> list[Subscription]:
         """Subscriptions in `statuses` whose period (or grace) ends before `before`."""
@@ -105,7 +118,8 @@ class SubscriptionStore:
                 {"grace_until": {"$lt": before}},
             ],
         }
-        return [_model(document) async for document in self._subscriptions.find(query)]
+        cursor = self._subscriptions.find(query)
+        return [_model(document, self._cipher) async for document in cursor]
 
     async def transitions(self, user_id: int) -> list[Document]:
         cursor = self._transitions.find({"user_id": user_id}).sort("at", 1)
@@ -123,7 +137,7 @@ class SubscriptionStore:
         for attempt in range(_MAX_ATTEMPTS):
             document = await self._subscriptions.find_one({"_id": user_id})
             version = int(document.get("version", 0)) if document else 0
-            current = _model(document) if document else empty_subscription(user_id)
+            current = _model(document, self._cipher) if document else empty_subscription(user_id)
             if document is not None and key in document.get("applied_keys", []):
                 # Applied, but the audit record may be missing after a crash: write it now.
                 await self._record(key, reason, current, current, version, repair=True)
@@ -134,7 +148,7 @@ class SubscriptionStore:
             check_transition(current.status, decided.status)
             now = storage_now()
             new = decided.model_copy(update={"user_id": user_id, "updated_at": now})
-            fields = bson_ready(new.model_dump(mode="python"))
+            fields = seal(bson_ready(new.model_dump(mode="python")), _SEALED, self._cipher)
             if await self._write(user_id, version, fields, key, exists=document is not None):
                 await self._record(key, reason, current, new, version + 1)
                 if self._cache is not None:
@@ -202,7 +216,8 @@ class SubscriptionStore:
         )
 
 
-def _model(document: Document) -> Subscription:
-    data = {key: value for key, value in document.items() if key in Subscription.model_fields}
+def _model(document: Document, cipher: FieldCipher) -> Subscription:
+    opened = unseal(document, _SEALED, cipher)
+    data = {key: value for key, value in opened.items() if key in Subscription.model_fields}
     data.setdefault("user_id", document["_id"])
     return Subscription.model_validate(data)

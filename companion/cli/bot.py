@@ -154,6 +154,7 @@ def wire_billing(settings: Settings, container: Container, telegram_bot: Bot) ->
         events=container.events,
         entitlements=container.entitlements,
         plans=container.plans,
+        cipher=container.cipher,
     )
     billing.attach_telegram(
         AiogramStarsApi(telegram_bot),
