@@ -34,8 +34,12 @@ PERSONA_SUFFIXES = (".yaml", ".yml")
 # A card is a few kilobytes of text; anything far bigger is a mistake (or an attack on memory).
 MAX_FILE_BYTES = 512 * 1024
 GALLERY_FORMATS = {"PNG", "JPEG", "WEBP"}
-# Values in one card after YAML aliases are expanded; a real card has a few hundred.
+# Values in one card after YAML aliases and merge keys are expanded; a real card has a few
+# hundred. Checked on the event stream, before anything is built (see `_check_structure`).
 MAX_VALUES = 50_000
+# Nesting of mappings and lists; a real card nests four or five levels (an imported Character
+# Card's extensions a few more). The composer, the constructor and pydantic recurse per level.
+MAX_DEPTH = 64
 
 _KNOWN_FIELDS = sorted(
     {
@@ -110,8 +114,14 @@ def check_persona_file(path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
 
 
 def check_persona_text(text: str, path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
-    """Validate YAML text as if it were the file ``path`` (images resolve next to it)."""
+    """Validate YAML text as if it were the file ``path`` (images resolve next to it).
+
+    Never raises for any text: hostile input (deep nesting, alias or merge-key bombs) is an
+    issue with a line like any other mistake, found in time and memory linear in the text."""
     try:
+        structure_issue = _check_structure(text, path)
+        if structure_issue is not None:
+            return None, [structure_issue]
         document = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -120,6 +130,10 @@ def check_persona_text(text: str, path: Path) -> tuple[Persona | None, list[Pers
         return None, [PersonaIssue(path, "", line, f"YAML syntax error: {problem}")]
     except YAMLError as exc:
         return None, [PersonaIssue(path, "", None, f"YAML error: {exc}")]
+    except (ValueError, LookupError, AttributeError, TypeError, RecursionError) as exc:
+        # ruamel's constructors fail on some odd input with bare errors and no mark; the
+        # file is still just a broken file, not a reason to stop loading the others.
+        return None, [PersonaIssue(path, "", None, f"cannot read YAML ({type(exc).__name__})")]
     if document is None:
         return None, [PersonaIssue(path, "", None, "the file is empty")]
     if not isinstance(document, CommentedMap):
@@ -185,6 +199,56 @@ def dump_persona_yaml(persona: Persona) -> str:
 
 class _TooLargeError(Exception):
     pass
+
+
+def _check_structure(text: str, path: Path) -> PersonaIssue | None:
+    """Depth and size of the document as YAML events, before ruamel builds anything.
+
+    ruamel's composer and constructor recurse once per nesting level (a few thousand brackets
+    raise RecursionError), and an alias or a ``<<:`` merge key copies the node it names, so a
+    chain of anchors each merging the one before costs memory quadratic in the file size. The
+    parser itself is iterative: counting on its events, with every alias worth the expanded
+    size of its anchor, is linear in the text and stops at the first line over a limit.
+    """
+    sizes: dict[str, int] = {}  # anchor -> values it expands to; -1 while its node is open
+    open_nodes: list[tuple[str | None, int]] = []  # (anchor, running total when it opened)
+    total = 0
+    for event in YAML(typ="rt").parse(text):
+        kind = type(event).__name__
+        line = event.start_mark.line + 1 if event.start_mark is not None else None
+        if getattr(event, "tag", None) is not None:
+            # A persona is plain text, numbers and lists; tags only reach constructors that
+            # fail on bad values (``!!int x``, ``!!timestamp 2001-13-45``) with bare errors.
+            return PersonaIssue(path, "", line, f"YAML tags like {event.tag} are not allowed")
+        if kind in ("MappingStartEvent", "SequenceStartEvent"):
+            if len(open_nodes) >= MAX_DEPTH:
+                return PersonaIssue(
+                    path, "", line, f"nested too deeply (over {MAX_DEPTH} levels of lists/maps)"
+                )
+            total += 1
+            if event.anchor is not None:
+                sizes[event.anchor] = -1
+            open_nodes.append((event.anchor, total))
+        elif kind in ("MappingEndEvent", "SequenceEndEvent"):
+            anchor, opened_at = open_nodes.pop()
+            if anchor is not None:
+                sizes[anchor] = total - opened_at + 1
+        elif kind == "ScalarEvent":
+            total += 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif kind == "AliasEvent":
+            size = sizes.get(event.anchor, 1)  # an unknown anchor: the loader reports it
+            if size < 0:
+                return PersonaIssue(
+                    path, "", line, f"alias *{event.anchor} refers to a node that contains it"
+                )
+            total += size
+        if total > MAX_VALUES:
+            return PersonaIssue(
+                path, "", line, f"too many values (over {MAX_VALUES} with aliases expanded)"
+            )
+    return None
 
 
 def _plain(node: Any, budget: list[int] | None = None) -> Any:

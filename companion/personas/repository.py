@@ -172,7 +172,14 @@ class PersonaRepository:
         return self._publish(change)
 
     def _load_file(self, path: Path, change: _Change) -> None:
-        persona, issues = check_persona_file(path)
+        try:
+            persona, issues = check_persona_file(path)
+        except Exception as exc:  # a loader bug on one odd file must not stop the library
+            logger.exception("persona file %s could not be checked", path.name)
+            persona, issues = (
+                None,
+                [PersonaIssue(path, "", None, f"cannot be read ({type(exc).__name__})")],
+            )
         if persona is not None and not issues:
             owner = self._entries.get(persona.id)
             if owner is not None and owner.file != path:
