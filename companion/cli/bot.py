@@ -37,6 +37,7 @@ from companion.cli.errors import fail, settings_or_exit
 from companion.config import Settings
 from companion.gc_tuning import freeze_startup_heap
 from companion.logging_setup import configure_logging
+from companion.privacy.wiring import build_erasure
 from companion.storage.database import DatabaseUnavailableError
 from companion.storage.redis import RedisUnavailableError
 
@@ -91,6 +92,11 @@ def bot_deps(container: Container, extra: dict[str, object] | None = None) -> Bo
     hooks: list[ErasureHook] = []
     if container.memory is not None:
         hooks.append(container.memory.forget_user)
+    # /forget runs the one erasure use case that `companion db erase-user` runs too.
+    extra.setdefault(
+        "erasure",
+        build_erasure(container, billing if isinstance(billing, BillingService) else None),
+    )
     return BotDeps(
         settings=settings.telegram,
         translator=container.translator,

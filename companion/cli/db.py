@@ -1,4 +1,7 @@
-"""`companion db ...`: what the database is and holds; a person's data export and erasure."""
+"""`companion db ...`: what the database is and holds; a person's data export and erasure.
+
+`erase-user` runs the same use case as the bot's /forget (`companion.privacy.wiring`).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from rich.table import Table
 
 from companion.cli.errors import fail, settings_or_exit
 from companion.config import Settings
+from companion.privacy.erasure import ErasureReport, RenewalsNotStoppedError
+from companion.privacy.wiring import build_erasure
 from companion.storage.crypto import (
     AesGcmCipher,
     DecryptionError,
@@ -24,6 +29,7 @@ from companion.storage.crypto import (
     load_cipher,
 )
 from companion.storage.database import Database, DatabaseUnavailableError, open_database
+from companion.storage.redis import RedisUnavailableError
 from companion.storage.reencrypt import reencrypt
 from companion.storage.user_data import UserDataService
 
@@ -95,18 +101,66 @@ def erase_user(
     user: Annotated[int, typer.Option("--user", help="Telegram user id")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
 ) -> None:
-    """Delete everything stored about one person (payments kept, anonymised)."""
+    """Erase one person as /forget does: stop renewals, delete their data (payments kept,
+    pseudonymised), memory, Redis caches, and roll the embedded database's journal."""
     if not yes:
         typer.confirm(f"Erase all data of user {user}? This cannot be undone", abort=True)
     settings = settings_or_exit()
-    cipher = _cipher_or_exit(settings)
-
-    async def erase(database: Database) -> dict[str, int]:
-        return await UserDataService(database.db, cipher).erase(user)
-
-    counts = _run(settings, erase)
-    removed = ", ".join(f"{name} {count}" for name, count in counts.items() if count)
+    _cipher_or_exit(settings)
+    try:
+        report = asyncio.run(_erase_user(settings, user))
+    except (DatabaseUnavailableError, RedisUnavailableError, EncryptionKeyError) as exc:
+        fail(str(exc))
+    except RenewalsNotStoppedError:
+        fail(
+            f"could not stop the subscription renewals of user {user} (see the log); "
+            "nothing was erased, try again later"
+        )
+    except PyMongoError as exc:
+        fail(f"database error: {str(exc).splitlines()[0]}")
+    removed = ", ".join(f"{name} {count}" for name, count in report.documents.items() if count)
     stdout.print(f"erased user {user}: {removed or 'nothing was stored'}")
+    if report.redis_keys:
+        stdout.print(f"cleared {report.redis_keys} cached Redis key(s)")
+    if report.failed_steps:
+        stdout.print(
+            "[yellow]warning:[/yellow] some caches could not be cleared "
+            f"({', '.join(report.failed_steps)}); they expire on their own"
+        )
+
+
+async def _erase_user(settings: Settings, user_id: int) -> ErasureReport:
+    """The bot's erasure, wired the way the bot wires it. Stars subscriptions are cancelled
+    through the Bot API, which needs only the token: an aiogram Bot that never polls."""
+    # Imported here: the bot front-end (aiogram) loads only for this command.
+    from companion.app import build_container
+    from companion.billing.factory import build_billing
+    from companion.bot.runner import build_bot
+    from companion.cli.bot import wire_billing
+
+    async with build_container(settings, watch_personas=False) as container:
+        token = settings.telegram.token
+        telegram_bot = build_bot(settings.telegram) if token and token.get_secret_value() else None
+        if telegram_bot is not None:
+            billing = wire_billing(settings, container, telegram_bot)
+        else:
+            # Without a token no Stars subscription can be cancelled; billing then refuses to
+            # erase someone who has one (its before-erasure hook raises).
+            billing = build_billing(
+                settings,
+                container.database.db,
+                users=container.users,
+                events=container.events,
+                entitlements=container.entitlements,
+                plans=container.plans,
+                cipher=container.cipher,
+            )
+        try:
+            return await build_erasure(container, billing.service).erase(user_id)
+        finally:
+            await billing.aclose()
+            if telegram_bot is not None:
+                await telegram_bot.session.close()
 
 
 @app.command("reencrypt")

@@ -18,12 +18,50 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from pymongo import MongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 log = logging.getLogger(__name__)
+
+
+# The size of one WiredTiger journal (redo log) file. A journal file keeps the records of every
+# write until it is full and a checkpoint has passed; `roll_journal` fills the current one so
+# that an erasure's deleted documents leave the disk. SecantusDB's own default (10 MB) would
+# make that 10 MB of filler per erasure; 1 MB still fits any document we store many times over.
+JOURNAL_FILE_MAX_BYTES = 1024 * 1024
+
+
+def _server_environment() -> dict[str, str]:
+    """The server's environment: ours, plus WiredTiger settings SecantusDB has no flag for.
+
+    WiredTiger applies `WIREDTIGER_CONFIG` after the configuration the server passes.
+    """
+    env = dict(os.environ)
+    env["WIREDTIGER_CONFIG"] = f"log=(file_max={JOURNAL_FILE_MAX_BYTES // 1024}KB)"
+    return env
+
+
+async def roll_journal(db: AsyncDatabase[dict[str, Any]]) -> None:
+    """Make the embedded server drop the journal files written so far.
+
+    Writes a little more than one journal file of filler into a scratch collection (so the
+    server moves on to a new file), drops it, and asks for a checkpoint (`fsync`): WiredTiger
+    then removes every journal file before the checkpoint. Called after an erasure; costs
+    ~30 ms. Deleted documents are gone from the data files at the same checkpoint, although
+    WiredTiger may leave old page images in free blocks until reused (see docs/privacy.md).
+    """
+    scratch = db[_SCRATCH]
+    chunk = "0" * (64 * 1024)
+    for _ in range(JOURNAL_FILE_MAX_BYTES // len(chunk) + 2):
+        await scratch.insert_one({"filler": chunk})
+    await scratch.drop()
+    await db.client.admin.command("fsync")
+
+
+_SCRATCH = "journal_roll"
 
 
 class EmbeddedServerError(RuntimeError):
@@ -135,6 +173,10 @@ class EmbeddedMongoServer:
             str(self.port),
             "--storage-path",
             str(self.data_dir.resolve()),
+            # No replica-set advertisement, hence no oplog: nothing here uses change streams or
+            # transactions, and an oplog is one more file keeping every write (an erased
+            # user's included) for its retention period.
+            "--standalone",
         ]
         if self.sync_on_commit:
             command.append("--sync-on-commit")
@@ -145,6 +187,7 @@ class EmbeddedMongoServer:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C in the terminal must not kill it mid-write
+            env=_server_environment(),
         )
         self.pid_file.write_text(f"{self._process.pid} {os.getpid()}\n")
         self._wait_ready(log_path)

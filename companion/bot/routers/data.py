@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Sequence
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
-from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from redis.asyncio import Redis
 
 from companion.bot.callbacks import ForgetCb
 from companion.bot.deps import ErasureHook, UserData
 from companion.bot.filters import Magic
 from companion.bot.keyboards import forget_keyboard
 from companion.bot.localization import I18n
-from companion.bot.middlewares.throttling import Throttle
-from companion.bot.user_cache import CachedUserStore
+from companion.privacy.erasure import Erasure, RedisUserKeys, RenewalsNotStoppedError
 from companion.storage.models import User
-
-log = logging.getLogger(__name__)
 
 
 async def export(message: Message, user: User, i18n: I18n, user_data: UserData, bot: Bot) -> None:
@@ -48,33 +44,27 @@ async def forget_confirmed(
     user: User,
     i18n: I18n,
     user_data: UserData,
-    users: CachedUserStore,
-    state: FSMContext,
-    throttle: Throttle,
-    before_erasure_hooks: Sequence[ErasureHook],
-    erasure_hooks: Sequence[ErasureHook],
+    redis: Redis,
+    key_prefix: str,
+    before_erasure_hooks: Sequence[ErasureHook] = (),
+    erasure_hooks: Sequence[ErasureHook] = (),
+    erasure: Erasure | None = None,
 ) -> None:
     await query.answer()
-    for hook in before_erasure_hooks:
-        try:
-            await hook(user.id)
-        except Exception:  # a subscription left renewing would go on charging an erased user
-            log.exception(
-                "before-erasure hook %r failed for user %s: nothing erased", hook, user.id
-            )
-            if isinstance(query.message, Message):
-                await query.message.edit_text(i18n("forget-renewals-not-stopped"))
-            return
-    counts = await user_data.erase(user.id)
-    for hook in erasure_hooks:
-        try:
-            await hook(user.id)
-        except Exception:  # the database is erased already; a cache left behind expires
-            log.exception("erasure hook %r failed for user %s", hook, user.id)
-    await users.forget(user.id)
-    await state.clear()
-    await throttle.forget(user.id)
-    log.info("user %s erased: %s", user.id, counts)
+    # The composition root gives the full use case (`companion.privacy.wiring`); a dispatcher
+    # built from bare `BotDeps` gets the same use case over its hooks and Redis.
+    erasure = erasure or Erasure(
+        user_data,
+        before=before_erasure_hooks,
+        after=erasure_hooks,
+        redis_keys=RedisUserKeys(redis, prefix=key_prefix),
+    )
+    try:
+        await erasure.erase(user.id)
+    except RenewalsNotStoppedError:
+        if isinstance(query.message, Message):
+            await query.message.edit_text(i18n("forget-renewals-not-stopped"))
+        return
     if isinstance(query.message, Message):
         await query.message.edit_text(i18n("forget-done"))
 
