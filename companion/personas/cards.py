@@ -42,6 +42,14 @@ COMPANION_KEY = "companion"  # in a card's data.extensions: what the persona has
 SPEC_V2 = "chara_card_v2"
 SPEC_V3 = "chara_card_v3"
 MAX_CARD_BYTES = 20 * 1024 * 1024
+# A text chunk may be zlib-compressed (zTXt, compressed iTXt): a few kilobytes can inflate to
+# gigabytes, so inflating stops here. Real cards are well under a megabyte of JSON.
+MAX_CHUNK_TEXT_BYTES = 16 * 1024 * 1024
+# JSON nesting; real cards nest five or six levels. An imported card's extra fields are kept
+# a few levels deeper in the persona YAML, whose own limit is `loader.MAX_DEPTH` (64).
+MAX_CARD_DEPTH = 48
+# The card's picture becomes the persona's portrait; Pillow alone refuses only beyond ~179 Mpx.
+MAX_PORTRAIT_PIXELS = 40_000_000
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 V3_BACKFILL_NOTE = (
     "This character card is Character Card V3, but it is loaded as a Character Card V2. "
@@ -113,13 +121,47 @@ def read_card_bytes(raw: bytes, *, name: str = "card") -> dict[str, Any]:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise CardError(f"{name}: neither a PNG nor UTF-8 JSON") from exc
+    depth, line = _json_depth(text)
+    if depth > MAX_CARD_DEPTH:
+        raise CardError(f"{name}: JSON nested too deeply at line {line} (over {MAX_CARD_DEPTH})")
     try:
         card = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CardError(f"{name}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+    except RecursionError as exc:  # cannot happen below MAX_CARD_DEPTH; kept as a guard
+        raise CardError(f"{name}: JSON nested too deeply") from exc
     if not isinstance(card, dict):
         raise CardError(f"{name}: a card must be a JSON object")
     return card
+
+
+def _json_depth(text: str) -> tuple[int, int]:
+    """The deepest nesting of brackets outside strings, and the line where it first got too
+    deep; one pass, no recursion (``json.loads`` recurses per level)."""
+    depth = deepest = 0
+    line = 1
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if depth > MAX_CARD_DEPTH:
+                    return deepest, line
+        elif char in "]}":
+            depth -= 1
+        if char == "\n":
+            line += 1
+    return deepest, line
 
 
 def png_text_chunks(raw: bytes) -> dict[str, str]:
@@ -139,6 +181,8 @@ def png_text_chunks(raw: bytes) -> dict[str, str]:
             break
         try:
             keyword, text = _text_chunk(kind, body)
+        except CardError:
+            raise  # an inflation bomb is refused, not skipped as if it were merely damaged
         except (ValueError, zlib.error):
             continue  # a damaged chunk we do not need; the image itself may still be fine
         if keyword is not None:
@@ -152,16 +196,24 @@ def _text_chunk(kind: bytes, body: bytes) -> tuple[str | None, str]:
         return keyword.decode("latin-1"), text.decode("latin-1")
     if kind == b"zTXt":
         keyword, _, rest = body.partition(b"\0")
-        return keyword.decode("latin-1"), zlib.decompress(rest[1:]).decode("latin-1")
+        return keyword.decode("latin-1"), _inflate(rest[1:]).decode("latin-1")
     if kind == b"iTXt":
         keyword, _, rest = body.partition(b"\0")
         compressed, rest = rest[0], rest[2:]
         _language, _, rest = rest.partition(b"\0")
         _translated, _, text = rest.partition(b"\0")
         if compressed:
-            text = zlib.decompress(text)
+            text = _inflate(text)
         return keyword.decode("latin-1"), text.decode("utf-8")
     return None, ""
+
+
+def _inflate(data: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    text = inflater.decompress(data, MAX_CHUNK_TEXT_BYTES)
+    if inflater.unconsumed_tail:
+        raise CardError(f"a compressed text chunk inflates to over {MAX_CHUNK_TEXT_BYTES} bytes")
+    return text
 
 
 def card_to_json(card: dict[str, Any]) -> str:
@@ -193,6 +245,9 @@ def card_to_png(
 def png_image(raw: bytes) -> Image.Image:
     """The picture of a PNG card without its metadata (to keep as the persona's portrait)."""
     with Image.open(io.BytesIO(raw)) as source:
+        width, height = source.size
+        if width * height > MAX_PORTRAIT_PIXELS:
+            raise CardError(f"the card's picture is too large ({width}x{height} pixels)")
         source.load()
         return source.copy()
 
