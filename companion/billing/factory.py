@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from companion.billing.entitlements import EntitlementService
 from companion.billing.jobs import BillingJobs, BillingScheduler
 from companion.billing.ledger import Document, PaymentLedger
+from companion.billing.metrics import BillingMetrics
 from companion.billing.plans import PlanCatalog
 from companion.billing.ports import Notifier, StarsApi
 from companion.billing.service import BillingService
@@ -78,19 +79,23 @@ def build_billing(
     entitlements: EntitlementService,
     plans: PlanCatalog | None = None,
     cipher: FieldCipher | None = None,
+    metrics: BillingMetrics | None = None,
 ) -> BillingComponents:
     billing = settings.billing
     # Saved-card tokens are sealed with the same key as messages (the container's cipher).
     cipher = cipher or load_cipher(settings.privacy, settings.environment)
+    # The bot passes its Prometheus registry; the CLI counts on a private one.
+    metrics = metrics or BillingMetrics()
     yookassa = YooKassaClient(billing) if billing.yookassa_enabled else None
     service = BillingService(
         billing,
         plans or PlanCatalog(billing.plans),
-        PaymentLedger(db, cipher=cipher),
-        SubscriptionStore(db, cache=entitlements, cipher=cipher),
+        PaymentLedger(db, cipher=cipher, metrics=metrics),
+        SubscriptionStore(db, cache=entitlements, cipher=cipher, metrics=metrics),
         users,
         events,
         yookassa=yookassa,
+        metrics=metrics,
     )
     jobs = BillingJobs(service)
     scheduler = BillingScheduler(

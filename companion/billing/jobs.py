@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from companion.billing.ledger import PaymentKind, PaymentStatus, Provider
+from companion.billing.ledger import PaymentKind, PaymentRecord, PaymentStatus, Provider
 from companion.billing.ports import BillingNotice, NoticeKind
 from companion.billing.service import BillingService, Outcome
+from companion.billing.yookassa import YooKassaError
 from companion.storage.models import Subscription, SubscriptionStatus
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ class JobReport:
 class BillingJobs:
     def __init__(self, service: BillingService) -> None:
         self._service = service
+        # Telegram Stars reconciliation (`companion.billing.stars_reconcile`), set once the bot
+        # exists (`BillingComponents.attach_telegram`).
+        self.stars_reconcile: Callable[[], Awaitable[JobReport]] | None = None
 
     async def renew_due(self) -> JobReport:
         """Charge saved YooKassa methods `renew_before_hours` before the period ends, and once a
@@ -67,7 +71,7 @@ class BillingJobs:
             if sub.status is S.PAST_DUE:
                 attempt = max(0, (now - sub.current_period_end).days) + 1
             report.checked += 1
-            await self._guarded(report, service.charge_renewal(sub, attempt))
+            await self._guarded(report, "renew", service.charge_renewal(sub, attempt))
         return report
 
     async def expire_due(self) -> JobReport:
@@ -78,7 +82,7 @@ class BillingJobs:
         now = service.now()
         for sub in await service.subscriptions.due([S.ACTIVE, S.CANCELLED, S.PAST_DUE], now):
             report.checked += 1
-            await self._guarded(report, self._expire(sub, now))
+            await self._guarded(report, "expire", self._expire(sub, now))
         return report
 
     async def _expire(self, sub: Subscription, now: datetime) -> Outcome | str:
@@ -130,7 +134,8 @@ class BillingJobs:
     async def reconcile(self) -> JobReport:
         """Re-read open YooKassa payments and credit paid-but-not-granted ones (any provider).
 
-        This heals a lost notification and a crash between "paid" and "granted".
+        This heals a lost notification and a crash between "paid" and "granted". A payment of
+        an erased payer is refunded instead (see `BillingService.credit`).
         """
         service = self._service
         report = JobReport()
@@ -139,53 +144,74 @@ class BillingJobs:
         for provider in Provider:
             for record in await service.ledger.needing_attention(provider, since):
                 report.checked += 1
-                if record.status is PaymentStatus.SUCCEEDED:
-                    await self._guarded(report, service.credit(record))
-                elif provider is not Provider.YOOKASSA or not service.yookassa_enabled:
-                    continue
-                elif record.status is PaymentStatus.CREATING:
-                    if record.created_at > now - _IN_FLIGHT:
-                        continue
-                    if record.kind is PaymentKind.RENEWAL:
-                        # Money may have moved: ask again with the same key to learn the answer.
-                        await self._guarded(report, service.send_created(record))
-                    else:
-                        # The user never saw a link for it, so nobody can pay it.
-                        await service.ledger.update(
-                            record.id,
-                            expected=[PaymentStatus.CREATING],
-                            status=PaymentStatus.CREATE_FAILED,
-                            failure_reason="no answer from YooKassa",
-                        )
-                        report.count("abandoned")
-                elif record.payment_id is not None:
-                    await self._guarded(report, service.sync_yookassa_payment(record.payment_id))
+                await self._guarded(
+                    report, "reconcile", self._reconcile_one(record, now), record.id
+                )
         return report
 
-    async def run_once(self) -> dict[str, JobReport]:
-        return {
-            "reconcile": await self.reconcile(),
-            "renew": await self.renew_due(),
-            "expire": await self.expire_due(),
-        }
+    async def _reconcile_one(self, record: PaymentRecord, now: datetime) -> Outcome | str:
+        service = self._service
+        if record.status is PaymentStatus.SUCCEEDED:
+            return await service.credit(record)
+        if record.provider is not Provider.YOOKASSA or not service.yookassa_enabled:
+            return "skipped"
+        if record.status is PaymentStatus.CREATING:
+            if record.created_at > now - _IN_FLIGHT:
+                return "in_flight"
+            if record.kind is PaymentKind.RENEWAL:
+                # Money may have moved: ask again with the same key to learn the answer.
+                return await service.send_created(record)
+            # The user never saw a link for it, so nobody can pay it.
+            await service.ledger.update(
+                record.id,
+                expected=[PaymentStatus.CREATING],
+                status=PaymentStatus.CREATE_FAILED,
+                failure_reason="no answer from YooKassa",
+            )
+            return "abandoned"
+        if record.payment_id is not None:
+            return await service.sync_yookassa_payment(record.payment_id)
+        return "skipped"
 
-    async def _guarded(self, report: JobReport, step: Awaitable[Outcome | str]) -> None:
+    async def run_once(self) -> dict[str, JobReport]:
+        reports = {"reconcile": await self.reconcile()}
+        if self.stars_reconcile is not None:
+            reports["stars_reconcile"] = await self.stars_reconcile()
+        reports["renew"] = await self.renew_due()
+        reports["expire"] = await self.expire_due()
+        return reports
+
+    async def _guarded(
+        self, report: JobReport, job: str, step: Awaitable[Outcome | str], ref: str | None = None
+    ) -> None:
+        """Run one record's step; a failure skips that record only (it is retried next run),
+        is counted in `companion_billing_job_failures_total` and logged without personal data:
+        `ref` is an order id (random), never a user id, and exception messages are left out
+        (a validation or database error can quote the document)."""
         try:
             report.count(await step)
-        except Exception:  # one bad record must not stop the rest; it is retried next run
+        except Exception as exc:  # one bad record must not stop the rest
             report.errors += 1
-            log.exception("billing job step failed")
+            self._service.metrics.job_failed(job)
+            detail = str(exc) if isinstance(exc, YooKassaError) else type(exc).__name__
+            log.error("billing %s: %s skipped this run (%s)", job, ref or "a record", detail)
 
 
 class BillingScheduler:
     """Runs `BillingJobs` periodically in the background; `start` and `stop` from the app."""
 
     def __init__(
-        self, jobs: BillingJobs, *, interval_s: float = 300.0, reconcile_interval_s: float = 120.0
+        self,
+        jobs: BillingJobs,
+        *,
+        interval_s: float = 300.0,
+        reconcile_interval_s: float = 120.0,
+        stars_reconcile_interval_s: float = 600.0,
     ) -> None:
         self._jobs = jobs
         self._interval_s = interval_s
         self._reconcile_interval_s = reconcile_interval_s
+        self._stars_reconcile_interval_s = stars_reconcile_interval_s
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -205,6 +231,14 @@ class BillingScheduler:
                 name="billing-renew-expire",
             ),
         ]
+        stars = self._jobs.stars_reconcile
+        if stars is not None and self._stars_reconcile_interval_s > 0:
+            self._tasks.append(
+                asyncio.create_task(
+                    self._loop("stars reconcile", stars, self._stars_reconcile_interval_s),
+                    name="billing-stars-reconcile",
+                )
+            )
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -215,7 +249,13 @@ class BillingScheduler:
         self._tasks = []
 
     async def _renew_and_expire(self) -> JobReport:
-        renew = await self._jobs.renew_due()
+        # Expiry runs even when renewals cannot (YooKassa or a read failing): PRO must end on
+        # time whatever happens to charging.
+        try:
+            renew = await self._jobs.renew_due()
+        except Exception:
+            log.exception("billing renew failed")
+            renew = JobReport(errors=1)
         expire = await self._jobs.expire_due()
         return JobReport(
             renew.checked + expire.checked,

@@ -8,25 +8,36 @@ when known; `(provider, payment_id)` is unique (partial index in `companion.stor
 
 State changes are conditional updates (`find_one_and_update` with the expected old status), so
 concurrent webhooks, jobs and retries agree on one winner without any in-memory lock.
+
+Erased payers: erasure (`companion.storage.user_data`) keeps a payment only as its accounting
+fields, with `user_ref` (a keyed hash) and `erased_at` instead of `user_id`, idempotency key,
+request body and period. `PaymentRecord` reads such a record (`erased` is true), so a payment
+made after erasure can still be refunded. A document that cannot be read at all is skipped by
+every list read here (logged by id, counted in `BillingMetrics`): one bad row never stops a
+job for everyone.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from companion.billing.metrics import BillingMetrics, unreadable_reason
 from companion.storage import collections as c
-from companion.storage.crypto import FieldCipher, PlaintextCipher
+from companion.storage.crypto import DecryptionError, FieldCipher, PlaintextCipher
 from companion.storage.documents import bson_ready, storage_now
 from companion.storage.sealing import seal, unseal
+
+log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
 
@@ -52,6 +63,9 @@ class PaymentStatus(StrEnum):
     WAITING_FOR_CAPTURE = "waiting_for_capture"
     SUCCEEDED = "succeeded"
     CANCELED = "canceled"
+    # Closed by us: the provider's data disagrees with the ledger (amount, currency, metadata).
+    # Nothing is granted; `failure_reason` says why and the owner was alerted once.
+    REJECTED = "rejected"
 
 
 OPEN_STATUSES = (PaymentStatus.CREATING, PaymentStatus.PENDING, PaymentStatus.WAITING_FOR_CAPTURE)
@@ -61,14 +75,15 @@ class PaymentRecord(BaseModel):
     id: str  # our order id, also sent to the provider in metadata
     provider: Provider
     payment_id: str | None = None  # the provider's id (YooKassa payment id, Stars charge id)
-    user_id: int
+    # None only once the payer was erased (then `user_ref` and `erased_at` are set).
+    user_id: int | None = None
     plan_id: str
     kind: PaymentKind = PaymentKind.INITIAL
     amount: Decimal
     currency: str
-    period_days: int  # what this payment buys, fixed when it is created
+    period_days: int = 0  # what this payment buys, fixed when it is created (gone after erasure)
     status: PaymentStatus = PaymentStatus.CREATING
-    idempotency_key: str
+    idempotency_key: str | None = None  # always set until erasure
     description: str = ""
     confirmation_url: str | None = None
     # The exact body sent to the provider, to repeat it with the same idempotency key after a
@@ -90,10 +105,22 @@ class PaymentRecord(BaseModel):
     refund_ids: list[str] = Field(default_factory=list)
     refund_id: str | None = None
     refunded_at: datetime | None = None
+    # A succeeded payment that will never be credited: refunded in full before it was credited
+    # (`refunded`), or paid by someone who had erased their data, and refunded (`erased`).
+    # `granted_at` or `closed_at`: either ends the reconciliation job's interest in it.
+    closed_at: datetime | None = None
+    closed_reason: str | None = None
+    # Set by erasure instead of `user_id` (see the module docstring).
+    user_ref: str | None = None
+    erased_at: datetime | None = None
 
     @property
     def fully_refunded(self) -> bool:
         return self.refunded_amount >= self.amount
+
+    @property
+    def erased(self) -> bool:
+        return self.user_id is None
 
 
 def _to_document(record: PaymentRecord, cipher: FieldCipher) -> Document:
@@ -124,15 +151,41 @@ def _set_fields(fields: dict[str, Any]) -> Document:
 
 
 class PaymentLedger:
-    def __init__(self, db: AsyncDatabase[Document], *, cipher: FieldCipher | None = None) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        *,
+        metrics: BillingMetrics | None = None,
+        cipher: FieldCipher | None = None,
+    ) -> None:
         self._payments = db[c.PAYMENTS]
         # Seals the saved-card token and the request body (it holds the token and the receipt
         # e-mail/phone) at rest; records written before read as they are.
         self._cipher: FieldCipher = cipher or PlaintextCipher()
+        self._metrics = metrics or BillingMetrics()
+
+    async def _read_all(self, cursor: Any) -> list[PaymentRecord]:
+        """Every readable record of `cursor`; an unreadable one is logged and counted, not
+        raised, so that one bad document cannot stop a job or a listing for everyone."""
+        records: list[PaymentRecord] = []
+        async for document in cursor:
+            try:
+                records.append(_from_document(document, self._cipher))
+            except (ValidationError, DecryptionError, ValueError) as exc:
+                self._metrics.unreadable(c.PAYMENTS)
+                # The order id is a random hex; the fields named, not their values (they may
+                # be personal): enough for an operator to find and fix the document.
+                log.error(
+                    "payment record %s skipped: unreadable (%s)",
+                    document.get("_id"),
+                    unreadable_reason(exc),
+                )
+        return records
 
     async def create(self, record: PaymentRecord) -> tuple[PaymentRecord, bool]:
         """Insert `record`; when its idempotency key (or provider id) is already there, return
         the stored record and False, so a retried request continues the first one."""
+        assert record.user_id is not None and record.idempotency_key is not None
         try:
             await self._payments.insert_one(_to_document(record, self._cipher))
         except DuplicateKeyError:
@@ -160,6 +213,37 @@ class PaymentLedger:
         document = await self._payments.find_one({"idempotency_key": key})
         return None if document is None else _from_document(document, self._cipher)
 
+    async def by_payment_ids(
+        self, provider: Provider, payment_ids: Iterable[str]
+    ) -> dict[str, PaymentRecord]:
+        """The readable records among `payment_ids`, by payment id (one query for a page of a
+        provider's history, as the Stars reconciliation reads it)."""
+        ids = list(payment_ids)
+        if not ids:
+            return {}
+        cursor = self._payments.find({"provider": provider.value, "payment_id": {"$in": ids}})
+        return {
+            record.payment_id: record
+            for record in await self._read_all(cursor)
+            if record.payment_id is not None
+        }
+
+    async def create_erased(self, record: PaymentRecord) -> tuple[PaymentRecord, bool]:
+        """Insert a record that is pseudonymised from the start (`user_ref`, no `user_id`): a
+        payment made by someone who had erased their data (a Stars renewal). Once per
+        `(provider, payment_id)`; returns the stored record and False when it was there."""
+        assert record.user_id is None and record.payment_id is not None
+        try:
+            await self._payments.insert_one(_to_document(record, self._cipher))
+        except DuplicateKeyError:
+            existing = await self.by_payment_id(record.provider, record.payment_id)
+            if existing is None:
+                raise
+            return existing, False
+        stored = await self.get(record.id)
+        assert stored is not None
+        return stored, True
+
     async def update(
         self,
         record_id: str,
@@ -184,9 +268,11 @@ class PaymentLedger:
     async def add_refund(
         self, record_id: str, refund_id: str, amount: Decimal, at: datetime
     ) -> PaymentRecord | None:
-        """Count a refund of a succeeded payment once; returns the updated record, or None if
-        this refund was already counted (or the payment is not a succeeded one).
+        """Count a refund of the payment once; returns the updated record, or None if this
+        refund was already counted (or there is no such record).
 
+        Whatever the payment's status: a refund can be heard of before the payment's own news
+        (notifications come in any order), and crediting then reads what is counted here.
         The total is kept as a decimal string, so it is advanced by compare-and-set on its
         previous value: two different refunds landing at once both count, one after the other.
         """
@@ -194,18 +280,21 @@ class PaymentLedger:
             current = await self.get(record_id)
             if (
                 current is None
-                or current.status is not PaymentStatus.SUCCEEDED
                 or refund_id in current.refund_ids
                 or refund_id == current.refund_id  # counted before `refund_ids` existed
             ):
                 return None
+            previous: Document = {"refunded_amount": str(current.refunded_amount)}
+            if current.refunded_amount == 0:
+                # Older records may lack the field, and "0" may be stored as "0.00".
+                previous = {
+                    "$or": [
+                        {"refunded_amount": {"$exists": False}},
+                        {"refunded_amount": {"$in": ["0", "0.00", "0.0"]}},
+                    ]
+                }
             document = await self._payments.find_one_and_update(
-                {
-                    "_id": record_id,
-                    "status": PaymentStatus.SUCCEEDED.value,
-                    "refund_ids": {"$ne": refund_id},
-                    "refunded_amount": str(current.refunded_amount),
-                },
+                {"_id": record_id, "refund_ids": {"$ne": refund_id}, **previous},
                 {
                     "$set": _set_fields(
                         {
@@ -221,6 +310,16 @@ class PaymentLedger:
             if document is not None:
                 return _from_document(document, self._cipher)
         raise RuntimeError(f"payment {record_id}: refunds kept changing under us")
+
+    async def close(self, record_id: str, reason: str, at: datetime) -> PaymentRecord | None:
+        """Close a succeeded payment that will never be credited (see `closed_reason`); returns
+        the record for the first caller only."""
+        document = await self._payments.find_one_and_update(
+            {"_id": record_id, "granted_at": None, "closed_at": None},
+            {"$set": _set_fields({"closed_at": at, "closed_reason": reason})},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if document is None else _from_document(document, self._cipher)
 
     async def mark_granted(self, record_id: str) -> bool:
         """Note that the subscription was credited; True only for the first caller."""
@@ -238,15 +337,14 @@ class PaymentLedger:
             "created_at": {"$gte": since},
             "$or": [
                 {"status": {"$in": [status.value for status in OPEN_STATUSES]}},
-                {"status": PaymentStatus.SUCCEEDED.value, "granted_at": None},
+                {"status": PaymentStatus.SUCCEEDED.value, "granted_at": None, "closed_at": None},
             ],
         }
-        cursor = self._payments.find(query).sort("created_at", ASCENDING)
-        return [_from_document(document, self._cipher) async for document in cursor]
+        return await self._read_all(self._payments.find(query).sort("created_at", ASCENDING))
 
     async def for_user(self, user_id: int, *, limit: int = 20) -> list[PaymentRecord]:
         cursor = self._payments.find({"user_id": user_id}).sort("created_at", DESCENDING)
-        return [_from_document(document, self._cipher) async for document in cursor.limit(limit)]
+        return await self._read_all(cursor.limit(limit))
 
     async def open_for_user(self, user_id: int, provider: Provider) -> list[PaymentRecord]:
         cursor = self._payments.find(
@@ -256,7 +354,7 @@ class PaymentLedger:
                 "status": {"$in": [status.value for status in OPEN_STATUSES]},
             }
         )
-        return [_from_document(document, self._cipher) async for document in cursor]
+        return await self._read_all(cursor)
 
     async def last_paid(self, user_id: int) -> PaymentRecord | None:
         cursor = (
@@ -264,6 +362,6 @@ class PaymentLedger:
             .sort("paid_at", DESCENDING)
             .limit(1)
         )
-        async for document in cursor:
-            return _from_document(document, self._cipher)
+        for record in await self._read_all(cursor):
+            return record
         return None

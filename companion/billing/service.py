@@ -9,6 +9,11 @@ Rules it keeps:
   (`SubscriptionStore.apply`), and `granted_at` is set last. A crash between any two steps is
   finished by the reconciliation job (`companion.billing.jobs`).
 - Every outgoing request carries an idempotency key stored in the ledger first.
+- Refunds count whatever order the news comes in, and crediting reads them first (and asks
+  YooKassa for the payment's refunds): a payment refunded in full is never credited.
+- A payment whose payer erased their data (`PaymentRecord.erased`) is never credited: it is
+  refunded in full (an open checkout is cancelled where YooKassa allows it) and recorded.
+- A payment the API contradicts is closed as `rejected` once, and the owner alerted once.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from companion.billing.errors import (
     ContactRequiredError,
@@ -39,6 +44,7 @@ from companion.billing.ledger import (
     PaymentStatus,
     Provider,
 )
+from companion.billing.metrics import BillingMetrics
 from companion.billing.plans import PlanCatalog
 from companion.billing.ports import BillingNotice, NoticeKind, Notifier, StarsApi
 from companion.billing.subscriptions import Change, SubscriptionStore
@@ -70,6 +76,13 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_RE = re.compile(r"^\+?\d{10,15}$")
 # A checkout link still open this recently is shown again instead of creating a second payment.
 _REUSE_CHECKOUT = timedelta(minutes=30)
+
+
+class OwnerAlerts(Protocol):
+    """Tells the shop's owner about money that needs a human (a rejected payment, a refund
+    YooKassa refused). Must not raise for a delivery problem; the text holds no personal data."""
+
+    async def alert(self, text: str) -> None: ...
 
 
 class Outcome(StrEnum):
@@ -129,6 +142,8 @@ class BillingService:
         stars_api: StarsApi | None = None,
         notifier: Notifier | None = None,
         clock: Callable[[], datetime] = storage_now,
+        metrics: BillingMetrics | None = None,
+        alerts: OwnerAlerts | None = None,
     ) -> None:
         self.settings = settings
         self.plans = plans
@@ -140,6 +155,8 @@ class BillingService:
         self._stars_api = stars_api
         self.notifier = notifier
         self._clock = clock
+        self.metrics = metrics or BillingMetrics()
+        self.alerts = alerts
 
     @property
     def users(self) -> UserStore:
@@ -217,7 +234,7 @@ class BillingService:
         record, _ = await self.ledger.create(new)
         try:
             payment = await self._yookassa.create_payment(
-                record.request_body or {}, record.idempotency_key
+                record.request_body or {}, record.idempotency_key or order_id
             )
         except YooKassaError as exc:
             await self.ledger.update(
@@ -380,7 +397,18 @@ class BillingService:
 
     async def send_created(self, record: PaymentRecord) -> Outcome:
         """Send (or send again, with the same key) the request of a `creating` ledger record."""
-        assert self._yookassa is not None and record.request_body is not None
+        assert self._yookassa is not None
+        if record.request_body is None or record.idempotency_key is None:
+            # The payer was erased before YooKassa answered: the request cannot be repeated (its
+            # body named the payer). A payment YooKassa made for it still carries our order id,
+            # so its notification is adopted (`_adopt`) and refunded.
+            await self.ledger.update(
+                record.id,
+                expected=[PaymentStatus.CREATING],
+                status=PaymentStatus.CREATE_FAILED,
+                failure_reason="erased before YooKassa answered",
+            )
+            return Outcome.CANCELED
         try:
             payment = await self._yookassa.create_payment(
                 record.request_body, record.idempotency_key
@@ -459,11 +487,9 @@ class BillingService:
             return f"amount {payment.amount.value} != {record.amount}"
         if payment.amount.currency != record.currency:
             return f"currency {payment.amount.currency} != {record.currency}"
-        expected = {
-            "order_id": record.id,
-            "user_id": str(record.user_id),
-            "plan_id": record.plan_id,
-        }
+        expected = {"order_id": record.id, "plan_id": record.plan_id}
+        if record.user_id is not None:  # an erased record no longer knows its payer
+            expected["user_id"] = str(record.user_id)
         for key, value in expected.items():
             if payment.metadata.get(key) != value:
                 return f"metadata {key} does not match"
@@ -473,20 +499,22 @@ class BillingService:
         """Act on `payment` as read from YooKassa's API for our ledger `record`."""
         mismatch = self._mismatch(record, payment)
         if mismatch is not None:
-            log.error(
-                "payment %s rejected: API data disagrees with the ledger (%s); nothing granted",
-                payment.id,
-                mismatch,
-            )
-            return Outcome.REJECTED
+            return await self._reject(record, payment, mismatch)
+        if record.erased:
+            return await self._settle_erased(record, payment)
         status = payment.status
         if status == "succeeded":
             method = payment.payment_method
             fields: dict[str, Any] = {"status": PaymentStatus.SUCCEEDED, "paid_at": self.now()}
             if method is not None and method.saved:
                 fields["payment_method_id"] = method.id
-            updated = await self.ledger.update(record.id, expected=OPEN_STATUSES, **fields)
+            # Not on a record erasure stripped meanwhile: it must not get a card token back.
+            updated = await self.ledger.update(
+                record.id, expected=OPEN_STATUSES, extra_filter={"erased_at": None}, **fields
+            )
             current = updated or await self.ledger.get(record.id)
+            if current is not None and current.erased:
+                return await self._settle_erased(current, payment)
             if current is None or current.status is not PaymentStatus.SUCCEEDED:
                 log.error(
                     "payment %s succeeded at YooKassa but is %s here",
@@ -494,7 +522,7 @@ class BillingService:
                     current.status if current else "gone",
                 )
                 return Outcome.REJECTED
-            return await self.credit(current)
+            return await self.credit(current, payment)
         if status == "canceled":
             reason = payment.cancellation_details.reason if payment.cancellation_details else None
             updated = await self.ledger.update(
@@ -505,7 +533,8 @@ class BillingService:
             )
             if updated is None:
                 return Outcome.ALREADY_DONE
-            await self._payment_failed(updated, reason)
+            if not updated.erased:
+                await self._payment_failed(updated, reason)
             return Outcome.CANCELED
         if status == "waiting_for_capture":
             # We ask for capture=true, so this is unusual (a shop set to two-stage payments):
@@ -520,10 +549,156 @@ class BillingService:
         await self.ledger.update(record.id, expected=[PaymentStatus.CREATING], status=status)
         return Outcome.PENDING
 
-    async def credit(self, record: PaymentRecord) -> Outcome:
-        """Extend the subscription for a verified, succeeded payment (once per payment)."""
-        if record.granted_at is not None:
+    async def _reject(self, record: PaymentRecord, payment: YooPayment, mismatch: str) -> Outcome:
+        """Close a payment the API contradicts, once: nothing is granted, the owner is told once,
+        and the reconciliation job stops re-reading it (it would log the same error for days)."""
+        closed = await self.ledger.update(
+            record.id,
+            expected=OPEN_STATUSES,
+            status=PaymentStatus.REJECTED,
+            failure_reason=f"rejected: {mismatch}",
+            closed_at=self.now(),
+            closed_reason="rejected",
+        )
+        if closed is None:
+            log.info("payment %s: rejected earlier (%s); nothing to do", payment.id, mismatch)
+            return Outcome.REJECTED
+        self.metrics.closed(record.provider.value, "rejected")
+        await self._alert(
+            f"YooKassa payment {payment.id} (order {record.id}, status {payment.status}) "
+            f"rejected: API data disagrees with the ledger ({mismatch}). Nothing was granted; "
+            "if money was taken, refund it in the YooKassa dashboard."
+        )
+        if not closed.erased:
+            await self._payment_failed(closed, "rejected")
+        return Outcome.REJECTED
+
+    async def _settle_erased(self, record: PaymentRecord, payment: YooPayment) -> Outcome:
+        """A payment whose payer erased their data: never credited. Cancelled where YooKassa
+        allows it (waiting for capture), refunded in full once it has succeeded; a `pending`
+        one cannot be cancelled by the shop, so it waits to be paid (then refunded) or to
+        expire at YooKassa."""
+        assert self._yookassa is not None
+        if payment.status == "waiting_for_capture":
+            payment = await self._yookassa.cancel_payment(payment.id, f"erased-cancel:{record.id}")
+        if payment.status == "canceled":
+            updated = await self.ledger.update(
+                record.id,
+                expected=OPEN_STATUSES,
+                status=PaymentStatus.CANCELED,
+                failure_reason=(
+                    payment.cancellation_details.reason if payment.cancellation_details else None
+                ),
+            )
+            if updated is not None:
+                log.info("payment %s of an erased payer canceled", record.id)
+            return Outcome.CANCELED if updated is not None else Outcome.ALREADY_DONE
+        if payment.status != "succeeded":
+            return Outcome.PENDING
+        await self.ledger.update(
+            record.id, expected=OPEN_STATUSES, status=PaymentStatus.SUCCEEDED, paid_at=self.now()
+        )
+        current = await self.ledger.get(record.id)
+        assert current is not None
+        return await self._refund_erased(current, payment)
+
+    async def _refund_erased(self, record: PaymentRecord, payment: YooPayment | None) -> Outcome:
+        """Refund what is left of a succeeded payment of an erased payer, then close it."""
+        if record.closed_at is not None or record.granted_at is not None:
             return Outcome.ALREADY_DONE
+        if record.provider is not Provider.YOOKASSA or self._yookassa is None:
+            # Telegram refunds Stars only with the payer's user id, which erasure removed.
+            closed = await self.ledger.close(record.id, "erased_not_refunded", self.now())
+            if closed is not None:
+                self.metrics.closed(record.provider.value, "erased_not_refunded")
+                await self._alert(
+                    f"{record.provider.value} payment {record.payment_id} (order {record.id}) "
+                    "was made by an erased user and cannot be refunded automatically."
+                )
+            return Outcome.REJECTED
+        record = await self._known_refunds(record, payment)
+        remaining = record.amount - record.refunded_amount
+        if remaining > 0:
+            assert record.payment_id is not None
+            try:
+                # The amount is part of the key: a partial refund made meanwhile changes what
+                # is left, and a reused key with another body is refused by YooKassa.
+                refund = await self._yookassa.create_refund(
+                    record.payment_id,
+                    Amount(value=remaining, currency=record.currency),
+                    f"erased-refund:{record.id}:{remaining}",
+                )
+            except YooKassaRequestError as exc:
+                if exc.status in (401, 403):
+                    raise  # our credentials: retried, not closed
+                closed = await self.ledger.close(record.id, "erased_refund_refused", self.now())
+                if closed is not None:
+                    self.metrics.closed(record.provider.value, "erased_refund_refused")
+                    await self._alert(
+                        f"YooKassa refused to refund payment {record.payment_id} (order "
+                        f"{record.id}) of an erased user ({exc.code}); refund it by hand."
+                    )
+                return Outcome.REJECTED
+            if refund.status != "succeeded":
+                return Outcome.PENDING  # the refund's notification (or the next run) finishes it
+            record = await self.ledger.add_refund(
+                record.id, refund.id, refund.amount.value, self.now()
+            ) or await self._reread(record)
+        if not record.fully_refunded:
+            return Outcome.PENDING
+        closed = await self.ledger.close(record.id, "erased", self.now())
+        if closed is None:
+            return Outcome.ALREADY_DONE
+        self.metrics.closed(record.provider.value, "erased")
+        log.info("payment %s of an erased payer refunded in full and closed", record.id)
+        return Outcome.REFUNDED
+
+    async def _reread(self, record: PaymentRecord) -> PaymentRecord:
+        current = await self.ledger.get(record.id)
+        assert current is not None
+        return current
+
+    async def _known_refunds(
+        self, record: PaymentRecord, payment: YooPayment | None
+    ) -> PaymentRecord:
+        """The record with every refund YooKassa knows for it counted, so nothing is credited
+        for a payment refunded (say, in the dashboard) before we heard of it being paid."""
+        if (
+            record.provider is not Provider.YOOKASSA
+            or self._yookassa is None
+            or record.payment_id is None
+        ):
+            return record
+        if payment is None:
+            payment = await self._yookassa.get_payment(record.payment_id)
+        known = payment.refunded_amount.value if payment.refunded_amount else Decimal("0")
+        if known <= record.refunded_amount:
+            return record
+        for refund in await self._yookassa.list_refunds(record.payment_id):
+            if refund.payment_id == record.payment_id:
+                await self._count_refund(record, refund)
+        return await self._reread(record)
+
+    async def credit(self, record: PaymentRecord, payment: YooPayment | None = None) -> Outcome:
+        """Extend the subscription for a verified, succeeded payment (once per payment).
+
+        A YooKassa payment is first checked for refunds (`payment` as just read from the API,
+        or read now): one refunded in full is closed, never credited.
+        """
+        if record.granted_at is not None or record.closed_at is not None:
+            return Outcome.ALREADY_DONE
+        if record.erased:
+            return await self._refund_erased(record, payment)
+        record = await self._known_refunds(record, payment)
+        if record.fully_refunded:
+            closed = await self.ledger.close(record.id, "refunded", self.now())
+            if closed is None:
+                return Outcome.ALREADY_DONE
+            self.metrics.closed(record.provider.value, "refunded")
+            log.info("payment %s was refunded in full before it was credited: closed", record.id)
+            return Outcome.REFUNDED
+        user_id = record.user_id
+        assert user_id is not None
         now = self.now()
         auto_renew = self._renews(record)
 
@@ -550,7 +725,7 @@ class BillingService:
                 # subscription would keep charging with no way to cancel it from the bot.
                 renewal = (True, current.provider or "", current.payment_method_id)
             return Subscription(
-                user_id=record.user_id,
+                user_id=user_id,
                 plan_id=record.plan_id,
                 status=S.ACTIVE,
                 current_period_end=end,
@@ -561,13 +736,19 @@ class BillingService:
             )
 
         key = f"payment:{record.provider.value}:{record.payment_id or record.id}"
-        change = await self.subscriptions.apply(record.user_id, key, f"paid {record.id}", decide)
+        change = await self.subscriptions.apply(user_id, key, f"paid {record.id}", decide)
         await self.ledger.mark_granted(record.id)
+        # A refund counted while we credited (its own handler saw no PRO to take back yet):
+        # take PRO back now. Each side checks after its own write, so one of them sees both.
+        after = await self._reread(record)
+        if after.fully_refunded and after.refund_id is not None:
+            await self._revoke_for_refund(after, after.refund_id, after.refunded_amount)
+            return Outcome.REFUNDED
         if not change.applied:
             return Outcome.ALREADY_DONE
         renewed = record.kind is PaymentKind.RENEWAL
         await self.record_event(
-            record.user_id,
+            user_id,
             EventName.RENEWED if renewed else EventName.PAID,
             provider=record.provider.value,
             plan_id=record.plan_id,
@@ -576,7 +757,7 @@ class BillingService:
             currency=record.currency,
         )
         await self._notify(
-            record.user_id,
+            user_id,
             NoticeKind.RENEWED if renewed else NoticeKind.ACTIVATED,
             change.after,
         )
@@ -595,8 +776,11 @@ class BillingService:
         return subscription.provider == Provider.YOOKASSA.value and self.settings.autopayments
 
     async def _payment_failed(self, record: PaymentRecord, reason: str | None) -> None:
+        user_id = record.user_id
+        if user_id is None:
+            return  # an erased payer: no events, no subscription left to change
         await self.record_event(
-            record.user_id,
+            user_id,
             EventName.PAYMENT_FAILED,
             provider=record.provider.value,
             plan_id=record.plan_id,
@@ -605,11 +789,11 @@ class BillingService:
             kind=record.kind.value,
         )
         if record.kind is PaymentKind.RENEWAL:
-            await self.renewal_failed(record.user_id, record.id)
+            await self.renewal_failed(user_id, record.id)
             return
         others = [
             other
-            for other in await self.ledger.open_for_user(record.user_id, record.provider)
+            for other in await self.ledger.open_for_user(user_id, record.provider)
             if other.id != record.id
         ]
         if others:
@@ -622,7 +806,7 @@ class BillingService:
             return current.model_copy(update={"status": back})
 
         await self.subscriptions.apply(
-            record.user_id, f"payment-canceled:{record.id}", "payment canceled", decide
+            user_id, f"payment-canceled:{record.id}", "payment canceled", decide
         )
 
     async def renewal_failed(self, user_id: int, order_id: str) -> Change:
@@ -646,7 +830,12 @@ class BillingService:
     # -- refunds ------------------------------------------------------------------------------
 
     async def sync_yookassa_refund(self, refund_id: str, payment_id: str) -> Outcome:
-        """Re-read a refund from YooKassa; act only when it succeeded for the payment named."""
+        """Re-read a refund from YooKassa; act only when it succeeded for the payment named.
+
+        The refund counts whatever the payment's state here: its notification can come before
+        the payment's own (or the payment's was lost). The payment is then re-read too, so it is
+        closed (refunded in full) or credited (partly refunded) at once, not only by the job.
+        """
         if self._yookassa is None:
             return Outcome.UNKNOWN
         try:
@@ -659,17 +848,38 @@ class BillingService:
             return Outcome.REJECTED
         record = await self.ledger.by_payment_id(Provider.YOOKASSA, refund.payment_id)
         if record is None:
+            # Not heard of as paid yet, perhaps not even created (its creation answer lost):
+            # learn the payment from the API, which adopts it by the order id in its metadata.
+            await self.sync_yookassa_payment(refund.payment_id)
+            record = await self.ledger.by_payment_id(Provider.YOOKASSA, refund.payment_id)
+        if record is None:
             log.warning("refund %s is for a payment not in our ledger", refund_id)
             return Outcome.UNKNOWN
-        return await self._apply_yookassa_refund(record, refund)
+        outcome = await self._apply_yookassa_refund(record, refund)
+        current = await self._reread(record)
+        if current.granted_at is None and current.closed_at is None:
+            paid = await self.sync_yookassa_payment(refund.payment_id)
+            if outcome is Outcome.ALREADY_DONE and paid is Outcome.REFUNDED:
+                outcome = paid
+        return outcome
 
     async def _apply_yookassa_refund(self, record: PaymentRecord, refund: YooRefund) -> Outcome:
         if refund.status != "succeeded":
             return Outcome.PENDING
-        if refund.amount.currency != record.currency or refund.amount.value > record.amount:
-            log.error("refund %s does not fit payment %s", refund.id, record.id)
+        if not self._refund_fits(record, refund):
             return Outcome.REJECTED
         return await self.record_refund(record, refund.id, refund.amount.value)
+
+    def _refund_fits(self, record: PaymentRecord, refund: YooRefund) -> bool:
+        if refund.amount.currency != record.currency or refund.amount.value > record.amount:
+            log.error("refund %s does not fit payment %s", refund.id, record.id)
+            return False
+        return True
+
+    async def _count_refund(self, record: PaymentRecord, refund: YooRefund) -> None:
+        """Count a succeeded refund before crediting (nothing to take back yet)."""
+        if refund.status == "succeeded" and self._refund_fits(record, refund):
+            await self.ledger.add_refund(record.id, refund.id, refund.amount.value, self.now())
 
     async def record_refund(
         self, record: PaymentRecord, refund_id: str, amount: Decimal
@@ -677,6 +887,26 @@ class BillingService:
         updated = await self.ledger.add_refund(record.id, refund_id, amount, self.now())
         if updated is None:
             return Outcome.ALREADY_DONE
+        if updated.erased:
+            # An erased payer's payment (our automatic refund, or one from the dashboard): no
+            # subscription to change; once all is back and it was never credited, it is closed.
+            if (
+                updated.fully_refunded
+                and updated.status is PaymentStatus.SUCCEEDED
+                and updated.granted_at is None
+                and await self.ledger.close(record.id, "erased", self.now()) is not None
+            ):
+                self.metrics.closed(record.provider.value, "erased")
+            return Outcome.REFUNDED
+        if updated.granted_at is None:
+            # Refunded before it was credited: counted now, read by `credit`, which closes a
+            # payment refunded in full instead of granting PRO.
+            log.info(
+                "refund %s of payment %s counted before the payment was credited",
+                refund_id,
+                record.id,
+            )
+            return Outcome.REFUNDED
         if not updated.fully_refunded:
             # A goodwill refund of part of the price: the period stays paid for. Partial refunds
             # that add up to the whole price revoke PRO like a full one.
@@ -688,6 +918,16 @@ class BillingService:
                 updated.amount,
             )
             return Outcome.REFUNDED
+        await self._revoke_for_refund(updated, refund_id, amount)
+        return Outcome.REFUNDED
+
+    async def _revoke_for_refund(
+        self, record: PaymentRecord, refund_id: str, amount: Decimal
+    ) -> None:
+        """PRO ends now for a payment refunded in full (keyed by the refund: applied once)."""
+        user_id = record.user_id
+        if user_id is None:
+            return
         now = self.now()
 
         def decide(current: Subscription, _version: int) -> Subscription | None:
@@ -703,10 +943,12 @@ class BillingService:
             )
 
         change = await self.subscriptions.apply(
-            record.user_id, f"refund:{record.provider.value}:{refund_id}", "refunded", decide
+            user_id, f"refund:{record.provider.value}:{refund_id}", "refunded", decide
         )
+        if not change.applied:
+            return
         await self.record_event(
-            record.user_id,
+            user_id,
             EventName.REFUNDED,
             provider=record.provider.value,
             plan_id=record.plan_id,
@@ -714,9 +956,7 @@ class BillingService:
             amount=str(amount),
             currency=record.currency,
         )
-        if change.applied:
-            await self._notify(record.user_id, NoticeKind.REFUNDED, change.after)
-        return Outcome.REFUNDED
+        await self._notify(user_id, NoticeKind.REFUNDED, change.after)
 
     async def find_payment(self, reference: str) -> PaymentRecord | None:
         """A user id (their last paid payment), a provider payment id, or our order id."""
@@ -742,15 +982,19 @@ class BillingService:
         if record.provider is Provider.STARS:
             if self._stars_api is None:
                 raise PaymentUnavailableError("Stars are not configured")
+            if record.user_id is None:
+                raise NothingToRefundError(reference)  # Telegram needs the erased payer's id
             await self._stars_api.refund_star_payment(record.user_id, record.payment_id)
             return await self.record_refund(record, f"stars:{record.payment_id}", remaining)
         if self._yookassa is None:
             raise PaymentUnavailableError("YooKassa is not configured")
         try:
+            # The amount is in the key: after a partial refund made meanwhile, a retried
+            # /refund asks for what is left, which YooKassa refuses under a reused key.
             refund = await self._yookassa.create_refund(
                 record.payment_id,
                 Amount(value=remaining, currency=record.currency),
-                f"refund:{record.id}",
+                f"refund:{record.id}:{remaining}",
                 description=record.description[:250],
             )
         except YooKassaUnavailableError as exc:
@@ -801,12 +1045,47 @@ class BillingService:
     async def stop_renewals(self, user_id: int) -> bool:
         """Cancel renewals before /forget erases the user: Telegram goes on charging a Stars
         subscription whose record we deleted. False when nothing renews; a Bot API or store
-        error propagates, and then the user's data must not be erased."""
+        error propagates, and then the user's data must not be erased.
+
+        Open YooKassa checkouts are settled first, best effort (`close_open_checkouts`).
+        """
+        await self.close_open_checkouts(user_id)
         try:
             await self.cancel(user_id)
         except NotCancellableError:
             return False
         return True
+
+    async def close_open_checkouts(self, user_id: int) -> None:
+        """Before erasure: cancel the user's open YooKassa payments where YooKassa allows it
+        (only a payment waiting for capture can be cancelled by the shop), and settle those
+        already decided. A `pending` link stays payable at YooKassa; if it is paid after the
+        erasure, the payment is refunded automatically (`_settle_erased`). Never raises: what
+        is not settled now is settled by that refund path."""
+        if self._yookassa is None:
+            return
+        try:
+            records = await self.ledger.open_for_user(user_id, Provider.YOOKASSA)
+        except Exception:  # the erasure that follows reports a database problem itself
+            log.warning("open checkouts of a user being erased could not be read")
+            return
+        for record in records:
+            if record.payment_id is None:
+                continue
+            try:
+                payment = await self._yookassa.get_payment(record.payment_id)
+                if payment.status == "waiting_for_capture":
+                    payment = await self._yookassa.cancel_payment(
+                        payment.id, f"erased-cancel:{record.id}"
+                    )
+                await self.apply_yookassa_payment(record, payment)
+            except Exception as exc:  # settled later by the refund path; erasure goes on
+                log.warning(
+                    "open payment %s not settled before erasure (%s); a payment that still "
+                    "arrives will be refunded",
+                    record.id,
+                    type(exc).__name__,
+                )
 
     async def resume(self, user_id: int) -> Subscription:
         """Turn renewal back on for a cancelled subscription that has not ended yet."""
@@ -865,6 +1144,16 @@ class BillingService:
         return change.after
 
     # -- helpers ------------------------------------------------------------------------------
+
+    async def _alert(self, text: str) -> None:
+        """One clear log line, and the owner's alert channel when there is one."""
+        log.error("billing alert: %s", text)
+        if self.alerts is None:
+            return
+        try:
+            await self.alerts.alert(text)
+        except Exception:  # the log line above is the record; the channel is best effort
+            log.exception("could not deliver a billing alert to the owner")
 
     async def record_event(self, user_id: int, name: EventName, **data: Any) -> None:
         try:

@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from companion.billing.metrics import BillingMetrics, unreadable_reason
 from companion.storage import collections as c
-from companion.storage.crypto import FieldCipher, PlaintextCipher
+from companion.storage.crypto import DecryptionError, FieldCipher, PlaintextCipher
 from companion.storage.documents import bson_ready, storage_now
 from companion.storage.models import Subscription, SubscriptionStatus
 from companion.storage.sealing import seal, unseal
@@ -97,6 +99,7 @@ class SubscriptionStore:
         db: AsyncDatabase[Document],
         cache: CacheInvalidator | None = None,
         *,
+        metrics: BillingMetrics | None = None,
         cipher: FieldCipher | None = None,
     ) -> None:
         self._subscriptions = db[c.SUBSCRIPTIONS]
@@ -104,6 +107,7 @@ class SubscriptionStore:
         self._cipher: FieldCipher = cipher or PlaintextCipher()
         self._transitions = db[c.SUBSCRIPTION_TRANSITIONS]
         self._cache = cache
+        self._metrics = metrics or BillingMetrics()
 
     async def get(self, user_id: int) -> Subscription | None:
         document = await self._subscriptions.find_one({"_id": user_id})
@@ -118,8 +122,16 @@ class SubscriptionStore:
                 {"grace_until": {"$lt": before}},
             ],
         }
-        cursor = self._subscriptions.find(query)
-        return [_model(document, self._cipher) async for document in cursor]
+        found: list[Subscription] = []
+        async for document in self._subscriptions.find(query):
+            try:
+                found.append(_model(document, self._cipher))
+            except (ValidationError, DecryptionError, KeyError, ValueError) as exc:
+                # One bad document must not stop renewals and expiry for everyone. Its `_id` is
+                # a user id, so the log names the fields only; the metric makes it visible.
+                self._metrics.unreadable(c.SUBSCRIPTIONS)
+                log.error("a subscription document was skipped: %s", unreadable_reason(exc))
+        return found
 
     async def transitions(self, user_id: int) -> list[Document]:
         cursor = self._transitions.find({"user_id": user_id}).sort("at", 1)

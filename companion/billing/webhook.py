@@ -76,7 +76,10 @@ def _within(address: str, networks: Sequence[IPNetwork]) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(ip in network for network in networks)
+    # A dual-stack listener sees IPv4 clients as IPv4-mapped IPv6 (`::ffff:a.b.c.d`); they are
+    # the same host as `a.b.c.d`, so they match IPv4 ranges (and the IPv6 form still counts).
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return any(ip in network or (mapped is not None and mapped in network) for network in networks)
 
 
 class YooKassaWebhook:
@@ -107,7 +110,18 @@ class YooKassaWebhook:
             if isinstance(exc, YooKassaRequestError) and exc.status in (401, 403):
                 log.error("YooKassa refused our credentials while handling a notification")
             else:
-                log.warning("YooKassa notification not handled yet (%s); it will be retried", exc)
+                # Exception type only: a database error can quote the document it was about.
+                log.warning(
+                    "YooKassa notification not handled yet (%s); it will be retried",
+                    exc if isinstance(exc, YooKassaError) else type(exc).__name__,
+                )
+            return web.Response(status=500, text="retry later")
+        except Exception as exc:  # a bug or an unreadable record: retried, never a traceback out
+            log.error(
+                "YooKassa notification %s failed (%s); answered 500, it will be retried",
+                notification.event,
+                type(exc).__name__,
+            )
             return web.Response(status=500, text="retry later")
         return web.Response(status=200, text=outcome.value)
 

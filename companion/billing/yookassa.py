@@ -14,6 +14,7 @@ import logging
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import aiohttp
 from pydantic import BaseModel, Field, ValidationError
@@ -86,6 +87,8 @@ class YooPayment(BaseModel):
     created_at: datetime | None = None
     captured_at: datetime | None = None
     test: bool = False
+    # Present once the payment has succeeded refunds: their sum.
+    refunded_amount: Amount | None = None
 
 
 class YooRefund(BaseModel):
@@ -161,6 +164,25 @@ class YooKassaClient:
     async def get_refund(self, refund_id: str) -> YooRefund:
         data = await self._request("GET", f"/refunds/{refund_id}")
         return _parse(YooRefund, data)
+
+    async def list_refunds(self, payment_id: str) -> list[YooRefund]:
+        """Every refund of one payment (`GET /refunds?payment_id=`, following `next_cursor`)."""
+        refunds: list[YooRefund] = []
+        cursor: str | None = None
+        for _ in range(100):  # 100 pages of 100: far more refunds than one payment can have
+            params = {"payment_id": payment_id, "limit": "100"}
+            if cursor:
+                params["cursor"] = cursor
+            data = await self._request("GET", "/refunds?" + urlencode(params))
+            items = data.get("items")
+            if not isinstance(items, list):
+                raise YooKassaError("unexpected YooKassa answer: a refund list without items")
+            refunds.extend(_parse(YooRefund, item) for item in items if isinstance(item, dict))
+            next_cursor = data.get("next_cursor")
+            if not isinstance(next_cursor, str) or not next_cursor:
+                break
+            cursor = next_cursor
+        return refunds
 
     async def _request(
         self,

@@ -21,6 +21,7 @@ from aiohttp import web
 from companion import event_loop
 from companion.app import Container, build_container
 from companion.billing.factory import BillingComponents, build_billing
+from companion.billing.metrics import BillingMetrics
 from companion.billing.service import BillingService
 from companion.billing.webhook import setup_billing_routes
 from companion.bot.deps import BotDeps, ErasureHook
@@ -161,6 +162,7 @@ def wire_billing(settings: Settings, container: Container, telegram_bot: Bot) ->
         entitlements=container.entitlements,
         plans=container.plans,
         cipher=container.cipher,
+        metrics=BillingMetrics(container.metrics.registry),
     )
     billing.attach_telegram(
         AiogramStarsApi(telegram_bot),

@@ -94,5 +94,9 @@ PAYMENT_ACCOUNTING_FIELDS: Final[frozenset[str]] = frozenset(
         "paid_at",
         "granted_at",
         "refunded_at",
+        # Why a succeeded payment was never credited (e.g. refunded because its payer was
+        # erased): the refund of a payment made after erasure is recorded on this row.
+        "closed_at",
+        "closed_reason",
     }
 )

@@ -1,7 +1,8 @@
 """A YooKassa API v3 emulator (aiohttp) that behaves like the documented API for our calls.
 
 Server side: Basic auth, `Idempotence-Key` semantics (same key + same body: the same answer;
-same key + another body: 400 invalid_request), POST/GET payments, capture, cancel, refunds, and
+same key + another body: 400 invalid_request), POST/GET payments, capture, cancel, refunds (and
+the refund list, `GET /refunds?payment_id=&limit=&cursor=`, with `next_cursor` paging), and
 error bodies shaped like YooKassa's (`{"type": "error", "code": ..., "description": ...}`).
 
 Test side: `pay` / `decline` a payment as the user on the redirect page would, choose how saved
@@ -75,6 +76,7 @@ class YooKassaEmulator:
         app.router.add_post("/v3/payments/{id}/capture", self._capture)
         app.router.add_post("/v3/payments/{id}/cancel", self._cancel)
         app.router.add_post("/v3/refunds", self._create_refund)
+        app.router.add_get("/v3/refunds", self._list_refunds)
         app.router.add_get("/v3/refunds/{id}", self._get_refund)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -320,6 +322,25 @@ class YooKassaEmulator:
         }
         self.refunds[refund["id"]] = refund
         return web.json_response(refund)
+
+    async def _list_refunds(self, request: web.Request) -> web.Response:
+        query = request.query
+        try:
+            limit = int(query.get("limit", "10"))
+            start = int(query.get("cursor", "0"))
+        except ValueError:
+            return _error(400, "invalid_request", "invalid limit or cursor")
+        if not 1 <= limit <= 100 or start < 0:
+            return _error(400, "invalid_request", "invalid limit or cursor", "limit")
+        refunds = [
+            refund
+            for refund in self.refunds.values()
+            if "payment_id" not in query or refund["payment_id"] == query["payment_id"]
+        ]
+        body: dict[str, Any] = {"type": "list", "items": refunds[start : start + limit]}
+        if start + limit < len(refunds):
+            body["next_cursor"] = str(start + limit)
+        return web.json_response(body)
 
     async def _get_refund(self, request: web.Request) -> web.Response:
         refund = self.refunds.get(request.match_info["id"])

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from companion.billing.entitlements import EntitlementService
 from companion.billing.ledger import PaymentLedger
+from companion.billing.metrics import BillingMetrics
 from companion.billing.plans import PlanCatalog
 from companion.billing.ports import BillingNotice
 from companion.billing.service import BillingService
@@ -52,6 +53,16 @@ class RecordingNotifier:
 
 
 @dataclass
+class RecordingAlerts:
+    """The owner's alert channel (`OwnerAlerts`), recording what it was told."""
+
+    texts: list[str] = field(default_factory=list)
+
+    async def alert(self, text: str) -> None:
+        self.texts.append(text)
+
+
+@dataclass
 class Billing:
     service: BillingService
     settings: BillingSettings
@@ -66,6 +77,13 @@ class Billing:
     clock: Clock
     webhook_url: str
     db: Any
+    metrics: BillingMetrics = field(default_factory=BillingMetrics)
+    alerts: RecordingAlerts = field(default_factory=RecordingAlerts)
+
+    def metric(self, name: str, **labels: str) -> float:
+        """A counter's value on this harness's own registry (0 when never counted)."""
+        value = self.metrics.registry.get_sample_value(name, labels)
+        return value or 0.0
 
     async def user(self, user_id: int = 1, **fields: Any) -> User:
         fields.setdefault("offer_accepted_at", self.clock.now)
@@ -123,15 +141,17 @@ async def build_billing(
     settings = billing_settings(emulator, **overrides)
     clock = Clock()
     plans = PlanCatalog(settings.plans)
+    metrics = BillingMetrics()
+    alerts = RecordingAlerts()
     store_reader = SubscriptionStore(mongo_db)
     entitlements = EntitlementService(
         store_reader, redis_client, plans, key_prefix=redis_prefix, ttl_s=30, clock=clock
     )
-    store = SubscriptionStore(mongo_db, cache=entitlements)
+    store = SubscriptionStore(mongo_db, cache=entitlements, metrics=metrics)
     client = YooKassaClient(settings, retry_delay_s=0.0)
     users = UserRepository(mongo_db)
     events = EventRepository(mongo_db)
-    ledger = PaymentLedger(mongo_db)
+    ledger = PaymentLedger(mongo_db, metrics=metrics)
     notifier = RecordingNotifier()
     service = BillingService(
         settings,
@@ -143,6 +163,8 @@ async def build_billing(
         yookassa=client,
         notifier=notifier,
         clock=clock,
+        metrics=metrics,
+        alerts=alerts,
     )
     return Billing(
         service,
@@ -158,6 +180,8 @@ async def build_billing(
         clock,
         webhook_url,
         mongo_db,
+        metrics,
+        alerts,
     )
 
 

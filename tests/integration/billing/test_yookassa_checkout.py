@@ -150,7 +150,10 @@ async def test_wrong_amount_or_currency_at_the_api_is_rejected(billing, caplog, 
         assert await billing.notify("payment.succeeded", payment) == 200
     assert "rejected" in caplog.text
     assert not await billing.entitlements.is_pro(1)
-    assert (await billing.ledger.get(record.id)).status is PaymentStatus.PENDING
+    # Closed with its reason, not left pending for the reconciliation job to re-log for days.
+    closed = await billing.ledger.get(record.id)
+    assert closed.status is PaymentStatus.REJECTED
+    assert field.replace("value", "amount") in closed.failure_reason
 
 
 async def test_tampered_metadata_is_rejected(billing):
