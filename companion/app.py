@@ -110,6 +110,7 @@ async def build_container(
                 redis,
                 prefix=settings.redis.key_prefix,
                 ttl_s=settings.telegram.user_cache_ttl_s,
+                cipher=cipher,
             )
         conversations = ConversationRepository(db, cipher)
         messages = MessageRepository(db, cipher)

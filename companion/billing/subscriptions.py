@@ -165,9 +165,11 @@ class SubscriptionStore:
                 await self._record(key, reason, current, new, version + 1)
                 if self._cache is not None:
                     await self._cache.invalidate(user_id)
+                # The user's pseudonym, not the id: this line is also written while erasing
+                # (renewals stopped first) and logs outlive the erasure.
                 log.info(
-                    "subscription %s: %s -> %s (%s)",
-                    user_id,
+                    "subscription of user ref %s: %s -> %s (%s)",
+                    self._cipher.pseudonym(user_id)[:16],
                     current.status.value,
                     new.status.value,
                     reason,

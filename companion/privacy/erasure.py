@@ -11,7 +11,8 @@ Order matters:
    still runs: the database is already erased and what is left behind expires.
 4. Redis: every key under the service's prefix that names the user (cached profile, FSM state
    and data, throttle counters, cached entitlement, locks, and whatever a later feature adds,
-   as long as its key names the user id as one `:`-separated part).
+   as long as its key names the user id as one `:`-separated part); then, when Redis keeps
+   an append-only file, a rewrite of it, so the deleted keys leave the disk too.
 5. `scrub`: the embedded database rolls its journal so the deleted documents' log records are
    gone from disk (`companion.storage.embedded.roll_journal`).
 
@@ -92,6 +93,19 @@ class RedisUserKeys:
             deleted += int(await self._redis.delete(*doomed))
         return deleted
 
+    async def rewrite_append_only_file(self) -> bool:
+        """Have Redis rewrite its append-only file from what it holds now, when it keeps one.
+
+        The AOF logs every write: the deleted keys (named by the user id) would stay in it until
+        Redis rewrites it on its own (when it has doubled). Returns whether a rewrite started;
+        a managed Redis may refuse the command, which is logged and is not an error here.
+        """
+        info = await self._redis.info("persistence")
+        if not int(info.get("aof_enabled", 0)):
+            return False
+        await self._redis.bgrewriteaof()
+        return True
+
 
 @dataclass
 class Erasure:
@@ -129,6 +143,10 @@ class Erasure:
             except RedisError as exc:
                 failed.append("redis")
                 log.error("erasure could not clear Redis: %s", masked(exc, user_id))
+            try:
+                await self.redis_keys.rewrite_append_only_file()
+            except RedisError as exc:  # already rewriting, or the command is disabled
+                log.warning("Redis did not rewrite its append-only file: %s", type(exc).__name__)
         if self.scrub is not None:
             try:
                 await self.scrub()

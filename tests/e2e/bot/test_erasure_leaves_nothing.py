@@ -1,0 +1,241 @@
+"""/forget through the real bot leaves nothing about the person: not in any collection, not in
+Redis, not in the logs, not in any file of the embedded database's directory.
+
+The bot runs as in production (`companion.cli.bot.bot_deps` and `wire_billing`) over its own
+embedded SecantusDB, so the server's files are this test's to read. The person has a name and
+a username, told the bot something, and pays by a saved card (YooKassa emulator) whose token
+renews the subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import bson
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+from pymongo import AsyncMongoClient
+
+from companion.app import build_container
+from companion.billing.webhook import setup_billing_routes
+from companion.bot.runner import build_bot, build_dispatcher, build_fsm_storage
+from companion.cli.bot import bot_deps, wire_billing
+from companion.config import Settings
+from companion.storage import collections as c
+from tests.e2e.bot.conftest import BotHarness, make_settings
+from tests.emulators.openai_server import OpenAIEmulator
+from tests.emulators.telegram import TelegramBotAPIEmulator, TelegramUser
+from tests.emulators.telegram.server import free_port
+from tests.emulators.yookassa import YooKassaEmulator
+
+USER_ID = 739_118_402_557
+NAME = "Zenobiaqx"
+USERNAME = "zenobia_qx_erase"
+SECRET_TEXT = "my neighbour's parrot is called Quetzalcoatl-Bingo"
+CARD_TOKEN = "pm-card-token-5e1f0c9a7b"
+OTHER_ID = 739_118_402_999
+
+
+def needles() -> dict[str, bytes]:
+    return {
+        "user id": str(USER_ID).encode(),
+        "name": NAME.encode(),
+        "username": USERNAME.encode(),
+        "message text": b"Quetzalcoatl-Bingo",
+        "card token": CARD_TOKEN.encode(),
+    }
+
+
+def found_in(data: bytes) -> list[str]:
+    return [what for what, needle in needles().items() if needle in data]
+
+
+async def wait_for(check: Any, *, want_empty: bool, timeout_s: float = 20.0) -> Any:
+    """Poll `check()` until its result is empty (or non-empty); the last result either way."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = await check()
+        if (not result) == want_empty or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def yookassa() -> AsyncIterator[YooKassaEmulator]:
+    async with YooKassaEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def embedded_settings(
+    tmp_path: Path,
+    redis_prefix: str,
+    llm: OpenAIEmulator,
+    tg: TelegramBotAPIEmulator,
+    personas_dir: Path,
+    yookassa: YooKassaEmulator,
+) -> Settings:
+    settings = make_settings(
+        mongo_uri="mongodb://unused", prefix=redis_prefix, llm=llm, tg=tg, personas_dir=personas_dir
+    )
+    # No URI: the composition root starts its own embedded server in this directory.
+    settings.mongo = settings.mongo.model_copy(
+        update={"uri": None, "embedded_data_dir": tmp_path / "db", "database": "companion"}
+    )
+    settings.billing = settings.billing.model_copy(
+        update={
+            "yookassa_shop_id": yookassa.shop_id,
+            "yookassa_secret_key": SecretStr(yookassa.secret_key),
+            "yookassa_api_url": yookassa.base_url,
+            "yookassa_allowed_ips": ["127.0.0.2/32"],
+            "autopayments": True,
+        }
+    )
+    return settings
+
+
+@contextlib.asynccontextmanager
+async def production_bot(
+    settings: Settings, tg: TelegramBotAPIEmulator, llm: OpenAIEmulator
+) -> AsyncIterator[tuple[BotHarness, str]]:
+    async with build_container(settings, watch_personas=False) as container:
+        assert container.redis is not None and container.database.embedded is not None
+        bot = build_bot(settings.telegram)
+        billing = wire_billing(settings, container, bot)
+        deps = bot_deps(container, {"billing": billing.service, "stars_billing": billing.stars})
+        dp = build_dispatcher(deps, build_fsm_storage(container.redis, settings.redis))
+        app = web.Application()
+        setup_billing_routes(app, billing.service)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        polling = asyncio.create_task(
+            dp.start_polling(bot, handle_signals=False, polling_timeout=1, close_bot_session=False)
+        )
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            container.database.embedded.uri, tz_aware=True
+        )
+        harness = BotHarness(tg, llm, settings, container, bot, dp, container.redis, mongo)
+        try:
+            yield harness, f"http://127.0.0.1:{port}{settings.billing.webhook_path}"
+        finally:
+            with contextlib.suppress(RuntimeError):
+                await dp.stop_polling()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(polling, 10)
+            await runner.cleanup()
+            await billing.aclose()
+            await bot.session.close()
+            await mongo.close()
+            keys = [k async for k in container.redis.scan_iter(f"{settings.redis.key_prefix}:*")]
+            if keys:
+                await container.redis.delete(*keys)
+
+
+async def test_forget_leaves_no_trace_in_database_redis_logs_or_files(
+    embedded_settings: Settings,
+    tg: TelegramBotAPIEmulator,
+    llm: OpenAIEmulator,
+    yookassa: YooKassaEmulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # What production logs (INFO and up, every logger). The driver's DEBUG command log would
+    # echo queries, ids included: it is never on in production.
+    caplog.set_level(logging.INFO)
+    data_dir = embedded_settings.mongo.embedded_data_dir
+    async with production_bot(embedded_settings, tg, llm) as (harness, webhook_url):
+        other = await harness.chatted_user(OTHER_ID)  # someone who stays
+        user = harness.user(USER_ID, first_name=NAME)
+        user.user["username"] = USERNAME
+        await harness.onboard(user)
+        await harness.choose(user, "mark")
+        llm.reply = "What a name for a parrot."
+        await user.say(SECRET_TEXT)
+        await user.expect("sendMessage", contains="What a name for a parrot.")
+
+        # PRO by card, the card saved for renewals.
+        await user.command("pro")
+        await user.expect("sendMessage", contains="Companion PRO")
+        await user.press(text="PRO for a month")
+        await user.expect("sendMessage", contains="public offer")
+        await user.press(text="I accept the offer")
+        await user.expect("sendMessage", contains="YooKassa")
+        [pay_url] = [u for u in _url_buttons(user) if "/checkout/" in u]
+        payment = yookassa.pay(pay_url.rsplit("/", 1)[1], method_id=CARD_TOKEN)
+        status = await yookassa.notify(
+            webhook_url, "payment.succeeded", payment, source="127.0.0.2"
+        )
+        assert status == 200
+        await user.expect("sendMessage", contains="PRO is on")
+        db = harness.db
+        subscription = await db[c.SUBSCRIPTIONS].find_one({"_id": USER_ID})
+        assert subscription is not None and subscription["auto_renew"]
+
+        # The worst case for the files: everything written so far checkpointed into the data
+        # files before the erasure (the server does this every minute anyway).
+        await harness.mongo.admin.command("fsync")
+
+        caplog.clear()
+        await user.command("forget")
+        await user.expect("sendMessage", contains="erase")
+        await user.press(text="Yes, erase everything")
+        await user.expect("editMessageText", contains="all your data has been erased")
+        erasure_logs = list(caplog.records)
+
+        # Database: no document anywhere holds any of it (payments are kept, pseudonymised).
+        for name in await db.list_collection_names():
+            async for document in db[name].find({}):
+                hits = found_in(bson.encode(document))
+                assert not hits, f"{name} still holds the {hits}: {document}"
+        assert await db[c.PAYMENTS].count_documents({"user_ref": {"$exists": True}}) == 1
+
+        # Redis: no key under the service's prefix names the person or holds their data.
+        redis = harness.redis
+        async for key in redis.scan_iter(f"{embedded_settings.redis.key_prefix}:*"):
+            value = await redis.dump(key) or b""
+            assert not found_in(key), key
+            assert not found_in(value), (key, value)
+
+        # Logs of the erasure: not one line names the person.
+        for record in erasure_logs:
+            assert not found_in(record.getMessage().encode()), record.getMessage()
+            if record.exc_text:
+                assert not found_in(record.exc_text.encode()), record.exc_text
+
+        # Files: the journal was rolled and there is no oplog; data files hold only ciphertext.
+        # WiredTiger removes the rolled journal files a moment after the checkpoint.
+        left = await wait_for(lambda: _files_holding_it(data_dir.parent), want_empty=True)
+        assert left == [], left
+
+        # The other person is untouched and still answered.
+        assert await db[c.MESSAGES].count_documents({"user_id": OTHER_ID}) >= 3
+        llm.reply = "Still here."
+        await other.say("Are you there?")
+        await other.expect("sendMessage", contains="Still here.")
+
+
+async def _files_holding_it(directory: Path) -> list[str]:
+    """Every file under `directory` (data, journal, server log) that holds one of the needles."""
+    hits = []
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            found = found_in(path.read_bytes())
+            if found:
+                hits.append(f"{path.relative_to(directory)}: {found}")
+    return hits
+
+
+def _url_buttons(user: TelegramUser) -> list[str]:
+    urls: list[str] = []
+    for message in reversed(user.history()):
+        for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+            urls.extend(button["url"] for button in row if "url" in button)
+    return urls
