@@ -501,3 +501,50 @@ async def test_show_paywall_for_the_chat_router(shop: BillingBot) -> None:
         "PRO for a week — 149 ₽ / 100 ⭐",
         "PRO for a month — 449 ₽ / 300 ⭐",
     ]
+
+
+async def test_erased_user_paying_the_link_they_still_hold_is_refunded(
+    shop: BillingBot, caplog
+) -> None:
+    """/forget with a YooKassa checkout open, then the old link is paid: YooKassa gets 200, the
+    money goes back, and the ledger records it without anything that names the person."""
+    harness = shop.bot
+    user = harness.user(3020)
+    await harness.onboard(user)
+    await user.command("pro")
+    await user.expect("sendMessage", contains="Companion PRO")
+    await user.press(text="PRO for a month")
+    await user.expect("sendMessage", contains="public offer")
+    await user.press(text="I accept the offer")
+    await user.expect("sendMessage", contains="YooKassa")
+    [pay_url] = [u for u in _url_buttons(user) if "/checkout/" in u]
+    payment_id = pay_url.rsplit("/", 1)[1]
+
+    await user.command("forget")
+    await user.expect("sendMessage", contains="erase")
+    await user.press(text="Yes, erase everything")
+    await user.expect("editMessageText", contains="all your data has been erased")
+    assert sum((await harness.count_user_documents(3020)).values()) == 0
+
+    caplog.set_level(logging.INFO, logger="companion")
+    payment = shop.yookassa.pay(payment_id)
+    status = await shop.yookassa.notify(
+        shop.webhook_url, "payment.succeeded", payment, source="127.0.0.2"
+    )
+    assert status == 200
+
+    [refund] = [r for r in shop.yookassa.refunds.values() if r["payment_id"] == payment_id]
+    assert refund["amount"] == {"value": "449.00", "currency": "RUB"}
+    row = await harness.db["payments"].find_one({"payment_id": payment_id})
+    assert row["status"] == "succeeded" and row["closed_reason"] == "erased"
+    assert row["refund_ids"] == [refund["id"]] and row["refunded_amount"] == "449.00"
+    assert "user_id" not in row and row["user_ref"] and "granted_at" not in row
+    # Nothing about the person was written back, and nobody was told "PRO is on".
+    assert sum((await harness.count_user_documents(3020)).values()) == 0
+    assert await shop.subscription(3020) is None
+    assert not any("PRO is on" in (m.get("text") or "") for m in user.history())
+    assert "3020" not in caplog.text
+    # YooKassa's refund notification and a redelivery change nothing.
+    for event, obj in (("refund.succeeded", refund), ("payment.succeeded", payment)):
+        assert await shop.yookassa.notify(shop.webhook_url, event, obj, source="127.0.0.2") == 200
+    assert len(shop.yookassa.refunds) == 1
