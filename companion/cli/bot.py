@@ -24,6 +24,7 @@ from companion.billing.factory import BillingComponents, build_billing
 from companion.billing.metrics import BillingMetrics
 from companion.billing.service import BillingService
 from companion.billing.webhook import setup_billing_routes
+from companion.bot.alerts import AdminAlerts
 from companion.bot.deps import BotDeps, ErasureHook
 from companion.bot.routers.billing import AiogramStarsApi, BotNotifier
 from companion.bot.runner import (
@@ -175,6 +176,9 @@ def wire_billing(settings: Settings, container: Container, telegram_bot: Bot) ->
         ),
         payload_secret=settings.telegram.token,
     )
+    if settings.telegram.admin_ids:
+        # Money that needs a human (a rejected payment, a refund YooKassa refused).
+        billing.service.alerts = AdminAlerts(telegram_bot, settings.telegram.admin_ids)
     return billing
 
 

@@ -548,3 +548,42 @@ async def test_erased_user_paying_the_link_they_still_hold_is_refunded(
     for event, obj in (("refund.succeeded", refund), ("payment.succeeded", payment)):
         assert await shop.yookassa.notify(shop.webhook_url, event, obj, source="127.0.0.2") == 200
     assert len(shop.yookassa.refunds) == 1
+
+
+async def test_a_rejected_payment_alerts_the_admin_once(shop: BillingBot) -> None:
+    harness = shop.bot
+    admin = harness.user(ADMIN)
+    await harness.onboard(admin)
+    user = harness.user(3021)
+    await harness.onboard(user)
+    await user.command("pro")
+    await user.expect("sendMessage", contains="Companion PRO")
+    await user.press(text="PRO for a week")
+    await user.expect("sendMessage", contains="public offer")
+    await user.press(text="I accept the offer")
+    await user.expect("sendMessage", contains="YooKassa")
+    [pay_url] = [u for u in _url_buttons(user) if "/checkout/" in u]
+    payment_id = pay_url.rsplit("/", 1)[1]
+    shop.yookassa.payments[payment_id]["amount"]["value"] = "1.00"  # not what we asked for
+    payment = shop.yookassa.pay(payment_id)
+
+    for _ in range(2):  # YooKassa redelivers
+        status = await shop.yookassa.notify(
+            shop.webhook_url, "payment.succeeded", payment, source="127.0.0.2"
+        )
+        assert status == 200
+    alert = await admin.expect("sendMessage", contains="rejected")
+    assert payment_id in (alert.text or "") and "amount 1.00 != 149.00" in (alert.text or "")
+    await shop.billing.jobs.reconcile()
+    alerts = [
+        c
+        for c in harness.tg.calls
+        if c.method == "sendMessage"
+        and c.params.get("chat_id") == ADMIN
+        and "rejected" in str(c.params.get("text"))
+    ]
+    assert len(alerts) == 1
+    row = await harness.db["payments"].find_one({"payment_id": payment_id})
+    assert row["status"] == "rejected"
+    assert await shop.subscription(3021) is not None
+    assert not (await shop.subscription(3021)).grants_pro(row["updated_at"])
