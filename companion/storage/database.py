@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from types import TracebackType
 from typing import Any
@@ -61,6 +62,14 @@ class Database:
         self.db: AsyncDatabase[Document] = client[name]
         self.display_uri = display_uri
         self.embedded = embedded
+        self._supervisor: asyncio.Task[None] | None = None
+
+    def supervise_embedded(self) -> None:
+        """Restart the embedded server whenever it dies (see `EmbeddedMongoServer.supervise`)."""
+        if self.embedded is not None and self._supervisor is None:
+            self._supervisor = asyncio.create_task(
+                self.embedded.supervise(), name="embedded-database-supervisor"
+            )
 
     @property
     def is_embedded(self) -> bool:
@@ -76,6 +85,11 @@ class Database:
 
     async def aclose(self) -> None:
         """Close the client first, then stop the embedded server so it can checkpoint cleanly."""
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
         try:
             await self.client.close()
         finally:
@@ -145,5 +159,6 @@ async def open_database(settings: Settings, *, create_indexes: bool = True) -> D
     except BaseException:
         await database.aclose()
         raise
+    database.supervise_embedded()
     log.info("connected to MongoDB at %s", display)
     return database

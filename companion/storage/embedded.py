@@ -3,6 +3,10 @@
 When no MongoDB URI is configured, the composition root starts `secantusd-py` as a child
 process on a free loopback port with its data on disk, waits until it answers `ping`, and
 stops it cleanly on shutdown. Code talks to it only through the MongoDB driver.
+
+`supervise()` watches the child and starts it again, on the same port and data directory,
+whenever it exits without being asked to (a crash, the OOM killer), with backoff while starts
+fail; the driver reconnects by itself once it answers.
 """
 
 from __future__ import annotations
@@ -135,6 +139,9 @@ class EmbeddedMongoServer:
         self.start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
+        # Set by start(), cleared by stop(): whether the server should be running now.
+        self._wanted = False
+        self.restarts = 0
 
     @property
     def uri(self) -> str:
@@ -158,6 +165,7 @@ class EmbeddedMongoServer:
         return self.data_dir.with_name(f"{self.data_dir.name}.pid")
 
     def start(self) -> str:
+        self._wanted = True
         if self.running:
             return self.uri
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -192,6 +200,38 @@ class EmbeddedMongoServer:
         self.pid_file.write_text(f"{self._process.pid} {os.getpid()}\n")
         self._wait_ready(log_path)
         return self.uri
+
+    async def supervise(
+        self, *, check_s: float = 0.5, backoff_s: float = 0.5, max_backoff_s: float = 30.0
+    ) -> None:
+        """Run until cancelled: start the server again whenever it died on its own."""
+        failures = 0
+        while True:
+            await asyncio.sleep(check_s)
+            if not self._wanted or self.running:
+                continue
+            process = self._process
+            code = process.returncode if process is not None else None
+            log.error("the embedded database exited (code %s); starting it again", code)
+            self._process = None
+            self._close_log()
+            try:
+                await asyncio.to_thread(self.start)
+            except (EmbeddedServerError, OSError) as exc:
+                failures += 1
+                delay = min(max_backoff_s, backoff_s * 2 ** (failures - 1))
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                log.error(
+                    "could not restart the embedded database (%s); next try in %.1f s",
+                    reason,
+                    delay,
+                )
+                self._wanted = True  # a failed start stopped it; it is still wanted
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            self.restarts += 1
+            log.warning("the embedded database is back on port %s", self.port)
 
     def _wait_ready(self, log_path: Path) -> None:
         deadline = time.monotonic() + self.start_timeout_s
@@ -252,6 +292,7 @@ class EmbeddedMongoServer:
         self.pid_file.unlink(missing_ok=True)
 
     def stop(self, timeout_s: float = 15.0) -> None:
+        self._wanted = False
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             # SIGTERM lets WiredTiger checkpoint and close its files.
