@@ -162,6 +162,17 @@ class TelegramUser:
         }
         return await self.send_message(self._message(poll=poll))
 
+    async def pay_stars(
+        self, payload: str, amount: int, *, subscription_period: int | None = None
+    ) -> dict[str, Any]:
+        """Pay an invoice in Stars: Telegram records the transaction and sends the bot a
+        `successful_payment` message; returns that SuccessfulPayment."""
+        paid = self.tg.charge_stars(
+            self.user, payload, amount, subscription_period=subscription_period
+        )
+        await self.send_message(self._message(successful_payment=paid))
+        return paid
+
     async def edit(self, message: dict[str, Any], new_text: str) -> dict[str, Any]:
         edited = {**message, "text": new_text, "edit_date": int(time.time())}
         await self.tg.push_update({"edited_message": edited})

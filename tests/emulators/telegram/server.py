@@ -14,8 +14,20 @@ editMessageReplyMarkup, editMessageMedia, deleteMessage, sendPhoto / sendDocumen
 sendVoice (multipart upload, a known ``file_id``, or a URL), sendChatAction,
 answerCallbackQuery, setMyCommands / getMyCommands / deleteMyCommands, setChatMenuButton,
 getFile, getChat, sendInvoice, createInvoiceLink, answerPreCheckoutQuery, refundStarPayment,
-editUserStarSubscription (``user_id``, ``telegram_payment_charge_id``, ``is_canceled``; True).
-Unknown methods answer 404 "Not Found: method not found", like the real server.
+editUserStarSubscription, getStarTransactions. Unknown methods answer 404 "Not Found: method not
+found", like the real server.
+
+Telegram Stars: `charge_stars(user, payload, amount, subscription_period=...)` is a person paying
+an invoice: the emulator records the incoming StarTransaction (``source``: TransactionPartnerUser
+with ``transaction_type`` "invoice_payment", ``invoice_payload``, ``subscription_period``) and
+returns the SuccessfulPayment to send to the bot (`TelegramUser.pay_stars` does both).
+`renew_star_subscription(charge_id)` is Telegram charging a subscription's next period; a
+subscription the bot cancelled (``editUserStarSubscription`` with ``is_canceled`` true) is not
+renewed. ``refundStarPayment`` adds the outgoing refund transaction (same ``id`` as the payment,
+``receiver`` the user) and answers 400 CHARGE_ALREADY_REFUNDED the second time.
+``getStarTransactions`` pages the bot's transactions in chronological order (``offset`` to skip,
+``limit`` 1-100, default 100). Charge ids the emulator never made (payments that tests record
+directly) are accepted by refundStarPayment and editUserStarSubscription without bookkeeping.
 
 Validation like Telegram: text 1-4096 UTF-16 units after entity parsing ("message is too long"
 / "message text is empty"), captions <= 1024, HTML checked as Telegram does ("can't parse
@@ -247,11 +259,20 @@ class TelegramBotAPIEmulator:
         self.callback_queries: dict[str, dict[str, Any]] = {}
         self.answered_callbacks: dict[str, dict[str, Any]] = {}
         self.pre_checkout_answers: dict[str, dict[str, Any]] = {}
+        # Telegram Stars: the bot's transactions (chronological), its users' subscriptions by
+        # the first charge id, and which charges were refunded.
+        self.star_transactions: list[dict[str, Any]] = []
+        self.star_subscriptions: dict[str, dict[str, Any]] = {}
+        self.star_charges: dict[str, dict[str, Any]] = {}
+        self.star_refunded: set[str] = set()
         self.webhook: dict[str, Any] | None = None
         self.deliveries: list[WebhookDelivery] = []
         # A load balancer in front of several webhook workers: updates go round-robin to these
         # URLs instead of the registered one (the secret token is still sent).
         self.webhook_targets: list[str] = []
+        # Pauses before Telegram repeats a webhook delivery answered with an error or not at all
+        # (e.g. ``(1, 2, 4)``: three repeats); empty: no repeats.
+        self.redeliver_after_s: tuple[float, ...] = ()
         self._next_target = 0
         self.updates_sent: dict[int, float] = {}  # update_id -> when it left the emulator
 
@@ -298,8 +319,9 @@ class TelegramBotAPIEmulator:
             "sendInvoice": self._send_invoice,
             "createInvoiceLink": self._create_invoice_link,
             "answerPreCheckoutQuery": self._answer_pre_checkout_query,
-            "refundStarPayment": lambda p, f: True,
+            "refundStarPayment": self._refund_star_payment,
             "editUserStarSubscription": self._edit_user_star_subscription,
+            "getStarTransactions": self._get_star_transactions,
             "close": lambda p, f: True,
             "logOut": lambda p, f: True,
         }
@@ -656,9 +678,21 @@ class TelegramBotAPIEmulator:
         }
 
     async def _deliver(self, update: dict[str, Any]) -> None:
+        # Telegram repeats a delivery that did not get a 2xx answer ("we will repeat the request
+        # and give up after a reasonable amount of attempts"); `redeliver_after_s` scripts the
+        # pauses before each repeat (empty: one attempt, the default).
+        for pause in (*self.redeliver_after_s, None):
+            delivery = await self._deliver_once(update)
+            if delivery is None or (delivery.status is not None and 200 <= delivery.status < 300):
+                return
+            if pause is None:
+                return
+            await asyncio.sleep(pause)
+
+    async def _deliver_once(self, update: dict[str, Any]) -> WebhookDelivery | None:
         hook = self.webhook
         if hook is None or self._http is None or self._webhook_sem is None:
-            return
+            return None
         headers = {"Content-Type": "application/json"}
         if hook["secret_token"]:
             headers["X-Telegram-Bot-Api-Secret-Token"] = hook["secret_token"]
@@ -688,6 +722,7 @@ class TelegramBotAPIEmulator:
                 delivery.error = repr(exc)
             finally:
                 delivery.done_at = time.monotonic()
+        return delivery
 
     async def _run_webhook_reply(self, reply: dict[str, Any]) -> None:
         method = str(reply.pop("method"))
@@ -823,6 +858,14 @@ class TelegramBotAPIEmulator:
             limit=CAPTION_LIMIT,
             what="message caption",
         )
+        if _same_media(message.get(kind), stored) and (
+            caption == message.get("caption", "")
+            and _inline_markup(params.get("reply_markup")) == message.get("reply_markup")
+        ):
+            raise _bad(
+                "message is not modified: specified new message content and reply markup are "
+                "exactly the same as a current content and reply markup of the message"
+            )
         for old in _MEDIA_FIELDS:
             message.pop(old, None)
         message.pop("text", None)
@@ -980,7 +1023,150 @@ class TelegramBotAPIEmulator:
             raise _bad("user_id and telegram_payment_charge_id are required")
         if "is_canceled" not in params:
             raise _bad("is_canceled is required")
+        charge = self.star_charges.get(str(params["telegram_payment_charge_id"]))
+        if charge is None:
+            return True  # a charge the emulator did not make (recorded directly by a test)
+        if charge["user"]["id"] != params["user_id"]:
+            raise _bad("USER_ID_INVALID")
+        subscription = self.star_subscriptions.get(charge["subscription_id"] or "")
+        if subscription is None:
+            raise _bad("SUBSCRIPTION_ID_INVALID")  # a one-off payment is no subscription
+        subscription["canceled"] = bool(params["is_canceled"])
         return True
+
+    # ------------------------------------------------------------------ Telegram Stars
+
+    def charge_stars(
+        self,
+        user: dict[str, Any],
+        payload: str,
+        amount: int,
+        *,
+        subscription_period: int | None = None,
+    ) -> dict[str, Any]:
+        """A person pays an invoice in Stars: the transaction is recorded, and the
+        SuccessfulPayment the bot is sent is returned (put it in a message from `user`)."""
+        charge_id = f"stxn{len(self.star_charges) + 1:05d}{secrets.token_hex(6)}"
+        now = int(time.time())
+        subscription_id = charge_id if subscription_period else None
+        expires = now + subscription_period if subscription_period else None
+        if subscription_id is not None and subscription_period is not None:
+            self.star_subscriptions[subscription_id] = {
+                "user": user,
+                "payload": payload,
+                "amount": amount,
+                "period": subscription_period,
+                "expires": expires,
+                "canceled": False,
+            }
+        return self._star_charge(
+            charge_id, user, payload, amount, subscription_id, subscription_period, expires, True
+        )
+
+    def renew_star_subscription(
+        self, subscription_id: str, *, even_if_canceled: bool = False
+    ) -> dict[str, Any] | None:
+        """Telegram charges the next period of a subscription: the SuccessfulPayment (with
+        ``is_recurring``) for the bot, or None when the bot cancelled the subscription.
+        `even_if_canceled` models a charge Telegram made before the cancellation reached it."""
+        subscription = self.star_subscriptions[subscription_id]
+        if subscription["canceled"] and not even_if_canceled:
+            return None
+        subscription["expires"] += subscription["period"]
+        charge_id = f"stxn{len(self.star_charges) + 1:05d}{secrets.token_hex(6)}"
+        return self._star_charge(
+            charge_id,
+            subscription["user"],
+            subscription["payload"],
+            subscription["amount"],
+            subscription_id,
+            subscription["period"],
+            subscription["expires"],
+            False,
+        )
+
+    def _star_charge(
+        self,
+        charge_id: str,
+        user: dict[str, Any],
+        payload: str,
+        amount: int,
+        subscription_id: str | None,
+        period: int | None,
+        expires: int | None,
+        first: bool,
+    ) -> dict[str, Any]:
+        partner: dict[str, Any] = {
+            "type": "user",
+            "transaction_type": "invoice_payment",
+            "user": user,
+            "invoice_payload": payload,
+        }
+        if period:
+            partner["subscription_period"] = period
+        self.star_transactions.append(
+            {"id": charge_id, "amount": amount, "date": int(time.time()), "source": partner}
+        )
+        self.star_charges[charge_id] = {
+            "user": user,
+            "amount": amount,
+            "payload": payload,
+            "subscription_id": subscription_id,
+        }
+        paid: dict[str, Any] = {
+            "currency": "XTR",
+            "total_amount": amount,
+            "invoice_payload": payload,
+            "telegram_payment_charge_id": charge_id,
+            "provider_payment_charge_id": "",
+        }
+        if subscription_id is not None:
+            paid.update(
+                subscription_expiration_date=expires,
+                is_recurring=True,
+                is_first_recurring=first,
+            )
+        return paid
+
+    def _refund_star_payment(self, params: dict[str, Any], files: dict[str, StoredFile]) -> Any:
+        if not params.get("user_id") or not params.get("telegram_payment_charge_id"):
+            raise _bad("user_id and telegram_payment_charge_id are required")
+        charge_id = str(params["telegram_payment_charge_id"])
+        charge = self.star_charges.get(charge_id)
+        if charge is None:
+            return True  # a charge the emulator did not make (recorded directly by a test)
+        if charge["user"]["id"] != params["user_id"]:
+            raise _bad("USER_ID_INVALID")
+        if charge_id in self.star_refunded:
+            raise _bad("CHARGE_ALREADY_REFUNDED")
+        self.star_refunded.add(charge_id)
+        self.star_transactions.append(
+            {
+                "id": charge_id,  # a refund has the id of the payment it returns
+                "amount": charge["amount"],
+                "date": int(time.time()),
+                "receiver": {
+                    "type": "user",
+                    "transaction_type": "invoice_payment",
+                    "user": charge["user"],
+                    "invoice_payload": charge["payload"],
+                },
+            }
+        )
+        return True
+
+    def _get_star_transactions(self, params: dict[str, Any], files: dict[str, StoredFile]) -> Any:
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        if not 1 <= limit <= 100:
+            raise _bad("limit must be between 1 and 100")
+        if offset < 0:
+            raise _bad("offset must be non-negative")
+        return {"transactions": self.star_transactions[offset : offset + limit]}
+
+    def star_refunds(self) -> list[dict[str, Any]]:
+        """The outgoing (refund) transactions, oldest first."""
+        return [t for t in self.star_transactions if "receiver" in t]
 
 
 # ---------------------------------------------------------------------- helpers
@@ -1020,6 +1206,13 @@ def _set_markup(message: dict[str, Any], markup: dict[str, Any] | None) -> None:
         message.pop("reply_markup", None)
     else:
         message["reply_markup"] = markup
+
+
+def _same_media(current: Any, stored: StoredFile) -> bool:
+    """Whether a message's media (a photo's sizes, or one object) is already this file."""
+    if isinstance(current, list) and current:
+        current = current[-1]
+    return isinstance(current, dict) and current.get("file_unique_id") == stored.file_unique_id
 
 
 def _media_object(kind: str, stored: StoredFile) -> Any:
