@@ -222,6 +222,9 @@ class BillingSettings(BaseModel):
     jobs_interval_s: float = 300.0
     reconcile_interval_s: float = 120.0
     reconcile_max_age_hours: int = 72
+    # Stars: every `stars_reconcile_interval_s` the bot's Stars history (getStarTransactions) is
+    # read and what the ledger lacks is credited (or refunded); 0 turns the job off.
+    stars_reconcile_interval_s: float = 600.0
     yookassa_shop_id: str | None = None
     yookassa_secret_key: SecretStr | None = None
     yookassa_api_url: str = "https://api.yookassa.ru/v3"

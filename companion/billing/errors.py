@@ -29,3 +29,12 @@ class NothingToRefundError(BillingError):
 
 class NotCancellableError(BillingError):
     """There is no renewing subscription to cancel (or to resume)."""
+
+
+class AlreadySubscribedError(BillingError):
+    """A renewing subscription is already running (until `until`): one per user, so a second
+    one is not sold until renewal is turned off (`/subscription`)."""
+
+    def __init__(self, until: object = None) -> None:
+        super().__init__("a renewing subscription is already running")
+        self.until = until

@@ -12,7 +12,9 @@ await billing.aclose()                # stops the scheduler, closes the YooKassa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
@@ -25,6 +27,7 @@ from companion.billing.plans import PlanCatalog
 from companion.billing.ports import Notifier, StarsApi
 from companion.billing.service import BillingService
 from companion.billing.stars import StarsBilling, derive_payload_key
+from companion.billing.stars_reconcile import StarsReconciler
 from companion.billing.subscriptions import SubscriptionStore
 from companion.billing.yookassa import YooKassaClient
 from companion.config import Settings
@@ -39,6 +42,10 @@ class BillingComponents:
     scheduler: BillingScheduler
     yookassa: YooKassaClient | None
     stars: StarsBilling | None = None
+    # The keyed hash erasure writes as `user_ref`: a Stars payment of an erased payer is
+    # recorded under it.
+    pseudonym: Callable[[int], str] | None = None
+    stars_reconciler: StarsReconciler | None = None
 
     def attach_telegram(
         self, stars_api: StarsApi, notifier: Notifier, *, payload_secret: SecretStr | None
@@ -62,7 +69,18 @@ class BillingComponents:
             stars_api,
             derive_payload_key(secret.get_secret_value()),
             selling=settings.stars_enabled,
+            pseudonym=self.pseudonym,
         )
+        # Telegram's Stars history is the truth for Stars: credit what the ledger lacks.
+        self.stars_reconciler = StarsReconciler(
+            self.stars,
+            stars_api,
+            self.service.ledger,
+            max_age=timedelta(hours=settings.reconcile_max_age_hours),
+            clock=self.service.now,
+            metrics=self.service.metrics,
+        )
+        self.jobs.stars_reconcile = self.stars_reconciler.run
 
     async def aclose(self) -> None:
         await self.scheduler.stop()
@@ -99,6 +117,9 @@ def build_billing(
     )
     jobs = BillingJobs(service)
     scheduler = BillingScheduler(
-        jobs, interval_s=billing.jobs_interval_s, reconcile_interval_s=billing.reconcile_interval_s
+        jobs,
+        interval_s=billing.jobs_interval_s,
+        reconcile_interval_s=billing.reconcile_interval_s,
+        stars_reconcile_interval_s=billing.stars_reconcile_interval_s,
     )
-    return BillingComponents(service, jobs, scheduler, yookassa)
+    return BillingComponents(service, jobs, scheduler, yookassa, pseudonym=cipher.pseudonym)

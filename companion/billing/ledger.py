@@ -233,8 +233,13 @@ class PaymentLedger:
         payment made by someone who had erased their data (a Stars renewal). Once per
         `(provider, payment_id)`; returns the stored record and False when it was there."""
         assert record.user_id is None and record.payment_id is not None
+        document = {
+            key: value
+            for key, value in _to_document(record, self._cipher).items()
+            if key in c.PAYMENT_ACCOUNTING_FIELDS or key in ("user_ref", "erased_at")
+        }
         try:
-            await self._payments.insert_one(_to_document(record, self._cipher))
+            await self._payments.insert_one(document)
         except DuplicateKeyError:
             existing = await self.by_payment_id(record.provider, record.payment_id)
             if existing is None:

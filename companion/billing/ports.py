@@ -34,6 +34,21 @@ class Notifier(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class StarTransaction:
+    """One line of the bot's Stars history (Bot API `StarTransaction`) that involves a user
+    paying an invoice: an incoming payment, or (``refund`` true) the refund of one, which has
+    the id of the payment it returns. Other kinds (withdrawals, gifts, ads) are not listed."""
+
+    id: str  # the payment's telegram_payment_charge_id
+    user_id: int
+    amount: int
+    date: datetime
+    invoice_payload: str
+    subscription_period: int | None = None
+    refund: bool = False
+
+
 class StarsApi(Protocol):
     """The Bot API calls Stars payments need."""
 
@@ -56,3 +71,8 @@ class StarsApi(Protocol):
     ) -> None: ...
 
     async def refund_star_payment(self, user_id: int, telegram_payment_charge_id: str) -> None: ...
+
+    async def get_star_transactions(self, offset: int, limit: int) -> list[StarTransaction | None]:
+        """A page of the bot's Stars history, oldest first (``getStarTransactions``); None for an
+        entry that is not an invoice payment or refund with a user, so pages keep their size."""
+        ...

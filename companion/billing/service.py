@@ -21,13 +21,14 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
+from companion.billing import stars_subscriptions
 from companion.billing.errors import (
     ContactRequiredError,
     InvalidContactError,
@@ -1018,6 +1019,9 @@ class BillingService:
             await self._stars_api.edit_user_star_subscription(
                 user_id, subscription.payment_method_id, True
             )
+        # Any other Stars subscription the ledger knows (two purchases that raced) stops too,
+        # before anything changes here: a Bot API error leaves all as it was, to retry.
+        await self._cancel_star_subscriptions(user_id, skip=[subscription.payment_method_id or ""])
 
         def decide(current: Subscription, version: int) -> Subscription | None:
             if current.status not in (S.ACTIVE, S.PAST_DUE) or not current.auto_renew:
@@ -1053,8 +1057,19 @@ class BillingService:
         try:
             await self.cancel(user_id)
         except NotCancellableError:
-            return False
+            # Nothing renews on the subscription itself; a Stars subscription it no longer
+            # names may still be charging (every live one in the ledger is stopped).
+            return bool(await self._cancel_star_subscriptions(user_id))
         return True
+
+    async def _cancel_star_subscriptions(
+        self, user_id: int, *, skip: Iterable[str] = ()
+    ) -> list[str]:
+        if self._stars_api is None:
+            return []
+        return await stars_subscriptions.cancel_subscriptions(
+            self._stars_api, self.ledger, user_id, self.now(), skip=skip
+        )
 
     async def close_open_checkouts(self, user_id: int) -> None:
         """Before erasure: cancel the user's open YooKassa payments where YooKassa allows it

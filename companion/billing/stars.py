@@ -7,6 +7,17 @@ period Telegram allows); Telegram charges it again every 30 days and sends a new
 The invoice payload names the plan and the user and carries an HMAC, so a pre-checkout query or
 payment for a payload we did not issue (or issued to someone else) is refused. Each payment is
 recorded once: `telegram_payment_charge_id` is the ledger's provider payment id (unique).
+
+Money is never kept for nothing: a payment that cannot be credited (a payload we did not issue,
+a plan no longer sold, a payer who erased their data) is refunded with `refundStarPayment` and
+recorded as closed; an erased payer's one is recorded pseudonymised (`user_ref`, no user id), and
+their subscription is cancelled. A payment that cannot be recorded now (the database is down)
+raises, so the update is handled again; `companion.billing.stars_reconcile` also credits, from
+Telegram's own list (`getStarTransactions`), whatever the ledger lacks.
+
+One renewing subscription per user: a Stars subscription is not sold while another renewal runs
+(card or Stars); if two still start (two invoices paid at once), every Stars subscription but the
+one the user's subscription renews with is cancelled at once, its paid period credited.
 """
 
 from __future__ import annotations
@@ -16,23 +27,31 @@ import hmac
 import logging
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from companion.billing.errors import OfferNotAcceptedError, PaymentUnavailableError
+from companion.billing import stars_subscriptions
+from companion.billing.errors import (
+    AlreadySubscribedError,
+    OfferNotAcceptedError,
+    PaymentUnavailableError,
+)
 from companion.billing.ledger import PaymentKind, PaymentRecord, PaymentStatus, Provider
 from companion.billing.plans import UnknownPlanError
 from companion.billing.ports import StarsApi
 from companion.billing.service import BillingService, Outcome
 from companion.config import PlanSettings
-from companion.storage.models import EventName, User
+from companion.storage.models import EventName, Subscription, User
 
 log = logging.getLogger(__name__)
 
 STARS_CURRENCY = "XTR"
 SUBSCRIPTION_PERIOD_S = 30 * 24 * 3600  # Telegram's only allowed subscription period
 _SIG_HEX = 20
+# How many history pages are read to find the first charge of an erased payer's subscription.
+_HISTORY_PAGES = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +89,24 @@ class StarsBilling:
     """
 
     def __init__(
-        self, service: BillingService, api: StarsApi, signing_key: bytes, *, selling: bool = True
+        self,
+        service: BillingService,
+        api: StarsApi,
+        signing_key: bytes,
+        *,
+        selling: bool = True,
+        pseudonym: Callable[[int], str] | None = None,
     ) -> None:
         self._service = service
         self._api = api
         self._key = signing_key
         self.selling = selling
+        # The keyed hash erasure writes as `user_ref` (`FieldCipher.pseudonym`).
+        self._pseudonym = pseudonym
+
+    @property
+    def api(self) -> StarsApi:
+        return self._api
 
     # -- payloads -------------------------------------------------------------------------------
 
@@ -107,6 +138,10 @@ class StarsBilling:
         plan = self._service.plans.get(plan_id)
         if user.offer_accepted_at is None:
             raise OfferNotAcceptedError()
+        if self.is_subscription(plan):
+            running = await self.renewing(user.id)
+            if running is not None:
+                raise AlreadySubscribedError(running.current_period_end)
         try:
             link = await self._api.create_invoice_link(
                 title=plan.title_for(user.language)[:32],
@@ -120,6 +155,13 @@ class StarsBilling:
             raise PaymentUnavailableError("Telegram did not create the invoice") from exc
         await self._event(user.id, EventName.PAYMENT_CREATED, plan_id=plan.id)
         return link
+
+    async def renewing(self, user_id: int) -> Subscription | None:
+        """The user's subscription when it renews by itself (card or Stars) and gives PRO now."""
+        current = await self._service.subscriptions.get(user_id)
+        if current is None or not current.auto_renew:
+            return None
+        return current if current.grants_pro(self._service.now()) else None
 
     # -- pre-checkout -----------------------------------------------------------------------------
 
@@ -170,6 +212,9 @@ class StarsBilling:
             if self.selling
             else "not_selling"  # an invoice link made before Stars were switched off
         )
+        if reason is None and await self._second_subscription(user_id, payload):
+            # An invoice link made before another subscription started: one renews at a time.
+            reason = "already_subscribed"
         if reason is not None:
             log.warning("Stars pre-checkout refused for user %s: %s", user_id, reason)
             await self._api.answer_pre_checkout_query(query_id, False, error_message)
@@ -177,10 +222,41 @@ class StarsBilling:
         await self._api.answer_pre_checkout_query(query_id, True)
         return True
 
+    async def _second_subscription(self, user_id: int, payload: str) -> bool:
+        parsed = self.verify(payload)
+        plan = self._service.plans.find(parsed.plan_id) if parsed else None
+        return (
+            plan is not None
+            and self.is_subscription(plan)
+            and await self.renewing(user_id) is not None
+        )
+
     # -- payment ------------------------------------------------------------------------------
 
-    async def record_payment(self, payment: StarsPayment) -> Outcome:
-        """Record a `successful_payment` (first, recurring or one-off) and credit PRO, once."""
+    def plausible_expiration(
+        self, value: datetime | None, plan: PlanSettings, charge_id: str
+    ) -> datetime | None:
+        """Telegram's `subscription_expiration_date` when it is a date a period could end on,
+        else None (the plan's period is credited instead): a value far off must not grant PRO
+        for years, nor one in the past take a paid period away."""
+        if value is None:
+            return None
+        now = self._service.now()
+        if now < value <= now + timedelta(days=2 * plan.period_days + 1):
+            return value
+        log.warning(
+            "Stars payment %s: implausible subscription_expiration_date; the plan period is used",
+            charge_id,
+        )
+        return None
+
+    async def record_payment(self, payment: StarsPayment, *, refunded: int = 0) -> Outcome:
+        """Record a `successful_payment` (first, recurring or one-off) and credit PRO, once.
+
+        A database error propagates (nothing is lost: Telegram's update is handled again, and
+        the reconciliation job finds the payment in Telegram's list anyway). `refunded`: Stars
+        already refunded for it (the reconciliation job saw the refund in Telegram's history),
+        counted before crediting, so a payment refunded in full never grants PRO."""
         renewal = payment.is_recurring and not payment.is_first_recurring
         reason = await self.check(
             payment.user_id,
@@ -190,24 +266,17 @@ class StarsBilling:
             renewal=renewal,
         )
         if reason is not None:
-            # Telegram took the Stars, but not for something we sold to this user: keep a record
-            # for the admin (who can refund it), grant nothing.
-            log.error(
-                "Stars payment %s refused (%s): nothing granted",
-                payment.telegram_payment_charge_id,
-                reason,
-            )
-            return Outcome.REJECTED
+            return await self._refund_refused(payment, reason)
         parsed = self.verify(payment.invoice_payload)
         assert parsed is not None
         plan = self._service.plans.get(parsed.plan_id)
+        charge_id = payment.telegram_payment_charge_id
         subscription_id: str | None = None
         if payment.is_recurring:
             current = await self._service.subscriptions.get(payment.user_id)
             if renewal and current is not None and current.provider == Provider.STARS.value:
                 subscription_id = current.payment_method_id
-            subscription_id = subscription_id or payment.telegram_payment_charge_id
-        charge_id = payment.telegram_payment_charge_id
+            subscription_id = subscription_id or charge_id
         record, created = await self._service.ledger.create(
             PaymentRecord(
                 id=uuid.uuid4().hex,
@@ -223,15 +292,157 @@ class StarsBilling:
                 idempotency_key=f"stars:{charge_id}",
                 description=plan.title_for("en"),
                 payment_method_id=subscription_id,
-                renews_period_end=payment.subscription_expiration_date,
+                renews_period_end=self.plausible_expiration(
+                    payment.subscription_expiration_date, plan, charge_id
+                ),
                 created_at=self._service.now(),
                 paid_at=self._service.now(),
             )
         )
+        if refunded > 0 and record.granted_at is None:
+            await self._service.ledger.add_refund(
+                record.id, f"stars:{charge_id}", Decimal(refunded), self._service.now()
+            )
+            record = await self._service.ledger.get(record.id) or record
         outcome = await self._service.credit(record)
         if not created and outcome is Outcome.CREDITED:
             log.info("Stars payment %s credited on a repeated delivery", charge_id)
+        if payment.is_recurring and not renewal:
+            await self._keep_one_subscription(payment.user_id)
         return outcome
+
+    async def _keep_one_subscription(self, user_id: int) -> None:
+        """After a new Stars subscription was credited: cancel every other live one, keeping
+        the one the user's subscription renews with (none, when it renews by card). Two only
+        exist when two purchases raced past the pre-checkout check; the period paid stays."""
+        current = await self._service.subscriptions.get(user_id)
+        keep = None
+        if current is not None and current.auto_renew and current.provider == Provider.STARS.value:
+            keep = current.payment_method_id
+        try:
+            cancelled = await stars_subscriptions.cancel_subscriptions(
+                self._api, self._service.ledger, user_id, self._service.now(), keep=keep
+            )
+        except Exception as exc:  # the next purchase, cancel or /forget sweeps them again
+            log.error(
+                "user %s has a second Stars subscription that could not be cancelled: %s",
+                user_id,
+                type(exc).__name__,
+            )
+            return
+        if cancelled:
+            log.warning(
+                "user %s had %d more Stars subscription(s) running: cancelled",
+                user_id,
+                len(cancelled),
+            )
+
+    # -- payments that are not credited -----------------------------------------------------------
+
+    async def _refund_refused(self, payment: StarsPayment, reason: str) -> Outcome:
+        """Telegram took the Stars, but not for something we can credit to this payer: give
+        them back (`refundStarPayment`) and keep a closed record (for the accounts, and so that
+        a repeated delivery or the reconciliation job does not do it twice).
+
+        A payer who erased their data (`unknown_user` with no profile) is recorded without
+        their id, and their subscription is cancelled so that Telegram stops charging."""
+        charge_id = payment.telegram_payment_charge_id
+        erased = reason == "unknown_user" and await self._service.users.get(payment.user_id) is None
+        parsed = self.verify(payment.invoice_payload)
+        plan = self._service.plans.find(parsed.plan_id) if parsed else None
+        now = self._service.now()
+        record = PaymentRecord(
+            id=uuid.uuid4().hex,
+            provider=Provider.STARS,
+            payment_id=charge_id,
+            plan_id=plan.id if plan else "",
+            kind=(
+                PaymentKind.RENEWAL
+                if payment.is_recurring and not payment.is_first_recurring
+                else PaymentKind.INITIAL
+            ),
+            amount=Decimal(max(payment.total_amount, 0)),
+            currency=payment.currency[:8],
+            status=PaymentStatus.SUCCEEDED if erased else PaymentStatus.REJECTED,
+            failure_reason=f"refused: {reason}",
+            created_at=now,
+            paid_at=now,
+            # Closed from the start: no job may ever try to credit it.
+            closed_at=now,
+            closed_reason="erased" if erased else "rejected",
+        )
+        if erased:
+            record = record.model_copy(
+                update={
+                    "user_ref": self._pseudonym(payment.user_id) if self._pseudonym else None,
+                    "erased_at": now,
+                }
+            )
+            stored, created = await self._service.ledger.create_erased(record)
+        else:
+            record = record.model_copy(
+                update={"user_id": payment.user_id, "idempotency_key": f"stars:{charge_id}"}
+            )
+            stored, created = await self._service.ledger.create(record)
+        refund_id = f"stars:{charge_id}"
+        if refund_id in stored.refund_ids or stored.granted_at is not None:
+            return Outcome.REJECTED  # handled before (a repeated delivery)
+        if created:
+            # No user id in the line for an erased payer: they asked to be forgotten.
+            log.error(
+                "Stars payment %s refused (%s): refunding it%s",
+                charge_id,
+                reason,
+                "" if erased else f" to user {payment.user_id}",
+            )
+            self._service.metrics.closed(Provider.STARS.value, "erased" if erased else "rejected")
+        if payment.total_amount > 0 and payment.currency == STARS_CURRENCY:
+            await self._api.refund_star_payment(payment.user_id, charge_id)
+            await self._service.ledger.add_refund(
+                stored.id, refund_id, Decimal(payment.total_amount), self._service.now()
+            )
+        if erased and payment.is_recurring:
+            await self._cancel_erased_subscription(payment)
+        return Outcome.REJECTED
+
+    async def _cancel_erased_subscription(self, payment: StarsPayment) -> None:
+        """Stop Telegram charging someone whose data is gone. The subscription's first charge
+        id is no longer in our ledger; Telegram's history has it (same invoice payload)."""
+        subscription_id = await self._first_charge(payment.invoice_payload)
+        try:
+            await self._api.edit_user_star_subscription(
+                payment.user_id, subscription_id or payment.telegram_payment_charge_id, True
+            )
+        except Exception as exc:  # refunded anyway; the next renewal is refunded again
+            log.warning("an erased payer's Stars subscription was not cancelled: %s", exc)
+
+    async def _first_charge(self, payload: str) -> str | None:
+        offset = 0
+        for _ in range(_HISTORY_PAGES):
+            page = await self._api.get_star_transactions(offset, 100)
+            for entry in page:
+                if entry is not None and not entry.refund and entry.invoice_payload == payload:
+                    return entry.id
+            if len(page) < 100:
+                return None
+            offset += len(page)
+        return None
+
+    async def payer_erased(self, user_id: int) -> bool:
+        return await self._service.users.get(user_id) is None
+
+    async def record_refund(self, charge_id: str, amount: int) -> Outcome:
+        """A refund of a Stars payment, however we heard of it (`refunded_payment`, Telegram's
+        history): counted once (the same refund id as an admin's /refund), PRO revoked when the
+        whole price is back."""
+        record = await self._service.ledger.by_payment_id(Provider.STARS, charge_id)
+        if record is None:
+            log.warning("refund of Stars payment %s that is not in the ledger", charge_id)
+            return Outcome.UNKNOWN
+        if amount <= 0 or Decimal(amount) > record.amount:
+            log.error("refund of Stars payment %s does not fit the payment", charge_id)
+            return Outcome.REJECTED
+        return await self._service.record_refund(record, f"stars:{charge_id}", Decimal(amount))
 
     async def _event(self, user_id: int, name: EventName, **data: object) -> None:
         await self._service.record_event(user_id, name, provider=Provider.STARS.value, **data)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import CallbackQuery, TelegramObject, Update
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -46,10 +46,17 @@ class Throttle:
         )
 
 
+def is_payment(message: Message) -> bool:
+    """Telegram's news about money (a payment made, a payment refunded): never throttled nor
+    counted, since dropping it loses a payment the user already made."""
+    return message.successful_payment is not None or message.refunded_payment is not None
+
+
 class ThrottlingMiddleware(BaseMiddleware):
     """Outer middleware on updates, after the user's language is known. Private messages and
-    button presses are counted apart (presses may come twice as often: paging the library);
-    payments and everything else pass."""
+    button presses are counted apart (presses may come twice as often: paging the library).
+    Payments (`successful_payment`, `refunded_payment` messages, pre-checkout queries) and
+    everything else pass, uncounted."""
 
     def __init__(self, throttle: Throttle) -> None:
         self._throttle = throttle
@@ -60,11 +67,17 @@ class ThrottlingMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
+        if data.get("delivery_attempt"):
+            # A retry of an update that failed for a dependency (companion.bot.delivery): it
+            # was counted on its first try, and a flood check now would drop it.
+            return await handler(event, data)
         if isinstance(event, Update) and event.callback_query is not None:
             return await self._button(event.callback_query, handler, event, data)
         message = event.message if isinstance(event, Update) else None
         # Group chatter is mostly ignored anyway; a flood notice there would be noise.
         if message is None or message.from_user is None or message.chat.type != "private":
+            return await handler(event, data)
+        if is_payment(message):
             return await handler(event, data)
         try:
             count = await self._throttle.hit(message.from_user.id)

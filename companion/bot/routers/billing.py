@@ -22,7 +22,7 @@ from html import escape
 from typing import Any
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -33,10 +33,13 @@ from aiogram.types import (
     LabeledPrice,
     Message,
     PreCheckoutQuery,
+    TransactionPartnerUser,
 )
+from aiogram.types import StarTransaction as TgStarTransaction
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from companion.billing.errors import (
+    AlreadySubscribedError,
     BillingError,
     ContactRequiredError,
     InvalidContactError,
@@ -46,7 +49,7 @@ from companion.billing.errors import (
     PaymentUnavailableError,
 )
 from companion.billing.plans import PlanCatalog, UnknownPlanError
-from companion.billing.ports import BillingNotice
+from companion.billing.ports import BillingNotice, StarTransaction
 from companion.billing.service import BillingService, Outcome
 from companion.billing.stars import STARS_CURRENCY, StarsBilling, StarsPayment
 from companion.bot.filters import Magic
@@ -111,9 +114,35 @@ class AiogramStarsApi:
         )
 
     async def refund_star_payment(self, user_id: int, telegram_payment_charge_id: str) -> None:
-        await self._bot.refund_star_payment(
-            user_id=user_id, telegram_payment_charge_id=telegram_payment_charge_id
-        )
+        try:
+            await self._bot.refund_star_payment(
+                user_id=user_id, telegram_payment_charge_id=telegram_payment_charge_id
+            )
+        except TelegramBadRequest as exc:
+            # Refunding is idempotent for us: a retry after a lost answer finds it done.
+            if "CHARGE_ALREADY_REFUNDED" not in exc.message:
+                raise
+            log.info("Stars payment %s was already refunded", telegram_payment_charge_id)
+
+    async def get_star_transactions(self, offset: int, limit: int) -> list[StarTransaction | None]:
+        page = await self._bot.get_star_transactions(offset=offset, limit=limit)
+        return [_invoice_transaction(entry) for entry in page.transactions]
+
+
+def _invoice_transaction(entry: TgStarTransaction) -> StarTransaction | None:
+    """The billing view of one history entry: a user paying an invoice, or its refund."""
+    partner = entry.source if entry.source is not None else entry.receiver
+    if not isinstance(partner, TransactionPartnerUser) or partner.invoice_payload is None:
+        return None  # withdrawals, ads, gifts, paid media: not ours to reconcile
+    return StarTransaction(
+        id=entry.id,
+        user_id=partner.user.id,
+        amount=entry.amount,
+        date=entry.date,
+        invoice_payload=partner.invoice_payload,
+        subscription_period=partner.subscription_period,
+        refund=entry.source is None,
+    )
 
 
 class BotNotifier:
@@ -247,6 +276,12 @@ async def _choose_method(
 ) -> None:
     message = query.message if isinstance(query.message, Message) else None
     if message is None:
+        return
+    view = await billing.view(user.id)
+    if view.can_cancel:
+        # One renewing subscription per user: a second one (above all a Stars subscription
+        # next to a card one) would go on charging unseen. Switching is explicit: cancel first.
+        await message.answer(i18n("pro-already-subscribed", until=_date(view.until)))
         return
     if stars is not None and not stars.selling:
         stars = None  # Stars are wired for existing subscribers only
@@ -391,6 +426,10 @@ async def _pay_by_stars(
     except UnknownPlanError:
         await message.answer(i18n("pro-unknown-plan"))
         return
+    except AlreadySubscribedError as exc:
+        until = exc.until if isinstance(exc.until, datetime) else None
+        await message.answer(i18n("pro-already-subscribed", until=_date(until)))
+        return
     except BillingError as exc:
         await message.answer(i18n(_error_key(exc)))
         return
@@ -454,34 +493,52 @@ async def pre_checkout(
 async def successful_payment(
     message: Message, i18n: I18n, stars_billing: StarsBilling | None = None
 ) -> None:
+    """Record a Stars payment. Payments pass every gate (flood throttle, consent: a renewal can
+    come after /forget) and are never swallowed here: a database error propagates so that the
+    update is handled again (and the Stars reconciliation job would find it anyway)."""
     paid = message.successful_payment
     if paid is None or message.from_user is None:
         return
     if stars_billing is None or paid.currency != STARS_CURRENCY:
         log.error("successful_payment in %s that this bot does not sell", paid.currency)
         return
-    outcome = await stars_billing.record_payment(
-        StarsPayment(
-            user_id=message.from_user.id,
-            currency=paid.currency,
-            total_amount=paid.total_amount,
-            invoice_payload=paid.invoice_payload,
-            telegram_payment_charge_id=paid.telegram_payment_charge_id,
-            subscription_expiration_date=_expiration(paid.subscription_expiration_date),
-            is_recurring=bool(paid.is_recurring),
-            is_first_recurring=bool(paid.is_first_recurring),
-        )
+    payment = StarsPayment(
+        user_id=message.from_user.id,
+        currency=paid.currency,
+        total_amount=paid.total_amount,
+        invoice_payload=paid.invoice_payload,
+        telegram_payment_charge_id=paid.telegram_payment_charge_id,
+        subscription_expiration_date=_expiration(paid.subscription_expiration_date),
+        is_recurring=bool(paid.is_recurring),
+        is_first_recurring=bool(paid.is_first_recurring),
     )
+    outcome = await stars_billing.record_payment(payment)
     if outcome is Outcome.REJECTED:
-        await message.answer(i18n("pro-stars-problem"))
+        erased = await stars_billing.payer_erased(payment.user_id)
+        await message.answer(i18n("pro-stars-refunded-erased" if erased else "pro-stars-problem"))
+
+
+async def refunded_payment(message: Message, stars_billing: StarsBilling | None = None) -> None:
+    """Telegram's notice that a Stars payment was refunded: counted once (PRO revoked when the
+    whole price is back), whoever made the refund."""
+    refund = message.refunded_payment
+    if refund is None or stars_billing is None or refund.currency != STARS_CURRENCY:
+        return
+    await stars_billing.record_refund(refund.telegram_payment_charge_id, refund.total_amount)
 
 
 def _expiration(value: Any) -> datetime | None:
+    """Telegram's Unix time, or None when it is not a date at all (the plan period is then
+    credited; `StarsBilling.plausible_expiration` also refuses dates no period ends on)."""
     if value is None:
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(int(value), UTC)
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (OverflowError, OSError, ValueError, TypeError):
+        log.warning("successful_payment with an impossible subscription_expiration_date")
+        return None
 
 
 # -- /subscription ------------------------------------------------------------------------------
@@ -632,7 +689,14 @@ def build_router() -> Router:
     router.callback_query.register(card_chosen, BillingCb.filter(F.action == "card"))
     router.callback_query.register(stars_chosen, BillingCb.filter(F.action == "stars"))
     router.pre_checkout_query.register(pre_checkout)
-    router.message.register(successful_payment, Magic(F.successful_payment))
+    # Payments pass the consent gate: a Stars renewal comes after /forget too, and must be
+    # recorded (and refunded), not answered with the terms.
+    router.message.register(
+        successful_payment, Magic(F.successful_payment), flags={"consent_free": True}
+    )
+    router.message.register(
+        refunded_payment, Magic(F.refunded_payment), flags={"consent_free": True}
+    )
     router.message.register(subscription, Command("subscription"), Magic(F.chat.type == "private"))
     router.callback_query.register(
         cancel_or_resume, BillingCb.filter(F.action.in_({"cancel", "resume"}))

@@ -26,7 +26,11 @@ pro-stars-description = PRO access to the Partner module of Companion.
 pro-stars-link = Press the button to pay with Telegram Stars.
 pro-stars-button = Pay with Stars
 pro-stars-refused = This purchase cannot be completed. Please open /pro and try again.
-pro-stars-problem = We could not match this payment to a plan. Support will look into it; if needed the Stars will be refunded.
+pro-stars-problem = We could not match this payment to a plan, so the Stars have been refunded. You can choose a plan in /pro.
+pro-stars-refunded-erased = Your data was erased, so this Stars payment has been refunded and the subscription cancelled.
+pro-already-subscribed =
+    You already have PRO until { $until }, and it renews automatically. You can have one subscription at a time.
+    To change the plan or the way you pay, turn renewal off in /subscription (PRO stays until { $until }), then choose the new plan in /pro.
 pro-payment-unavailable = The payment service is not responding. Nothing was charged; please try again in a few minutes.
 pro-contact-ask = The law requires us to send you a receipt. Please send your e-mail or phone number (we ask only once).
 pro-contact-invalid = This does not look like an e-mail or a phone number. Please send, for example, name@example.com or +7 900 123-45-67.

@@ -18,13 +18,11 @@ from pymongo import AsyncMongoClient
 
 from companion.app import build_container
 from companion.billing.factory import BillingComponents
-from companion.billing.ledger import PaymentLedger
 from companion.billing.webhook import setup_billing_routes
 from companion.bot.runner import build_bot, build_dispatcher, build_fsm_storage
 from companion.cli.bot import bot_deps, wire_billing
 from companion.config import Settings
 from companion.storage.models import SubscriptionStatus
-from companion.storage.subscriptions import SubscriptionRepository
 from tests.e2e.bot.conftest import BotHarness, make_settings
 from tests.emulators.openai_server import OpenAIEmulator
 from tests.emulators.telegram import DEFAULT_TOKEN, TelegramBotAPIEmulator, TelegramUser
@@ -42,7 +40,8 @@ class BillingBot:
     webhook_url: str
 
     async def subscription(self, user_id: int) -> Any:
-        return await SubscriptionRepository(self.bot.db).get(user_id)
+        # Through billing's own store: it reads sealed fields with the bot's key.
+        return await self.billing.service.subscriptions.get(user_id)
 
 
 @contextlib.asynccontextmanager
@@ -227,7 +226,8 @@ async def test_yookassa_down_tells_the_user_to_try_again(shop: BillingBot) -> No
     await user.expect("sendMessage", contains="Nothing was charged")
     assert shop.yookassa.payments == {}
     assert await shop.subscription(3003) is None
-    [record] = await PaymentLedger(harness.db).for_user(3003)
+    # Through billing's own ledger: it reads sealed fields with the bot's key.
+    [record] = await shop.billing.service.ledger.for_user(3003)
     assert record.status.value == "create_failed"
 
 
@@ -425,11 +425,20 @@ async def test_stars_switched_off_still_renews_and_cancels_existing_subscribers(
     assert stars_shop.billing.stars is not None
     stars_shop.billing.stars.selling = False
 
-    # Nobody is offered Stars any more (and this shop has no card payments either).
+    # Nobody is offered Stars any more (and this shop has no card payments either); the
+    # subscriber is told they already have a renewing subscription.
     await user.command("pro")
     await user.expect("sendMessage", contains="Companion PRO")
     await user.press(text="PRO for a month")
-    await user.expect("sendMessage", contains="Payments are not available right now")
+    await user.expect("sendMessage", contains="You already have PRO until")
+    newcomer = harness.user(3013)
+    await harness.onboard(newcomer)
+    await newcomer.command("pro")
+    await newcomer.expect("sendMessage", contains="Companion PRO")
+    await newcomer.press(text="PRO for a month")
+    await newcomer.expect("sendMessage", contains="public offer")
+    await newcomer.press(text="I accept the offer")
+    await newcomer.expect("sendMessage", contains="Payments are not available right now")
 
     # Telegram renews the subscription a month later: the renewal is credited.
     renewal = _stars_paid(payload, "stars-charge-off-2", days=60, first=False)
@@ -476,8 +485,8 @@ async def test_receipt_contact_is_asked_once(receipt_shop: BillingBot) -> None:
     body = receipt_shop.yookassa.requests[-1].body
     assert body is not None
     assert body["receipt"]["customer"] == {"email": "name@example.com"}
-    profile = await harness.db["users"].find_one({"_id": 3006})
-    assert profile["receipt_contact"] == "name@example.com"
+    profile = await harness.container.users.get(3006)  # the contact is sealed at rest
+    assert profile is not None and profile.receipt_contact == "name@example.com"
     # The next purchase does not ask again.
     await user.command("pro")
     await user.expect("sendMessage", contains="Companion PRO")
@@ -501,6 +510,179 @@ async def test_show_paywall_for_the_chat_router(shop: BillingBot) -> None:
         "PRO for a week — 149 ₽ / 100 ⭐",
         "PRO for a month — 449 ₽ / 300 ⭐",
     ]
+
+
+# -- Stars payments are never lost, and never orphaned (issue 13) --------------------------------
+
+MONTH_S = 2592000
+
+
+async def _stars_invoice(shop: BillingBot, user: TelegramUser) -> str:
+    """The user picks the monthly plan and gets a Stars invoice; its payload."""
+    await user.command("pro")
+    await user.expect("sendMessage", contains="Companion PRO")
+    await user.press(text="PRO for a month")
+    await user.expect("sendMessage", contains="public offer")
+    await user.press(text="I accept the offer")
+    await user.expect("sendMessage", contains="Telegram Stars")
+    invoice = [c for c in shop.bot.tg.calls if c.method == "createInvoiceLink"][-1]
+    return str(invoice.params["payload"])
+
+
+@pytest.fixture
+async def flood_stars_shop(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa):
+    settings = _settings(
+        mongo_uri,
+        redis_prefix,
+        llm,
+        tg,
+        personas_dir,
+        yookassa,
+        yookassa_shop_id=None,
+        stars_enabled=True,
+    )
+    # Two messages per ten minutes: onboarding and /pro use them up.
+    settings.telegram = settings.telegram.model_copy(
+        update={"throttle_messages": 2, "throttle_window_s": 600}
+    )
+    async with billing_bot(settings, tg, llm, mongo_uri, yookassa) as running:
+        yield running
+
+
+async def test_a_user_at_the_flood_limit_still_gets_the_pro_they_paid_for(
+    flood_stars_shop: BillingBot,
+) -> None:
+    harness = flood_stars_shop.bot
+    user = harness.user(3020)
+    await harness.onboard(user)
+    payload = await _stars_invoice(flood_stars_shop, user)
+    await user.say("Did it work?")  # typed fast: over the limit
+    await user.expect("sendMessage", contains="writing very fast")
+
+    paid = await user.pay_stars(payload, 300, subscription_period=MONTH_S)
+    await user.expect("sendMessage", contains="PRO is on")
+    sub = await flood_stars_shop.subscription(3020)
+    assert sub.status is SubscriptionStatus.ACTIVE
+    assert sub.payment_method_id == paid["telegram_payment_charge_id"]
+
+
+async def test_a_lost_stars_payment_is_credited_from_telegrams_history(
+    stars_shop: BillingBot,
+) -> None:
+    harness = stars_shop.bot
+    user = harness.user(3022)
+    await harness.onboard(user)
+    payload = await _stars_invoice(stars_shop, user)
+    # Telegram charges, but the bot never gets the `successful_payment` update.
+    paid = harness.tg.charge_stars(user.user, payload, 300, subscription_period=MONTH_S)
+    stars_shop.billing.scheduler._stars_reconcile_interval_s = 0.2
+    stars_shop.billing.scheduler.start()
+    await user.expect("sendMessage", contains="PRO is on", timeout=30)
+    sub = await stars_shop.subscription(3022)
+    assert sub.status is SubscriptionStatus.ACTIVE
+    assert sub.payment_method_id == paid["telegram_payment_charge_id"]
+    assert any(c.method == "getStarTransactions" for c in harness.tg.calls)
+    # The update arrives late after all: nothing is credited twice.
+    await user.send_message(user._message(successful_payment=paid))
+    await user.idle(0.5)
+    assert len([c for c in user.calls("sendMessage") if "PRO is on" in (c.text or "")]) == 1
+
+
+async def test_an_impossible_expiration_date_still_credits_the_plan_period(
+    stars_shop: BillingBot,
+) -> None:
+    harness = stars_shop.bot
+    user = harness.user(3023)
+    await harness.onboard(user)
+    payload = await _stars_invoice(stars_shop, user)
+    paid = _stars_paid(payload, "stars-charge-far")
+    paid["subscription_expiration_date"] = 10**15  # no datetime can hold it
+    await user.send_message(user._message(successful_payment=paid))
+    await user.expect("sendMessage", contains="PRO is on")
+    sub = await stars_shop.subscription(3023)
+    assert sub.status is SubscriptionStatus.ACTIVE
+    days = (sub.current_period_end - stars_shop.billing.service.now()).days
+    assert 29 <= days <= 30
+
+
+@pytest.fixture
+async def card_and_stars_shop(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa):
+    settings = _settings(
+        mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa, stars_enabled=True
+    )
+    async with billing_bot(settings, tg, llm, mongo_uri, yookassa) as running:
+        yield running
+
+
+async def test_a_card_subscriber_is_not_sold_a_second_subscription_in_stars(
+    card_and_stars_shop: BillingBot,
+) -> None:
+    shop = card_and_stars_shop
+    harness = shop.bot
+    user = harness.user(3024, language_code="ru")
+    await harness.onboard(user, language="Русский")
+    await user.command("pro")
+    await user.expect("sendMessage", contains="Companion PRO")
+    await user.press(text="PRO на месяц")
+    await user.expect("sendMessage", contains="оферт")
+    await user.press(text="Принимаю")
+    await user.expect("sendMessage", contains="Как вы хотите оплатить")
+    await user.press(text="Картой")
+    await user.expect("sendMessage", contains="ЮKassa")
+    [pay_url] = [u for u in _url_buttons(user) if "/checkout/" in u]
+    payment = shop.yookassa.pay(pay_url.rsplit("/", 1)[1], method_id="pm-e2e-2")
+    assert (
+        await shop.yookassa.notify(
+            shop.webhook_url, "payment.succeeded", payment, source="127.0.0.2"
+        )
+        == 200
+    )
+    await user.expect("sendMessage", contains="PRO включён")
+    card = await shop.subscription(3024)
+    assert card.auto_renew and card.provider == "yookassa"
+
+    await user.command("pro")
+    await user.expect("sendMessage", contains="Companion PRO")
+    await user.press(text="PRO на месяц")
+    refusal = await user.expect("sendMessage", contains="У вас уже есть PRO до")
+    assert card.current_period_end.strftime("%d.%m.%Y") in (refusal.text or "")
+    assert "/subscription" in (refusal.text or "")
+    assert not [c for c in harness.tg.calls if c.method == "createInvoiceLink"]
+    after = await shop.subscription(3024)
+    assert after.provider == "yookassa" and after.payment_method_id == card.payment_method_id
+
+
+async def test_a_stars_renewal_charged_after_forget_is_refunded(stars_shop: BillingBot) -> None:
+    harness = stars_shop.bot
+    tg = harness.tg
+    user = harness.user(3025)
+    await harness.onboard(user)
+    payload = await _stars_invoice(stars_shop, user)
+    paid = await user.pay_stars(payload, 300, subscription_period=MONTH_S)
+    await user.expect("sendMessage", contains="PRO is on")
+    first = paid["telegram_payment_charge_id"]
+
+    await user.command("forget")
+    await user.expect("sendMessage", contains="erase")
+    await user.press(text="Yes, erase everything")
+    await user.expect("editMessageText", contains="all your data has been erased")
+    assert tg.star_subscriptions[first]["canceled"] is True  # /forget stopped it
+
+    # Telegram had charged the next month before the cancellation reached it.
+    renewal = tg.renew_star_subscription(first, even_if_canceled=True)
+    assert renewal is not None
+    user.skip()
+    await user.send_message(user._message(successful_payment=renewal))
+    await user.expect("sendMessage", contains="Your data was erased")
+    charge = renewal["telegram_payment_charge_id"]
+    assert [t["id"] for t in tg.star_refunds()] == [charge]
+    stored = await harness.db["payments"].find_one({"payment_id": charge})
+    assert stored is not None and "user_id" not in stored and stored["user_ref"]
+    assert stored["refund_ids"] == [f"stars:{charge}"] and stored["closed_reason"] == "erased"
+    assert sum((await harness.count_user_documents(3025)).values()) == 0
+    # The renewal was not met with the terms (the consent gate lets payments through).
+    assert not [c for c in user.calls("sendMessage") if "accept the terms" in (c.text or "")]
+    assert len(user.calls("sendMessage")) == 1
 
 
 async def test_erased_user_paying_the_link_they_still_hold_is_refunded(

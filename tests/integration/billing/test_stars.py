@@ -14,12 +14,14 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramServerError
 
-from companion.billing.errors import OfferNotAcceptedError
+from companion.billing.errors import AlreadySubscribedError, OfferNotAcceptedError
 from companion.billing.jobs import BillingJobs
 from companion.billing.ledger import PaymentKind, Provider
 from companion.billing.service import Outcome
 from companion.billing.stars import StarsBilling, StarsPayment, derive_payload_key
+from companion.billing.stars_reconcile import StarsReconciler
 from companion.bot.routers.billing import AiogramStarsApi
+from companion.storage.crypto import PlaintextCipher
 from companion.storage.models import SubscriptionStatus
 from tests.emulators.telegram import DEFAULT_TOKEN, TelegramBotAPIEmulator
 from tests.integration.billing.conftest import build_billing
@@ -338,3 +340,311 @@ async def test_with_stars_switched_off_subscribers_are_still_renewed_and_can_can
     [call] = [c for c in tg.calls if c.method == "editUserStarSubscription"]
     assert call.params["telegram_payment_charge_id"] == "off-1"
     assert call.params["is_canceled"] is True
+
+
+# -- payments Telegram took that the ledger never heard of (getStarTransactions) ---------------
+
+
+MONTH_S = 2592000
+
+
+@pytest.fixture
+def reconciler(stars):
+    billing, service = stars
+    return StarsReconciler(
+        service,
+        service.api,
+        billing.ledger,
+        max_age=timedelta(hours=72),
+        clock=billing.clock,
+        metrics=billing.service.metrics,
+    )
+
+
+def _charge(tg, service, user_id: int, plan: str = "pro_month", amount: int = 300, **kw):
+    """Telegram takes the Stars for an invoice we issued; the bot hears nothing of it."""
+    user = {"id": user_id, "is_bot": False, "first_name": "Payer"}
+    return tg.charge_stars(user, service.sign(plan, user_id), amount, **kw)
+
+
+async def test_reconcile_credits_a_stars_payment_the_ledger_lacks(stars, tg, reconciler):
+    billing, service = stars
+    await billing.user(1)
+    first = _charge(tg, service, 1, subscription_period=MONTH_S)
+    report = await reconciler.run()
+    assert report.outcomes == {"credited": 1} and report.errors == 0
+    sub = await billing.store.get(1)
+    assert sub.status is SubscriptionStatus.ACTIVE and sub.auto_renew
+    assert sub.payment_method_id == first["telegram_payment_charge_id"]
+    record = await billing.ledger.by_payment_id(Provider.STARS, first["telegram_payment_charge_id"])
+    assert record.granted_at is not None and record.idempotency_key.startswith("stars:")
+
+    # Telegram renews it a month later and that update is lost too: a renewal of the same
+    # subscription, not a second one.
+    renewal = tg.renew_star_subscription(first["telegram_payment_charge_id"])
+    assert (await reconciler.run()).outcomes == {"credited": 1}
+    record = await billing.ledger.by_payment_id(
+        Provider.STARS, renewal["telegram_payment_charge_id"]
+    )
+    assert record.kind is PaymentKind.RENEWAL
+    assert record.payment_method_id == first["telegram_payment_charge_id"]
+    sub = await billing.store.get(1)
+    assert sub.payment_method_id == first["telegram_payment_charge_id"]
+    assert not [c for c in tg.calls if c.method == "editUserStarSubscription"]
+
+    # The update arrives after all: nothing changes; another run finds nothing to do.
+    assert (
+        await service.record_payment(
+            _payment(first["invoice_payload"], record.payment_id, is_recurring=True)
+        )
+        is Outcome.ALREADY_DONE
+    )
+    again = await reconciler.run()
+    assert again.checked == 0 and again.outcomes == {}
+    assert (await billing.event_names(1)).count("paid") == 1
+
+
+async def test_reconcile_pages_through_the_whole_history(stars, tg, reconciler):
+    billing, service = stars
+    for user_id in range(1, 4):
+        await billing.user(user_id)
+    for _ in range(120):  # other people's payments, all recorded
+        paid = _charge(tg, service, 2, plan="pro_week", amount=100)
+        await service.record_payment(
+            _payment(paid["invoice_payload"], paid["telegram_payment_charge_id"], 2, 100)
+        )
+    lost = _charge(tg, service, 3, plan="pro_week", amount=100)  # on the second page
+    report = await reconciler.run()
+    assert report.outcomes == {"credited": 1}
+    pages = [c for c in tg.calls if c.method == "getStarTransactions"]
+    assert [c.params.get("offset", 0) for c in pages] == [0, 100]
+    assert await billing.ledger.by_payment_id(Provider.STARS, lost["telegram_payment_charge_id"])
+    assert (await billing.store.get(3)).status is SubscriptionStatus.ACTIVE
+
+
+async def test_one_bad_transaction_does_not_stop_the_reconciliation(stars, tg, reconciler):
+    billing, service = stars
+    await billing.user(1)
+    await billing.user(2)
+    # A payload for a plan no longer sold (refused and refunded), whose refund fails once.
+    gold = _charge(tg, service, 1, plan="gold", amount=500)
+    good = _charge(tg, service, 2, plan="pro_week", amount=100)
+    tg.fail_next("refundStarPayment", error_code=500)
+    report = await reconciler.run()
+    assert report.errors == 1 and report.outcomes == {"credited": 1}
+    assert billing.metric("companion_billing_job_failures_total", job="stars_reconcile") == 1
+    assert (await billing.store.get(2)).status is SubscriptionStatus.ACTIVE
+    assert await billing.store.get(1) is None
+
+    # Next run: the refund goes through and is recorded; PRO was never granted for it.
+    report = await reconciler.run()
+    assert report.errors == 0 and report.outcomes == {"rejected": 1}
+    assert [t["id"] for t in tg.star_refunds()] == [gold["telegram_payment_charge_id"]]
+    record = await billing.ledger.by_payment_id(Provider.STARS, gold["telegram_payment_charge_id"])
+    assert record.fully_refunded and record.granted_at is None and record.closed_at is not None
+    assert await billing.store.get(1) is None
+    assert (await reconciler.run()).checked == 0
+    assert good["telegram_payment_charge_id"] not in {t["id"] for t in tg.star_refunds()}
+
+
+async def test_reconcile_records_refunds_in_either_order(stars, tg, reconciler):
+    billing, service = stars
+    await billing.user(1)
+    await billing.user(2)
+    # User 1's payment was credited; the refund was made elsewhere (another tool, support).
+    paid = _charge(tg, service, 1, plan="pro_week", amount=100)
+    await service.record_payment(
+        _payment(paid["invoice_payload"], paid["telegram_payment_charge_id"], 1, 100)
+    )
+    assert await billing.entitlements.is_pro(1)
+    # User 2's payment was refunded before the bot ever recorded it.
+    early = _charge(tg, service, 2, plan="pro_week", amount=100)
+    for user_id, charge in ((1, paid), (2, early)):
+        await service.api.refund_star_payment(user_id, charge["telegram_payment_charge_id"])
+    report = await reconciler.run()
+    assert report.errors == 0
+    assert (await billing.store.get(1)).status is SubscriptionStatus.REFUNDED
+    assert not await billing.entitlements.is_pro(1)
+    record = await billing.ledger.by_payment_id(Provider.STARS, early["telegram_payment_charge_id"])
+    assert record.fully_refunded and record.granted_at is None
+    sub = await billing.store.get(2)
+    assert sub is None or not sub.grants_pro(billing.clock.now)
+    assert "paid" not in await billing.event_names(2)
+    assert (await reconciler.run()).checked == 0
+
+
+async def test_old_payments_missing_from_the_ledger_are_reported_not_credited(
+    stars, tg, reconciler
+):
+    billing, service = stars
+    await billing.user(1)
+    _charge(tg, service, 1, plan="pro_week", amount=100)
+    billing.clock.advance(hours=73)
+    report = await reconciler.run()
+    assert report.outcomes == {"too_old": 1}
+    assert await billing.store.get(1) is None
+
+
+async def test_an_impossible_expiration_date_falls_back_to_the_plan_period(stars):
+    billing, service = stars
+    await billing.user(1)
+    payload = service.sign("pro_month", 1)
+    far = billing.clock.now + timedelta(days=365 * 50)
+    payment = _payment(
+        payload,
+        "c-far",
+        is_recurring=True,
+        is_first_recurring=True,
+        subscription_expiration_date=far,
+    )
+    assert await service.record_payment(payment) is Outcome.CREDITED
+    sub = await billing.store.get(1)
+    assert sub.current_period_end == billing.clock.now + timedelta(days=30)
+    past = _payment(
+        payload,
+        "c-past",
+        is_recurring=True,
+        subscription_expiration_date=billing.clock.now - timedelta(days=400),
+    )
+    assert await service.record_payment(past) is Outcome.CREDITED
+    assert (await billing.store.get(1)).current_period_end == sub.current_period_end + timedelta(
+        days=30
+    )
+
+
+# -- one renewing subscription per user ---------------------------------------------------------
+
+
+async def _card_subscriber(billing, user_id: int = 1):
+    user = await billing.user(user_id)
+    checkout = await billing.service.start_yookassa_checkout(user, "pro_month")
+    record = await billing.ledger.get(checkout.order_id)
+    payment = billing.emulator.pay(record.payment_id, method_id="pm-card")
+    assert await billing.service.sync_yookassa_payment(payment["id"]) is Outcome.CREDITED
+    sub = await billing.store.get(user_id)
+    assert sub.auto_renew and sub.provider == "yookassa"
+    return user
+
+
+async def test_no_stars_subscription_is_sold_next_to_a_renewing_card_one(stars, tg):
+    billing, service = stars
+    user = await billing.user(1)
+    old_link_payload = service.sign("pro_month", 1)  # an invoice made before
+    await _card_subscriber(billing)
+    with pytest.raises(AlreadySubscribedError) as refused:
+        await service.create_invoice_link(user, "pro_month", "PRO")
+    assert refused.value.until == (await billing.store.get(1)).current_period_end
+    assert not [c for c in tg.calls if c.method == "createInvoiceLink"]
+    assert not await service.answer_pre_checkout("q-two", 1, "XTR", 300, old_link_payload, "No")
+    assert tg.pre_checkout_answers["q-two"]["ok"] is False
+    # A one-off week only extends PRO: nothing renews twice, so it is still sold.
+    assert await service.create_invoice_link(user, "pro_week", "PRO")
+
+
+async def test_a_stars_subscription_that_slipped_through_is_cancelled_at_once(stars, tg):
+    billing, service = stars
+    await _card_subscriber(billing)
+    before = await billing.store.get(1)
+    # Both pre-checkouts passed before either payment was recorded: Telegram charged.
+    paid = _charge(tg, service, 1, subscription_period=MONTH_S)
+    outcome = await service.record_payment(
+        _payment(
+            paid["invoice_payload"],
+            paid["telegram_payment_charge_id"],
+            is_recurring=True,
+            is_first_recurring=True,
+        )
+    )
+    assert outcome is Outcome.CREDITED  # the month paid for is given
+    sub = await billing.store.get(1)
+    assert sub.provider == "yookassa" and sub.auto_renew  # the card keeps renewing
+    assert sub.current_period_end > before.current_period_end
+    assert tg.star_subscriptions[paid["telegram_payment_charge_id"]]["canceled"] is True
+    assert tg.renew_star_subscription(paid["telegram_payment_charge_id"]) is None
+
+
+async def test_cancel_and_stop_renewals_stop_every_live_stars_subscription(stars, tg):
+    billing, service = stars
+    await billing.user(1)
+    first = _charge(tg, service, 1, subscription_period=MONTH_S)
+    await service.record_payment(
+        _payment(
+            first["invoice_payload"],
+            first["telegram_payment_charge_id"],
+            is_recurring=True,
+            is_first_recurring=True,
+        )
+    )
+    # A second subscription whose immediate cancellation failed: an orphan in the ledger.
+    second = _charge(tg, service, 1, subscription_period=MONTH_S)
+    tg.fail_next("editUserStarSubscription", error_code=500)
+    await service.record_payment(
+        _payment(
+            second["invoice_payload"],
+            second["telegram_payment_charge_id"],
+            is_recurring=True,
+            is_first_recurring=True,
+        )
+    )
+    live = [sid for sid, s in tg.star_subscriptions.items() if not s["canceled"]]
+    assert sorted(live) == sorted(
+        [first["telegram_payment_charge_id"], second["telegram_payment_charge_id"]]
+    )
+    await billing.service.cancel(1)
+    assert all(s["canceled"] for s in tg.star_subscriptions.values())
+    # After the user turned renewal back on for one, /forget stops every one again.
+    await billing.service.resume(1)
+    assert await billing.service.stop_renewals(1) is True
+    assert all(s["canceled"] for s in tg.star_subscriptions.values())
+
+
+async def test_a_renewal_charged_after_erasure_is_refunded_and_recorded_without_the_user(
+    mongo_db, redis_client, redis_prefix, yookassa, tg
+):
+    billing = await build_billing(mongo_db, redis_client, redis_prefix, yookassa)
+    bot = Bot(DEFAULT_TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
+    cipher = PlaintextCipher()
+    service = StarsBilling(
+        billing.service,
+        AiogramStarsApi(bot),
+        derive_payload_key("test-secret"),
+        pseudonym=cipher.pseudonym,
+    )
+    billing.service.attach_stars_api(service.api)
+    try:
+        await billing.user(7)
+        first = _charge(tg, service, 7, subscription_period=MONTH_S)
+        await service.record_payment(
+            _payment(
+                first["invoice_payload"],
+                first["telegram_payment_charge_id"],
+                7,
+                is_recurring=True,
+                is_first_recurring=True,
+            )
+        )
+        await billing.users.delete(7)  # /forget (its renewal stop did not reach Telegram)
+        renewal = tg.renew_star_subscription(first["telegram_payment_charge_id"])
+        charge_id = renewal["telegram_payment_charge_id"]
+        payment = _payment(
+            renewal["invoice_payload"],
+            charge_id,
+            7,
+            is_recurring=True,
+            subscription_expiration_date=None,
+        )
+        assert await service.record_payment(payment) is Outcome.REJECTED
+        assert [t["id"] for t in tg.star_refunds()] == [charge_id]
+        assert tg.star_subscriptions[first["telegram_payment_charge_id"]]["canceled"] is True
+        stored = await mongo_db["payments"].find_one({"payment_id": charge_id})
+        assert "user_id" not in stored and stored["user_ref"] == cipher.pseudonym(7)
+        assert "idempotency_key" not in stored and "description" not in stored
+        assert stored["refund_ids"] == [f"stars:{charge_id}"]
+        assert stored["closed_reason"] == "erased"
+        assert await billing.users.get(7) is None
+        # Delivered again: nothing more is refunded.
+        assert await service.record_payment(payment) is Outcome.REJECTED
+        assert len(tg.star_refunds()) == 1
+    finally:
+        await bot.session.close()
+        await billing.client.close()
