@@ -33,6 +33,14 @@ class Metrics:
             registry=self.registry,
         )
 
+        # See companion.bot.bad_updates for the reasons.
+        self.bad_updates = Counter(
+            "companion_bad_updates_total",
+            "Updates refused, ignored or treated as done without a handler, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+
     def observe(self, stage: str, seconds: float) -> None:
         """`StageTimer` for the dialogue service."""
         self.stage_seconds.labels(stage=stage).observe(seconds)

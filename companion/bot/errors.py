@@ -10,6 +10,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 from aiogram.types import ErrorEvent
 
+from companion.bot.bad_updates import NOT_MODIFIED, benign_reason, count_in
 from companion.bot.localization import I18n, language_from_telegram
 from companion.i18n import Translator
 
@@ -31,6 +32,16 @@ async def on_error(event: ErrorEvent, bot: Bot, **data: Any) -> bool:
     if isinstance(event.exception, TelegramForbiddenError):
         # The user blocked the bot: nothing to answer, nothing to worry about.
         log.info("update %s: %s", update.update_id, event.exception.message, extra=extra)
+        return True
+    reason = benign_reason(event.exception)
+    if reason is not None:
+        # A stale or double-tapped button: the message already shows what the edit wanted, or
+        # the press is too old to answer. Nothing failed; see companion.bot.bad_updates.
+        count_in(data, reason)
+        log.info("update %s: %s (ignored)", update.update_id, reason, extra=extra)
+        if reason == NOT_MODIFIED and update.callback_query is not None:
+            with contextlib.suppress(Exception):  # stops the spinner if the handler had not
+                await update.callback_query.answer()
         return True
     log.error(
         "update %s failed: %s",

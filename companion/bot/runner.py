@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import importlib
 import importlib.util
 import logging
@@ -32,11 +33,13 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.redis import RedisStorage
-from aiogram.types import LinkPreviewOptions
+from aiogram.types import LinkPreviewOptions, Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from companion.bot import bad_updates
 from companion.bot.commands import set_commands
 from companion.bot.deps import BotDeps
 from companion.bot.errors import on_error
@@ -53,6 +56,7 @@ from companion.bot.routers import chat, data, library, memory, start, unsupporte
 from companion.bot.streaming import StreamingPolicy
 from companion.bot.user_cache import CachedUserStore
 from companion.config import RedisSettings, TelegramSettings
+from companion.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +195,7 @@ def build_dispatcher(deps: BotDeps, storage: BaseStorage) -> Dispatcher:
         "throttle": throttle,
         "inflight": inflight,
     }
+    workflow.setdefault("metrics", Metrics())  # the service's own, when the caller passed it
     dp = Dispatcher(storage=storage, name="companion", **workflow)
 
     # Outer middlewares on every update, after aiogram's own (errors, user context, FSM).
@@ -279,6 +284,8 @@ class BoundedRequestHandler(SimpleRequestHandler):
     async def handle(self, request: web.Request) -> web.Response:
         token = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not self.verify_secret(token, self.bot):
+            bad_updates.count(self.dispatcher.workflow_data.get("metrics"), bad_updates.BAD_SECRET)
+            log.warning("webhook request with a wrong secret token refused")
             return web.Response(body="Unauthorized", status=401)
         await self._slots.acquire()
         try:
@@ -293,9 +300,26 @@ class BoundedRequestHandler(SimpleRequestHandler):
 
     __call__ = handle
 
+    def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
+        """Constant time, on bytes: a header with non-ASCII characters is a wrong secret (aiogram
+        compares str, which raises TypeError for them: a 500 with a traceback)."""
+        if not self.secret_token:
+            return True
+        try:
+            given = telegram_secret_token.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return False
+        return hmac.compare_digest(given, self.secret_token.encode("utf-8"))
+
     async def _feed(self, update: dict[str, Any]) -> None:
         try:
             await self._background_feed_update(bot=self.bot, update=update)
+        except ValidationError as exc:
+            if exc.title != Update.__name__:
+                raise
+            # Already answered 200, so Telegram will not send it again and again; the log
+            # names the fields, never their values (they may be what someone wrote).
+            bad_updates.invalid_update(update, exc, self.dispatcher.workflow_data.get("metrics"))
         finally:
             self._slots.release()
 

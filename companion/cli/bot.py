@@ -87,6 +87,7 @@ def bot_deps(container: Container, extra: dict[str, object] | None = None) -> Bo
         raise BotConfigError("the bot needs Redis (FSM, throttling, per-user ordering)")
     settings = container.settings
     extra = dict(extra or {})
+    extra.setdefault("metrics", container.metrics)  # companion_bad_updates_total and others
     before: list[ErasureHook] = []
     billing = extra.get("billing")
     if isinstance(billing, BillingService):

@@ -1,6 +1,8 @@
 """A trace id per update, one log line per update, and a count of updates still in flight.
 
 The count lets a shutting-down worker finish the replies it started (`InFlight.drain`).
+An update with no event type aiogram knows (a newer Bot API, or an empty one) stops here:
+aiogram would otherwise warn with the whole update, the person's text included.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
+from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.types import TelegramObject, Update
+from aiogram.types.update import UpdateTypeLookupError
+
+from companion.bot.bad_updates import UNKNOWN_TYPE, count_in
 
 log = logging.getLogger("companion.bot.updates")
 
@@ -60,7 +66,19 @@ class TracingMiddleware(BaseMiddleware):
         trace_id = uuid.uuid4().hex[:16]
         data["trace_id"] = trace_id
         update_id = event.update_id if isinstance(event, Update) else None
-        kind = event.event_type if isinstance(event, Update) else type(event).__name__
+        try:
+            kind = event.event_type if isinstance(event, Update) else type(event).__name__
+        except UpdateTypeLookupError:
+            count_in(data, UNKNOWN_TYPE)
+            fields = sorted(event.model_extra or {}) if isinstance(event, Update) else []
+            # Only the names of the fields: their values may be what someone wrote.
+            log.info(
+                "update %s ignored: no known event type (fields: %s)",
+                update_id,
+                ", ".join(name[:32] for name in fields[:5]) or "none",
+                extra={"trace_id": trace_id, "update_id": update_id},
+            )
+            return UNHANDLED
         user = data.get("event_from_user")
         extra = {
             "trace_id": trace_id,

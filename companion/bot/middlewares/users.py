@@ -4,22 +4,40 @@ A person who has not accepted the terms yet is not stored: handlers get a `User`
 Telegram's data (``user_stored`` False), and the language they pick lives in the FSM data in
 Redis until they accept. After a handler ran, changes the dialogue service made to the profile
 object (current persona, disclaimer shown) refresh the cache.
+
+Updates without a person behind them (channel posts, other bots, anonymous group admins, who
+write as "GroupAnonymousBot") get no `User`. Group messages still go on, to the group handlers
+that answer without a profile (the consent gate keeps them from any handler that needs one);
+everything else of the kind is ignored and counted.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
+from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.fsm.context import FSMContext
-from aiogram.types import TelegramObject
+from aiogram.types import TelegramObject, Update
 from aiogram.types import User as TelegramUser
 
+from companion.bot.bad_updates import NO_USER, count_in
 from companion.bot.localization import SUPPORTED_LANGUAGES, I18n, language_from_telegram
 from companion.bot.user_cache import CachedUserStore
 from companion.i18n import Translator
 from companion.storage.models import User
+
+log = logging.getLogger(__name__)
+_GROUPS = frozenset({"group", "supergroup"})
+
+
+def _group_message(event: TelegramObject) -> bool:
+    if not isinstance(event, Update):
+        return False
+    message = event.message or event.edited_message
+    return message is not None and message.chat.type in _GROUPS
 
 
 class UserMiddleware(BaseMiddleware):
@@ -35,7 +53,14 @@ class UserMiddleware(BaseMiddleware):
     ) -> Any:
         sender: TelegramUser | None = data.get("event_from_user")
         if sender is None or sender.is_bot:
-            return await handler(event, data)
+            if _group_message(event):
+                return await handler(event, data)
+            count_in(data, NO_USER)
+            log.debug(
+                "update %s ignored: no person behind it",
+                event.update_id if isinstance(event, Update) else None,
+            )
+            return UNHANDLED
         user = await self._users.get(sender.id)
         stored = user is not None
         if user is not None and (user.first_name, user.username) != (

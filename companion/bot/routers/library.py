@@ -8,6 +8,7 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
+from companion.bot.bad_updates import quietly
 from companion.bot.callbacks import AdultCb, LibraryCb
 from companion.bot.deps import Dialogs
 from companion.bot.filters import Magic
@@ -68,6 +69,7 @@ async def adult_confirmed(
     dialogs: Dialogs,
     replier: ChatReplier,
     bot: Bot,
+    metrics: object = None,
 ) -> None:
     if user.adult_confirmed_at is None:
         now = datetime.now(UTC)
@@ -75,7 +77,7 @@ async def adult_confirmed(
         user.adult_confirmed_at = now
     await query.answer(i18n("adult-confirmed"))
     if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
+        await quietly(query.message.edit_reply_markup(reply_markup=None), metrics)
     await start_conversation(
         bot, query.from_user.id, user, i18n, dialogs, replier, callback_data.persona
     )

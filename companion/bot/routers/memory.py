@@ -6,6 +6,7 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
+from companion.bot.bad_updates import quietly
 from companion.bot.callbacks import MemoryCb
 from companion.bot.deps import MemoryFacts
 from companion.bot.filters import Magic
@@ -48,13 +49,14 @@ async def delete_fact(
     user: User,
     i18n: I18n,
     memory: MemoryFacts | None,
+    metrics: object = None,
 ) -> None:
     deleted = memory is not None and await memory.delete_fact(user.id, callback_data.fact)
     await query.answer(i18n("memory-deleted" if deleted else "memory-not-found"))
     if isinstance(query.message, Message):
         text, markup = await _render(memory, user, i18n)
         if text != query.message.html_text or markup != query.message.reply_markup:
-            await query.message.edit_text(text, reply_markup=markup)
+            await quietly(query.message.edit_text(text, reply_markup=markup), metrics)
 
 
 def build_router() -> Router:

@@ -16,6 +16,7 @@ from aiogram.types import CallbackQuery, Message
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from companion.bot.bad_updates import quietly
 from companion.bot.callbacks import ConsentCb, LanguageCb
 from companion.bot.deps import EventSink
 from companion.bot.filters import Magic
@@ -63,6 +64,7 @@ async def language_chosen(
     library: LibraryView,
     tg_settings: TelegramSettings,
     bot: Bot,
+    metrics: object = None,
 ) -> None:
     language = callback_data.code if callback_data.code in SUPPORTED_LANGUAGES else i18n.language
     if user_stored:
@@ -74,7 +76,8 @@ async def language_chosen(
     await query.answer()
     chat_id = query.from_user.id
     if isinstance(query.message, Message):
-        await query.message.edit_text(i18n("lang-set"))
+        # A second tap on the same keyboard finds the text already set: not an error.
+        await quietly(query.message.edit_text(i18n("lang-set")), metrics)
     if callback_data.then != "onboard":
         return
     await bot.send_message(chat_id, i18n("welcome"))
@@ -102,11 +105,12 @@ async def consent_accepted(
     library: LibraryView,
     events: EventSink | None,
     bot: Bot,
+    metrics: object = None,
 ) -> None:
     await query.answer()
     chat_id = query.from_user.id
     if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
+        await quietly(query.message.edit_reply_markup(reply_markup=None), metrics)
     if not user.has_consented:
         now = datetime.now(UTC)
         existing = await users.get(user.id)
