@@ -103,7 +103,11 @@ def embedded_settings(
 
 @contextlib.asynccontextmanager
 async def production_bot(
-    settings: Settings, tg: TelegramBotAPIEmulator, llm: OpenAIEmulator
+    settings: Settings,
+    tg: TelegramBotAPIEmulator,
+    llm: OpenAIEmulator,
+    *,
+    clear_redis: bool = True,
 ) -> AsyncIterator[tuple[BotHarness, str]]:
     async with build_container(settings, watch_personas=False) as container:
         assert container.redis is not None and container.database.embedded is not None
@@ -136,7 +140,7 @@ async def production_bot(
             await bot.session.close()
             await mongo.close()
             keys = [k async for k in container.redis.scan_iter(f"{settings.redis.key_prefix}:*")]
-            if keys:
+            if keys and clear_redis:
                 await container.redis.delete(*keys)
 
 
