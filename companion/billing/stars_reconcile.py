@@ -160,9 +160,10 @@ class StarsReconciler:
 
 def _refund_owed(record: PaymentRecord, charge_id: str) -> bool:
     """A payment we refused (or whose payer was erased) whose refund did not go through: the
-    same path is run again, and refunds it."""
+    same path is run again, and refunds it. `erased_not_refunded`: an erased payer's payment
+    the generic job could not refund (it lacks their Telegram id); the history has it."""
     return (
-        record.closed_reason in ("rejected", "erased")
+        record.closed_reason in ("rejected", "erased", "erased_not_refunded")
         and record.granted_at is None
         and not _counted(record, charge_id)
     )

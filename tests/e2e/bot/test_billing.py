@@ -18,6 +18,7 @@ from pymongo import AsyncMongoClient
 
 from companion.app import build_container
 from companion.billing.factory import BillingComponents
+from companion.billing.ledger import Provider
 from companion.billing.webhook import setup_billing_routes
 from companion.bot.runner import build_bot, build_dispatcher, build_fsm_storage
 from companion.cli.bot import bot_deps, wire_billing
@@ -769,3 +770,30 @@ async def test_a_rejected_payment_alerts_the_admin_once(shop: BillingBot) -> Non
     assert row["status"] == "rejected"
     assert await shop.subscription(3021) is not None
     assert not (await shop.subscription(3021)).grants_pro(row["updated_at"])
+
+
+async def test_telegrams_refund_notice_takes_pro_back(stars_shop: BillingBot) -> None:
+    harness = stars_shop.bot
+    user = harness.user(3026)
+    await harness.onboard(user)
+    payload = await _stars_invoice(stars_shop, user)
+    paid = await user.pay_stars(payload, 300, subscription_period=MONTH_S)
+    await user.expect("sendMessage", contains="PRO is on")
+    charge = paid["telegram_payment_charge_id"]
+    # Support refunded it with another tool; Telegram tells the bot in a service message.
+    await harness.bot.refund_star_payment(user_id=3026, telegram_payment_charge_id=charge)
+    refunded = {
+        "currency": "XTR",
+        "total_amount": 300,
+        "invoice_payload": payload,
+        "telegram_payment_charge_id": charge,
+    }
+    for _ in range(2):  # delivered twice: counted once
+        await user.send_message(user._message(refunded_payment=refunded))
+    await user.expect("sendMessage", contains="was refunded; PRO is off")
+    await user.idle()
+    assert len([c for c in user.calls("sendMessage") if "was refunded" in (c.text or "")]) == 1
+    sub = await stars_shop.subscription(3026)
+    assert sub.status is SubscriptionStatus.REFUNDED
+    record = await stars_shop.billing.service.ledger.by_payment_id(Provider.STARS, charge)
+    assert record is not None and record.refund_ids == [f"stars:{charge}"]
