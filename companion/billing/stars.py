@@ -273,10 +273,9 @@ class StarsBilling:
         charge_id = payment.telegram_payment_charge_id
         subscription_id: str | None = None
         if payment.is_recurring:
-            current = await self._service.subscriptions.get(payment.user_id)
-            if renewal and current is not None and current.provider == Provider.STARS.value:
-                subscription_id = current.payment_method_id
-            subscription_id = subscription_id or charge_id
+            subscription_id = charge_id  # a first payment: its charge id names the subscription
+            if renewal:
+                subscription_id = await self._renewed_subscription(payment.user_id) or charge_id
         record, created = await self._service.ledger.create(
             PaymentRecord(
                 id=uuid.uuid4().hex,
@@ -307,14 +306,31 @@ class StarsBilling:
         outcome = await self._service.credit(record)
         if not created and outcome is Outcome.CREDITED:
             log.info("Stars payment %s credited on a repeated delivery", charge_id)
-        if payment.is_recurring and not renewal:
+        if payment.is_recurring:
             await self._keep_one_subscription(payment.user_id)
         return outcome
 
+    async def _renewed_subscription(self, user_id: int) -> str | None:
+        """The first charge id of the subscription a renewal belongs to: the one the user's
+        subscription renews with, else the live one the ledger knows (say, one the user's
+        subscription no longer names because a card renewal took over)."""
+        current = await self._service.subscriptions.get(user_id)
+        if (
+            current is not None
+            and current.provider == Provider.STARS.value
+            and current.payment_method_id
+        ):
+            return current.payment_method_id
+        live = await stars_subscriptions.live_subscriptions(
+            self._service.ledger, user_id, self._service.now()
+        )
+        return live[0] if live else None
+
     async def _keep_one_subscription(self, user_id: int) -> None:
-        """After a new Stars subscription was credited: cancel every other live one, keeping
-        the one the user's subscription renews with (none, when it renews by card). Two only
-        exist when two purchases raced past the pre-checkout check; the period paid stays."""
+        """After a Stars subscription payment was credited: cancel every other live one,
+        keeping the one the user's subscription renews with (none, when it renews by card).
+        Two only exist when two purchases raced past the pre-checkout check (or a cancellation
+        did not reach Telegram); the period paid stays."""
         current = await self._service.subscriptions.get(user_id)
         keep = None
         if current is not None and current.auto_renew and current.provider == Provider.STARS.value:

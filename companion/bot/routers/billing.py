@@ -277,11 +277,7 @@ async def _choose_method(
     message = query.message if isinstance(query.message, Message) else None
     if message is None:
         return
-    view = await billing.view(user.id)
-    if view.can_cancel:
-        # One renewing subscription per user: a second one (above all a Stars subscription
-        # next to a card one) would go on charging unseen. Switching is explicit: cancel first.
-        await message.answer(i18n("pro-already-subscribed", until=_date(view.until)))
+    if await _already_subscribed(message, user, i18n, billing):
         return
     if stars is not None and not stars.selling:
         stars = None  # Stars are wired for existing subscribers only
@@ -298,6 +294,19 @@ async def _choose_method(
         i18n("pro-method-choose", title=plan.title_for(i18n.language)),
         reply_markup=_methods_keyboard(i18n, plan, billing, stars),
     )
+
+
+async def _already_subscribed(
+    message: Message, user: User, i18n: I18n, billing: BillingService
+) -> bool:
+    """One renewing subscription per user: a second one (above all a Stars subscription next to
+    a card one) would go on charging unseen. Switching is explicit: turn renewal off first.
+    True when the purchase was refused (and the user told so)."""
+    view = await billing.view(user.id)
+    if not view.can_cancel:
+        return False
+    await message.answer(i18n("pro-already-subscribed", until=_date(view.until)))
+    return True
 
 
 async def plan_chosen(
@@ -368,6 +377,9 @@ async def card_chosen(
 ) -> None:
     await query.answer()
     if billing is not None and isinstance(query.message, Message):
+        # A method button from before the subscription started: the same rule as /pro.
+        if await _already_subscribed(query.message, user, i18n, billing):
+            return
         await _pay_by_card(query.message, user, i18n, callback_data.plan, billing, state)
 
 
@@ -376,6 +388,7 @@ async def stars_chosen(
     callback_data: BillingCb,
     user: User,
     i18n: I18n,
+    billing: BillingService | None = None,
     stars_billing: StarsBilling | None = None,
 ) -> None:
     await query.answer()
@@ -383,6 +396,8 @@ async def stars_chosen(
         return
     if stars_billing is None or not stars_billing.selling:  # a button from before the switch-off
         await query.message.answer(i18n("pro-unavailable"))
+        return
+    if billing is not None and await _already_subscribed(query.message, user, i18n, billing):
         return
     await _pay_by_stars(query.message, user, i18n, callback_data.plan, stars_billing)
 

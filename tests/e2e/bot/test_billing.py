@@ -649,6 +649,14 @@ async def test_a_card_subscriber_is_not_sold_a_second_subscription_in_stars(
     assert card.current_period_end.strftime("%d.%m.%Y") in (refusal.text or "")
     assert "/subscription" in (refusal.text or "")
     assert not [c for c in harness.tg.calls if c.method == "createInvoiceLink"]
+    # The method buttons of the first purchase are still in the chat: they obey the same rule.
+    payments = len(shop.yookassa.payments)
+    await user.press(text="Картой")
+    await user.expect("sendMessage", contains="У вас уже есть PRO до")
+    await user.press(text="Telegram Stars")
+    await user.expect("sendMessage", contains="У вас уже есть PRO до")
+    assert len(shop.yookassa.payments) == payments
+    assert not [c for c in harness.tg.calls if c.method == "createInvoiceLink"]
     after = await shop.subscription(3024)
     assert after.provider == "yookassa" and after.payment_method_id == card.payment_method_id
 

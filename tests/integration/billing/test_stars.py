@@ -648,3 +648,35 @@ async def test_a_renewal_charged_after_erasure_is_refunded_and_recorded_without_
     finally:
         await bot.session.close()
         await billing.client.close()
+
+
+async def test_a_renewal_of_a_stars_subscription_next_to_a_card_one_stops_it(stars, tg):
+    billing, service = stars
+    await _card_subscriber(billing)
+    paid = _charge(tg, service, 1, subscription_period=MONTH_S)
+    tg.fail_next("editUserStarSubscription", error_code=500)  # its cancellation got lost
+    await service.record_payment(
+        _payment(
+            paid["invoice_payload"],
+            paid["telegram_payment_charge_id"],
+            is_recurring=True,
+            is_first_recurring=True,
+        )
+    )
+    first = paid["telegram_payment_charge_id"]
+    assert tg.star_subscriptions[first]["canceled"] is False
+    renewal = tg.renew_star_subscription(first)
+    assert renewal is not None
+    outcome = await service.record_payment(
+        _payment(
+            renewal["invoice_payload"], renewal["telegram_payment_charge_id"], is_recurring=True
+        )
+    )
+    assert outcome is Outcome.CREDITED  # the month Telegram charged is given
+    record = await billing.ledger.by_payment_id(
+        Provider.STARS, renewal["telegram_payment_charge_id"]
+    )
+    assert record.payment_method_id == first  # known as that subscription's renewal
+    assert tg.star_subscriptions[first]["canceled"] is True
+    sub = await billing.store.get(1)
+    assert sub.provider == "yookassa" and sub.auto_renew
