@@ -7,12 +7,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramServerError
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 from companion.billing.errors import AlreadySubscribedError, OfferNotAcceptedError
 from companion.billing.jobs import BillingJobs
@@ -22,6 +25,7 @@ from companion.billing.stars import StarsBilling, StarsPayment, derive_payload_k
 from companion.billing.stars_reconcile import StarsReconciler
 from companion.bot.routers.billing import AiogramStarsApi
 from companion.storage.crypto import PlaintextCipher
+from companion.storage.embedded import EmbeddedMongoServer, free_port
 from companion.storage.models import SubscriptionStatus
 from tests.emulators.telegram import DEFAULT_TOKEN, TelegramBotAPIEmulator
 from tests.integration.billing.conftest import build_billing
@@ -680,3 +684,57 @@ async def test_a_renewal_of_a_stars_subscription_next_to_a_card_one_stops_it(sta
     assert tg.star_subscriptions[first]["canceled"] is True
     sub = await billing.store.get(1)
     assert sub.provider == "yookassa" and sub.auto_renew
+
+
+async def test_a_payment_made_while_the_database_is_down_is_credited_after_it_returns(
+    tmp_path, redis_client, redis_prefix, yookassa, tg
+):
+    """The handler's path raises (so the update is handled again) instead of dropping the
+    payment; and even if that update is never seen again, the reconciliation credits it."""
+    server = EmbeddedMongoServer(tmp_path / "db", port=free_port())
+    await server.astart()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        server.uri, tz_aware=True, serverSelectionTimeoutMS=1500
+    )
+    bot = Bot(DEFAULT_TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
+    try:
+        billing = await build_billing(client["billing"], redis_client, redis_prefix, yookassa)
+        api = AiogramStarsApi(bot)
+        billing.service.attach_stars_api(api)
+        service = StarsBilling(billing.service, api, derive_payload_key("test-secret"))
+        reconciler = StarsReconciler(
+            service,
+            api,
+            billing.ledger,
+            max_age=timedelta(hours=72),
+            clock=billing.clock,
+            metrics=billing.service.metrics,
+        )
+        await billing.user(1)
+        paid = _charge(tg, service, 1, subscription_period=MONTH_S)
+        payment = _payment(
+            paid["invoice_payload"],
+            paid["telegram_payment_charge_id"],
+            is_recurring=True,
+            is_first_recurring=True,
+        )
+        await server.astop()
+        with pytest.raises(PyMongoError):
+            await service.record_payment(payment)
+        # The reconciliation cannot read the ledger either: it fails, and is run again later.
+        with pytest.raises(PyMongoError):
+            await reconciler.run()
+
+        await server.astart()  # same port, same data
+        report = await reconciler.run()
+        assert report.outcomes == {"credited": 1}
+        sub = await billing.store.get(1)
+        assert sub.status is SubscriptionStatus.ACTIVE
+        assert sub.payment_method_id == paid["telegram_payment_charge_id"]
+        # The redelivered update then changes nothing.
+        assert await service.record_payment(payment) is Outcome.ALREADY_DONE
+        assert billing.notifier.kinds(1) == ["activated"]
+    finally:
+        await bot.session.close()
+        await client.close()
+        await server.astop()
