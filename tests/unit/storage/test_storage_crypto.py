@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 import stat
 from concurrent.futures import ThreadPoolExecutor
@@ -195,3 +197,22 @@ def test_previous_keys_come_from_settings(tmp_path: Path) -> None:
             ),
             Environment.DEVELOPMENT,
         )
+
+
+def test_fingerprint_is_keyed_stable_and_survives_a_rotation() -> None:
+    old_key, new_key = os.urandom(32), os.urandom(32)
+    old = AesGcmCipher(old_key)
+    text = "the user is allergic to penicillin"
+    assert old.fingerprint(text) == AesGcmCipher(old_key).fingerprint(text)  # stable
+    # Keyed: without the key a guess cannot be checked against the stored digest.
+    assert old.fingerprint(text) != hashlib.sha256(text.encode()).hexdigest()
+    assert old.fingerprint(text) != AesGcmCipher(new_key).fingerprint(text)
+    # Its own sub-key: neither the pseudonym key nor a plain HMAC under the encryption key.
+    assert old.fingerprint(text) != hmac.new(old_key, text.encode(), hashlib.sha256).hexdigest()
+    # After a rotation, digests made under the earlier key still match.
+    rotated = AesGcmCipher(new_key, previous_keys=[old_key])
+    assert rotated.fingerprints(text) == (
+        AesGcmCipher(new_key).fingerprint(text),
+        old.fingerprint(text),
+    )
+    assert rotated.fingerprint(text) == AesGcmCipher(new_key).fingerprint(text)
