@@ -7,11 +7,12 @@ must be answered 200 and refunded, and an open checkout is cancelled where YooKa
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from decimal import Decimal
 
-from companion.billing.jobs import BillingJobs
+from companion.billing.jobs import BillingJobs, BillingScheduler
 from companion.billing.ledger import PaymentStatus
 from companion.storage import collections as c
 from companion.storage.crypto import PlaintextCipher
@@ -201,3 +202,38 @@ async def test_a_record_whose_step_fails_is_counted_and_the_others_go_on(billing
     assert await billing.entitlements.is_pro(2)
     assert (await BillingJobs(billing.service).reconcile()).outcomes == {"credited": 1}
     assert await billing.entitlements.is_pro(1)
+
+
+async def test_a_notification_for_an_unreadable_record_is_a_500_without_a_traceback(
+    billing, caplog
+):
+    record = await _checkout(billing, PAYER)
+    payment = billing.emulator.pay(record.payment_id)
+    # The row was damaged by hand: a retry may succeed once it is fixed, so 500 (retried).
+    await billing.db[c.PAYMENTS].update_one({"_id": record.id}, {"$set": {"amount": "n/a"}})
+    caplog.set_level(logging.DEBUG, logger="companion")
+    assert await billing.notify("payment.succeeded", payment) == 500
+    assert "ValidationError" in caplog.text
+    assert not [r for r in caplog.records if r.exc_info]  # a traceback would quote the row
+    assert str(PAYER) not in caplog.text
+
+
+async def test_expiry_runs_while_renewals_keep_failing(billing, monkeypatch):
+    await billing.service.grant(3, "pro_week", 1, by=99)
+    billing.clock.advance(days=2)
+    jobs = BillingJobs(billing.service)
+
+    async def renewals_broken():
+        raise RuntimeError("renewals cannot run")
+
+    monkeypatch.setattr(jobs, "renew_due", renewals_broken)
+    scheduler = BillingScheduler(jobs, interval_s=0.05, reconcile_interval_s=60)
+    scheduler.start()
+    try:
+        for _ in range(200):
+            if (await billing.store.get(3)).status is SubscriptionStatus.EXPIRED:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await scheduler.stop()
+    assert (await billing.store.get(3)).status is SubscriptionStatus.EXPIRED
