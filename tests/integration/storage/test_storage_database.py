@@ -183,7 +183,7 @@ def test_db_info_cli(mongo_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 async def test_export_and_erase_user_cli(
-    mongo_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mongo_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_prefix: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
     name = f"t_{uuid.uuid4().hex[:12]}"
@@ -191,6 +191,11 @@ async def test_export_and_erase_user_cli(
         "COMPANION_MONGO__URI": mongo_uri,
         "COMPANION_MONGO__DATABASE": name,
         "COMPANION_PRIVACY__KEY_FILE": str(tmp_path / "secret.key"),
+        # erase-user clears the person's Redis keys too: the test's own prefix, never the
+        # shared server's default database.
+        "COMPANION_REDIS__URL": REDIS_URL,
+        "COMPANION_REDIS__KEY_PREFIX": redis_prefix,
+        "COMPANION_MEMORY__ENABLED": "false",
     }
     settings = load_settings(
         mongo={"uri": SecretStr(mongo_uri), "database": name},
@@ -219,6 +224,10 @@ async def test_export_and_erase_user_cli(
         assert refused.exit_code != 0
         assert await database.db[c.USERS].count_documents({"_id": 77}) == 1
 
+        redis = aioredis.from_url(REDIS_URL)
+        await redis.set(f"{redis_prefix}:bot:user:77", "cached profile")
+        await redis.set(f"{redis_prefix}:fsm:77:77:state", "BillingStates:receipt")
+        await redis.set(f"{redis_prefix}:bot:user:770", "someone else")
         erased = await asyncio.to_thread(
             runner.invoke, db_app, ["erase-user", "--user", "77", "--yes"], env=env
         )
@@ -226,6 +235,12 @@ async def test_export_and_erase_user_cli(
         assert "messages 1" in erased.output
         for collection, field in c.USER_DATA_FIELDS.items():
             assert await database.db[collection].count_documents({field: 77}) == 0
+        # The same erasure as /forget: the person's cached state is gone, nobody else's.
+        assert await redis.exists(f"{redis_prefix}:bot:user:77") == 0
+        assert await redis.exists(f"{redis_prefix}:fsm:77:77:state") == 0
+        assert await redis.get(f"{redis_prefix}:bot:user:770") == b"someone else"
+        await redis.delete(f"{redis_prefix}:bot:user:770")
+        await redis.aclose()
     finally:
         await database.client.drop_database(name)
         await database.aclose()
