@@ -138,6 +138,8 @@ async def stars_shop(mongo_uri, redis_prefix, llm, tg, personas_dir, yookassa):
         yookassa,
         yookassa_shop_id=None,
         stars_enabled=True,
+        # Only a test that starts the scheduler runs it: then often.
+        stars_reconcile_interval_s=0.2,
     )
     async with billing_bot(settings, tg, llm, mongo_uri, yookassa) as running:
         yield running
@@ -576,8 +578,7 @@ async def test_a_lost_stars_payment_is_credited_from_telegrams_history(
     payload = await _stars_invoice(stars_shop, user)
     # Telegram charges, but the bot never gets the `successful_payment` update.
     paid = harness.tg.charge_stars(user.user, payload, 300, subscription_period=MONTH_S)
-    stars_shop.billing.scheduler._stars_reconcile_interval_s = 0.2
-    stars_shop.billing.scheduler.start()
+    stars_shop.billing.scheduler.start()  # as the bot does at start-up
     await user.expect("sendMessage", contains="PRO is on", timeout=30)
     sub = await stars_shop.subscription(3022)
     assert sub.status is SubscriptionStatus.ACTIVE
