@@ -326,6 +326,14 @@ class PaymentLedger:
         )
         return None if document is None else _from_document(document, self._cipher)
 
+    async def payer_being_erased(self, user_id: int) -> bool:
+        """True while an erasure of `user_id` runs (its `erasures` marker is there): a payment
+        credited then would write the person's data back after the erasure deleted it."""
+        marker = await self._payments.database[c.ERASURES].find_one(
+            {"_id": user_id}, projection={"_id": 1}
+        )
+        return marker is not None
+
     async def mark_granted(self, record_id: str) -> bool:
         """Note that the subscription was credited; True only for the first caller."""
         result = await self._payments.update_one(

@@ -737,11 +737,21 @@ class BillingService:
             )
 
         key = f"payment:{record.provider.value}:{record.payment_id or record.id}"
+        if await self.ledger.payer_being_erased(user_id):
+            # /forget is erasing the payer right now: crediting would write their data back.
+            # Once the row is stripped, the next notification or job run refunds it.
+            return Outcome.PENDING
         change = await self.subscriptions.apply(user_id, key, f"paid {record.id}", decide)
+        after = await self._reread(record)
+        if after.erased or await self.ledger.payer_being_erased(user_id):
+            # The erasure ran while we credited (its delete came before our write): take back
+            # what we wrote; the stripped row is refunded (now, or by the next job run). Each
+            # side checks after its own write, so one of them sees the other.
+            await self.subscriptions.forget(user_id)
+            return await self._refund_erased(after, payment) if after.erased else Outcome.PENDING
         await self.ledger.mark_granted(record.id)
         # A refund counted while we credited (its own handler saw no PRO to take back yet):
         # take PRO back now. Each side checks after its own write, so one of them sees both.
-        after = await self._reread(record)
         if after.fully_refunded and after.refund_id is not None:
             await self._revoke_for_refund(after, after.refund_id, after.refunded_amount)
             return Outcome.REFUNDED

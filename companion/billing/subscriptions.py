@@ -133,6 +133,14 @@ class SubscriptionStore:
                 log.error("a subscription document was skipped: %s", unreadable_reason(exc))
         return found
 
+    async def forget(self, user_id: int) -> None:
+        """Remove what changes wrote for a user whose erasure ran meanwhile (it had deleted
+        their documents first): the subscription, its audit trail and the cached entitlement."""
+        await self._subscriptions.delete_one({"_id": user_id})
+        await self._transitions.delete_many({"user_id": user_id})
+        if self._cache is not None:
+            await self._cache.invalidate(user_id)
+
     async def transitions(self, user_id: int) -> list[Document]:
         cursor = self._transitions.find({"user_id": user_id}).sort("at", 1)
         return [document async for document in cursor]

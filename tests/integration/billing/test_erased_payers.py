@@ -237,3 +237,28 @@ async def test_expiry_runs_while_renewals_keep_failing(billing, monkeypatch):
     finally:
         await scheduler.stop()
     assert (await billing.store.get(3)).status is SubscriptionStatus.EXPIRED
+
+
+async def test_a_payment_credited_while_its_payer_is_erased_writes_nothing_back(
+    billing, monkeypatch
+):
+    record = await _checkout(billing, PAYER)
+    payment = billing.emulator.pay(record.payment_id)
+    real_apply = billing.store.apply
+
+    async def erased_just_before_the_write(user_id, key, reason, decide):
+        if key.startswith("payment:"):
+            # /forget lands between crediting's checks and its subscription write.
+            await UserDataService(billing.db, PlaintextCipher()).erase(PAYER)
+        return await real_apply(user_id, key, reason, decide)
+
+    monkeypatch.setattr(billing.store, "apply", erased_just_before_the_write)
+    assert await billing.notify("payment.succeeded", payment) == 200
+
+    for collection, field in c.USER_DATA_FIELDS.items():
+        assert await billing.db[collection].count_documents({field: PAYER}) == 0, collection
+    assert not await billing.entitlements.is_pro(PAYER)
+    stored = await billing.ledger.get(record.id)
+    assert stored.erased and stored.granted_at is None and stored.closed_reason == "erased"
+    assert len(_refunds_of(billing, record.payment_id)) == 1
+    assert billing.notifier.kinds(PAYER) == []
