@@ -1,4 +1,9 @@
-"""The central error handler: log with the update id, answer politely, never show a trace."""
+"""The central error handler: log with the update id, answer politely, never show a trace.
+
+An update that failed because a dependency is down (database, Redis, the model before any text)
+is deferred for another try instead (`companion.bot.delivery`): the user gets an apology only
+when it is given up.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 from aiogram.types import ErrorEvent
 
 from companion.bot.bad_updates import NOT_MODIFIED, benign_reason, count_in
+from companion.bot.delivery import ATTEMPT, SINCE, UpdateDelivery, is_infrastructure_failure
 from companion.bot.localization import I18n, language_from_telegram
 from companion.i18n import Translator
 
@@ -43,6 +49,8 @@ async def on_error(event: ErrorEvent, bot: Bot, **data: Any) -> bool:
             with contextlib.suppress(Exception):  # stops the spinner if the handler had not
                 await update.callback_query.answer()
         return True
+    if await _deferred(event, data, extra):
+        return True
     log.error(
         "update %s failed: %s",
         update.update_id,
@@ -73,4 +81,23 @@ async def on_error(event: ErrorEvent, bot: Bot, **data: Any) -> bool:
         await bot.send_message(chat_id, i18n("error-generic"))
     except Exception:  # the apology itself failed (Telegram down, user blocked): only log
         log.warning("could not tell chat %s about the error", chat_id, extra=extra)
+    return True
+
+
+async def _deferred(event: ErrorEvent, data: dict[str, Any], extra: dict[str, Any]) -> bool:
+    """Queue the update for another try when a dependency failed; True when it was queued."""
+    delivery: UpdateDelivery | None = data.get("delivery")
+    if delivery is None or not is_infrastructure_failure(event.exception):
+        return False
+    attempt = int(data.get(ATTEMPT) or 0) + 1
+    since = data.get(SINCE)
+    if not await delivery.defer(event.update, attempt=attempt, since=since):
+        return False
+    log.warning(
+        "update %s deferred (attempt %d): %s",
+        event.update.update_id,
+        attempt,
+        type(event.exception).__name__,
+        extra=extra,
+    )
     return True

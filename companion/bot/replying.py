@@ -24,6 +24,7 @@ from aiogram import Bot
 from aiogram.enums import ChatType
 from aiogram.utils.chat_action import ChatActionSender
 
+from companion.bot.delivery import is_infrastructure_failure
 from companion.bot.deps import Dialogs, EventSink
 from companion.bot.keyboards import adult_keyboard
 from companion.bot.library import LibraryView
@@ -131,8 +132,12 @@ class ChatReplier:
                 await bot.send_message(chat_id, i18n("persona-unknown"))
                 await self._library.show(bot, chat_id, i18n)
                 return ReplyOutcome.REJECTED
-            except ReplyFailedError:
+            except ReplyFailedError as exc:
                 await typing.aclose()
+                if not stream.started and is_infrastructure_failure(exc):
+                    # The model was unreachable and nothing was shown: the error handler
+                    # defers the update, and it is answered when the model is back.
+                    raise
                 await stream.abort()
                 await bot.send_message(chat_id, i18n("reply-failed"))
                 return ReplyOutcome.FAILED

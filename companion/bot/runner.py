@@ -38,9 +38,11 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_applicati
 from aiohttp import web
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from companion.bot import bad_updates
 from companion.bot.commands import set_commands
+from companion.bot.delivery import CLAIMED, ClaimMiddleware, UpdateDelivery
 from companion.bot.deps import BotDeps
 from companion.bot.errors import on_error
 from companion.bot.library import LibraryView
@@ -50,6 +52,7 @@ from companion.bot.middlewares.throttling import Throttle, ThrottlingMiddleware
 from companion.bot.middlewares.tracing import InFlight, TracingMiddleware
 from companion.bot.middlewares.users import I18nMiddleware, UserMiddleware
 from companion.bot.photos import PhotoSender
+from companion.bot.readiness import Readiness, add_health_routes
 from companion.bot.replying import ChatReplier, Paywall
 from companion.bot.response_types import pin_response_types
 from companion.bot.routers import chat, data, library, memory, start, unsupported
@@ -173,6 +176,9 @@ def build_dispatcher(deps: BotDeps, storage: BaseStorage) -> Dispatcher:
         window_s=settings.throttle_window_s,
     )
     inflight = InFlight()
+    delivery = UpdateDelivery(
+        deps.redis, prefix=deps.key_prefix, concurrency=max(1, settings.max_concurrent_updates // 4)
+    )
     workflow: dict[str, Any] = {
         **deps.extra,
         "tg_settings": settings,
@@ -194,11 +200,14 @@ def build_dispatcher(deps: BotDeps, storage: BaseStorage) -> Dispatcher:
         "streaming_policy": policy,
         "throttle": throttle,
         "inflight": inflight,
+        "delivery": delivery,
     }
     workflow.setdefault("metrics", Metrics())  # the service's own, when the caller passed it
     dp = Dispatcher(storage=storage, name="companion", **workflow)
 
     # Outer middlewares on every update, after aiogram's own (errors, user context, FSM).
+    # The claim comes first: a duplicate costs nothing further.
+    dp.update.outer_middleware(ClaimMiddleware(delivery))
     dp.update.outer_middleware(TracingMiddleware(inflight))
     dp.update.outer_middleware(UserMiddleware(users, deps.default_language))
     dp.update.outer_middleware(I18nMiddleware(deps.translator, deps.default_language))
@@ -225,7 +234,10 @@ def build_dispatcher(deps: BotDeps, storage: BaseStorage) -> Dispatcher:
     dp.include_routers(*routers)
 
     dp.startup.register(_on_startup)
+    dp.startup.register(_start_retries)
     dp.shutdown.register(_on_shutdown)
+    # After the in-flight updates drained: their deferrals are queued by then.
+    dp.shutdown.register(_stop_retries)
     return dp
 
 
@@ -240,6 +252,17 @@ async def _on_shutdown(inflight: InFlight, tg_settings: TelegramSettings) -> Non
     if inflight.count:
         log.info("shutdown: waiting for %d update(s) in flight", inflight.count)
     await inflight.drain(tg_settings.shutdown_timeout_s)
+
+
+async def _start_retries(dispatcher: Dispatcher, bot: Bot, delivery: UpdateDelivery) -> None:
+    async def feed(update: dict[str, Any], **kwargs: Any) -> None:
+        await dispatcher.feed_raw_update(bot, update, **kwargs)
+
+    await delivery.start(feed)
+
+
+async def _stop_retries(delivery: UpdateDelivery) -> None:
+    await delivery.stop()
 
 
 async def run_polling(bot: Bot, dp: Dispatcher) -> None:
@@ -293,6 +316,10 @@ class BoundedRequestHandler(SimpleRequestHandler):
         except Exception:
             self._slots.release()
             return web.Response(body="Bad Request", status=400)
+        refused = await self._admit(update)
+        if refused is not None:
+            self._slots.release()
+            return refused
         task = asyncio.create_task(self._feed(update))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -311,9 +338,29 @@ class BoundedRequestHandler(SimpleRequestHandler):
             return False
         return hmac.compare_digest(given, self.secret_token.encode("utf-8"))
 
+    async def _admit(self, update: dict[str, Any]) -> web.Response | None:
+        """Claim the update before answering 200 (see `companion.bot.delivery`): None to handle
+        it, else the answer: 200 for a duplicate, 503 when Redis cannot say (Telegram then
+        delivers it again later, so it is not lost)."""
+        delivery: UpdateDelivery | None = self.dispatcher.workflow_data.get("delivery")
+        update_id = update.get("update_id") if isinstance(update, dict) else None
+        if delivery is None or not isinstance(update_id, int):
+            return None
+        try:
+            fresh = await delivery.claim(update_id)
+        except RedisError as exc:
+            log.warning("update %s refused for now (Redis: %s)", update_id, type(exc).__name__)
+            return web.json_response(
+                {"ok": False, "description": "temporarily unavailable"}, status=503
+            )
+        if not fresh:
+            log.info("update %s was delivered again; already handled", update_id)
+            return web.json_response({}, dumps=self.bot.session.json_dumps)
+        return None
+
     async def _feed(self, update: dict[str, Any]) -> None:
         try:
-            await self._background_feed_update(bot=self.bot, update=update)
+            await self.dispatcher.feed_raw_update(self.bot, update, **{CLAIMED: True})
         except ValidationError as exc:
             if exc.title != Update.__name__:
                 raise
@@ -325,7 +372,8 @@ class BoundedRequestHandler(SimpleRequestHandler):
 
 
 def create_webhook_app(bot: Bot, dp: Dispatcher, settings: TelegramSettings) -> web.Application:
-    """The aiohttp app of one webhook worker: POST `webhook_path`, GET /healthz.
+    """The aiohttp app of one webhook worker: POST `webhook_path`, GET /healthz (liveness) and
+    GET /readyz (database, Redis, model; 503 naming what is down).
 
     Requests without the right ``X-Telegram-Bot-Api-Secret-Token`` get 401 and are not
     processed."""
@@ -346,11 +394,18 @@ def create_webhook_app(bot: Bot, dp: Dispatcher, settings: TelegramSettings) -> 
         shutdown_timeout_s=settings.shutdown_timeout_s,
     ).register(app, path=settings.webhook_path)
 
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
-    app.router.add_get("/healthz", healthz)
+    add_health_routes(app, readiness_of(dp))
     return app
+
+
+def readiness_of(dp: Dispatcher) -> Readiness:
+    """The dispatcher's readiness checks (``extra["readiness"]`` from the composition root),
+    else Redis alone."""
+    readiness = dp.workflow_data.get("readiness")
+    if isinstance(readiness, Readiness):
+        return readiness
+    redis: Redis = dp.workflow_data["redis"]
+    return Readiness({"redis": redis.ping})
 
 
 async def register_webhook(bot: Bot, dp: Dispatcher, settings: TelegramSettings) -> None:

@@ -26,6 +26,7 @@ from companion.billing.service import BillingService
 from companion.billing.webhook import setup_billing_routes
 from companion.bot.alerts import AdminAlerts
 from companion.bot.deps import BotDeps, ErasureHook
+from companion.bot.readiness import Readiness, add_health_routes, service_checks
 from companion.bot.routers.billing import AiogramStarsApi, BotNotifier
 from companion.bot.runner import (
     BotConfigError,
@@ -123,6 +124,11 @@ async def _serve(settings: Settings, *, webhook: bool, api_server: str | None) -
     try:
         async with build_container(settings) as container, AsyncExitStack() as stack:
             extra: dict[str, object] = {}
+            # GET /readyz: database, Redis and the model, each pinged with a short timeout.
+            readiness = Readiness(
+                service_checks(container.database, container.redis, container.llm)
+            )
+            extra["readiness"] = readiness
             billing = wire_billing(settings, container, telegram_bot)
             stack.push_async_callback(billing.aclose)
             extra["billing"] = billing.service
@@ -147,7 +153,7 @@ async def _serve(settings: Settings, *, webhook: bool, api_server: str | None) -
             else:
                 if settings.billing.yookassa_enabled:
                     # Polling has no web server of its own; YooKassa still needs one to notify.
-                    site = await _serve_billing_webhook(settings, billing.service)
+                    site = await _serve_billing_webhook(settings, billing.service, readiness)
                     stack.push_async_callback(site.cleanup)
                 await run_polling(telegram_bot, dp)
     finally:
@@ -203,9 +209,12 @@ async def _start_speech(settings: Settings, container: Container) -> Transcripti
     return pool
 
 
-async def _serve_billing_webhook(settings: Settings, service: BillingService) -> web.AppRunner:
+async def _serve_billing_webhook(
+    settings: Settings, service: BillingService, readiness: Readiness
+) -> web.AppRunner:
     app = web.Application()
     setup_billing_routes(app, service)
+    add_health_routes(app, readiness)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(
