@@ -38,3 +38,8 @@ class AlreadySubscribedError(BillingError):
     def __init__(self, until: object = None) -> None:
         super().__init__("a renewing subscription is already running")
         self.until = until
+
+
+class StarsRefusedError(BillingError):
+    """Telegram refused a Stars request as invalid (Bot API 400: say, a subscription that is no
+    longer active): asking again will not help."""

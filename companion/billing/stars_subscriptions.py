@@ -18,6 +18,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from companion.billing.errors import StarsRefusedError
 from companion.billing.ledger import PaymentLedger, PaymentRecord, PaymentStatus, Provider
 from companion.billing.ports import StarsApi
 
@@ -62,14 +63,21 @@ async def cancel_subscriptions(
     skip: Iterable[str] = (),
 ) -> list[str]:
     """Cancel (``is_canceled=True``) every live Stars subscription of the user but `keep`
-    and those in `skip` (already cancelled by the caller). A Bot API error propagates: the
-    caller decides whether that stops it (erasure) or is only logged."""
+    and those in `skip` (already cancelled by the caller). One Telegram refuses as invalid is
+    skipped; any other Bot API error propagates: the caller decides whether that stops it
+    (erasure) or is only logged."""
     done = set(skip)
     cancelled: list[str] = []
     for subscription_id in await live_subscriptions(ledger, user_id, now):
         if subscription_id == keep or subscription_id in done:
             continue
-        await api.edit_user_star_subscription(user_id, subscription_id, True)
+        try:
+            await api.edit_user_star_subscription(user_id, subscription_id, True)
+        except StarsRefusedError as exc:
+            # Not active at Telegram any more (expired, or cancelled by the user in Telegram):
+            # nothing to stop, and refusing erasure over it would refuse it forever.
+            log.warning("a Stars subscription could not be cancelled: %s", exc)
+            continue
         done.add(subscription_id)
         cancelled.append(subscription_id)
         # Neither the charge id nor the user id: this runs while erasing, logs outlive it.

@@ -47,6 +47,7 @@ from companion.billing.errors import (
     NothingToRefundError,
     OfferNotAcceptedError,
     PaymentUnavailableError,
+    StarsRefusedError,
 )
 from companion.billing.plans import PlanCatalog, UnknownPlanError
 from companion.billing.ports import BillingNotice, StarTransaction
@@ -107,11 +108,15 @@ class AiogramStarsApi:
     async def edit_user_star_subscription(
         self, user_id: int, telegram_payment_charge_id: str, is_canceled: bool
     ) -> None:
-        await self._bot.edit_user_star_subscription(
-            user_id=user_id,
-            telegram_payment_charge_id=telegram_payment_charge_id,
-            is_canceled=is_canceled,
-        )
+        try:
+            await self._bot.edit_user_star_subscription(
+                user_id=user_id,
+                telegram_payment_charge_id=telegram_payment_charge_id,
+                is_canceled=is_canceled,
+            )
+        except TelegramBadRequest as exc:
+            # Billing tells "invalid, do not retry" from "Telegram down, retry" by this type.
+            raise StarsRefusedError(exc.message) from exc
 
     async def refund_star_payment(self, user_id: int, telegram_payment_charge_id: str) -> None:
         try:
@@ -617,7 +622,7 @@ async def cancel_or_resume(
     except NotCancellableError:
         await query.answer(i18n("subscription-not-cancellable"), show_alert=True)
         return
-    except TelegramAPIError:
+    except (TelegramAPIError, StarsRefusedError):
         await query.answer(i18n("pro-payment-unavailable"), show_alert=True)
         return
     await query.answer()

@@ -738,3 +738,28 @@ async def test_a_payment_made_while_the_database_is_down_is_credited_after_it_re
         await bot.session.close()
         await client.close()
         await server.astop()
+
+
+async def test_a_subscription_telegram_says_is_not_active_does_not_block_erasure(stars, tg):
+    billing, service = stars
+    await billing.user(1)
+    paid = _charge(tg, service, 1, subscription_period=MONTH_S)
+    await service.record_payment(
+        _payment(
+            paid["invoice_payload"],
+            paid["telegram_payment_charge_id"],
+            is_recurring=True,
+            is_first_recurring=True,
+        )
+    )
+    await billing.service.cancel(1)  # renewal off; PRO until the period ends
+    # /forget sweeps every subscription still in its paid period; Telegram refuses this one as
+    # no longer active (the user may have cancelled it in Telegram too).
+    tg.fail_next(
+        "editUserStarSubscription", error_code=400, description="Bad Request: SUBSCRIPTION_INVALID"
+    )
+    assert await billing.service.stop_renewals(1) is False
+    # A Telegram outage still stops the erasure: it would be retried.
+    tg.fail_next("editUserStarSubscription", error_code=500)
+    with pytest.raises(TelegramServerError):
+        await billing.service.stop_renewals(1)
