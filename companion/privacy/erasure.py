@@ -22,6 +22,7 @@ are logged by type with the id masked, never with a traceback (its message may h
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -66,7 +67,9 @@ def masked(exc: BaseException, user_id: int) -> str:
 
 
 class RedisUserKeys:
-    """Deletes every Redis key under `prefix` whose name has the user id as one part.
+    """Deletes every Redis key under `prefix` whose name has the user id as one part, and
+    every member of a shared queue (list, set, sorted set) that is a Telegram update from or
+    to the user (the delivery retry queue keeps whole updates, texts and names included).
 
     A SCAN over the prefix: O(keys), fine for an operation as rare as an erasure, and it needs
     no list of key layouts to keep in sync (a new cache that names the user is covered).
@@ -82,16 +85,50 @@ class RedisUserKeys:
         start = len(self._prefix) + 1
         doomed: list[bytes | str] = []
         deleted = 0
+        queues: list[bytes | str] = []
         async for key in self._redis.scan_iter(match=f"{self._prefix}:*", count=1000):
             name = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
             if wanted in name[start:].split(":"):
                 doomed.append(key)
+            else:
+                queues.append(key)
             if len(doomed) >= self._batch:
                 deleted += int(await self._redis.delete(*doomed))
                 doomed.clear()
         if doomed:
             deleted += int(await self._redis.delete(*doomed))
+        # The other keys' types, a pipeline per batch (most are strings: caches, counters).
+        for first in range(0, len(queues), self._batch):
+            chunk = queues[first : first + self._batch]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in chunk:
+                    pipe.type(key)
+                kinds = await pipe.execute()
+            for key, kind in zip(chunk, kinds, strict=True):
+                kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+                if kind in ("zset", "set", "list"):
+                    deleted += await self._drop_members(key, kind, user_id)
         return deleted
+
+    async def _drop_members(self, key: bytes | str, kind: str, user_id: int) -> int:
+        """Remove the members of a shared list/set/sorted set that concern the user."""
+        if kind == "zset":
+            members = [m async for m, _ in self._redis.zscan_iter(key)]
+        elif kind == "set":
+            members = [m async for m in self._redis.sscan_iter(key)]
+        else:
+            members = await self._redis.lrange(key, 0, -1)
+        removed = 0
+        for member in members:
+            if not _concerns(member, user_id):
+                continue
+            if kind == "zset":
+                removed += int(await self._redis.zrem(key, member))
+            elif kind == "set":
+                removed += int(await self._redis.srem(key, member))
+            else:
+                removed += int(await self._redis.lrem(key, 0, member))
+        return removed
 
     async def rewrite_append_only_file(self) -> bool:
         """Have Redis rewrite its append-only file from what it holds now, when it keeps one.
@@ -105,6 +142,30 @@ class RedisUserKeys:
             return False
         await self._redis.bgrewriteaof()
         return True
+
+
+def _concerns(member: bytes | str, user_id: int) -> bool:
+    """Whether a queued JSON value holds a Telegram update (or part of one) from or to the
+    user: some object with `from`, `chat` or `user` whose `id` is the user id."""
+    text = member.decode("utf-8", "replace") if isinstance(member, bytes) else member
+    if str(user_id) not in text:
+        return False  # cheap: most members are somebody else's
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    stack: list[object] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for field in ("from", "chat", "user"):
+                party = item.get(field)
+                if isinstance(party, dict) and party.get("id") == user_id:
+                    return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 @dataclass

@@ -4,6 +4,7 @@ our own that keeps an append-only file on disk."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import subprocess
@@ -101,6 +102,33 @@ async def test_a_failed_cache_step_does_not_stop_the_rest(
     assert scrubbed == [True]
     assert await mongo_db[c.USERS].count_documents({"_id": OTHER}) == 1
     assert str(USER) not in caplog.text
+
+
+async def test_queued_updates_of_the_person_are_dropped(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    """A shared retry queue (a sorted set of whole Telegram updates) loses the person's
+    updates, with their text and name, and keeps everyone else's."""
+
+    def update(update_id: int, user_id: int, text: str) -> str:
+        sender = {"id": user_id, "is_bot": False, "first_name": "Ada"}
+        message = {"message_id": 1, "from": sender, "chat": {"id": user_id}, "text": text}
+        return json.dumps({"u": {"update_id": update_id, "message": message}, "a": 1})
+
+    queue = f"{redis_prefix}:bot:updates:retry"
+    mine = [update(1, USER, "my secret"), update(2, USER, "another")]
+    theirs = [update(3, OTHER, f"I am not {USER}"), update(4, 7, "hello")]
+    await redis_client.zadd(queue, {member: index for index, member in enumerate(mine + theirs)})
+    await redis_client.rpush(f"{redis_prefix}:some:list", mine[0], theirs[0])
+
+    removed = await RedisUserKeys(redis_client, prefix=redis_prefix).delete(USER)
+
+    assert removed == 3
+    left = [m.decode() for m in await redis_client.zrange(queue, 0, -1)]
+    assert left == theirs
+    assert [m.decode() for m in await redis_client.lrange(f"{redis_prefix}:some:list", 0, -1)] == [
+        theirs[0]
+    ]
 
 
 def _free_port() -> int:
