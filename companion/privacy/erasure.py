@@ -11,8 +11,9 @@ Order matters:
    still runs: the database is already erased and what is left behind expires.
 4. Redis: every key under the service's prefix that names the user (cached profile, FSM state
    and data, throttle counters, cached entitlement, locks, and whatever a later feature adds,
-   as long as its key names the user id as one `:`-separated part); then, when Redis keeps
-   an append-only file, a rewrite of it, so the deleted keys leave the disk too.
+   as long as its key names the user id as one `:`-separated part), and the person's updates
+   in shared queues; then, when Redis persists to disk (append-only file, snapshots), a
+   rewrite, so the deleted keys leave the disk too.
 5. `scrub`: the embedded database rolls its journal so the deleted documents' log records are
    gone from disk (`companion.storage.embedded.roll_journal`).
 
@@ -22,14 +23,16 @@ are logged by type with the id masked, never with a traceback (its message may h
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 log = logging.getLogger(__name__)
 
@@ -130,18 +133,39 @@ class RedisUserKeys:
                 removed += int(await self._redis.lrem(key, 0, member))
         return removed
 
-    async def rewrite_append_only_file(self) -> bool:
-        """Have Redis rewrite its append-only file from what it holds now, when it keeps one.
+    async def rewrite_persistence(self) -> list[str]:
+        """Have Redis rewrite the files it persists to from what it holds now.
 
-        The AOF logs every write: the deleted keys (named by the user id) would stay in it until
-        Redis rewrites it on its own (when it has doubled). Returns whether a rewrite started;
-        a managed Redis may refuse the command, which is logged and is not an error here.
+        The append-only file logs every write, and a snapshot (RDB) holds the data as it was:
+        the deleted keys would stay in them until Redis rewrites them on its own (the AOF when
+        it has doubled, the snapshot at the next `save` point). Returns what was started
+        ("aof", "rdb"); a snapshot is only asked for where snapshots are configured, so none
+        is created where there was none. A managed Redis may refuse the commands (RedisError).
         """
+        started: list[str] = []
         info = await self._redis.info("persistence")
-        if not int(info.get("aof_enabled", 0)):
-            return False
-        await self._redis.bgrewriteaof()
-        return True
+        if int(info.get("aof_enabled", 0)):
+            await self._redis.bgrewriteaof()
+            started.append("aof")
+        save_points = (await self._redis.config_get("save")).get("save", "")
+        if save_points:
+            await self._snapshot()
+            started.append("rdb")
+        return started
+
+    async def _snapshot(self, wait_s: float = 30.0) -> None:
+        """A snapshot taken now. One already being written started before the deletes and
+        holds them: wait for it to finish, then take another."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                # SCHEDULE: runs after an AOF rewrite in progress instead of failing.
+                await self._redis.bgsave(schedule=True)
+                return
+            except ResponseError as exc:
+                if "in progress" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.1)
 
 
 def _concerns(member: bytes | str, user_id: int) -> bool:
@@ -205,9 +229,9 @@ class Erasure:
                 failed.append("redis")
                 log.error("erasure could not clear Redis: %s", masked(exc, user_id))
             try:
-                await self.redis_keys.rewrite_append_only_file()
+                await self.redis_keys.rewrite_persistence()
             except RedisError as exc:  # already rewriting, or the command is disabled
-                log.warning("Redis did not rewrite its append-only file: %s", type(exc).__name__)
+                log.warning("Redis did not rewrite its files: %s", type(exc).__name__)
         if self.scrub is not None:
             try:
                 await self.scrub()

@@ -137,39 +137,35 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def aof_redis(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A Redis of our own that logs every write to an append-only file in `tmp_path`."""
+PERSISTENCE = {
+    # Every write logged to an append-only file (the production compose's Redis).
+    "aof": ["--save", "", "--appendonly", "yes", "--appendfsync", "always"],
+    # Snapshots only.
+    "rdb": ["--save", "3600 1", "--appendonly", "no"],
+}
+
+
+@pytest.fixture(params=sorted(PERSISTENCE))
+def disk_redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Path, str]]:
+    """A Redis of our own that persists to `tmp_path` (append-only file or snapshots)."""
+    mode = str(request.param)
     port = _free_port()
     process = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--dir",
-            str(tmp_path),
-        ],
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)]
+        + PERSISTENCE[mode],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        yield f"redis://127.0.0.1:{port}/0", tmp_path
+        yield f"redis://127.0.0.1:{port}/0", tmp_path, mode
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
 @pytest.fixture
-async def aof_client(aof_redis: tuple[str, Path]) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(aof_redis[0])
+async def disk_client(disk_redis: tuple[str, Path, str]) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(disk_redis[0])
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -183,13 +179,15 @@ async def aof_client(aof_redis: tuple[str, Path]) -> AsyncIterator[aioredis.Redi
     await client.aclose()
 
 
-async def test_deleted_keys_leave_the_append_only_file(
-    aof_redis: tuple[str, Path], aof_client: aioredis.Redis
+async def test_deleted_keys_leave_the_files_redis_persists_to(
+    disk_redis: tuple[str, Path, str], disk_client: aioredis.Redis
 ) -> None:
-    _, directory = aof_redis
-    await aof_client.set(f"companion:bot:user:{USER}", '{"first_name": "Ada"}')
+    _, directory, mode = disk_redis
+    await disk_client.set(f"companion:bot:user:{USER}", '{"first_name": "Ada"}')
     someone_else = 27_182_818_28
-    await aof_client.set(f"companion:bot:user:{someone_else}", "stays")
+    await disk_client.set(f"companion:bot:user:{someone_else}", "stays")
+    if mode == "rdb":
+        await disk_client.bgsave()  # a snapshot taken while the person was known
 
     def files_naming(user: int) -> list[str]:
         named = []
@@ -201,10 +199,13 @@ async def test_deleted_keys_leave_the_append_only_file(
                 continue  # a temporary file of the rewrite, gone meanwhile; a directory
         return named
 
-    assert files_naming(USER), "the append-only file should log the write"
-    keys = RedisUserKeys(aof_client, prefix="companion")
+    deadline = time.monotonic() + 20
+    while not files_naming(USER) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert files_naming(USER), "Redis should have written the key to disk"
+    keys = RedisUserKeys(disk_client, prefix="companion")
     assert await keys.delete(USER) == 1
-    assert await keys.rewrite_append_only_file()
+    assert await keys.rewrite_persistence() == [mode]
     deadline = time.monotonic() + 20
     while files_naming(USER) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
