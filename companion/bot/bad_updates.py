@@ -10,7 +10,9 @@ error types only, never with what the person wrote:
 - ``no_user``: an update without a person behind it (channel posts, anonymous group admins,
   other bots) reaching a handler that serves a person;
 - ``not_modified``: an edit that changes nothing (a stale or double-tapped button);
-- ``stale_callback``: a button press answered too late for Telegram to accept the answer.
+- ``stale_callback``: a button press answered too late for Telegram to accept the answer;
+- ``stale_button``: a press whose message can no longer take the edit it asks for (too old to
+  edit, gone, or not the kind of message the button belongs to: button data can be forged).
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ UNKNOWN_TYPE = "unknown_type"
 NO_USER = "no_user"
 NOT_MODIFIED = "not_modified"
 STALE_CALLBACK = "stale_callback"
+STALE_BUTTON = "stale_button"
+
+_STALE_BUTTON_ERRORS = (
+    "message can't be edited",
+    "message to edit not found",
+    "there is no text in the message to edit",
+    "there is no caption in the message to edit",
+    "there is no media in the message to edit",
+)
 
 T = TypeVar("T")
 
@@ -55,12 +66,14 @@ def benign_reason(exc: BaseException) -> str | None:
         return NOT_MODIFIED
     if "query is too old" in message or "query id is invalid" in message:
         return STALE_CALLBACK
+    if any(text in message for text in _STALE_BUTTON_ERRORS):
+        return STALE_BUTTON
     return None
 
 
 async def quietly(call: Awaitable[T], metrics: object = None) -> T | None:
-    """Await an edit (or a callback answer); "not modified" and "query is too old" are success:
-    the message already shows what we wanted, or the press is long gone."""
+    """Await an edit (or a callback answer); "not modified", "query is too old" and edits the
+    message cannot take are success: it already shows what we wanted, or the press is stale."""
     try:
         return await call
     except TelegramBadRequest as exc:

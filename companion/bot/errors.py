@@ -15,7 +15,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 from aiogram.types import ErrorEvent
 
-from companion.bot.bad_updates import NOT_MODIFIED, benign_reason, count_in
+from companion.bot.bad_updates import STALE_CALLBACK, benign_reason, count_in
 from companion.bot.delivery import ATTEMPT, SINCE, UpdateDelivery, is_infrastructure_failure
 from companion.bot.localization import I18n, language_from_telegram
 from companion.i18n import Translator
@@ -45,7 +45,7 @@ async def on_error(event: ErrorEvent, bot: Bot, **data: Any) -> bool:
         # the press is too old to answer. Nothing failed; see companion.bot.bad_updates.
         count_in(data, reason)
         log.info("update %s: %s (ignored)", update.update_id, reason, extra=extra)
-        if reason == NOT_MODIFIED and update.callback_query is not None:
+        if reason != STALE_CALLBACK and update.callback_query is not None:
             with contextlib.suppress(Exception):  # stops the spinner if the handler had not
                 await update.callback_query.answer()
         return True

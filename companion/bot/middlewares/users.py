@@ -23,7 +23,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import TelegramObject, Update
 from aiogram.types import User as TelegramUser
 
-from companion.bot.bad_updates import NO_USER, count_in
+from companion.bot.bad_updates import INVALID_UPDATE, NO_USER, count_in
 from companion.bot.localization import SUPPORTED_LANGUAGES, I18n, language_from_telegram
 from companion.bot.user_cache import CachedUserStore
 from companion.i18n import Translator
@@ -31,6 +31,9 @@ from companion.storage.models import User
 
 log = logging.getLogger(__name__)
 _GROUPS = frozenset({"group", "supergroup"})
+# "at most 52 significant bits" (Bot API, User.id): anything else is forged, and MongoDB
+# cannot even look up an id beyond 64 bits.
+_MAX_USER_ID = 2**52
 
 
 def _group_message(event: TelegramObject) -> bool:
@@ -58,6 +61,13 @@ class UserMiddleware(BaseMiddleware):
             count_in(data, NO_USER)
             log.debug(
                 "update %s ignored: no person behind it",
+                event.update_id if isinstance(event, Update) else None,
+            )
+            return UNHANDLED
+        if not 0 < sender.id < _MAX_USER_ID:
+            count_in(data, INVALID_UPDATE)
+            log.warning(
+                "update %s ignored: impossible user id",
                 event.update_id if isinstance(event, Update) else None,
             )
             return UNHANDLED

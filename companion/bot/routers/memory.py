@@ -53,7 +53,8 @@ async def delete_fact(
 ) -> None:
     deleted = memory is not None and await memory.delete_fact(user.id, callback_data.fact)
     await query.answer(i18n("memory-deleted" if deleted else "memory-not-found"))
-    if isinstance(query.message, Message):
+    # Button data can be forged onto any message: only the (text) list is redrawn.
+    if isinstance(query.message, Message) and query.message.text is not None:
         text, markup = await _render(memory, user, i18n)
         if text != query.message.html_text or markup != query.message.reply_markup:
             await quietly(query.message.edit_text(text, reply_markup=markup), metrics)

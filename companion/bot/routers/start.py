@@ -75,7 +75,8 @@ async def language_chosen(
     i18n = i18n.for_language(language)
     await query.answer()
     chat_id = query.from_user.id
-    if isinstance(query.message, Message):
+    # Button data can be forged onto any message: only a text message can become this text.
+    if isinstance(query.message, Message) and query.message.text is not None:
         # A second tap on the same keyboard finds the text already set: not an error.
         await quietly(query.message.edit_text(i18n("lang-set")), metrics)
     if callback_data.then != "onboard":

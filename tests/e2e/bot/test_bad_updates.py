@@ -62,9 +62,12 @@ class LoopErrors:
         return records + self.loop_errors
 
     def texts(self) -> str:
-        return "\n".join(
-            r.getMessage() + (r.exc_text or "") + str(r.__dict__) for r in self.caplog.records
-        )
+        return "\n".join(record_text(r) for r in self.caplog.records)
+
+
+def record_text(record: logging.LogRecord) -> str:
+    """Everything a log record carries: the message, a traceback, extra fields."""
+    return record.getMessage() + (record.exc_text or "") + str(record.__dict__)
 
 
 @pytest.fixture
@@ -76,9 +79,7 @@ def watched(caplog: pytest.LogCaptureFixture) -> Iterator[LoopErrors]:
         asyncio.get_event_loop_policy()  # the loop is the test's; pytest-asyncio closes it
 
 
-async def post(
-    harness: BotHarness, body: Any, *, secret: str | None = WEBHOOK_SECRET
-) -> int:
+async def post(harness: BotHarness, body: Any, *, secret: str | None = WEBHOOK_SECRET) -> int:
     assert harness.webhook_url is not None
     headers = {"Content-Type": "application/json"}
     if secret is not None:
@@ -298,3 +299,41 @@ async def test_update_failing_the_schema_is_answered_200_and_logged_without_text
     assert record.levelno == logging.WARNING
     assert "int_parsing at message.message_id" in record.getMessage()
     assert "missing at message.entities.0.offset" in record.getMessage()
+
+
+async def test_a_button_forged_onto_another_message_is_not_an_error(
+    hook: BotHarness, watched: LoopErrors
+) -> None:
+    """Button data comes from the client and can be put on any message: "/forget → no" pressed
+    on the library's photo card asks to edit a text that is not there."""
+    watched.install()
+    user = hook.user(6601)
+    await hook.onboard(user)
+    card = json.loads(json.dumps(user.history()[-1]))
+    assert "photo" in card
+    await user.press_raw("forget:no", card)
+    await settle(hook, "stale_button", 1)
+    await user.idle()
+    assert not any(GENERIC_ERROR in (call.text or "") for call in user.calls())
+    assert watched.errors() == []
+
+
+@pytest.mark.parametrize("user_id", [0, -5, 2**52, 2**64 + 1])
+async def test_an_impossible_user_id_is_ignored(
+    hook: BotHarness, watched: LoopErrors, user_id: int
+) -> None:
+    """User ids have at most 52 significant bits; a bigger one cannot even be looked up in
+    MongoDB (OverflowError), and a forged one must not reach the database."""
+    watched.install()
+    sender = {"id": user_id, "is_bot": False, "first_name": "Forged"}
+    chat = {"id": 6701, "type": "private", "first_name": "Forged"}
+    hook.tg.chats[chat["id"]] = chat
+    update = {
+        "update_id": 67001,
+        "message": {"message_id": 1, "date": 1, "chat": chat, "from": sender, "text": "hi"},
+    }
+    assert await post(hook, update) == 200
+    await settle(hook, "invalid_update", 1)
+    await still_answers(hook, 6702)
+    assert hook.tg.calls_for(chat["id"]) == []
+    assert watched.errors() == []
