@@ -86,13 +86,20 @@ class RedisUserLocks:
         key = f"{self._prefix}:user-lock:{user_id}"
         token = secrets.token_hex(8)
         await self._take(key, token, user_id)
-        renewing = asyncio.create_task(self._keep(key, token, user_id))
+        # Most turns end within a third of the lease: a timer, not a task, until one does not.
+        renewing: list[asyncio.Task[None]] = []
+        timer = asyncio.get_running_loop().call_later(
+            self._lease_ms / 3000,
+            lambda: renewing.append(asyncio.create_task(self._keep(key, token, user_id))),
+        )
         try:
             yield
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            timer.cancel()
+            for task in renewing:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self._give_back(key, token, user_id)
 
     async def _take(self, key: str, token: str, user_id: int) -> None:
@@ -122,7 +129,6 @@ class RedisUserLocks:
     async def _keep(self, key: str, token: str, user_id: int) -> None:
         period = self._lease_ms / 3000
         while True:
-            await asyncio.sleep(period)
             try:
                 # When Redis lost it (restarted empty) or the lease ran out during a stall, take
                 # it back if it is free, so the user's next message still waits for this turn.
@@ -132,6 +138,7 @@ class RedisUserLocks:
                     log.warning("user %s: the ordering lock was lost mid-turn", user_id)
             except RedisError as exc:
                 log.warning("could not renew a user lock (%s)", type(exc).__name__)
+            await asyncio.sleep(period)
 
     async def _give_back(self, key: str, token: str, user_id: int) -> None:
         try:
