@@ -30,12 +30,26 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from pydantic import SecretStr
+from pymongo import AsyncMongoClient
 
+from companion.app import build_container
+from companion.bot.runner import (
+    build_bot,
+    build_dispatcher,
+    build_fsm_storage,
+    create_webhook_app,
+    register_webhook,
+)
+from companion.cli.bot import bot_deps, wire_billing
 from companion.config import Settings
-from tests.e2e.bot.conftest import WEBHOOK_SECRET, BotHarness, running_bot
+from tests.e2e.bot.conftest import WEBHOOK_SECRET, BotHarness
 from tests.e2e.bot.test_bad_updates import LoopErrors, record_text
 from tests.emulators.openai_server import OpenAIEmulator
 from tests.emulators.telegram import TelegramBotAPIEmulator, TelegramUser
+from tests.emulators.telegram.server import free_port
+from tests.emulators.yookassa import YooKassaEmulator
 
 SEED = int(os.environ.get("COMPANION_FUZZ_SEED", "20261313"))
 SECONDS = float(os.environ.get("COMPANION_FUZZ_SECONDS", "30"))
@@ -55,6 +69,7 @@ COMMANDS = [
 ]  # fmt: skip
 CALLBACK_PREFIXES = [
     "lang:", "consent:", "lib:page:", "lib:pick:", "lib:noop:", "adult:", "mem:del:", "forget:",
+    "bill:plan:", "bill:offer:", "bill:card:", "bill:stars:", "bill:cancel:", "bill:resume:",
     "bill:", "billing:", "",
 ]  # fmt: skip
 UNICODE_POOL = (
@@ -233,7 +248,8 @@ class Fuzzer:
         prefix = self.rnd.choice(CALLBACK_PREFIXES)
         data = prefix + self.rnd.choice(
             ["", "0", "-1", "99999999999999999999", "ru", "en:onboard", "accept", "yes", "no",
-             ":0:anna", "support:1:", "::x:", "x" * 70, self._chars(10), "1:2:3:4:5:6"]
+             ":0:anna", "support:1:", "::x:", "x" * 70, self._chars(10), "1:2:3:4:5:6",
+             "month", "year", "pro_month", "30"]
         )  # fmt: skip
         query: dict[str, Any] = {
             "id": f"fz{self.next_id}",
@@ -328,8 +344,52 @@ class Fuzzer:
 async def hook(
     bot_settings: Settings, tg: TelegramBotAPIEmulator, llm: OpenAIEmulator, mongo_uri: str
 ) -> AsyncIterator[BotHarness]:
-    async with running_bot(bot_settings, tg, llm, mongo_uri, webhook=True) as harness:
-        yield harness
+    """The webhook worker as `companion bot --webhook` wires it, billing included (YooKassa
+    through its emulator, Telegram Stars), so payment buttons and pre-checkout queries reach
+    the real billing code."""
+    async with YooKassaEmulator() as yookassa:
+        settings = bot_settings.model_copy(
+            update={
+                "billing": bot_settings.billing.model_copy(
+                    update={
+                        "yookassa_shop_id": yookassa.shop_id,
+                        "yookassa_secret_key": SecretStr(yookassa.secret_key),
+                        "yookassa_api_url": yookassa.base_url,
+                        "stars_enabled": True,
+                    }
+                ),
+                "telegram": bot_settings.telegram.model_copy(
+                    update={"webhook_url": f"http://127.0.0.1:{free_port()}"}
+                ),
+            }
+        )
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+        async with build_container(settings, watch_personas=False) as container:
+            assert container.redis is not None and settings.telegram.webhook_url
+            bot = build_bot(settings.telegram)
+            billing = wire_billing(settings, container, bot)
+            extra = {"billing": billing.service, "stars_billing": billing.stars}
+            deps = bot_deps(container, dict(extra))
+            dp = build_dispatcher(deps, build_fsm_storage(container.redis, settings.redis))
+            runner = web.AppRunner(create_webhook_app(bot, dp, settings.telegram))
+            await runner.setup()
+            port = int(settings.telegram.webhook_url.rsplit(":", 1)[1])
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            await register_webhook(bot, dp, settings.telegram)
+            harness = BotHarness(tg, llm, settings, container, bot, dp, container.redis, mongo)
+            harness.webhook_url = f"{settings.telegram.webhook_url}{settings.telegram.webhook_path}"
+            harness.webhook_runner = runner
+            try:
+                yield harness
+            finally:
+                await runner.cleanup()  # also closes the bot session
+                await billing.aclose()
+                await mongo.drop_database(settings.mongo.database)
+                await mongo.close()
+                prefix = settings.redis.key_prefix
+                keys = [k async for k in container.redis.scan_iter(f"{prefix}:*")]
+                if keys:
+                    await container.redis.delete(*keys)
 
 
 async def _post(session: aiohttp.ClientSession, url: str, body: bytes, secret: str | None) -> int:
@@ -396,6 +456,11 @@ async def test_random_updates_through_the_webhook(
     assert all(status < 500 for status in statuses), context
     assert statuses[200] > 0.9 * sent, context
     assert watched.errors() == [], context
+    # The fuzz reached the handlers, not only the schema check.
+    answered = Counter(call.method for call in hook.tg.calls if call.ok)
+    context += f" answered={dict(answered.most_common(6))}"
+    assert answered["sendMessage"] > 100 and answered["answerCallbackQuery"] > 100, context
+    assert len(hook.tg.pre_checkout_answers) > 50, context
     leaked = [r.getMessage()[:120] for r in caplog.records if CANARY in record_text(r)]
     assert not leaked, f"{context}: user text in logs, e.g. {leaked[:3]}"
 
