@@ -28,7 +28,6 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
@@ -56,6 +55,7 @@ from companion.bot.readiness import Readiness, add_health_routes
 from companion.bot.replying import ChatReplier, Paywall
 from companion.bot.response_types import pin_response_types
 from companion.bot.routers import chat, data, library, memory, start, unsupported
+from companion.bot.session import TolerantSession
 from companion.bot.streaming import StreamingPolicy
 from companion.bot.user_cache import CachedUserStore
 from companion.config import RedisSettings, TelegramSettings
@@ -82,7 +82,9 @@ def build_bot(settings: TelegramSettings, *, api_server: str | None = None) -> B
         )
     pin_response_types()
     server = api_server or settings.api_server
-    session = AiohttpSession(api=TelegramAPIServer.from_base(server)) if server else None
+    # TolerantSession: one update that fails aiogram's schema does not stall long polling.
+    session = TolerantSession(api=TelegramAPIServer.from_base(server)) if server else None
+    session = session or TolerantSession()
     return Bot(
         settings.token.get_secret_value(),
         session=session,
@@ -234,6 +236,7 @@ def build_dispatcher(deps: BotDeps, storage: BaseStorage) -> Dispatcher:
     dp.include_routers(*routers)
 
     dp.startup.register(_on_startup)
+    dp.startup.register(_count_bad_updates_in_polling)
     dp.startup.register(_start_retries)
     dp.shutdown.register(_on_shutdown)
     # After the in-flight updates drained: their deferrals are queued by then.
@@ -246,6 +249,11 @@ async def _on_startup(bot: Bot, translator: Any, default_language: str) -> None:
         await set_commands(bot, translator, default_language)
     except Exception:  # a menu is nice to have; the bot works without one
         log.exception("could not set the command menu")
+
+
+async def _count_bad_updates_in_polling(bot: Bot, metrics: Metrics) -> None:
+    if isinstance(bot.session, TolerantSession):
+        bot.session.metrics = metrics
 
 
 async def _on_shutdown(inflight: InFlight, tg_settings: TelegramSettings) -> None:
