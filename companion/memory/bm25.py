@@ -69,6 +69,27 @@ class BM25Index:
             self._alive_count -= 1
             self._total_length -= float(self._lengths.view()[row])
 
+    def ideal(self, query: str) -> float:
+        """What a document holding every query term once, at average length, would score:
+        the sum of the query terms' idf (a term no document holds counts with df = 0).
+
+        Dividing by it puts BM25 on an absolute 0..~1 scale: a best match that shares one
+        rare word of a five-word question scores low, where dividing by the best score would
+        make it 1.0 whatever it shares."""
+        n = self._alive_count
+        if n == 0:
+            return 0.0
+        total = 0.0
+        alive = self._alive.view()
+        for term in set(tokenize(query)):
+            postings = self._postings.get(term)
+            df = 0
+            if postings is not None:
+                rows = postings.rows.view()
+                df = len(rows) if n == len(alive) else int(alive[rows].sum())
+            total += float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+        return total
+
     def scores(self, query: str) -> Scores:
         """BM25 score of every row for `query` (removed rows may score; the caller masks them)."""
         result = np.zeros(len(self._lengths), dtype=np.float32)

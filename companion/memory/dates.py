@@ -91,3 +91,146 @@ def resolve_date(expression: str | None, reference: date) -> date | None:
         ahead = (_WEEKDAYS[match.group(1)] - reference.weekday()) % 7 or 7
         return reference + timedelta(days=ahead)
     return None
+
+
+# -- date windows in free text ------------------------------------------------------------------
+# A question such as "what did I do last weekend?" or "что я делал три недели назад?" names a
+# span of time relative to when it is asked; a memory such as "yesterday I ran 10 km" (said on
+# 5 May) names a day relative to when it was said. `find_windows` finds such expressions in any
+# text and resolves them against the given reference date, so the retriever can favour records
+# said in, or speaking of, the span a question asks about.
+
+Window = tuple[date, date]  # first and last day, inclusive
+
+_NUMBERS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "couple of": 2,
+    "few": 3,
+    "один": 1,
+    "одну": 1,
+    "два": 2,
+    "две": 2,
+    "три": 3,
+    "четыре": 4,
+    "пять": 5,
+    "шесть": 6,
+    "семь": 7,
+    "восемь": 8,
+    "девять": 9,
+    "десять": 10,
+    "пару": 2,
+    "несколько": 3,
+}
+_UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+_MONTHS = {
+    "january": 1,
+    "february": 2,
+    "march": 3,
+    "april": 4,
+    "june": 6,
+    "july": 7,
+    "august": 8,
+    "september": 9,
+    "october": 10,
+    "november": 11,
+    "december": 12,
+    # Russian: the prepositional case ("в марте") and the nominative.
+    "январе": 1,
+    "феврале": 2,
+    "марте": 3,
+    "апреле": 4,
+    "мае": 5,
+    "июне": 6,
+    "июле": 7,
+    "августе": 8,
+    "сентябре": 9,
+    "октябре": 10,
+    "ноябре": 11,
+    "декабре": 12,
+}
+_WEEKDAY_NAMES = {**_WEEKDAYS, "понедельник": 0, "вторник": 1, "среду": 2, "четверг": 3}
+
+_NUMBER_WORD = "|".join(sorted((re.escape(w) for w in _NUMBERS), key=len, reverse=True))
+_AGO_RE = re.compile(
+    rf"\b(\d{{1,3}}|{_NUMBER_WORD})\s+"
+    r"(days?|weeks?|months?|years?|день|дня|дней|недел[юиь]|месяц(?:а|ев)?|год(?:а)?|лет)"
+    r"\s+(?:ago|назад)\b"
+)
+_LAST_UNIT_RE = re.compile(
+    r"\b(?:last|past|previous)\s+(week|month|year|weekend)\b"
+    r"|\bна\s+прошлой\s+(неделе)\b|\bв\s+прошлом\s+(месяце|году)\b|\bв\s+прошлые\s+(выходные)\b"
+)
+_LAST_WEEKDAY_RE = re.compile(
+    r"\b(?:last|this\s+past)\s+(monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
+    r"|\bв\s+прошл(?:ый|ую|ое)\s+(понедельник|вторник|среду|четверг|пятницу|субботу|воскресенье)\b"
+)
+_DAY_WORD_RE = re.compile(r"\b(yesterday|позавчера|вчера|today|сегодня)\b")
+_MONTH_RE = re.compile(
+    r"\b(?:in|в)\s+(january|february|march|april|may|june|july|august|september|october"
+    r"|november|december|январе|феврале|марте|апреле|мае|июне|июле|августе|сентябре|октябре"
+    r"|ноябре|декабре)\b(?:\s+(\d{4}))?"
+)
+
+
+def _unit(word: str) -> str:
+    if word.startswith(("day", "ден", "дн")):
+        return "day"
+    if word.startswith(("week", "недел")):
+        return "week"
+    if word.startswith(("month", "месяц")):
+        return "month"
+    return "year"
+
+
+def _around(center: date, days: int) -> Window:
+    return center - timedelta(days=days), center + timedelta(days=days)
+
+
+def find_windows(text: str, reference: date) -> list[Window]:
+    """Spans of days that relative or named dates in `text` mean when said on `reference`.
+
+    English and Russian; the width of a span grows with its distance (a "month ago" is not
+    one exact day), so a near date still matches.
+    """
+    lowered = " ".join(text.lower().replace("ё", "е").split())
+    windows: list[Window] = []
+    for match in _DAY_WORD_RE.finditer(lowered):
+        offset = {"yesterday": -1, "вчера": -1, "позавчера": -2}.get(match.group(1), 0)
+        windows.append(_around(reference + timedelta(days=offset), 0))
+    for match in _AGO_RE.finditer(lowered):
+        count = _NUMBERS.get(match.group(1)) or int(match.group(1))
+        days = count * _UNIT_DAYS[_unit(match.group(2))]
+        windows.append(_around(reference - timedelta(days=days), max(1, days // 4)))
+    for match in _LAST_UNIT_RE.finditer(lowered):
+        word = next(group for group in match.groups() if group)
+        if word in ("weekend", "выходные"):
+            # The Saturday and Sunday before the reference day.
+            saturday = reference - timedelta(days=(reference.weekday() - 5) % 7 or 7)
+            windows.append((saturday, saturday + timedelta(days=1)))
+            continue
+        days = _UNIT_DAYS[_unit(word.replace("неделе", "week").replace("году", "year"))]
+        windows.append(_around(reference - timedelta(days=days), max(2, days // 2)))
+    for match in _LAST_WEEKDAY_RE.finditer(lowered):
+        weekday = _WEEKDAY_NAMES[next(group for group in match.groups() if group)]
+        back = (reference.weekday() - weekday) % 7 or 7
+        windows.append(_around(reference - timedelta(days=back), 0))
+    for match in _MONTH_RE.finditer(lowered):
+        month = _MONTHS.get(match.group(1), 5)  # "may"/"мае": only "may" is not in the table
+        year = int(match.group(2)) if match.group(2) else reference.year
+        if not match.group(2) and (month, 1) > (reference.month, 1):
+            year -= 1  # "in March" asked in February: last year's March
+        first = date(year, month, 1)
+        last = (date(year + month // 12, month % 12 + 1, 1)) - timedelta(days=1)
+        windows.append((first, last))
+    return windows

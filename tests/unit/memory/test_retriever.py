@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -217,3 +218,132 @@ async def test_records_can_be_filtered_by_id_and_importance(retriever: Retriever
     assert [(r.id, r.vector) for r in picked] == [("c", None), ("b", None)]
     both = await retriever.records(USER, ids=["b", "c"], min_importance=5)
     assert [r.id for r in both] == ["c"]
+
+
+def _unit(*values: float) -> np.ndarray:
+    vector = np.asarray(values, dtype=np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+FILLERS = [
+    "The weather is awful today",
+    "I cleaned the whole flat",
+    "Work was busy, lots of calls",
+    "Made soup for dinner",
+    "The bus was late again",
+]
+
+
+async def test_bm25_is_a_first_class_signal_not_a_prior() -> None:
+    # The dense model (here: given vectors) prefers a vaguely similar record; the record that
+    # shares the question's rare words must still win. With the fusion before issue 16
+    # (cosine + 0.2 x BM25 scaled to the best match) the dense preference decided.
+    query = _unit(1.0, 0.0)
+    records = [
+        MemoryRecord("vague", "We talked about pets and animals", NOW, vector=_unit(0.9, 0.44)),
+        MemoryRecord("exact", "My corgi Biscuit chewed the sofa", NOW, vector=_unit(0.6, 0.8)),
+        *(
+            MemoryRecord(f"filler{i}", text, NOW, vector=_unit(0.1 * i, 1.0))
+            for i, text in enumerate(FILLERS)
+        ),
+    ]
+    previous = RetrieverConfig(dense_weight=1.0, lexical_weight=0.2, lexical_scale="best")
+    for config, winner in ((RetrieverConfig(), "exact"), (previous, "vague")):
+        source = InMemoryRecordSource()
+        source.put(USER, records)
+        retriever = Retriever(HashingEmbedder(), source, config=config)
+        hits = await retriever.search(
+            USER, "what did Biscuit the corgi chew?", 1, now=NOW, query_vector=query
+        )
+        assert hits[0].id == winner, config
+
+
+async def test_a_neighbour_in_the_same_conversation_lifts_the_answer() -> None:
+    # "We adopted a puppy" ... "his name is Biscuit": the question names the puppy, the
+    # answer is the next message. "His name is on the list", said hours later, is no
+    # neighbour: with neighbours counted the answer ranks above it, without they tie.
+    start = NOW - timedelta(days=3)
+    records = [
+        MemoryRecord("puppy", "We adopted a puppy from the shelter", start),
+        MemoryRecord("name", "His name is Biscuit", start + timedelta(minutes=2)),
+        MemoryRecord("later", "His name is on the list", start + timedelta(hours=5)),
+        *(
+            MemoryRecord(f"filler{i}", text, start + timedelta(days=1, hours=i))
+            for i, text in enumerate(FILLERS)
+        ),
+    ]
+    embedded = await Retriever(HashingEmbedder(), InMemoryRecordSource()).index(USER, records)
+    source = InMemoryRecordSource()
+    source.put(USER, list(reversed(embedded)))  # loaded in any order: linked by time
+    scores = {}
+    for weight in (0.5, 0.0):
+        config = RetrieverConfig(neighbour_weight=weight, recency_weight=0.0, mmr_lambda=1.0)
+        retriever = Retriever(HashingEmbedder(), source, config=config)
+        hits = await retriever.search(USER, "what is the name of the puppy?", 8, now=NOW)
+        scores[weight] = {hit.id: hit.score for hit in hits}
+        if weight:
+            assert {hit.id for hit in hits[:2]} == {"puppy", "name"}
+    assert scores[0.5]["name"] > scores[0.5]["later"] + 0.1
+    assert abs(scores[0.0]["name"] - scores[0.0]["later"]) < 0.05
+
+
+async def test_a_date_in_the_question_favours_what_was_said_then_or_spoke_of_then() -> None:
+    # Asked on Wednesday 3 June about "last weekend": a hike on Sunday 31 May wins over the
+    # same hike on 20 May; so does a record said on Monday that speaks of "yesterday".
+    asked = datetime(2026, 6, 3, 12, tzinfo=UTC)
+    fillers = [
+        MemoryRecord(f"filler{i}", text, datetime(2026, 5, 10 + i, tzinfo=UTC))
+        for i, text in enumerate(FILLERS)
+    ]
+    for weekend_record in (
+        MemoryRecord(
+            "weekend", "We went hiking in the hills", datetime(2026, 5, 31, 18, tzinfo=UTC)
+        ),
+        MemoryRecord(
+            "weekend",
+            "Yesterday we went hiking in the hills",
+            datetime(2026, 6, 1, 9, tzinfo=UTC),
+        ),
+    ):
+        earlier = MemoryRecord(
+            "earlier", "We went hiking in the hills", datetime(2026, 5, 20, tzinfo=UTC)
+        )
+        for weight in (0.3, 0.0):
+            config = RetrieverConfig(date_weight=weight, recency_weight=0.0, mmr_lambda=1.0)
+            retriever = Retriever(HashingEmbedder(), InMemoryRecordSource(), config=config)
+            await retriever.index(USER, [earlier, weekend_record, *fillers])
+            hits = await retriever.search(
+                USER, "where did we go hiking last weekend?", 2, now=asked
+            )
+            scores = {hit.id: hit.score for hit in hits}
+            if weight:
+                assert scores["weekend"] > scores["earlier"] + 0.2
+            else:
+                assert abs(scores["weekend"] - scores["earlier"]) < 0.2
+
+
+async def test_query_expansion_finds_the_second_hop() -> None:
+    # "Where does the person who gave me the guitar live?": the first pass finds the gift
+    # (it names the guitar); the second hop ("Kolya moved to Tver") shares nothing with the
+    # question but a lot with the gift record. Vectors are given to make that explicit.
+    query = _unit(1.0, 0.0, 0.0, 0.0)
+    records = [
+        MemoryRecord("gift", "Uncle Kolya gave me a guitar", NOW, vector=_unit(0.8, 0.6, 0, 0)),
+        MemoryRecord("city", "Kolya moved to Tver", NOW, vector=_unit(0.1, 0.95, 0, 0.3)),
+        MemoryRecord("noise", "Lovely weather for a walk", NOW, vector=_unit(0.3, 0, 0.95, 0)),
+    ]
+    ranks = {}
+    for weight in (0.0, 1.0):
+        source = InMemoryRecordSource()
+        source.put(USER, records)
+        config = RetrieverConfig(expansion_weight=weight, expansion_docs=1, mmr_lambda=1.0)
+        retriever = Retriever(HashingEmbedder(), source, config=config)
+        hits = await retriever.search(
+            USER, "where does the one who gave me the guitar live", 3, now=NOW, query_vector=query
+        )
+        ranks[weight] = [hit.id for hit in hits]
+        # The reported cosine is the question's own, whatever the second pass used.
+        city = next(hit for hit in hits if hit.id == "city")
+        assert np.isclose(city.dense, float(_unit(0.1, 0.95, 0, 0.3) @ query), atol=1e-5)
+    assert ranks[0.0].index("city") > ranks[0.0].index("noise")
+    assert ranks[1.0][:2] == ["gift", "city"]

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from companion.memory.dates import resolve_date
+from companion.memory.dates import find_windows, resolve_date
 from companion.memory.text import normalize, text_hash, tokenize
 
 
@@ -43,3 +43,29 @@ MONDAY = date(2026, 3, 2)
 )
 def test_resolve_date(expression: str | None, expected: date | None) -> None:
     assert resolve_date(expression, MONDAY) == expected
+
+
+WEDNESDAY = date(2026, 6, 3)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("What did I do last weekend?", [(date(2026, 5, 30), date(2026, 5, 31))]),
+        ("Что я делал в прошлые выходные?", [(date(2026, 5, 30), date(2026, 5, 31))]),
+        ("yesterday we went to the lake", [(date(2026, 6, 2), date(2026, 6, 2))]),
+        ("позавчера была гроза", [(date(2026, 6, 1), date(2026, 6, 1))]),
+        ("two weeks ago I started a new job", [(date(2026, 5, 17), date(2026, 5, 23))]),
+        ("три недели назад", [(date(2026, 5, 8), date(2026, 5, 18))]),
+        ("last tuesday", [(date(2026, 6, 2), date(2026, 6, 2))]),
+        ("в прошлую пятницу", [(date(2026, 5, 29), date(2026, 5, 29))]),
+        ("на прошлой неделе", [(date(2026, 5, 24), date(2026, 5, 30))]),
+        ("in March", [(date(2026, 3, 1), date(2026, 3, 31))]),
+        ("в декабре", [(date(2025, 12, 1), date(2025, 12, 31))]),  # the last December
+        ("in may 2025", [(date(2025, 5, 1), date(2025, 5, 31))]),
+        ("May I ask you something?", []),
+        ("nothing about time here", []),
+    ],
+)
+def test_find_windows(text: str, expected: list[tuple[date, date]]) -> None:
+    assert find_windows(text, WEDNESDAY) == expected

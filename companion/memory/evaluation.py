@@ -1,0 +1,382 @@
+"""Recall of the memory retriever on an evaluation set, against baselines, in one run.
+
+An evaluation set is what `benchmarks/data/make_memory_eval.py` generates and
+`benchmarks/data/convert_public_memory.py` converts (LongMemEval, LoCoMo): users with dated
+sessions of turns, and questions naming the exchanges that hold the answer. Each exchange (a
+user message and the reply, as `MemoryService` stores episodes) is one record, and each
+question is asked at its ``asked_at`` time. Methods, all over the same vectors:
+
+- ``hybrid``: `Retriever` with the configuration under test (by default the production one);
+- ``bm25``: the same BM25 index alone; ``dense``: cosine similarity alone;
+- ``recent``: the most recent exchanges (what a prompt holds without long-term memory).
+
+Recall@k of a question is the share of its evidence exchanges among the first k.
+
+Passage vectors are cached on disk per (set, model), so trying a fusion setting or a new
+retriever on a large set costs the embedding once. Used by ``companion memory eval`` and
+``benchmarks/memory_recall.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from companion.memory.bm25 import BM25Index
+from companion.memory.embedder import Embedder, normalize_rows
+from companion.memory.retriever import (
+    InMemoryRecordSource,
+    MemoryRecord,
+    Retriever,
+    RetrieverConfig,
+)
+
+KS = (5, 10)
+BASELINES = ("bm25", "dense", "recent")
+Matrix = npt.NDArray[np.float32]
+# results[method@k][question type or "all"] -> recall of each question
+Results = dict[str, dict[str, list[float]]]
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class Question:
+    key: str  # stable id of the question (its own id, or user and text)
+    user_id: int
+    type: str
+    text: str
+    evidence: list[str]
+    asked_at: datetime
+
+    @property
+    def split(self) -> str:
+        """ "a" or "b": a fixed half of any set, for fitting on one half and reporting the other."""
+        return "a" if hashlib.sha256(self.key.encode()).digest()[0] % 2 == 0 else "b"
+
+
+@dataclass
+class EvalSet:
+    path: Path
+    users: dict[int, list[MemoryRecord]]  # records without vectors, in time order
+    questions: list[Question]
+
+    def only(self, split: str | None) -> EvalSet:
+        """The same set with only the questions of one split ("a", "b"), or all (None)."""
+        if split is None:
+            return self
+        chosen = [q for q in self.questions if q.split == split]
+        users = {q.user_id for q in chosen}
+        return EvalSet(self.path, {u: r for u, r in self.users.items() if u in users}, chosen)
+
+
+def exchanges(user: Mapping[str, Any]) -> list[MemoryRecord]:
+    """A user's exchanges as records: user message and reply, id of the user turn."""
+    records: list[MemoryRecord] = []
+    for session in user["sessions"]:
+        turns = session["turns"]
+        for user_turn, reply in zip(turns[::2], turns[1::2], strict=True):
+            records.append(
+                MemoryRecord(
+                    id=user_turn["id"],
+                    text=f"{user_turn['text']}\n{reply['text']}",
+                    time=datetime.fromisoformat(user_turn["at"]),
+                )
+            )
+    return records
+
+
+def load_set(path: Path) -> EvalSet:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    users = {int(user["user_id"]): exchanges(user) for user in data["users"]}
+    questions = [
+        Question(
+            key=str(item.get("id") or f"{item['user_id']}:{item['question']}"),
+            user_id=int(item["user_id"]),
+            type=str(item["type"]),
+            text=str(item["question"]),
+            evidence=[str(e) for e in item["evidence"]],
+            asked_at=datetime.fromisoformat(item["asked_at"]),
+        )
+        for item in data["questions"]
+    ]
+    return EvalSet(path, users, questions)
+
+
+def cache_path(model: str, data_path: Path, cache_dir: Path) -> Path:
+    """Where the vectors of this set under this model are kept (the set's bytes and the model
+    name make the key: a changed set or another model never reads stale vectors)."""
+    digest = hashlib.sha256(data_path.read_bytes() + model.encode()).hexdigest()[:16]
+    return cache_dir / f"memory_eval_{digest}.npz"
+
+
+@dataclass
+class Vectors:
+    passages: dict[int, Matrix]  # user -> one row per record, in the set's record order
+    queries: Matrix  # one row per question, in the set's order
+
+
+async def embed_set(
+    evalset: EvalSet,
+    embedder: Embedder,
+    model: str,
+    cache_dir: Path,
+    progress: Progress | None = None,
+) -> Vectors:
+    """Vectors of every record and question, read from the cache where it has them; the
+    cache is written after every few users, so an interrupted run resumes."""
+    path = cache_path(model, evalset.path, cache_dir)
+    cached: dict[str, Matrix] = dict(np.load(path)) if path.exists() else {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    total = sum(map(len, evalset.users.values()))
+    done = 0
+    dirty = 0
+    for user_id, records in evalset.users.items():
+        key = f"u{user_id}"
+        if key not in cached or len(cached[key]) != len(records):
+            cached[key] = await embedder.embed_passages([r.text for r in records])
+            dirty += len(records)
+        done += len(records)
+        if progress:
+            progress("embedding", done, total)
+        if dirty >= 2000:
+            np.savez(path, **cached)  # type: ignore[arg-type]
+            dirty = 0
+    texts = [q.text for q in evalset.questions]
+    digest = "q" + hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    if digest not in cached:
+        cached[digest] = await embedder.embed_queries(texts)
+        dirty += 1
+    if dirty:
+        np.savez(path, **cached)  # type: ignore[arg-type]
+    return Vectors(
+        passages={u: normalize_rows(cached[f"u{u}"]) for u in evalset.users},
+        queries=normalize_rows(cached[digest]),
+    )
+
+
+def _recall(ranked: list[str], evidence: list[str], k: int) -> float:
+    top = set(ranked[:k])
+    return sum(1 for e in evidence if e in top) / len(evidence)
+
+
+class Evaluator:
+    """Runs retriever configurations and the baselines over one set and its vectors.
+
+    The per-user indexes are built once and shared by every configuration tried (a grid
+    search re-ranks, it does not re-index)."""
+
+    def __init__(self, evalset: EvalSet, vectors: Vectors) -> None:
+        self.set = evalset
+        self.vectors = vectors
+        self.source = InMemoryRecordSource()
+        self.records: dict[int, list[MemoryRecord]] = {}
+        for user_id, records in evalset.users.items():
+            with_vectors = [
+                replace(r, vector=v)
+                for r, v in zip(records, vectors.passages[user_id], strict=True)
+            ]
+            self.records[user_id] = with_vectors
+            self.source.put(user_id, with_vectors)
+        self._retriever: Retriever | None = None
+        self._bm25: dict[int, BM25Index] = {}
+
+    async def hybrid(
+        self, config: RetrieverConfig, progress: Progress | None = None, label: str = "hybrid"
+    ) -> dict[str, list[list[str]]]:
+        """Ranked ids per question for `config` (keyed "hybrid" for the table)."""
+        config = replace(config, cache_ttl_s=None, max_users=max(1, len(self.records)))
+        if self._retriever is None or (
+            self._retriever.config.neighbour_gap_s != config.neighbour_gap_s
+        ):
+            self._retriever = Retriever(_NoEmbedder(), self.source, config=config)
+        self._retriever.config = config
+        ranked: list[list[str]] = []
+        for number, (question, qv) in enumerate(
+            zip(self.set.questions, self.vectors.queries, strict=True)
+        ):
+            hits = await self._retriever.search(
+                question.user_id, question.text, max(KS), now=question.asked_at, query_vector=qv
+            )
+            ranked.append([hit.id for hit in hits])
+            if progress:
+                progress(label, number + 1, len(self.set.questions))
+        return {label: ranked}
+
+    def baselines(self, names: Iterable[str] = BASELINES) -> dict[str, list[list[str]]]:
+        out: dict[str, list[list[str]]] = {name: [] for name in names}
+        for question, qv in zip(self.set.questions, self.vectors.queries, strict=True):
+            records = self.records[question.user_id]
+            ids = [r.id for r in records]
+            if "bm25" in out:
+                index = self._bm25.get(question.user_id)
+                if index is None:
+                    index = self._bm25[question.user_id] = BM25Index()
+                    for record in records:
+                        index.add(record.text)
+                scores = index.scores(question.text)
+                order = np.argsort(-scores, kind="stable")[: max(KS)]
+                out["bm25"].append([ids[i] for i in order])
+            if "dense" in out:
+                matrix = self.vectors.passages[question.user_id]
+                order = np.argsort(-(matrix @ qv), kind="stable")[: max(KS)]
+                out["dense"].append([ids[i] for i in order])
+            if "recent" in out:
+                before = [r for r in records if r.time <= question.asked_at]
+                newest = sorted(before, key=lambda r: r.time, reverse=True)[: max(KS)]
+                out["recent"].append([r.id for r in newest])
+        return out
+
+    def score(self, rankings: Mapping[str, list[list[str]]]) -> Results:
+        results: Results = defaultdict(lambda: defaultdict(list))
+        for name, ranked in rankings.items():
+            for question, ids in zip(self.set.questions, ranked, strict=True):
+                for k in KS:
+                    value = _recall(ids, question.evidence, k)
+                    results[f"{name}@{k}"][question.type].append(value)
+                    results[f"{name}@{k}"]["all"].append(value)
+        return results
+
+
+def mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+def kinds(results: Results) -> list[str]:
+    first = next(iter(results.values()))
+    return [*sorted(kind for kind in first if kind != "all"), "all"]
+
+
+def verdicts(results: Results, method: str = "hybrid", min_questions: int = 20) -> list[str]:
+    """Where `method` does not beat every baseline at every k, overall and on every question
+    type with at least `min_questions` questions (empty: it beats them everywhere)."""
+    losses: list[str] = []
+    for k in KS:
+        ours = results[f"{method}@{k}"]
+        for kind, values in ours.items():
+            if kind != "all" and len(values) < min_questions:
+                continue
+            for baseline in ("bm25", "dense"):
+                theirs = results.get(f"{baseline}@{k}", {}).get(kind)
+                if theirs is not None and mean(values) <= mean(theirs):
+                    losses.append(
+                        f"{method}@{k} {mean(values):.3f} <= {baseline}@{k} {mean(theirs):.3f}"
+                        f" on {kind}"
+                    )
+    return losses
+
+
+class _NoEmbedder:
+    """The evaluator passes every vector in; asking for one is a bug."""
+
+    model_id = "none"
+    dimension = 0
+
+    async def embed_queries(self, texts: Any) -> Matrix:
+        raise AssertionError("the evaluator passes query vectors")
+
+    async def embed_passages(self, texts: Any) -> Matrix:
+        raise AssertionError("the evaluator passes passage vectors")
+
+
+# -- one command: embed (cached), run hybrid and the baselines, print the table ------------------
+
+
+def render(results: Results, console: Any, title: str) -> None:
+    """The per-type recall table (rich), methods as rows, question types as columns."""
+    from rich.table import Table
+
+    columns = kinds(results)
+    first = results[f"{next(iter(results)).split('@')[0]}@{KS[0]}"]
+    table = Table(title=title)
+    table.add_column("method")
+    for kind in columns:
+        table.add_column(f"{kind} ({len(first[kind])})", justify="right")
+    methods = list(dict.fromkeys(name.split("@")[0] for name in results))
+    for method in methods:
+        for k in KS:
+            row = results[f"{method}@{k}"]
+            table.add_row(f"{method}@{k}", *(f"{mean(row[kind]):.3f}" for kind in columns))
+    console.print(table)
+
+
+async def run_eval(
+    data: Path,
+    embedder: Embedder,
+    model: str,
+    console: Any,
+    *,
+    config: RetrieverConfig | None = None,
+    extra: Mapping[str, RetrieverConfig] | None = None,
+    split: str | None = None,
+    cache_dir: Path = Path("var/bench"),
+) -> Results:
+    """Embeds the set (cached), ranks with `config` and `extra` configurations and the
+    baselines, prints the table and where the hybrid does not beat BM25 and dense."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    evalset = load_set(data).only(split)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        vectors = await embed_set(evalset, embedder, model, cache_dir, progress)
+        evaluator = Evaluator(evalset, vectors)
+        rankings = await evaluator.hybrid(config or RetrieverConfig(), progress)
+        for name, other in (extra or {}).items():
+            rankings |= await evaluator.hybrid(other, progress, label=name)
+    rankings |= evaluator.baselines()
+    results = evaluator.score(rankings)
+    part = f", split {split}" if split else ""
+    render(
+        results,
+        console,
+        f"recall of {len(evalset.questions)} questions ({data.name}{part}, {model})",
+    )
+    losses = verdicts(results)
+    if losses:
+        console.print("hybrid does NOT beat the baselines on: " + "; ".join(losses))
+    else:
+        console.print(
+            "hybrid beats BM25 and dense at @5 and @10, overall and on every type with 20+ "
+            "questions"
+        )
+    return results
+
+
+# The retriever's configuration before issue 16 (raw cosine rescaled + 0.2 x BM25 scaled to
+# the best match + recency 0.2), kept to show what the refit changed, in the same run.
+PREVIOUS = RetrieverConfig(
+    dense_weight=1.0,
+    lexical_weight=0.2,
+    lexical_scale="best",
+    recency_weight=0.2,
+    neighbour_weight=0.0,
+    expansion_weight=0.0,
+    date_weight=0.0,
+)

@@ -1,0 +1,105 @@
+"""Score fusion for the retriever: pure numpy functions over one user's rows.
+
+Why normalised fusion: a model's cosines are spread differently per model and per query
+(MiniLM spreads 0.0-0.7, E5 squeezes everything into 0.75-0.9), and BM25 scores have no upper
+bound. Adding raw cosines to a small multiple of BM25 lets whichever signal is spread widest
+decide the ranking. Here each signal is first mapped onto 0..1 over the query's candidates
+(min-max for cosine, share of the best score for BM25), then mixed with weights that mean the
+same whatever the model: BM25 is a first-class signal, not a prior.
+
+Reciprocal rank fusion (`rrf`) is kept as an alternative: it ignores the score spread entirely.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+Floats = npt.NDArray[np.float64]
+Rows = npt.NDArray[np.int64]
+
+
+def minmax(values: npt.NDArray[np.floating], over: Rows) -> Floats:
+    """`values` rescaled so the rows `over` span 0..1 (every row is rescaled, then clipped).
+
+    A flat candidate set (all equal) maps to zeros: that signal tells nothing for this query.
+    """
+    scores = np.asarray(values, dtype=np.float64)
+    if over.size == 0:
+        return np.zeros_like(scores)
+    low, high = float(scores[over].min()), float(scores[over].max())
+    if high <= low:
+        return np.zeros_like(scores)
+    return np.clip((scores - low) / (high - low), 0.0, 1.0)
+
+
+def standardize(values: npt.NDArray[np.floating], over: npt.NDArray[np.bool_]) -> Floats:
+    """z-scores against the rows `over` (mean 0, standard deviation 1); constant: zeros."""
+    scores = np.asarray(values, dtype=np.float64)
+    if not over.any():
+        return np.zeros_like(scores)
+    sample = scores[over]
+    spread = float(sample.std())
+    if spread == 0.0:
+        return np.zeros_like(scores)
+    return (scores - float(sample.mean())) / spread
+
+
+def share_of_best(values: npt.NDArray[np.floating]) -> Floats:
+    """Non-negative scores (BM25) divided by the best one: the best match is 1, no match 0."""
+    scores = np.asarray(values, dtype=np.float64)
+    best = float(scores.max()) if scores.size else 0.0
+    return scores / best if best > 0 else np.zeros_like(scores)
+
+
+def share_of_ideal(values: npt.NDArray[np.floating], ideal: float) -> Floats:
+    """BM25 scores divided by what a document holding every query term would score
+    (`BM25Index.ideal`), capped at 1: a match on one common word of the question stays low."""
+    scores = np.asarray(values, dtype=np.float64)
+    if ideal <= 0:
+        return np.zeros_like(scores)
+    return np.clip(scores / ideal, 0.0, 1.0)
+
+
+def rrf(rankings: list[tuple[list[int], float]], size: int, k: float = 60.0) -> Floats:
+    """Weighted reciprocal rank fusion: sum of weight / (k + rank) over the rankings given as
+    (rows best first, weight); rows in no ranking score 0."""
+    scores = np.zeros(size, dtype=np.float64)
+    for order, weight in rankings:
+        if order:
+            ranks = np.arange(1, len(order) + 1, dtype=np.float64)
+            scores[np.asarray(order, dtype=np.int64)] += weight / (k + ranks)
+    return scores
+
+
+def smooth_with_neighbours(
+    scores: Floats, previous: Rows, following: Rows, weight: float
+) -> Floats:
+    """Each row's score plus `weight` times the better of its two neighbours' scores.
+
+    Neighbours are the exchanges just before and after in the same conversation (-1: none).
+    A statement is often split over two messages ("we adopted a puppy" ... "his name is
+    Biscuit"), and a conversation about the topic makes each of its exchanges more likely to
+    be the one asked about; the neighbours' relevance lends a little to the row.
+    """
+    if weight == 0.0 or scores.size == 0:
+        return scores
+    padded = np.append(scores, 0.0)  # index -1 (no neighbour) reads the appended 0
+    best: Floats = np.maximum(padded[previous], padded[following])
+    return scores + weight * best
+
+
+def rocchio(
+    query: npt.NDArray[np.float32],
+    feedback: npt.NDArray[np.float32],
+    weight: float,
+) -> npt.NDArray[np.float32]:
+    """The query vector moved towards the mean of the feedback vectors (pseudo-relevance
+    feedback), normalised again. A question about two things ("how many days between the
+    concert and the trip?") finds one of them first; the second pass looks for what is near
+    both the question and what was found."""
+    if weight == 0.0 or feedback.shape[0] == 0:
+        return query
+    moved = query + weight * feedback.mean(axis=0)
+    norm = float(np.linalg.norm(moved))
+    return (moved / norm).astype(np.float32) if norm > 0 else query
