@@ -120,7 +120,12 @@ class StarsBilling:
             return None
         plan_id, user_id, nonce, signature = parts
         body = f"{plan_id}:{user_id}:{nonce}"
-        if not hmac.compare_digest(signature, self._signature(body)) or not user_id.isdigit():
+        # Bytes: the payload comes from outside, and compare_digest raises TypeError on a str
+        # with non-ASCII characters. isascii: "²".isdigit() is True, but int("²") raises.
+        expected = self._signature(body).encode()
+        if not hmac.compare_digest(signature.encode("utf-8", "surrogatepass"), expected):
+            return None
+        if not (user_id.isascii() and user_id.isdigit()):
             return None
         return InvoicePayload(plan_id, int(user_id), nonce)
 

@@ -309,7 +309,16 @@ class Fuzzer:
                 "currency": self.rnd.choice(["XTR", "RUB", "", "💰"]),
                 "total_amount": self.rnd.choice([1, 0, -5, 2**31, 2**64]),
                 "invoice_payload": self.rnd.choice(
-                    [self.text(), "pro:30", "pro:" + "9" * 40, json.dumps({"x": 1}), "\x00"]
+                    [
+                        self.text(),
+                        "pro:30",
+                        "pro:" + "9" * 40,
+                        json.dumps({"x": 1}),
+                        "\x00",
+                        f"month:{self.rnd.choice(self.people).id}:ab12:{self._chars(6)}",
+                        "month:²:ab12:0123456789abcdef",
+                        ":::",
+                    ]
                 ),
             }
         elif kind == "unknown":
@@ -481,3 +490,32 @@ async def test_random_updates_through_the_webhook(
         if sample.name.endswith("_total")
     }
     print(context, dict(fuzzer.kinds), counted)
+
+
+@pytest.mark.parametrize(
+    "payload", ["month:7401:ab12:é0123456789abcd", "month:²:ab12:0123456789ab"]
+)
+async def test_pre_checkout_with_a_forged_payload_is_refused_politely(
+    hook: BotHarness, caplog: pytest.LogCaptureFixture, payload: str
+) -> None:
+    """Found by the fuzz: a non-ASCII signature made the payload check raise TypeError."""
+    caplog.set_level(logging.INFO)
+    watched = LoopErrors(caplog)
+    watched.install()
+    person = hook.user(7401)
+    query = {
+        "id": "pcq-forged",
+        "from": person.user,
+        "currency": "XTR",
+        "total_amount": 100,
+        "invoice_payload": payload,
+    }
+    await hook.tg.push_update({"pre_checkout_query": query})
+    deadline = time.monotonic() + 15
+    while "pcq-forged" not in hook.tg.pre_checkout_answers:
+        assert time.monotonic() < deadline, "the pre-checkout query was never answered"
+        await asyncio.sleep(0.05)
+    answer = hook.tg.pre_checkout_answers["pcq-forged"]
+    assert answer.get("ok") in (False, "false", "False")
+    assert answer.get("error_message")
+    assert watched.errors() == []
