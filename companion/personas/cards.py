@@ -135,18 +135,26 @@ def read_card_bytes(raw: bytes, *, name: str = "card") -> dict[str, Any]:
     return card
 
 
+_JSON_TOKENS = re.compile(r'["\\\[\]{}\n]')
+
+
 def _json_depth(text: str) -> tuple[int, int]:
     """The deepest nesting of brackets outside strings, and the line where it first got too
-    deep; one pass, no recursion (``json.loads`` recurses per level)."""
+    deep; one pass over the few characters that matter, no recursion (``json.loads`` recurses
+    per level)."""
     depth = deepest = 0
     line = 1
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
+    in_string = False
+    escaped_at = -1  # the position a backslash in a string escapes
+    for match in _JSON_TOKENS.finditer(text):
+        char, position = match.group(), match.start()
+        if char == "\n":
+            line += 1
+        elif in_string:
+            if position == escaped_at:
+                continue
+            if char == "\\":
+                escaped_at = position + 1
             elif char == '"':
                 in_string = False
         elif char == '"':
@@ -159,8 +167,6 @@ def _json_depth(text: str) -> tuple[int, int]:
                     return deepest, line
         elif char in "]}":
             depth -= 1
-        if char == "\n":
-            line += 1
     return deepest, line
 
 
