@@ -42,21 +42,29 @@ CACHE = Path(__file__).resolve().parents[1] / "var" / "bench"
 # Searched coordinate by coordinate (each value of one setting with the others held), rounds
 # until nothing improves: a full grid would be ~2,000 runs.
 GRID: dict[str, list[object]] = {
-    "fusion": ["normalized", "zscore"],
-    "dense_weight": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+    "fusion": ["adaptive", "normalized", "zscore"],
+    # lexical_weight = 1 - dense_weight ("adaptive": BM25's share at full coverage)
+    "dense_weight": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
     "lexical_scale": ["query", "best"],
-    "neighbour_weight": [0.0, 0.05, 0.1, 0.2, 0.35],
-    "recency_weight": [0.0, 0.03, 0.06, 0.1, 0.2],
-    "expansion_weight": [0.0, 0.15, 0.3, 0.6],
+    "neighbour_weight": [0.0, 0.05, 0.1, 0.2],
+    "recency_weight": [0.0, 0.1, 0.2, 0.3, 0.5],
+    "supersede_weight": [0.0, 0.1, 0.2, 0.3, 0.5],
+    "supersede_quantile": [0.9, 0.95, 0.97, 0.99],
+    "supersede_gap_s": [3600.0, 86400.0],
+    "expansion_weight": [0.0, 0.15, 0.3],
     "date_weight": [0.0, 0.05, 0.1, 0.2],
     "mmr_lambda": [0.7, 0.8, 0.9, 1.0],
 }
+# Where the search starts: the setting a first look at the three sets suggested.
 START: dict[str, object] = {
-    "fusion": "normalized",
-    "dense_weight": 0.5,
+    "fusion": "adaptive",
+    "dense_weight": 0.3,
     "lexical_scale": "query",
     "neighbour_weight": 0.0,
-    "recency_weight": 0.0,
+    "recency_weight": 0.3,
+    "supersede_weight": 0.3,
+    "supersede_quantile": 0.97,
+    "supersede_gap_s": 86400.0,
     "expansion_weight": 0.0,
     "date_weight": 0.0,
     "mmr_lambda": 0.8,

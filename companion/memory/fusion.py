@@ -103,3 +103,32 @@ def rocchio(
     moved = query + weight * feedback.mean(axis=0)
     norm = float(np.linalg.norm(moved))
     return (moved / norm).astype(np.float32) if norm > 0 else query
+
+
+def superseded(
+    vectors: npt.NDArray[np.float32],
+    times: npt.NDArray[np.float64],
+    relevance: Floats,
+    quantile: float,
+    min_gap_s: float = 0.0,
+) -> Floats:
+    """1.0 for each candidate that a newer, similar, comparably relevant candidate follows
+    (said at least `min_gap_s` later: another conversation, not the same one going on).
+
+    "Similar" is relative to the candidates themselves (their pairwise cosines above the
+    `quantile`), so it means the same for a model whose cosines are compressed (E5) and one
+    whose are spread (MiniLM).
+    """
+    count = vectors.shape[0]
+    out = np.zeros(count, dtype=np.float64)
+    if count < 3:
+        return out
+    similarity = vectors @ vectors.T
+    upper = similarity[np.triu_indices(count, 1)]
+    threshold = float(np.quantile(upper, quantile))
+    close = similarity >= threshold
+    np.fill_diagonal(close, False)
+    newer = times[None, :] > times[:, None] + min_gap_s  # [i, j]: j was said after i
+    relevant = relevance[None, :] >= 0.5 * relevance[:, None]
+    out[(close & newer & relevant).any(axis=1)] = 1.0
+    return out

@@ -57,6 +57,7 @@ from companion.memory.fusion import (
     share_of_ideal,
     smooth_with_neighbours,
     standardize,
+    superseded,
 )
 from companion.memory.growable import GrowableArray
 
@@ -132,6 +133,12 @@ class RetrieverConfig:
     expansion_weight: float = 0.0
     expansion_docs: int = 2
     date_weight: float = 0.0
+    # A candidate is superseded when a newer candidate about the same thing (their cosine in
+    # the top supersede_quantile of the candidates' pairs) is at least half as relevant: the
+    # user's situation changed ("moved to Tver" after "I live in Kazan"); it loses this much.
+    supersede_weight: float = 0.0
+    supersede_quantile: float = 0.95
+    supersede_gap_s: float = 86400.0
     recency_half_life_days: float = 240.0
     recency_weight: float = 0.3
     importance_weight: float = 0.05
@@ -474,6 +481,14 @@ class Retriever:
         scores = (
             relevance[rows] + cfg.recency_weight * recency + cfg.importance_weight * prior / 2.0
         )
+        if cfg.supersede_weight > 0:
+            scores = scores - cfg.supersede_weight * superseded(
+                index.matrix[rows],
+                times[rows],
+                relevance[rows],
+                cfg.supersede_quantile,
+                cfg.supersede_gap_s,
+            )
         chosen = _mmr(index.matrix, rows, scores, k, cfg.mmr_lambda)
         return [
             ScoredId(

@@ -11,6 +11,8 @@ from companion.memory.fusion import (
     share_of_best,
     share_of_ideal,
     smooth_with_neighbours,
+    standardize,
+    superseded,
 )
 
 
@@ -60,3 +62,35 @@ def test_rocchio_moves_the_query_towards_the_feedback() -> None:
     assert np.isclose(moved[0], moved[1]) and moved[2] == 0.0
     assert rocchio(query, found, 0.0) is query
     assert rocchio(query, found[:0], 1.0) is query
+
+
+def test_an_older_candidate_is_superseded_by_a_newer_one_about_the_same_thing() -> None:
+    # Rows 0 and 1: "I live in Kazan" (January), "we moved to Tver" (May), close in meaning;
+    # rows 2-4 about other things. Only the older of the close pair is superseded, and only
+    # when the newer one is comparably relevant and said in another conversation.
+    vectors = np.array(
+        [[1.0, 0.1, 0, 0], [0.95, 0.2, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
+        dtype=np.float32,
+    )
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    day = 86400.0
+    times = np.array([0.0, 120 * day, 5 * day, 6 * day, 7 * day])
+    relevance = np.array([0.9, 0.8, 0.3, 0.2, 0.1])
+    assert superseded(vectors, times, relevance, 0.9, day).tolist() == [1, 0, 0, 0, 0]
+    # The newer one is far less relevant: no evidence that it is the same matter.
+    weak = np.array([0.9, 0.3, 0.3, 0.2, 0.1])
+    assert not superseded(vectors, times, weak, 0.9, day).any()
+    # Said minutes apart (the same conversation going on): both stay.
+    close_in_time = np.array([0.0, 600.0, 5 * day, 6 * day, 7 * day])
+    assert not superseded(vectors, close_in_time, relevance, 0.9, day).any()
+    assert not superseded(vectors[:2], times[:2], relevance[:2], 0.9).any()  # too few to tell
+
+
+def test_standardize_gives_z_scores_over_the_live_rows() -> None:
+    values = np.array([1.0, 2.0, 3.0, 100.0])
+    live = np.array([True, True, True, False])
+    z = standardize(values, live)
+    assert np.allclose(z[:3], [-1.2247449, 0.0, 1.2247449])
+    assert z[3] > 50  # a removed row is scaled, not counted
+    assert not standardize(np.ones(3), np.ones(3, dtype=np.bool_)).any()
+    assert not standardize(values, np.zeros(4, dtype=np.bool_)).any()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -347,3 +346,25 @@ async def test_query_expansion_finds_the_second_hop() -> None:
         assert np.isclose(city.dense, float(_unit(0.1, 0.95, 0, 0.3) @ query), atol=1e-5)
     assert ranks[0.0].index("city") > ranks[0.0].index("noise")
     assert ranks[1.0][:2] == ["gift", "city"]
+
+
+async def test_a_newer_statement_about_the_same_thing_supersedes_the_older() -> None:
+    # "Where do I live now?": the user lived in Kazan (a year ago) and moved to Tver (last
+    # month). The older statement matches the question's words better; with supersession
+    # the newer one ranks first, without it the older one does.
+    records = [
+        rec("old", "I live in a small flat in Kazan", days_ago=400),
+        rec("new", "We moved: I live in a flat in Tver now", days_ago=30),
+        *(rec(f"filler{i}", text, days_ago=10 + i) for i, text in enumerate(FILLERS)),
+    ]
+    query = "do I live in a small flat?"
+    ranked = {}
+    for weight in (0.5, 0.0):
+        config = RetrieverConfig(
+            supersede_weight=weight, supersede_quantile=0.9, recency_weight=0.0, mmr_lambda=1.0
+        )
+        retriever = Retriever(HashingEmbedder(), InMemoryRecordSource(), config=config)
+        await retriever.index(USER, records)
+        ranked[weight] = [hit.id for hit in await retriever.search(USER, query, 2, now=NOW)]
+    assert ranked[0.0] == ["old", "new"]
+    assert ranked[0.5] == ["new", "old"]
