@@ -34,6 +34,10 @@ Validation like Telegram: text 1-4096 UTF-16 units after entity parsing ("messag
 entities: ..."), unknown chats ("chat not found"), blocked users (403), edits of missing
 messages and edits that change nothing ("message is not modified"), stale callback queries.
 
+Webhook deliveries answered with an error (or not at all) are repeated, as Telegram does,
+after the pauses in `redeliver_after_s` (default: none, one attempt); each attempt is a
+`WebhookDelivery` in `deliveries`.
+
 Flood control: `set_rate_limit(count, window_s, methods=...)` limits calls per chat; beyond it
 the answer is 429 with ``parameters.retry_after`` (seconds until the window frees a slot).
 `fail_next(method, ...)` scripts one-off errors for any method, e.g.
