@@ -432,7 +432,7 @@ async def test_random_updates_through_the_webhook(
     rnd = random.Random(SEED)
     hook.llm.reply = "Fuzzed reply."
     people = [hook.user(7100 + n, language_code=rnd.choice(["en", "ru", None])) for n in range(12)]
-    for person in people[:2]:  # two past onboarding, so random text reaches a persona
+    for person in people[:4]:  # four past onboarding: text reaches a persona, /forget, billing
         await hook.onboard(person)
         await hook.choose(person, "mark")
     fuzzer = Fuzzer(rnd, hook, people)
