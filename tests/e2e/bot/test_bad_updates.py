@@ -8,7 +8,7 @@ import asyncio
 import gc
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -71,12 +71,10 @@ def record_text(record: logging.LogRecord) -> str:
 
 
 @pytest.fixture
-def watched(caplog: pytest.LogCaptureFixture) -> Iterator[LoopErrors]:
+def watched(caplog: pytest.LogCaptureFixture) -> LoopErrors:
+    """Call ``install()`` in the test: the handler goes on the test's own event loop."""
     caplog.set_level(logging.DEBUG)
-    errors = LoopErrors(caplog)
-    yield errors
-    with pytest.MonkeyPatch.context():
-        asyncio.get_event_loop_policy()  # the loop is the test's; pytest-asyncio closes it
+    return LoopErrors(caplog)
 
 
 async def post(harness: BotHarness, body: Any, *, secret: str | None = WEBHOOK_SECRET) -> int:
