@@ -8,7 +8,8 @@ error types only, never with what the person wrote:
   again forever);
 - ``unknown_type``: an update with no event type this aiogram knows (or none at all);
 - ``no_user``: an update without a person behind it (channel posts, anonymous group admins,
-  other bots) reaching a handler that serves a person;
+  other bots), except group messages, which group handlers answer without a profile;
+- ``invalid_update`` also counts a sender whose id no Telegram user can have;
 - ``not_modified``: an edit that changes nothing (a stale or double-tapped button);
 - ``stale_callback``: a button press answered too late for Telegram to accept the answer;
 - ``stale_button``: a press whose message can no longer take the edit it asks for (too old to
