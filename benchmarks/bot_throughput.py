@@ -47,9 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 from pymongo import AsyncMongoClient
 
+from companion.domain.models import User
 from companion.storage.embedded import EmbeddedMongoServer
 from companion.storage.indexes import ensure_indexes
-from companion.storage.models import User
 from companion.storage.users import UserRepository
 from tests.e2e.bot.conftest import REDIS_URL, WEBHOOK_SECRET, write_personas
 from tests.emulators.openai_server import OpenAIEmulator

@@ -31,15 +31,7 @@ from companion.config import LLMSettings
 from companion.dialogs.ordering import LocalUserLocks
 from companion.dialogs.prompts import PromptBuilder
 from companion.dialogs.service import DialogService
-from companion.i18n import Translator
-from companion.llm.openai_backend import OpenAIChatModel
-from companion.storage.conversations import ConversationRepository
-from companion.storage.crypto import AesGcmCipher
-from companion.storage.embedded import EmbeddedMongoServer
-from companion.storage.events import EventRepository
-from companion.storage.indexes import ensure_indexes
-from companion.storage.messages import MessageRepository
-from companion.storage.models import (
+from companion.domain.models import (
     Conversation,
     Event,
     Message,
@@ -48,6 +40,14 @@ from companion.storage.models import (
     MessageStatus,
     User,
 )
+from companion.i18n import Translator
+from companion.llm.openai_backend import OpenAIChatModel
+from companion.storage.conversations import ConversationRepository
+from companion.storage.crypto import AesGcmCipher
+from companion.storage.embedded import EmbeddedMongoServer
+from companion.storage.events import EventRepository
+from companion.storage.indexes import ensure_indexes
+from companion.storage.messages import MessageRepository
 from companion.storage.users import UserRepository
 from tests.emulators.openai_server import OpenAIEmulator
 from tests.integration.dialogs.conftest import DictCatalog, RuleEntitlements

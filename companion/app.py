@@ -18,10 +18,10 @@ from companion.billing.entitlements import EntitlementService
 from companion.billing.plans import PlanCatalog
 from companion.bot.user_cache import CachedUserStore
 from companion.config import Settings
-from companion.dialogs.ordering import LocalUserLocks, RedisUserLocks, UserLocks
-from companion.dialogs.ports import UserStore
+from companion.dialogs.ordering import LocalUserLocks, RedisUserLocks
 from companion.dialogs.prompts import PromptBuilder
 from companion.dialogs.service import DialogLimits, DialogService
+from companion.domain.ports import UserLocks, UserStore
 from companion.i18n import Translator
 from companion.llm.base import ChatModel
 from companion.llm.factory import build_chat_model

@@ -178,7 +178,7 @@ class PlanSettings(BaseModel):
     price_rub: Decimal = Field(gt=0, decimal_places=2)
     price_stars: int = Field(gt=0)
     period_days: int = Field(gt=0)
-    # Persona modules (companion.personas.models.Module values) the plan opens.
+    # Persona modules (companion.domain.personas.Module values) the plan opens.
     unlocks: list[str] = Field(default_factory=lambda: ["partner"])
 
     def title_for(self, language: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from ruamel.yaml import YAML
 
-from companion.personas.models import Persona
+from companion.domain.personas import Persona
 from training.collators import PaddingCollator
 from training.config import RunConfig
 from training.data.build import read_examples

@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from companion.personas.models import Persona
+from companion.domain.personas import Persona
 from training.data.language import tag_language
 
 BREAK_PATTERNS: tuple[re.Pattern[str], ...] = tuple(

@@ -1,4 +1,4 @@
-"""Who may talk to which persona now: implements `companion.dialogs.ports.Entitlements`.
+"""Who may talk to which persona now: implements `companion.domain.ports.Entitlements`.
 
 The dialogue service asks on every message to a PRO persona, so the user's subscription is
 cached in Redis for `ttl_s` seconds. The cache holds the subscription itself, not a verdict:
@@ -19,9 +19,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from companion.billing.plans import PlanCatalog
-from companion.dialogs.ports import AccessDecision
-from companion.personas.models import Persona
-from companion.storage.models import Subscription, User, utcnow
+from companion.domain.models import Subscription, User, utcnow
+from companion.domain.personas import Persona
+from companion.domain.ports import AccessDecision
 
 log = logging.getLogger(__name__)
 

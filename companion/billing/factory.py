@@ -31,7 +31,7 @@ from companion.billing.stars_reconcile import StarsReconciler
 from companion.billing.subscriptions import SubscriptionStore
 from companion.billing.yookassa import YooKassaClient
 from companion.config import Settings
-from companion.dialogs.ports import EventSink, UserStore
+from companion.domain.ports import EventSink, UserStore
 from companion.storage.crypto import FieldCipher, load_cipher
 
 

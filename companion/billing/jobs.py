@@ -19,7 +19,7 @@ from companion.billing.ledger import PaymentKind, PaymentRecord, PaymentStatus, 
 from companion.billing.ports import BillingNotice, NoticeKind
 from companion.billing.service import BillingService, Outcome
 from companion.billing.yookassa import YooKassaError
-from companion.storage.models import Subscription, SubscriptionStatus
+from companion.domain.models import Subscription, SubscriptionStatus
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from companion.config import PlanSettings
-from companion.personas.models import Module
+from companion.domain.personas import Module
 
 
 class UnknownPlanError(LookupError):

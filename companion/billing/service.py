@@ -60,15 +60,15 @@ from companion.billing.yookassa import (
     YooRefund,
 )
 from companion.config import BillingSettings, PlanSettings
-from companion.dialogs.ports import EventSink, UserStore
-from companion.storage.documents import storage_now
-from companion.storage.models import (
+from companion.domain.models import (
     Event,
     EventName,
     Subscription,
     SubscriptionStatus,
     User,
 )
+from companion.domain.ports import EventSink, UserStore
+from companion.storage.documents import storage_now
 
 log = logging.getLogger(__name__)
 

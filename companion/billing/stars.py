@@ -43,7 +43,7 @@ from companion.billing.plans import UnknownPlanError
 from companion.billing.ports import StarsApi
 from companion.billing.service import BillingService, Outcome
 from companion.config import PlanSettings
-from companion.storage.models import EventName, Subscription, User
+from companion.domain.models import EventName, Subscription, User
 
 log = logging.getLogger(__name__)
 

@@ -27,10 +27,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from companion.billing.metrics import BillingMetrics, unreadable_reason
+from companion.domain.models import Subscription, SubscriptionStatus
 from companion.storage import collections as c
 from companion.storage.crypto import DecryptionError, FieldCipher, PlaintextCipher
 from companion.storage.documents import bson_ready, storage_now
-from companion.storage.models import Subscription, SubscriptionStatus
 from companion.storage.sealing import seal, unseal
 
 log = logging.getLogger(__name__)

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
 from companion.config import TelegramSettings
 from companion.dialogs.events import DialogEvent
+from companion.domain.models import MessageSource, User
+from companion.domain.personas import Persona
+from companion.domain.ports import EventSink, PersonaCatalog
 from companion.i18n import Translator
-from companion.personas.models import GalleryImage, Module, Persona
-from companion.storage.models import Event, MessageSource, User
 
 
 class StartedConversation(Protocol):
@@ -64,14 +64,6 @@ class UserData(Protocol):
     async def erase(self, user_id: int) -> dict[str, int]: ...
 
 
-class PersonaCatalog(Protocol):
-    """`companion.personas.repository.PersonaRepository`."""
-
-    def all(self, language: str | None = None, module: Module | None = None) -> list[Persona]: ...
-    def get(self, persona_id: str) -> Persona | None: ...
-    def image_path(self, persona: Persona, image: GalleryImage) -> Path: ...
-
-
 class Fact(Protocol):
     @property
     def id(self) -> str: ...
@@ -84,10 +76,6 @@ class MemoryFacts(Protocol):
 
     async def list_facts(self, user_id: int) -> Sequence[Fact]: ...
     async def delete_fact(self, user_id: int, fact_id: str) -> bool: ...
-
-
-class EventSink(Protocol):
-    async def record(self, event: Event) -> None: ...
 
 
 # Called with the user id by /forget: `before_erasure_hooks` before anything is erased (stopping

@@ -14,11 +14,11 @@ from aiogram import Bot
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from companion.bot.callbacks import LibraryCb
-from companion.bot.deps import PersonaCatalog
 from companion.bot.localization import I18n
 from companion.bot.photos import PhotoSender
 from companion.bot.texts import TELEGRAM_CAPTION_LIMIT, escape, shorten
-from companion.personas.models import Module, Persona
+from companion.domain.personas import Module, Persona
+from companion.domain.ports import PersonaCatalog
 
 
 @dataclass(slots=True)

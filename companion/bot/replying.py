@@ -25,7 +25,7 @@ from aiogram.enums import ChatType
 from aiogram.utils.chat_action import ChatActionSender
 
 from companion.bot.delivery import is_infrastructure_failure
-from companion.bot.deps import Dialogs, EventSink
+from companion.bot.deps import Dialogs
 from companion.bot.keyboards import adult_keyboard
 from companion.bot.library import LibraryView
 from companion.bot.localization import I18n
@@ -43,8 +43,8 @@ from companion.dialogs.events import (
     TextDelta,
     UnknownPersonaError,
 )
-from companion.dialogs.ports import AccessDecision
-from companion.storage.models import Event, EventName, MessageSource, User
+from companion.domain.models import Event, EventName, MessageSource, User
+from companion.domain.ports import AccessDecision, EventSink
 
 log = logging.getLogger(__name__)
 

@@ -17,14 +17,14 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from companion.bot.deps import Users
+from companion.domain.models import User
 from companion.storage.crypto import DecryptionError, FieldCipher, PlaintextCipher
-from companion.storage.models import User
 
 log = logging.getLogger(__name__)
 
 
 class CachedUserStore:
-    """Implements `companion.dialogs.ports.UserStore` (and the bot's `Users`)."""
+    """Implements `companion.domain.ports.UserStore` (and the bot's `Users`)."""
 
     def __init__(
         self,

@@ -24,11 +24,11 @@ from companion.dialogs.events import (
     TextDelta,
     UnknownPersonaError,
 )
-from companion.dialogs.ports import AccessDecision
+from companion.domain.models import User
+from companion.domain.personas import Module
+from companion.domain.ports import AccessDecision
 from companion.logging_setup import configure_logging
-from companion.personas.models import Module
 from companion.storage.database import DatabaseUnavailableError
-from companion.storage.models import User
 
 stdout = Console(highlight=False, soft_wrap=True)
 TERMINAL_USER_ID = 1

@@ -15,6 +15,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from companion.domain.personas import GalleryImage, LocalizedText, Module, Persona
 from companion.personas.cards import (
     PNG_SIGNATURE,
     CardError,
@@ -33,7 +34,6 @@ from companion.personas.loader import (
     dump_persona_yaml,
     validate_path,
 )
-from companion.personas.models import GalleryImage, LocalizedText, Module, Persona
 from companion.personas.repository import PersonaRepository, packaged_library_dir
 
 app = typer.Typer(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from companion.dialogs.ports import AccessDecision
-from companion.personas.models import GalleryImage
+from companion.domain.personas import GalleryImage
+from companion.domain.ports import AccessDecision
 
 
 class NoticeKind(StrEnum):

@@ -12,17 +12,12 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
-
-
-class UserLocks(Protocol):
-    def hold(self, user_id: int) -> AbstractAsyncContextManager[None]: ...
 
 
 class UserBusyError(RuntimeError):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import jinja2
 
+from companion.domain.models import Message, MessageRole
+from companion.domain.personas import ExampleDialogue, Module, Persona
 from companion.llm.base import ChatMessage, Role
-from companion.personas.models import ExampleDialogue, Module, Persona
-from companion.storage.models import Message, MessageRole
 
 LANGUAGE_NAMES = {"ru": "Russian", "en": "English"}
 # The prompt itself is English whatever the reply language; the person is "the user" until

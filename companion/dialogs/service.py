@@ -16,7 +16,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Protocol
 
 from companion.dialogs.events import (
@@ -31,8 +30,20 @@ from companion.dialogs.events import (
     TextDelta,
     UnknownPersonaError,
 )
-from companion.dialogs.ordering import UserLocks
-from companion.dialogs.ports import (
+from companion.dialogs.prompts import PromptBuilder, SystemPromptContext
+from companion.dialogs.safety import is_crisis_message
+from companion.domain.models import (
+    Conversation,
+    Event,
+    EventName,
+    Message,
+    MessageRole,
+    MessageSource,
+    MessageStatus,
+    User,
+)
+from companion.domain.personas import Module, Persona
+from companion.domain.ports import (
     AccessDecision,
     ConversationStore,
     Entitlements,
@@ -40,11 +51,11 @@ from companion.dialogs.ports import (
     MemoryRecall,
     MemoryWriter,
     MessageStore,
+    PersonaCatalog,
     Recollection,
+    UserLocks,
     UserStore,
 )
-from companion.dialogs.prompts import PromptBuilder, SystemPromptContext
-from companion.dialogs.safety import is_crisis_message
 from companion.llm.base import (
     ChatMessage,
     ChatModel,
@@ -55,24 +66,8 @@ from companion.llm.base import (
     SamplingParams,
 )
 from companion.personas import gallery
-from companion.personas.models import GalleryImage, Module, Persona
-from companion.storage.models import (
-    Conversation,
-    Event,
-    EventName,
-    Message,
-    MessageRole,
-    MessageSource,
-    MessageStatus,
-    User,
-)
 
 log = logging.getLogger(__name__)
-
-
-class PersonaCatalog(Protocol):
-    def get(self, persona_id: str) -> Persona | None: ...
-    def image_path(self, persona: Persona, image: GalleryImage) -> Path: ...
 
 
 class TextCatalog(Protocol):

@@ -22,10 +22,10 @@ from typing import Any
 import jinja2
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from companion.domain.models import Message, MessageRole
 from companion.llm.base import ChatMessage, ChatModel, ChatRequest, LLMError, Role, SamplingParams
 from companion.memory.dates import resolve_date
 from companion.memory.facts import FactCategory
-from companion.storage.models import Message, MessageRole
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Long-term memory as the dialogue service sees it: recall before a reply, learn after it.
 
 `MemoryService` implements the `MemoryRecall` and `MemoryWriter` ports
-(`companion.dialogs.ports`) and the operations behind /memory, /forget and the CLI.
+(`companion.domain.ports`) and the operations behind /memory, /forget and the CLI.
 
 - `recall` embeds the message once and asks two retrievers: facts (shared by every persona:
   the user is the same person) and past exchanges with this persona (another persona never
@@ -25,13 +25,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import jinja2
 from pymongo.asynchronous.database import AsyncDatabase
 
 from companion.config import MemorySettings
-from companion.dialogs.ports import Recollection
+from companion.domain.models import Conversation, Message, MessageRole, User
+from companion.domain.personas import Persona
+from companion.domain.ports import MessageHistory, Recollection
 from companion.llm.base import ChatModel
 from companion.memory.embedder import Embedder
 from companion.memory.extraction import DEFAULT_PROMPTS_DIR, FactExtractor
@@ -46,20 +48,10 @@ from companion.memory.retriever import (
     fit_to_budget,
 )
 from companion.memory.store import EpisodeStore, FactStore, ForgetMarker
-from companion.personas.models import Persona
 from companion.storage import collections as names
 from companion.storage.crypto import FieldCipher
-from companion.storage.models import Conversation, Message, MessageRole, User
 
 log = logging.getLogger(__name__)
-
-
-class MessageSource(Protocol):
-    """The part of the message repository extraction reads (`MessageRepository.recent`)."""
-
-    async def recent(
-        self, conversation_id: str, limit: int, *, after_seq: int = 0
-    ) -> list[Message]: ...
 
 
 @dataclass(frozen=True)
@@ -137,7 +129,7 @@ class MemoryService:
         fact_retriever: Retriever,
         episode_retriever: Retriever,
         embedder: Embedder,
-        messages: MessageSource,
+        messages: MessageHistory,
         reconciler: Reconciler,
         extractor: FactExtractor | None,
         config: MemoryConfig | None = None,
@@ -178,7 +170,7 @@ class MemoryService:
         db: AsyncDatabase[dict[str, Any]],
         cipher: FieldCipher,
         embedder: Embedder,
-        messages: MessageSource,
+        messages: MessageHistory,
         chat_model: ChatModel | None,
         settings: MemorySettings,
         count_tokens: Callable[[str], int] | None = None,

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from PIL import Image, ImageDraw, PngImagePlugin
 from pydantic import ValidationError
 
-from companion.personas.models import (
+from companion.domain.personas import (
     ExampleDialogue,
     ExampleTurn,
     LocalizedText,

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import snowballstemmer
 
-from companion.personas.models import GalleryImage, Persona
+from companion.domain.personas import GalleryImage, Persona
 
 TAG_WEIGHT = 2.0
 OWN_LANGUAGE_WEIGHT = 1.0

@@ -22,7 +22,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
-from companion.personas.models import (
+from companion.domain.personas import (
     ExampleDialogue,
     ExampleTurn,
     GalleryImage,

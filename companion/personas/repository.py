@@ -17,6 +17,7 @@ from pathlib import Path
 
 from watchfiles import Change, awatch
 
+from companion.domain.personas import GalleryImage, Module, Persona
 from companion.personas.loader import (
     PERSONA_SUFFIXES,
     PersonaIssue,
@@ -24,7 +25,6 @@ from companion.personas.loader import (
     duplicate_issue,
     persona_files,
 )
-from companion.personas.models import GalleryImage, Module, Persona
 
 logger = logging.getLogger(__name__)
 

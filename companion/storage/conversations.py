@@ -6,17 +6,17 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from companion.domain.models import Conversation
 from companion.storage import collections as c
 from companion.storage.crypto import FieldCipher
 from companion.storage.documents import Document, bson_ready, new_id, storage_now
-from companion.storage.models import Conversation
 
 # A racing `start` for the same (user, persona) is rare; a few retries settle it.
 _START_ATTEMPTS = 5
 
 
 class ConversationRepository:
-    """Implements `companion.dialogs.ports.ConversationStore`; the summary is encrypted."""
+    """Implements `companion.domain.ports.ConversationStore`; the summary is encrypted."""
 
     def __init__(self, db: AsyncDatabase[Document], cipher: FieldCipher) -> None:
         self._conversations = db[c.CONVERSATIONS]

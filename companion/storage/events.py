@@ -8,9 +8,9 @@ from datetime import datetime
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from companion.domain.models import Event
 from companion.storage import collections as c
 from companion.storage.documents import Document, bson_ready
-from companion.storage.models import Event
 
 
 def _time_range(since: datetime | None, until: datetime | None) -> Document:
@@ -23,7 +23,7 @@ def _time_range(since: datetime | None, until: datetime | None) -> Document:
 
 
 class EventRepository:
-    """Implements `companion.dialogs.ports.EventSink`, plus the counts the funnel needs."""
+    """Implements `companion.domain.ports.EventSink`, plus the counts the funnel needs."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._events = db[c.EVENTS]

@@ -17,17 +17,17 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from companion.storage import collections as c
-from companion.storage.batching import GroupCommit, bulk_outcomes
-from companion.storage.crypto import FieldCipher
-from companion.storage.documents import Document, bson_ready, new_id, storage_now, stored_copy
-from companion.storage.models import (
+from companion.domain.models import (
     Conversation,
     Message,
     MessageRole,
     MessageSource,
     MessageStatus,
 )
+from companion.storage import collections as c
+from companion.storage.batching import GroupCommit, bulk_outcomes
+from companion.storage.crypto import FieldCipher
+from companion.storage.documents import Document, bson_ready, new_id, storage_now, stored_copy
 
 # Far below MongoDB's 16 MiB document limit; a chat message is never near it.
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
@@ -165,7 +165,7 @@ class _Touches:
 
 
 class MessageRepository:
-    """Implements `companion.dialogs.ports.MessageStore`.
+    """Implements `companion.domain.ports.MessageStore`.
 
     Numbering: a message's `seq` is proposed by this process (one more than the largest seq it
     knows for the conversation) and made unique by the unique (conversation_id, seq) index: a

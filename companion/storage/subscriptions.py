@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from companion.domain.models import Subscription
 from companion.storage import collections as c
 from companion.storage.crypto import FieldCipher, PlaintextCipher
 from companion.storage.documents import Document, bson_ready, stored_copy
-from companion.storage.models import Subscription
 from companion.storage.sealing import seal, unseal
 
 # The saved-card token / Stars charge id: sealed like message text.

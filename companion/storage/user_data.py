@@ -29,7 +29,7 @@ from companion.storage.crypto import DecryptionError, FieldCipher
 from companion.storage.documents import Document, storage_now
 
 if TYPE_CHECKING:
-    from companion.dialogs.ordering import UserLocks
+    from companion.domain.ports import UserLocks
 
 log = logging.getLogger(__name__)
 

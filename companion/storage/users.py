@@ -11,6 +11,7 @@ from __future__ import annotations
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from companion.domain.models import User
 from companion.storage import collections as c
 from companion.storage.crypto import FieldCipher, PlaintextCipher
 from companion.storage.documents import (
@@ -20,14 +21,13 @@ from companion.storage.documents import (
     to_document,
     validated_updates,
 )
-from companion.storage.models import User
 from companion.storage.sealing import seal, unseal
 
 _SEALED = c.ENCRYPTED_TEXT_FIELDS[c.USERS]
 
 
 class UserRepository:
-    """Implements `companion.dialogs.ports.UserStore`."""
+    """Implements `companion.domain.ports.UserStore`."""
 
     def __init__(self, db: AsyncDatabase[Document], cipher: FieldCipher | None = None) -> None:
         self._users = db[c.USERS]

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from companion.personas.models import Persona
+from companion.domain.personas import Persona
 from training.config import RunConfig, SourceConfig, SourceKind
 from training.data.conditioning import PersonaConditioner, SystemPromptRenderer
 from training.data.filters import content_key, deduplicate, filter_length, split_train_eval

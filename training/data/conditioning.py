@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from companion.personas.models import Persona
+from companion.domain.personas import Persona
 from training.data.loaders import pick_stable
 from training.data.records import Example, Role, Turn
 

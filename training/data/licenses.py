@@ -23,7 +23,7 @@ _NONCOMMERCIAL = re.compile(
     r"(^|[-_\s.])nc([-_\s.]|$)|non[-\s]?commercial|research[-\s]?only|no[-\s]?commercial",
     re.IGNORECASE,
 )
-# Keys that the service's own stored messages have (companion/storage/models.py) and that
+# Keys that the service's own stored messages have (companion/domain/models.py) and that
 # public chat datasets do not: a record with them is an export of our users' conversations.
 USER_DATA_KEYS = frozenset({"user_id", "telegram_id", "chat_id", "conversation_id", "tg_user_id"})
 

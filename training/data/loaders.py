@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from companion.personas.models import Persona
+from companion.domain.personas import Persona
 from training.config import SourceConfig, SourceKind
 from training.data.licenses import check_record
 from training.data.records import Example, InvalidConversationError, Role, Turn, clean_conversation

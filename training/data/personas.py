@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from companion.personas.models import Persona
+from companion.domain.personas import Persona
 
 
 class PersonaCardError(Exception):

@@ -22,7 +22,7 @@ from aiogram.types import CallbackQuery, Message, TelegramObject
 from companion.bot.bad_updates import NO_USER, count_in
 from companion.bot.keyboards import consent_keyboard
 from companion.bot.localization import I18n
-from companion.storage.models import User
+from companion.domain.models import User
 
 
 class ConsentMiddleware(BaseMiddleware):

@@ -26,8 +26,8 @@ from aiogram.types import User as TelegramUser
 from companion.bot.bad_updates import INVALID_UPDATE, NO_USER, count_in
 from companion.bot.localization import SUPPORTED_LANGUAGES, I18n, language_from_telegram
 from companion.bot.user_cache import CachedUserStore
+from companion.domain.models import User
 from companion.i18n import Translator
-from companion.storage.models import User
 
 log = logging.getLogger(__name__)
 _GROUPS = frozenset({"group", "supergroup"})

@@ -56,8 +56,8 @@ from companion.billing.stars import STARS_CURRENCY, StarsBilling, StarsPayment
 from companion.bot.filters import Magic
 from companion.bot.localization import I18n
 from companion.config import PlanSettings, TelegramSettings
+from companion.domain.models import SubscriptionStatus, User
 from companion.i18n import Translator
-from companion.storage.models import SubscriptionStatus, User
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from aiogram.types import Message
 from companion.bot.filters import Magic
 from companion.bot.localization import I18n
 from companion.bot.replying import ChatReplier
-from companion.storage.models import User
+from companion.domain.models import User
 
 
 async def unknown_command(message: Message, i18n: I18n) -> None:

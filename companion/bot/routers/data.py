@@ -15,8 +15,8 @@ from companion.bot.deps import ErasureHook, UserData
 from companion.bot.filters import Magic
 from companion.bot.keyboards import forget_keyboard
 from companion.bot.localization import I18n
+from companion.domain.models import User
 from companion.privacy.erasure import Erasure, RedisUserKeys, RenewalsNotStoppedError
-from companion.storage.models import User
 
 
 async def export(message: Message, user: User, i18n: I18n, user_data: UserData, bot: Bot) -> None:

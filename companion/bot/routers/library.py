@@ -18,7 +18,7 @@ from companion.bot.replying import ChatReplier
 from companion.bot.texts import escape
 from companion.bot.user_cache import CachedUserStore
 from companion.dialogs.events import AccessDeniedError, UnknownPersonaError
-from companion.storage.models import User
+from companion.domain.models import User
 
 
 async def open_library(message: Message, i18n: I18n, library: LibraryView, bot: Bot) -> None:

@@ -13,7 +13,7 @@ from companion.bot.filters import Magic
 from companion.bot.keyboards import memory_keyboard
 from companion.bot.localization import I18n
 from companion.bot.texts import TELEGRAM_TEXT_LIMIT, escape, shorten, utf16_len
-from companion.storage.models import User
+from companion.domain.models import User
 
 # Buttons and the text must fit one message; the oldest facts beyond this are not listed.
 MAX_LISTED = 40

@@ -18,14 +18,14 @@ from redis.exceptions import RedisError
 
 from companion.bot.bad_updates import quietly
 from companion.bot.callbacks import ConsentCb, LanguageCb
-from companion.bot.deps import EventSink
 from companion.bot.filters import Magic
 from companion.bot.keyboards import consent_keyboard, language_keyboard
 from companion.bot.library import LibraryView
 from companion.bot.localization import SUPPORTED_LANGUAGES, I18n
 from companion.bot.user_cache import CachedUserStore
 from companion.config import TelegramSettings
-from companion.storage.models import Event, EventName, User
+from companion.domain.models import Event, EventName, User
+from companion.domain.ports import EventSink
 
 log = logging.getLogger(__name__)
 

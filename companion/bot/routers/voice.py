@@ -29,8 +29,8 @@ from companion.bot.filters import Check, Magic
 from companion.bot.localization import I18n
 from companion.bot.replying import ChatReplier
 from companion.bot.texts import TELEGRAM_TEXT_LIMIT, escape, shorten
+from companion.domain.models import MessageSource, User
 from companion.speech.errors import AudioTooLargeError, SpeechError
-from companion.storage.models import MessageSource, User
 
 if TYPE_CHECKING:
     # Only for the annotation: the bot must start without the "voice" extra (PyAV,

@@ -23,7 +23,7 @@ from companion.billing.webhook import setup_billing_routes
 from companion.bot.runner import build_bot, build_dispatcher, build_fsm_storage
 from companion.cli.bot import bot_deps, wire_billing
 from companion.config import Settings
-from companion.storage.models import SubscriptionStatus
+from companion.domain.models import SubscriptionStatus
 from tests.e2e.bot.conftest import BotHarness, make_settings
 from tests.emulators.openai_server import OpenAIEmulator
 from tests.emulators.telegram import DEFAULT_TOKEN, TelegramBotAPIEmulator, TelegramUser

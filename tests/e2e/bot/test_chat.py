@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from companion.storage.models import MessageRole, MessageStatus
+from companion.domain.models import MessageRole, MessageStatus
 from tests.e2e.bot.conftest import BotHarness
 from tests.emulators.telegram import TelegramUser
 from tests.emulators.telegram.html import utf16_len

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from companion.config import SpeechSettings
+from companion.domain.models import MessageRole, MessageSource
 from companion.speech.pool import TranscriptionPool
 from companion.speech.transcriber import Transcriber, build_whisper_model
-from companion.storage.models import MessageRole, MessageSource
 from tests.e2e.bot.conftest import BotHarness
 from tests.emulators.telegram import TelegramUser
 

@@ -20,9 +20,9 @@ from companion.billing.subscriptions import SubscriptionStore
 from companion.billing.webhook import setup_billing_routes
 from companion.billing.yookassa import YooKassaClient
 from companion.config import BillingSettings
+from companion.domain.models import User
 from companion.storage.events import EventRepository
 from companion.storage.indexes import ensure_indexes
-from companion.storage.models import User
 from companion.storage.users import UserRepository
 from tests.emulators.yookassa import YooKassaEmulator
 

@@ -10,9 +10,9 @@ from companion.billing.jobs import BillingJobs
 from companion.config import LLMSettings
 from companion.dialogs.events import AccessDeniedError, ReplyDone
 from companion.dialogs.ordering import LocalUserLocks
-from companion.dialogs.ports import AccessDecision
 from companion.dialogs.prompts import PromptBuilder
 from companion.dialogs.service import DialogService
+from companion.domain.ports import AccessDecision
 from companion.i18n import Translator
 from companion.llm.openai_backend import OpenAIChatModel
 from companion.storage.conversations import ConversationRepository

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from companion.billing.entitlements import EntitlementService
 from companion.billing.plans import PlanCatalog
 from companion.config import BillingSettings, PlanSettings
-from companion.dialogs.ports import AccessDecision
-from companion.storage.models import Subscription, SubscriptionStatus, User
+from companion.domain.models import Subscription, SubscriptionStatus, User
+from companion.domain.ports import AccessDecision
 from companion.storage.subscriptions import SubscriptionRepository
 from tests.unit.dialogs.persona_factory import make_persona
 

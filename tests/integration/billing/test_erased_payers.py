@@ -14,9 +14,9 @@ from decimal import Decimal
 
 from companion.billing.jobs import BillingJobs, BillingScheduler
 from companion.billing.ledger import PaymentStatus
+from companion.domain.models import SubscriptionStatus
 from companion.storage import collections as c
 from companion.storage.crypto import PlaintextCipher
-from companion.storage.models import SubscriptionStatus
 from companion.storage.user_data import UserDataService
 
 PAYER = 500123

@@ -10,7 +10,7 @@ import pytest
 from companion.billing.errors import NotCancellableError
 from companion.billing.jobs import BillingJobs, BillingScheduler
 from companion.billing.ledger import PaymentStatus
-from companion.storage.models import SubscriptionStatus
+from companion.domain.models import SubscriptionStatus
 from tests.integration.billing.conftest import build_billing
 
 

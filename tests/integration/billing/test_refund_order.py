@@ -13,7 +13,7 @@ from companion.billing.jobs import BillingJobs
 from companion.billing.ledger import PaymentStatus
 from companion.billing.service import Outcome
 from companion.billing.yookassa import Amount, YooKassaClient
-from companion.storage.models import SubscriptionStatus
+from companion.domain.models import SubscriptionStatus
 
 
 async def _paid(billing, user_id=1, plan="pro_month"):

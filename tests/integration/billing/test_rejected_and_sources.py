@@ -13,7 +13,7 @@ from aiohttp import web
 from companion.billing.jobs import BillingJobs
 from companion.billing.ledger import PaymentStatus
 from companion.billing.webhook import SourceFilter, setup_billing_routes
-from companion.storage.models import SubscriptionStatus
+from companion.domain.models import SubscriptionStatus
 from tests.integration.billing.conftest import build_billing
 
 

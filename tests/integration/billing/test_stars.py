@@ -24,9 +24,9 @@ from companion.billing.service import Outcome
 from companion.billing.stars import StarsBilling, StarsPayment, derive_payload_key
 from companion.billing.stars_reconcile import StarsReconciler
 from companion.bot.routers.billing import AiogramStarsApi
+from companion.domain.models import SubscriptionStatus
 from companion.storage.crypto import PlaintextCipher
 from companion.storage.embedded import EmbeddedMongoServer, free_port
-from companion.storage.models import SubscriptionStatus
 from tests.emulators.telegram import DEFAULT_TOKEN, TelegramBotAPIEmulator
 from tests.integration.billing.conftest import build_billing
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from companion.billing.jobs import BillingJobs
-from companion.storage.models import SubscriptionStatus as S
+from companion.domain.models import SubscriptionStatus as S
 
 
 async def _buy(billing, user_id=1, plan="pro_month", method="pm-1"):

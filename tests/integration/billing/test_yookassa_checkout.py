@@ -17,8 +17,8 @@ from companion.billing.errors import (
 from companion.billing.ledger import PaymentStatus, Provider
 from companion.billing.service import Outcome
 from companion.billing.yookassa import Amount, YooKassaClient
+from companion.domain.models import SubscriptionStatus
 from companion.storage.embedded import free_port
-from companion.storage.models import SubscriptionStatus
 from tests.integration.billing.conftest import FORGED_SOURCE, build_billing
 
 
@@ -436,7 +436,7 @@ async def test_behind_a_trusted_proxy_the_forwarded_address_counts(
 
 async def test_the_store_refuses_a_transition_the_table_does_not_allow(billing):
     from companion.billing.subscriptions import InvalidTransitionError
-    from companion.storage.models import Subscription
+    from companion.domain.models import Subscription
 
     def to_past_due(current, _version):
         return Subscription(user_id=1, plan_id="pro_month", status=SubscriptionStatus.PAST_DUE)

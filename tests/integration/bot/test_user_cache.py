@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from pymongo.asynchronous.database import AsyncDatabase
 
 from companion.bot.user_cache import CachedUserStore
-from companion.storage.models import User
+from companion.domain.models import User
 from companion.storage.users import UserRepository
 
 

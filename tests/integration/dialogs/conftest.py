@@ -12,17 +12,17 @@ import pytest
 
 from companion.config import LLMSettings
 from companion.dialogs.ordering import LocalUserLocks
-from companion.dialogs.ports import AccessDecision
 from companion.dialogs.prompts import PromptBuilder
 from companion.dialogs.service import DialogLimits, DialogService
+from companion.domain.models import User
+from companion.domain.personas import GalleryImage, Persona
+from companion.domain.ports import AccessDecision
 from companion.i18n import Translator
 from companion.llm.openai_backend import OpenAIChatModel
-from companion.personas.models import GalleryImage, Persona
 from companion.storage.conversations import ConversationRepository
 from companion.storage.crypto import PlaintextCipher
 from companion.storage.events import EventRepository
 from companion.storage.messages import MessageRepository
-from companion.storage.models import User
 from companion.storage.users import UserRepository
 from tests.emulators.openai_server import OpenAIEmulator
 from tests.unit.dialogs.persona_factory import make_persona

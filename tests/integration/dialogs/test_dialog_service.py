@@ -17,9 +17,9 @@ from companion.dialogs.events import (
     TextDelta,
     UnknownPersonaError,
 )
-from companion.dialogs.ports import AccessDecision
 from companion.dialogs.service import DialogLimits
-from companion.storage.models import MessageRole, MessageSource, MessageStatus
+from companion.domain.models import MessageRole, MessageSource, MessageStatus
+from companion.domain.ports import AccessDecision
 from tests.integration.dialogs.conftest import Harness, build_harness
 
 
@@ -228,7 +228,7 @@ async def test_old_turns_are_folded_into_the_summary(mongo_db: Any, openai_emula
 
 async def test_photo_marker_is_hidden_and_a_fitting_photo_is_sent(harness: Harness) -> None:
     from companion.dialogs.events import PhotoToSend
-    from companion.personas.models import GalleryImage
+    from companion.domain.personas import GalleryImage
     from tests.unit.dialogs.persona_factory import make_persona
 
     gallery = [

@@ -13,13 +13,13 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from companion.config import LLMSettings, MemorySettings
+from companion.domain.models import Conversation, MessageRole, User
 from companion.llm.openai_backend import OpenAIChatModel
 from companion.memory.embedder import SentenceTransformerEmbedder
 from companion.memory.service import MemoryConfig, MemoryService
 from companion.storage.conversations import ConversationRepository
 from companion.storage.crypto import AesGcmCipher
 from companion.storage.messages import MessageRepository
-from companion.storage.models import Conversation, MessageRole, User
 from tests.emulators.openai_server import OpenAIEmulator
 
 

@@ -4,9 +4,9 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 
+from companion.domain.personas import Persona
 from companion.memory.reconcile import Action
 from companion.memory.service import MemoryService
-from companion.personas.models import Persona
 from companion.storage.crypto import AesGcmCipher
 from companion.storage.user_data import UserDataService
 from tests.integration.memory.conftest import MemoryWorld, fact

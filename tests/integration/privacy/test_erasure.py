@@ -17,10 +17,10 @@ import pytest
 import redis.asyncio as aioredis
 from pymongo.asynchronous.database import AsyncDatabase
 
+from companion.domain.models import User
 from companion.privacy.erasure import Erasure, RedisUserKeys, RenewalsNotStoppedError
 from companion.storage import collections as c
 from companion.storage.crypto import AesGcmCipher
-from companion.storage.models import User
 from companion.storage.user_data import UserDataService
 from companion.storage.users import UserRepository
 

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from companion.cli.db import app as db_app
 from companion.config import Settings, load_settings
+from companion.domain.models import MessageRole, User
 from companion.storage import collections as c
 from companion.storage.conversations import ConversationRepository
 from companion.storage.crypto import load_cipher
@@ -24,7 +25,6 @@ from companion.storage.database import DatabaseUnavailableError, open_database
 from companion.storage.embedded import EmbeddedMongoServer
 from companion.storage.embedded import _process_alive as process_alive
 from companion.storage.messages import MessageRepository
-from companion.storage.models import MessageRole, User
 from companion.storage.redis import RedisUnavailableError, create_redis
 from companion.storage.users import UserRepository
 from tests.conftest import REDIS_URL

@@ -5,11 +5,11 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from companion.domain.models import MessageRole
 from companion.storage import collections as c
 from companion.storage.conversations import ConversationRepository
 from companion.storage.crypto import AesGcmCipher, PlaintextCipher
 from companion.storage.messages import MessageRepository
-from companion.storage.models import MessageRole
 from companion.storage.reencrypt import reencrypt
 
 Db = AsyncDatabase[Any]

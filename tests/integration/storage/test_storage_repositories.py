@@ -7,7 +7,17 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from companion.dialogs.ports import ConversationStore, EventSink, MessageStore, UserStore
+from companion.domain.models import (
+    Conversation,
+    Event,
+    MessageRole,
+    MessageSource,
+    MessageStatus,
+    Subscription,
+    SubscriptionStatus,
+    User,
+)
+from companion.domain.ports import ConversationStore, EventSink, MessageStore, UserStore
 from companion.storage import collections as c
 from companion.storage.conversations import ConversationRepository
 from companion.storage.crypto import AesGcmCipher, PlaintextCipher
@@ -18,16 +28,6 @@ from companion.storage.messages import (
     MessageRepository,
     UnstorableMessageError,
     seq_window,
-)
-from companion.storage.models import (
-    Conversation,
-    Event,
-    MessageRole,
-    MessageSource,
-    MessageStatus,
-    Subscription,
-    SubscriptionStatus,
-    User,
 )
 from companion.storage.subscriptions import SubscriptionRepository
 from companion.storage.users import UserRepository

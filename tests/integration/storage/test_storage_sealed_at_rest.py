@@ -14,9 +14,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from companion.billing.ledger import PaymentLedger, PaymentRecord, Provider
 from companion.billing.subscriptions import SubscriptionStore
+from companion.domain.models import Subscription, SubscriptionStatus, User
 from companion.storage import collections as c
 from companion.storage.crypto import AesGcmCipher, DecryptionError
-from companion.storage.models import Subscription, SubscriptionStatus, User
 from companion.storage.reencrypt import reencrypt
 from companion.storage.subscriptions import SubscriptionRepository
 from companion.storage.users import UserRepository

@@ -11,18 +11,18 @@ from bson.binary import BinaryVectorDtype
 from pymongo.asynchronous.database import AsyncDatabase
 
 from companion.dialogs.ordering import LocalUserLocks
-from companion.storage import collections as c
-from companion.storage.conversations import ConversationRepository
-from companion.storage.crypto import AesGcmCipher
-from companion.storage.events import EventRepository
-from companion.storage.messages import MessageRepository
-from companion.storage.models import (
+from companion.domain.models import (
     Event,
     MessageRole,
     Subscription,
     SubscriptionStatus,
     User,
 )
+from companion.storage import collections as c
+from companion.storage.conversations import ConversationRepository
+from companion.storage.crypto import AesGcmCipher
+from companion.storage.events import EventRepository
+from companion.storage.messages import MessageRepository
 from companion.storage.subscriptions import SubscriptionRepository
 from companion.storage.user_data import UserDataService
 from companion.storage.users import UserRepository

@@ -12,7 +12,7 @@ from companion.billing.service import normalize_contact
 from companion.billing.subscriptions import TRANSITIONS, InvalidTransitionError, check_transition
 from companion.billing.webhook import SourceFilter
 from companion.config import BillingSettings, PlanSettings
-from companion.storage.models import SubscriptionStatus as S
+from companion.domain.models import SubscriptionStatus as S
 
 ALLOWED = {
     (S.NONE, S.PENDING),

@@ -9,8 +9,8 @@ from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.types import Chat, Message
 
 from companion.bot.middlewares.consent import ConsentMiddleware
+from companion.domain.models import User
 from companion.metrics import Metrics
-from companion.storage.models import User
 
 
 async def needs_user(message: Message, user: User) -> None: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from companion.personas.models import Module, Persona
+from companion.domain.personas import Module, Persona
 
 
 def make_persona(**overrides: Any) -> Persona:

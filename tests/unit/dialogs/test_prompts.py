@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 import pytest
 
 from companion.dialogs.prompts import PromptBuilder, PromptTooLargeError, SystemPromptContext
+from companion.domain.models import Message, MessageRole
+from companion.domain.personas import Module
 from companion.llm.base import Role
-from companion.personas.models import Module
-from companion.storage.models import Message, MessageRole
 from tests.unit.dialogs.persona_factory import make_persona
 
 

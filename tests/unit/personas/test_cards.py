@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image, PngImagePlugin
 
+from companion.domain.personas import Module
 from companion.personas.cards import (
     CARD_KEY,
     COMPANION_KEY,
@@ -30,7 +31,6 @@ from companion.personas.cards import (
     v2_backfill,
 )
 from companion.personas.loader import dump_persona_yaml, load_persona_file
-from companion.personas.models import Module
 from companion.personas.repository import packaged_library_dir
 
 

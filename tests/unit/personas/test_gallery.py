@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from companion.domain.personas import GalleryImage, LocalizedText, Persona
 from companion.personas.gallery import (
     PhotoMarkerStream,
     extract_photo_marker,
@@ -14,7 +15,6 @@ from companion.personas.gallery import (
     wants_photo,
 )
 from companion.personas.loader import load_persona_file
-from companion.personas.models import GalleryImage, LocalizedText, Persona
 from companion.personas.repository import packaged_library_dir
 
 

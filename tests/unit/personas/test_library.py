@@ -9,8 +9,8 @@ from types import ModuleType
 
 import pytest
 
+from companion.domain.personas import Module, Persona
 from companion.personas.loader import validate_path
-from companion.personas.models import Module, Persona
 from companion.personas.repository import PersonaRepository, packaged_library_dir
 
 LIBRARY = packaged_library_dir()

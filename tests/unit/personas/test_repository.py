@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from companion.personas.models import Module
+from companion.domain.personas import Module
 from companion.personas.repository import PersonaRepository, ReloadEvent
 from tests.unit.personas.helpers import persona_yaml, write_persona
 

@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from companion.domain.models import User
 from companion.storage.database import mask_uri
 from companion.storage.documents import validated_updates
-from companion.storage.models import User
 
 FROZEN = frozenset({"id", "_id"})
 

@@ -1,18 +1,21 @@
-"""What the dialogue service needs from the rest of the system, as small protocols.
+"""What the services need from each other, as small protocols: one per concept.
 
-Storage, memory and billing implement these; tests can pass real adapters or honest fakes.
+Storage, personas, memory, billing and the dialogue service implement these; the services
+take them as constructor arguments, so tests can pass real adapters or honest fakes and no
+service package imports another's implementation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from enum import StrEnum
+from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from companion.personas.models import Persona
-from companion.storage.models import (
+from companion.domain.models import (
     Conversation,
     Event,
     Message,
@@ -21,6 +24,7 @@ from companion.storage.models import (
     MessageStatus,
     User,
 )
+from companion.domain.personas import GalleryImage, Module, Persona
 
 
 class UserStore(Protocol):
@@ -38,7 +42,15 @@ class ConversationStore(Protocol):
     async def save_summary(self, conversation_id: str, summary: str, upto_seq: int) -> None: ...
 
 
-class MessageStore(Protocol):
+class MessageHistory(Protocol):
+    """The reading part of the message store (what memory extraction needs)."""
+
+    async def recent(
+        self, conversation_id: str, limit: int, *, after_seq: int = 0
+    ) -> list[Message]: ...
+
+
+class MessageStore(MessageHistory, Protocol):
     async def append(
         self,
         conversation: Conversation,
@@ -75,6 +87,20 @@ class MessageStore(Protocol):
 
 class EventSink(Protocol):
     async def record(self, event: Event) -> None: ...
+
+
+class PersonaCatalog(Protocol):
+    """`companion.personas.repository.PersonaRepository`."""
+
+    def all(self, language: str | None = None, module: Module | None = None) -> list[Persona]: ...
+    def get(self, persona_id: str) -> Persona | None: ...
+    def image_path(self, persona: Persona, image: GalleryImage) -> Path: ...
+
+
+class UserLocks(Protocol):
+    """Per-user ordering (`companion.dialogs.ordering`): one turn of a user at a time."""
+
+    def hold(self, user_id: int) -> AbstractAsyncContextManager[None]: ...
 
 
 class AccessDecision(StrEnum):
