@@ -10,8 +10,7 @@ import typer
 
 
 def build_cli() -> typer.Typer:
-    from companion.billing import cli as billing
-    from companion.cli import bot, chat, db, memory, personas, transcribe
+    from companion.cli import billing, bot, chat, db, memory, personas, transcribe
 
     app = typer.Typer(
         name="companion",

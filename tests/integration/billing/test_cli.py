@@ -8,7 +8,7 @@ import pytest
 from pymongo import MongoClient
 from typer.testing import CliRunner
 
-from companion.billing.cli import app
+from companion.cli.billing import app
 from tests.conftest import REDIS_URL
 
 
