@@ -1,13 +1,14 @@
-"""Building the billing services from settings, for the composition root.
+"""The one place billing is assembled from settings (the composition root calls it).
 
 billing = build_billing(settings, db, users=users, events=events, entitlements=entitlements)
 ...                                   # once the aiogram Bot exists:
-billing.attach_telegram(AiogramStarsApi(bot), BotNotifier(bot, translator, users, plans),
-                        payload_secret=settings.telegram.token)
+billing.attach_telegram(stars_api, notifier, payload_secret=settings.telegram.token,
+                        alerts=owner_alerts)
 setup_billing_routes(webhook_app, billing.service)   # the bot's aiohttp app
 billing.scheduler.start()
+billing.checkout / .management / .admin / .stars     # the use cases front-ends call
 ...
-await billing.aclose()                # stops the scheduler, closes the YooKassa session
+await billing.aclose()                # stops the scheduler, closes the YooKassa client
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ from datetime import timedelta
 from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 
+from companion.billing.admin import AdminService
+from companion.billing.checkout import CheckoutService
+from companion.billing.crediting import Crediting
 from companion.billing.entitlements import EntitlementService
 from companion.billing.jobs import BillingJobs, BillingScheduler
 from companion.billing.ledger import Document, PaymentLedger
+from companion.billing.management import SubscriptionManagement
 from companion.billing.metrics import BillingMetrics
 from companion.billing.plans import PlanCatalog
-from companion.billing.ports import Notifier, StarsApi
+from companion.billing.ports import Notifier, OwnerAlerts, StarsApi
+from companion.billing.refunds import Refunds
 from companion.billing.service import BillingService
 from companion.billing.stars import StarsBilling, derive_payload_key
 from companion.billing.stars_reconcile import StarsReconciler
@@ -47,8 +53,35 @@ class BillingComponents:
     pseudonym: Callable[[int], str] | None = None
     stars_reconciler: StarsReconciler | None = None
 
+    # -- the use cases front-ends call (all share one context; see companion.billing) ----------
+
+    @property
+    def checkout(self) -> CheckoutService:
+        return self.service.checkout
+
+    @property
+    def management(self) -> SubscriptionManagement:
+        return self.service.management
+
+    @property
+    def admin(self) -> AdminService:
+        return self.service.admin
+
+    @property
+    def crediting(self) -> Crediting:
+        return self.service.crediting
+
+    @property
+    def refunds(self) -> Refunds:
+        return self.service.refunds
+
     def attach_telegram(
-        self, stars_api: StarsApi, notifier: Notifier, *, payload_secret: SecretStr | None
+        self,
+        stars_api: StarsApi,
+        notifier: Notifier,
+        *,
+        payload_secret: SecretStr | None,
+        alerts: OwnerAlerts | None = None,
     ) -> None:
         """Give billing the Bot API and the notifier.
 
@@ -57,6 +90,8 @@ class BillingComponents:
         must be credited and their subscriptions stay cancellable (and /forget must stop them).
         """
         self.service.notifier = notifier
+        if alerts is not None:
+            self.service.alerts = alerts
         settings = self.service.settings
         self.service.attach_stars_api(stars_api)
         secret = settings.stars_payload_secret or payload_secret

@@ -15,10 +15,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from companion.billing.ledger import PaymentKind, PaymentRecord, PaymentStatus, Provider
+from companion.billing import rules
+from companion.billing.context import Outcome
 from companion.billing.ports import BillingNotice, NoticeKind
-from companion.billing.service import BillingService, Outcome
-from companion.billing.yookassa import YooKassaError
+from companion.billing.records import PaymentKind, PaymentRecord, PaymentStatus, Provider
+from companion.billing.service import BillingService
+from companion.billing.yookassa_models import YooKassaError
 from companion.domain.models import Subscription, SubscriptionStatus
 
 log = logging.getLogger(__name__)
@@ -98,24 +100,11 @@ class BillingJobs:
             key = f"expire:{sub.user_id}:{int(sub.current_period_end.timestamp())}"
         lapse = sub.status is S.ACTIVE and sub.auto_renew
 
-        def decide(current: Subscription, _version: int) -> Subscription | None:
-            if current.status is S.PAST_DUE:
-                if current.grace_until is None or current.grace_until > now:
-                    return None
-                return current.model_copy(update={"status": S.EXPIRED, "auto_renew": False})
-            if current.status not in (S.ACTIVE, S.CANCELLED):
-                return None
-            if current.current_period_end is None or current.current_period_end > now:
-                return None
-            if current.status is S.ACTIVE and current.auto_renew:
-                return current.model_copy(
-                    update={"status": S.PAST_DUE, "grace_until": current.current_period_end + grace}
-                )
-            return current.model_copy(update={"status": S.EXPIRED, "auto_renew": False})
-
         if lapse:
             key = key.replace("expire:", "lapse:", 1)
-        change = await service.subscriptions.apply(sub.user_id, key, "period ended", decide)
+        change = await service.subscriptions.apply(
+            sub.user_id, key, "period ended", rules.expire(now, grace)
+        )
         if not change.applied:
             return Outcome.ALREADY_DONE
         kind = (

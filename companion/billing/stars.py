@@ -22,62 +22,43 @@ one the user's subscription renews with is cancelled at once, its paid period cr
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from companion.billing import stars_subscriptions
+from companion.billing.context import Outcome
 from companion.billing.errors import (
     AlreadySubscribedError,
     OfferNotAcceptedError,
     PaymentUnavailableError,
 )
-from companion.billing.ledger import PaymentKind, PaymentRecord, PaymentStatus, Provider
 from companion.billing.plans import UnknownPlanError
 from companion.billing.ports import StarsApi
-from companion.billing.service import BillingService, Outcome
+from companion.billing.records import PaymentKind, PaymentRecord, PaymentStatus, Provider
+from companion.billing.service import BillingService
+from companion.billing.stars_payload import InvoicePayload, PayloadSigner, derive_payload_key
+from companion.billing.stars_refused import RefusedStarsPayments
+from companion.billing.stars_types import STARS_CURRENCY, SUBSCRIPTION_PERIOD_S, StarsPayment
 from companion.config import PlanSettings
 from companion.domain.models import EventName, Subscription, User
 
 log = logging.getLogger(__name__)
 
-STARS_CURRENCY = "XTR"
-SUBSCRIPTION_PERIOD_S = 30 * 24 * 3600  # Telegram's only allowed subscription period
+__all__ = [
+    "STARS_CURRENCY",
+    "SUBSCRIPTION_PERIOD_S",
+    "InvoicePayload",
+    "StarsBilling",
+    "StarsPayment",
+    "derive_payload_key",
+]
+
 _SIG_HEX = 20
 # How many history pages are read to find the first charge of an erased payer's subscription.
 _HISTORY_PAGES = 100
-
-
-@dataclass(frozen=True, slots=True)
-class InvoicePayload:
-    plan_id: str
-    user_id: int
-    nonce: str
-
-
-@dataclass(frozen=True, slots=True)
-class StarsPayment:
-    """The fields of Telegram's SuccessfulPayment that matter here."""
-
-    user_id: int
-    currency: str
-    total_amount: int
-    invoice_payload: str
-    telegram_payment_charge_id: str
-    subscription_expiration_date: datetime | None = None
-    is_recurring: bool = False
-    is_first_recurring: bool = False
-
-
-def derive_payload_key(secret: str) -> bytes:
-    """A payload signing key from a configured secret (or the bot token)."""
-    return hashlib.sha256(b"companion-stars-payload:" + secret.encode()).digest()
 
 
 class StarsBilling:
@@ -97,12 +78,14 @@ class StarsBilling:
         selling: bool = True,
         pseudonym: Callable[[int], str] | None = None,
     ) -> None:
-        self._service = service
+        # Stars fit the same use cases as YooKassa: the shared context, crediting, refunds.
+        self._c = service.context
+        self._crediting = service.crediting
+        self._refunds = service.refunds
         self._api = api
-        self._key = signing_key
+        self._payloads = PayloadSigner(signing_key)
         self.selling = selling
-        # The keyed hash erasure writes as `user_ref` (`FieldCipher.pseudonym`).
-        self._pseudonym = pseudonym
+        self._refused = RefusedStarsPayments(self._c, api, self._payloads, pseudonym)
 
     @property
     def api(self) -> StarsApi:
@@ -111,26 +94,10 @@ class StarsBilling:
     # -- payloads -------------------------------------------------------------------------------
 
     def sign(self, plan_id: str, user_id: int) -> str:
-        body = f"{plan_id}:{user_id}:{secrets.token_hex(4)}"
-        return f"{body}:{self._signature(body)}"
+        return self._payloads.sign(plan_id, user_id)
 
     def verify(self, payload: str) -> InvoicePayload | None:
-        parts = payload.split(":")
-        if len(parts) != 4:
-            return None
-        plan_id, user_id, nonce, signature = parts
-        body = f"{plan_id}:{user_id}:{nonce}"
-        # Bytes: the payload comes from outside, and compare_digest raises TypeError on a str
-        # with non-ASCII characters. isascii: "²".isdigit() is True, but int("²") raises.
-        expected = self._signature(body).encode()
-        if not hmac.compare_digest(signature.encode("utf-8", "surrogatepass"), expected):
-            return None
-        if not (user_id.isascii() and user_id.isdigit()):
-            return None
-        return InvoicePayload(plan_id, int(user_id), nonce)
-
-    def _signature(self, body: str) -> str:
-        return hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()[:_SIG_HEX]
+        return self._payloads.verify(payload)
 
     # -- invoice --------------------------------------------------------------------------------
 
@@ -140,7 +107,7 @@ class StarsBilling:
 
     async def create_invoice_link(self, user: User, plan_id: str, description: str) -> str:
         """A t.me invoice link for `plan_id`; `description` is the localised invoice text."""
-        plan = self._service.plans.get(plan_id)
+        plan = self._c.plans.get(plan_id)
         if user.offer_accepted_at is None:
             raise OfferNotAcceptedError()
         if self.is_subscription(plan):
@@ -163,10 +130,10 @@ class StarsBilling:
 
     async def renewing(self, user_id: int) -> Subscription | None:
         """The user's subscription when it renews by itself (card or Stars) and gives PRO now."""
-        current = await self._service.subscriptions.get(user_id)
+        current = await self._c.subscriptions.get(user_id)
         if current is None or not current.auto_renew:
             return None
-        return current if current.grants_pro(self._service.now()) else None
+        return current if current.grants_pro(self._c.now()) else None
 
     # -- pre-checkout -----------------------------------------------------------------------------
 
@@ -189,14 +156,14 @@ class StarsBilling:
         if parsed.user_id != user_id:
             return "other_user"
         try:
-            plan = self._service.plans.get(parsed.plan_id)
+            plan = self._c.plans.get(parsed.plan_id)
         except UnknownPlanError:
             return "unknown_plan"
         if currency != STARS_CURRENCY or total_amount <= 0:
             return "not_stars"
         if not renewal and total_amount != plan.price_stars:
             return "price_changed"
-        user = await self._service.users.get(user_id)
+        user = await self._c.users.get(user_id)
         if user is None or user.offer_accepted_at is None:
             return "unknown_user"  # erased their data since, or never accepted the offer
         return None
@@ -229,7 +196,7 @@ class StarsBilling:
 
     async def _second_subscription(self, user_id: int, payload: str) -> bool:
         parsed = self.verify(payload)
-        plan = self._service.plans.find(parsed.plan_id) if parsed else None
+        plan = self._c.plans.find(parsed.plan_id) if parsed else None
         return (
             plan is not None
             and self.is_subscription(plan)
@@ -246,7 +213,7 @@ class StarsBilling:
         for years, nor one in the past take a paid period away."""
         if value is None:
             return None
-        now = self._service.now()
+        now = self._c.now()
         if now < value <= now + timedelta(days=2 * plan.period_days + 1):
             return value
         log.warning(
@@ -271,17 +238,17 @@ class StarsBilling:
             renewal=renewal,
         )
         if reason is not None:
-            return await self._refund_refused(payment, reason)
+            return await self._refused.refund(payment, reason)
         parsed = self.verify(payment.invoice_payload)
         assert parsed is not None
-        plan = self._service.plans.get(parsed.plan_id)
+        plan = self._c.plans.get(parsed.plan_id)
         charge_id = payment.telegram_payment_charge_id
         subscription_id: str | None = None
         if payment.is_recurring:
             subscription_id = charge_id  # a first payment: its charge id names the subscription
             if renewal:
                 subscription_id = await self._renewed_subscription(payment.user_id) or charge_id
-        record, created = await self._service.ledger.create(
+        record, created = await self._c.ledger.create(
             PaymentRecord(
                 id=uuid.uuid4().hex,
                 provider=Provider.STARS,
@@ -299,16 +266,16 @@ class StarsBilling:
                 renews_period_end=self.plausible_expiration(
                     payment.subscription_expiration_date, plan, charge_id
                 ),
-                created_at=self._service.now(),
-                paid_at=self._service.now(),
+                created_at=self._c.now(),
+                paid_at=self._c.now(),
             )
         )
         if refunded > 0 and record.granted_at is None:
-            await self._service.ledger.add_refund(
-                record.id, f"stars:{charge_id}", Decimal(refunded), self._service.now()
+            await self._c.ledger.add_refund(
+                record.id, f"stars:{charge_id}", Decimal(refunded), self._c.now()
             )
-            record = await self._service.ledger.get(record.id) or record
-        outcome = await self._service.credit(record)
+            record = await self._c.ledger.get(record.id) or record
+        outcome = await self._crediting.credit(record)
         if not created and outcome is Outcome.CREDITED:
             log.info("Stars payment %s credited on a repeated delivery", charge_id)
         if payment.is_recurring:
@@ -319,16 +286,14 @@ class StarsBilling:
         """The first charge id of the subscription a renewal belongs to: the one the user's
         subscription renews with, else the live one the ledger knows (say, one the user's
         subscription no longer names because a card renewal took over)."""
-        current = await self._service.subscriptions.get(user_id)
+        current = await self._c.subscriptions.get(user_id)
         if (
             current is not None
             and current.provider == Provider.STARS.value
             and current.payment_method_id
         ):
             return current.payment_method_id
-        live = await stars_subscriptions.live_subscriptions(
-            self._service.ledger, user_id, self._service.now()
-        )
+        live = await stars_subscriptions.live_subscriptions(self._c.ledger, user_id, self._c.now())
         return live[0] if live else None
 
     async def _keep_one_subscription(self, user_id: int) -> None:
@@ -336,13 +301,13 @@ class StarsBilling:
         keeping the one the user's subscription renews with (none, when it renews by card).
         Two only exist when two purchases raced past the pre-checkout check (or a cancellation
         did not reach Telegram); the period paid stays."""
-        current = await self._service.subscriptions.get(user_id)
+        current = await self._c.subscriptions.get(user_id)
         keep = None
         if current is not None and current.auto_renew and current.provider == Provider.STARS.value:
             keep = current.payment_method_id
         try:
             cancelled = await stars_subscriptions.cancel_subscriptions(
-                self._api, self._service.ledger, user_id, self._service.now(), keep=keep
+                self._api, self._c.ledger, user_id, self._c.now(), keep=keep
             )
         except Exception as exc:  # the next purchase, cancel or /forget sweeps them again
             log.error(
@@ -358,112 +323,21 @@ class StarsBilling:
                 len(cancelled),
             )
 
-    # -- payments that are not credited -----------------------------------------------------------
-
-    async def _refund_refused(self, payment: StarsPayment, reason: str) -> Outcome:
-        """Telegram took the Stars, but not for something we can credit to this payer: give
-        them back (`refundStarPayment`) and keep a closed record (for the accounts, and so that
-        a repeated delivery or the reconciliation job does not do it twice).
-
-        A payer who erased their data (`unknown_user` with no profile) is recorded without
-        their id, and their subscription is cancelled so that Telegram stops charging."""
-        charge_id = payment.telegram_payment_charge_id
-        erased = reason == "unknown_user" and await self._service.users.get(payment.user_id) is None
-        parsed = self.verify(payment.invoice_payload)
-        plan = self._service.plans.find(parsed.plan_id) if parsed else None
-        now = self._service.now()
-        record = PaymentRecord(
-            id=uuid.uuid4().hex,
-            provider=Provider.STARS,
-            payment_id=charge_id,
-            plan_id=plan.id if plan else "",
-            kind=(
-                PaymentKind.RENEWAL
-                if payment.is_recurring and not payment.is_first_recurring
-                else PaymentKind.INITIAL
-            ),
-            amount=Decimal(max(payment.total_amount, 0)),
-            currency=payment.currency[:8],
-            status=PaymentStatus.SUCCEEDED if erased else PaymentStatus.REJECTED,
-            failure_reason=f"refused: {reason}",
-            created_at=now,
-            paid_at=now,
-            # Closed from the start: no job may ever try to credit it.
-            closed_at=now,
-            closed_reason="erased" if erased else "rejected",
-        )
-        if erased:
-            record = record.model_copy(
-                update={
-                    "user_ref": self._pseudonym(payment.user_id) if self._pseudonym else None,
-                    "erased_at": now,
-                }
-            )
-            stored, created = await self._service.ledger.create_erased(record)
-        else:
-            record = record.model_copy(
-                update={"user_id": payment.user_id, "idempotency_key": f"stars:{charge_id}"}
-            )
-            stored, created = await self._service.ledger.create(record)
-        refund_id = f"stars:{charge_id}"
-        if refund_id in stored.refund_ids or stored.granted_at is not None:
-            return Outcome.REJECTED  # handled before (a repeated delivery)
-        if created:
-            # No user id in the line for an erased payer: they asked to be forgotten.
-            log.error(
-                "Stars payment %s refused (%s): refunding it%s",
-                charge_id,
-                reason,
-                "" if erased else f" to user {payment.user_id}",
-            )
-            self._service.metrics.closed(Provider.STARS.value, "erased" if erased else "rejected")
-        if payment.total_amount > 0 and payment.currency == STARS_CURRENCY:
-            await self._api.refund_star_payment(payment.user_id, charge_id)
-            await self._service.ledger.add_refund(
-                stored.id, refund_id, Decimal(payment.total_amount), self._service.now()
-            )
-        if erased and payment.is_recurring:
-            await self._cancel_erased_subscription(payment)
-        return Outcome.REJECTED
-
-    async def _cancel_erased_subscription(self, payment: StarsPayment) -> None:
-        """Stop Telegram charging someone whose data is gone. The subscription's first charge
-        id is no longer in our ledger; Telegram's history has it (same invoice payload)."""
-        subscription_id = await self._first_charge(payment.invoice_payload)
-        try:
-            await self._api.edit_user_star_subscription(
-                payment.user_id, subscription_id or payment.telegram_payment_charge_id, True
-            )
-        except Exception as exc:  # refunded anyway; the next renewal is refunded again
-            log.warning("an erased payer's Stars subscription was not cancelled: %s", exc)
-
-    async def _first_charge(self, payload: str) -> str | None:
-        offset = 0
-        for _ in range(_HISTORY_PAGES):
-            page = await self._api.get_star_transactions(offset, 100)
-            for entry in page:
-                if entry is not None and not entry.refund and entry.invoice_payload == payload:
-                    return entry.id
-            if len(page) < 100:
-                return None
-            offset += len(page)
-        return None
-
     async def payer_erased(self, user_id: int) -> bool:
-        return await self._service.users.get(user_id) is None
+        return await self._c.users.get(user_id) is None
 
     async def record_refund(self, charge_id: str, amount: int) -> Outcome:
         """A refund of a Stars payment, however we heard of it (`refunded_payment`, Telegram's
         history): counted once (the same refund id as an admin's /refund), PRO revoked when the
         whole price is back."""
-        record = await self._service.ledger.by_payment_id(Provider.STARS, charge_id)
+        record = await self._c.ledger.by_payment_id(Provider.STARS, charge_id)
         if record is None:
             log.warning("refund of Stars payment %s that is not in the ledger", charge_id)
             return Outcome.UNKNOWN
         if amount <= 0 or Decimal(amount) > record.amount:
             log.error("refund of Stars payment %s does not fit the payment", charge_id)
             return Outcome.REJECTED
-        return await self._service.record_refund(record, f"stars:{charge_id}", Decimal(amount))
+        return await self._refunds.record(record, f"stars:{charge_id}", Decimal(amount))
 
     async def _event(self, user_id: int, name: EventName, **data: object) -> None:
-        await self._service.record_event(user_id, name, provider=Provider.STARS.value, **data)
+        await self._c.record_event(user_id, name, provider=Provider.STARS.value, **data)

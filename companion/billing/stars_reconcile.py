@@ -24,11 +24,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from companion.billing.context import Outcome
 from companion.billing.jobs import JobReport
-from companion.billing.ledger import PaymentLedger, PaymentRecord, Provider
 from companion.billing.metrics import BillingMetrics
-from companion.billing.ports import StarsApi, StarTransaction
-from companion.billing.service import Outcome
+from companion.billing.ports import Ledger, StarsApi, StarTransaction
+from companion.billing.records import PaymentRecord, Provider
 from companion.billing.stars import STARS_CURRENCY, StarsBilling, StarsPayment
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class StarsReconciler:
         self,
         stars: StarsBilling,
         api: StarsApi,
-        ledger: PaymentLedger,
+        ledger: Ledger,
         *,
         max_age: timedelta,
         clock: Callable[[], datetime],

@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from companion.billing.errors import StarsRefusedError
-from companion.billing.ledger import PaymentLedger, PaymentRecord, PaymentStatus, Provider
-from companion.billing.ports import StarsApi
+from companion.billing.ports import Ledger, StarsApi
+from companion.billing.records import PaymentRecord, PaymentStatus, Provider
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +49,13 @@ def live_subscription_ids(records: Iterable[PaymentRecord], now: datetime) -> li
     return [sid for _, sid in sorted(live, reverse=True)]
 
 
-async def live_subscriptions(ledger: PaymentLedger, user_id: int, now: datetime) -> list[str]:
+async def live_subscriptions(ledger: Ledger, user_id: int, now: datetime) -> list[str]:
     return live_subscription_ids(await ledger.for_user(user_id, limit=_RECENT_PAYMENTS), now)
 
 
 async def cancel_subscriptions(
     api: StarsApi,
-    ledger: PaymentLedger,
+    ledger: Ledger,
     user_id: int,
     now: datetime,
     *,

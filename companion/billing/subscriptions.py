@@ -1,8 +1,5 @@
-"""The subscription state machine and its store (one `subscriptions` document per user).
-
-States (`SubscriptionStatus`): none → pending → active → (renewed: active) → past_due (grace
-period) → expired; active → cancelled (at period end) → expired; any paid state → refunded.
-`TRANSITIONS` lists every allowed move; anything else raises `InvalidTransitionError`.
+"""The subscriptions store over MongoDB (one `subscriptions` document per user): the
+`companion.billing.ports.Subscriptions` port. The state machine is `companion.billing.rules`.
 
 Each change has an idempotency key (a payment's ledger key, or the kind of change plus the
 document version it was decided on). A change is applied with a compare-and-set on the
@@ -17,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -27,6 +22,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from companion.billing.metrics import BillingMetrics, unreadable_reason
+from companion.billing.rules import (  # noqa: F401 (re-exported: where they used to live)
+    TRANSITIONS,
+    Change,
+    ConcurrentUpdateError,
+    Decide,
+    InvalidTransitionError,
+    check_transition,
+    empty_subscription,
+)
 from companion.domain.models import Subscription, SubscriptionStatus
 from companion.storage import collections as c
 from companion.storage.crypto import DecryptionError, FieldCipher, PlaintextCipher
@@ -38,59 +42,16 @@ log = logging.getLogger(__name__)
 Document = dict[str, Any]
 S = SubscriptionStatus
 
-TRANSITIONS: dict[SubscriptionStatus, frozenset[SubscriptionStatus]] = {
-    S.NONE: frozenset({S.PENDING, S.ACTIVE}),
-    S.PENDING: frozenset({S.PENDING, S.ACTIVE, S.NONE, S.EXPIRED}),
-    S.ACTIVE: frozenset({S.ACTIVE, S.PAST_DUE, S.CANCELLED, S.EXPIRED, S.REFUNDED}),
-    S.PAST_DUE: frozenset({S.ACTIVE, S.CANCELLED, S.EXPIRED, S.REFUNDED}),
-    S.CANCELLED: frozenset({S.ACTIVE, S.EXPIRED, S.REFUNDED}),
-    S.EXPIRED: frozenset({S.PENDING, S.ACTIVE, S.REFUNDED}),
-    S.REFUNDED: frozenset({S.PENDING, S.ACTIVE}),
-}
-
 # How many recent change keys a document remembers; far more than can race for one user.
 _RECENT_KEYS = 32
 _MAX_ATTEMPTS = 500
-
-
-class InvalidTransitionError(ValueError):
-    def __init__(self, before: SubscriptionStatus, after: SubscriptionStatus) -> None:
-        super().__init__(f"subscription cannot go from {before.value} to {after.value}")
-        self.before = before
-        self.after = after
-
-
-class ConcurrentUpdateError(RuntimeError):
-    """The document kept changing under us; the caller may retry later."""
-
-
-def check_transition(before: SubscriptionStatus, after: SubscriptionStatus) -> None:
-    if after not in TRANSITIONS[before]:
-        raise InvalidTransitionError(before, after)
 
 
 class CacheInvalidator(Protocol):
     async def invalidate(self, user_id: int) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """The outcome of `SubscriptionStore.apply`."""
-
-    applied: bool  # False: already applied earlier (same key), or nothing to change
-    before: Subscription
-    after: Subscription
-
-
-# Decides the new subscription from the current one; None means "nothing to do".
-Decide = Callable[[Subscription, int], Subscription | None]
-
-
 _SEALED = c.ENCRYPTED_TEXT_FIELDS[c.SUBSCRIPTIONS]
-
-
-def empty_subscription(user_id: int) -> Subscription:
-    return Subscription(user_id=user_id, plan_id="", status=SubscriptionStatus.NONE)
 
 
 class SubscriptionStore:

@@ -25,9 +25,10 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import PyMongoError
 
-from companion.billing.service import BillingService, Outcome
-from companion.billing.subscriptions import ConcurrentUpdateError
-from companion.billing.yookassa import YooKassaError, YooKassaRequestError
+from companion.billing.context import Outcome
+from companion.billing.rules import ConcurrentUpdateError
+from companion.billing.service import BillingService
+from companion.billing.yookassa_models import YooKassaError, YooKassaRequestError
 from companion.config import BillingSettings
 
 log = logging.getLogger(__name__)

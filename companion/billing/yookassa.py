@@ -11,92 +11,44 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from datetime import datetime
-from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel
 
+from companion.billing.yookassa_models import (
+    Amount,
+    CancellationDetails,
+    Confirmation,
+    PaymentMethod,
+    YooKassaError,
+    YooKassaNotFoundError,
+    YooKassaRequestError,
+    YooKassaUnavailableError,
+    YooPayment,
+    YooRefund,
+    parse,
+)
 from companion.config import BillingSettings
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "Amount",
+    "CancellationDetails",
+    "Confirmation",
+    "PaymentMethod",
+    "YooKassaClient",
+    "YooKassaError",
+    "YooKassaNotFoundError",
+    "YooKassaRequestError",
+    "YooKassaUnavailableError",
+    "YooPayment",
+    "YooRefund",
+]
+
 M = TypeVar("M", bound=BaseModel)
-
-
-class YooKassaError(Exception):
-    """Base for YooKassa failures; messages are safe to log (no credentials)."""
-
-
-class YooKassaUnavailableError(YooKassaError):
-    """YooKassa could not be reached or answered 5xx/429: try again later."""
-
-
-class YooKassaRequestError(YooKassaError):
-    """YooKassa refused the request (4xx); `code` is its error code."""
-
-    def __init__(self, status: int, code: str, description: str) -> None:
-        super().__init__(f"YooKassa refused the request ({status} {code}): {description}")
-        self.status = status
-        self.code = code
-        self.description = description
-
-
-class YooKassaNotFoundError(YooKassaRequestError):
-    pass
-
-
-class Amount(BaseModel):
-    value: Decimal
-    currency: str
-
-    def as_json(self) -> dict[str, str]:
-        return {"value": f"{self.value:.2f}", "currency": self.currency}
-
-
-class PaymentMethod(BaseModel):
-    type: str
-    id: str
-    saved: bool = False
-    title: str | None = None
-
-
-class Confirmation(BaseModel):
-    type: str
-    confirmation_url: str | None = None
-    return_url: str | None = None
-
-
-class CancellationDetails(BaseModel):
-    party: str
-    reason: str
-
-
-class YooPayment(BaseModel):
-    id: str
-    status: str  # pending | waiting_for_capture | succeeded | canceled
-    amount: Amount
-    paid: bool = False
-    description: str | None = None
-    metadata: dict[str, str] = Field(default_factory=dict)
-    payment_method: PaymentMethod | None = None
-    confirmation: Confirmation | None = None
-    cancellation_details: CancellationDetails | None = None
-    created_at: datetime | None = None
-    captured_at: datetime | None = None
-    test: bool = False
-    # Present once the payment has succeeded refunds: their sum.
-    refunded_amount: Amount | None = None
-
-
-class YooRefund(BaseModel):
-    id: str
-    payment_id: str
-    status: str  # pending | succeeded | canceled
-    amount: Amount
-    created_at: datetime | None = None
 
 
 class YooKassaClient:
@@ -135,22 +87,22 @@ class YooKassaClient:
 
     async def create_payment(self, body: dict[str, Any], idempotence_key: str) -> YooPayment:
         data = await self._request("POST", "/payments", body, idempotence_key)
-        return _parse(YooPayment, data)
+        return parse(YooPayment, data)
 
     async def get_payment(self, payment_id: str) -> YooPayment:
         data = await self._request("GET", f"/payments/{payment_id}")
-        return _parse(YooPayment, data)
+        return parse(YooPayment, data)
 
     async def capture_payment(
         self, payment_id: str, amount: Amount, idempotence_key: str
     ) -> YooPayment:
         body = {"amount": amount.as_json()}
         data = await self._request("POST", f"/payments/{payment_id}/capture", body, idempotence_key)
-        return _parse(YooPayment, data)
+        return parse(YooPayment, data)
 
     async def cancel_payment(self, payment_id: str, idempotence_key: str) -> YooPayment:
         data = await self._request("POST", f"/payments/{payment_id}/cancel", {}, idempotence_key)
-        return _parse(YooPayment, data)
+        return parse(YooPayment, data)
 
     async def create_refund(
         self, payment_id: str, amount: Amount, idempotence_key: str, description: str = ""
@@ -159,11 +111,11 @@ class YooKassaClient:
         if description:
             body["description"] = description
         data = await self._request("POST", "/refunds", body, idempotence_key)
-        return _parse(YooRefund, data)
+        return parse(YooRefund, data)
 
     async def get_refund(self, refund_id: str) -> YooRefund:
         data = await self._request("GET", f"/refunds/{refund_id}")
-        return _parse(YooRefund, data)
+        return parse(YooRefund, data)
 
     async def list_refunds(self, payment_id: str) -> list[YooRefund]:
         """Every refund of one payment (`GET /refunds?payment_id=`, following `next_cursor`)."""
@@ -177,7 +129,7 @@ class YooKassaClient:
             items = data.get("items")
             if not isinstance(items, list):
                 raise YooKassaError("unexpected YooKassa answer: a refund list without items")
-            refunds.extend(_parse(YooRefund, item) for item in items if isinstance(item, dict))
+            refunds.extend(parse(YooRefund, item) for item in items if isinstance(item, dict))
             next_cursor = data.get("next_cursor")
             if not isinstance(next_cursor, str) or not next_cursor:
                 break
@@ -235,10 +187,3 @@ async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:
     except (ValueError, aiohttp.ContentTypeError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _parse(model: type[M], data: dict[str, Any]) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise YooKassaError(f"unexpected YooKassa answer: {exc.errors()[0]['msg']}") from exc
