@@ -379,4 +379,5 @@ PREVIOUS = RetrieverConfig(
     neighbour_weight=0.0,
     expansion_weight=0.0,
     date_weight=0.0,
+    supersede_weight=0.0,
 )

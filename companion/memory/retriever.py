@@ -105,12 +105,13 @@ class DenseSearch(Protocol):
 class RetrieverConfig:
     candidates: int = 50  # taken from each of the dense and lexical rankings, and for MMR
     # How the two rankings become one relevance per row (`companion.memory.fusion`):
-    # "adaptive" (default): BM25 gets lexical_weight times its coverage of the question (the
+    # "normalized" (default): dense_weight * cosine rescaled to 0..1 over the candidates
+    #   + lexical_weight * BM25 / the query's best BM25 ("best") or / the ideal ("query":
+    #   what a record holding every question term would score, so weak matches stay weak);
+    # "adaptive": BM25 gets lexical_weight times its coverage of the question (the
     #   best BM25 score / what a record holding every question term would score, capped at
     #   1), the cosine (rescaled to 0..1 over the candidates) the rest: a question that shares
     #   its rare words with a record is a keyword question, a paraphrase is the embedder's;
-    # "normalized": dense_weight * rescaled cosine + lexical_weight * BM25 / the query's best
-    #   BM25 ("best") or / the ideal ("query");
     # "zscore": dense_weight and lexical_weight times each signal's z-score over the user;
     # "rrf": weighted reciprocal rank fusion of the two rankings (scores ignored).
     # Then, on any: + neighbour_weight * the better neighbour's relevance (the exchanges just
@@ -121,10 +122,10 @@ class RetrieverConfig:
     # expansion_docs best records of the first (pseudo-relevance feedback, for multi-hop).
     # The defaults were fitted on one half of the questions of three sets and reported on
     # the other half and on sets never used for fitting: BENCHMARKS.md, "Memory: recall".
-    fusion: Literal["normalized", "adaptive", "zscore", "rrf"] = "adaptive"
+    fusion: Literal["normalized", "adaptive", "zscore", "rrf"] = "normalized"
     rrf_k: float = 60.0
-    dense_weight: float = 0.3
-    lexical_weight: float = 0.7
+    dense_weight: float = 0.5
+    lexical_weight: float = 0.5
     # BM25 divided by the query's best match ("best"), or by what a document holding every
     # query term would score ("query": weak matches stay weak, see BM25Index.ideal).
     lexical_scale: Literal["best", "query"] = "query"
@@ -132,11 +133,11 @@ class RetrieverConfig:
     neighbour_gap_s: float = 1800.0
     expansion_weight: float = 0.0
     expansion_docs: int = 2
-    date_weight: float = 0.0
+    date_weight: float = 0.05
     # A candidate is superseded when a newer candidate about the same thing (their cosine in
     # the top supersede_quantile of the candidates' pairs) is at least half as relevant: the
     # user's situation changed ("moved to Tver" after "I live in Kazan"); it loses this much.
-    supersede_weight: float = 0.0
+    supersede_weight: float = 0.1
     supersede_quantile: float = 0.95
     supersede_gap_s: float = 86400.0
     recency_half_life_days: float = 240.0
