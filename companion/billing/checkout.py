@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from companion.billing import rules
 from companion.billing.context import BillingContext, Checkout
@@ -62,12 +62,18 @@ class CheckoutService:
     async def paywall_shown(self, user_id: int, persona_id: str | None = None) -> None:
         await self._c.record_event(user_id, EventName.PAYWALL_SHOWN, persona_id=persona_id)
 
-    async def accept_offer(self, user_id: int) -> None:
-        await self._c.users.update(user_id, offer_accepted_at=self._c.now())
+    async def accept_offer(self, user_id: int) -> datetime:
+        """Returns when, so a front-end's copy of the user can say so too."""
+        now = self._c.now()
+        await self._c.users.update(user_id, offer_accepted_at=now)
         await self._c.record_event(user_id, EventName.OFFER_ACCEPTED)
+        return now
 
-    async def confirm_adult(self, user_id: int) -> None:
-        await self._c.users.update(user_id, adult_confirmed_at=self._c.now())
+    async def confirm_adult(self, user_id: int) -> datetime:
+        """Returns when, so a front-end's copy of the user can say so too."""
+        now = self._c.now()
+        await self._c.users.update(user_id, adult_confirmed_at=now)
+        return now
 
     async def set_receipt_contact(self, user_id: int, text: str) -> str:
         """Raises InvalidContactError for text that is neither an e-mail nor a phone."""
