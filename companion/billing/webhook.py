@@ -19,11 +19,14 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import PyMongoError
+from yookassa.domain.common import SecurityHelper
+from yookassa.domain.notification import WebhookNotificationFactory
 
 from companion.billing.context import Outcome
 from companion.billing.rules import ConcurrentUpdateError
@@ -39,16 +42,45 @@ _SERVICE_KEY = web.AppKey("billing_service", BillingService)
 
 
 class Notification(BaseModel):
+    """The envelope every YooKassa notification has; the SDK's models then read it."""
+
     type: str
     event: str
     object: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Notice:
+    event: str
+    object_id: object
+    payment_id: object = None  # for refund.* events
+
+
+def read_notification(raw: bytes) -> Notice:
+    """Parse with the SDK's notification models (`WebhookNotificationFactory`). Raises
+    ValidationError, ValueError or TypeError for a malformed body (answered 400)."""
+    envelope = Notification.model_validate_json(raw)
+    parsed = WebhookNotificationFactory().create(envelope.model_dump())
+    obj = parsed.object
+    payment_id = getattr(obj, "payment_id", None) if parsed.event.startswith("refund.") else None
+    return Notice(parsed.event, getattr(obj, "id", None), payment_id)
+
+
+class _ShopNetworks(SecurityHelper):  # type: ignore[misc]
+    """The SDK's IP check over our configured ranges (`billing.yookassa_allowed_ips`; the SDK's
+    own list is YooKassa's published one, which is also our default)."""
+
+    def __init__(self, networks: Sequence[str]) -> None:
+        super().__init__()
+        self.YOOKASSA_NETWORKS = list(networks)
+
+
 class SourceFilter:
-    """Decides whether a request comes from YooKassa."""
+    """Decides whether a request comes from YooKassa: the SDK's `SecurityHelper.is_ip_trusted`
+    for the ranges, with our IPv4-mapped normalisation and trusted-proxy logic on top."""
 
     def __init__(self, settings: BillingSettings) -> None:
-        self._allowed = _networks(settings.yookassa_allowed_ips)
+        self._allowed = _ShopNetworks(settings.yookassa_allowed_ips)
         self._proxies = _networks(settings.trusted_proxies)
         self._trust_forwarded = settings.trust_forwarded_for
 
@@ -65,7 +97,17 @@ class SourceFilter:
         return peer
 
     def allowed(self, address: str | None) -> bool:
-        return address is not None and _within(address, self._allowed)
+        if address is None:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False  # the SDK's netaddr would raise on it
+        # A dual-stack listener sees IPv4 clients as IPv4-mapped IPv6 (`::ffff:a.b.c.d`); they
+        # are the same host as `a.b.c.d`, so they match IPv4 ranges (the IPv6 form still counts).
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        candidates = [str(ip)] + ([str(mapped)] if mapped is not None else [])
+        return any(self._allowed.is_ip_trusted(candidate) for candidate in candidates)
 
 
 def _networks(values: Sequence[str]) -> list[IPNetwork]:
@@ -73,12 +115,11 @@ def _networks(values: Sequence[str]) -> list[IPNetwork]:
 
 
 def _within(address: str, networks: Sequence[IPNetwork]) -> bool:
+    """For the trusted proxies (ours, not YooKassa's): IPv4-mapped peers count as IPv4."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    # A dual-stack listener sees IPv4 clients as IPv4-mapped IPv6 (`::ffff:a.b.c.d`); they are
-    # the same host as `a.b.c.d`, so they match IPv4 ranges (and the IPv6 form still counts).
     mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
     return any(ip in network or (mapped is not None and mapped in network) for network in networks)
 
@@ -101,8 +142,8 @@ class YooKassaWebhook:
             raw = await request.read()
             if len(raw) > _MAX_BODY:
                 return web.Response(status=413, text="too large")
-            notification = Notification.model_validate_json(raw)
-        except ValidationError:
+            notification = read_notification(raw)
+        except (ValidationError, ValueError, TypeError):
             log.warning("YooKassa notification refused: malformed body from %s", address)
             return web.Response(status=400, text="bad notification")
         try:
@@ -126,10 +167,9 @@ class YooKassaWebhook:
             return web.Response(status=500, text="retry later")
         return web.Response(status=200, text=outcome.value)
 
-    async def _dispatch(self, notification: Notification) -> Outcome:
+    async def _dispatch(self, notification: Notice) -> Outcome:
         event = notification.event
-        obj = notification.object
-        object_id = obj.get("id")
+        object_id = notification.object_id
         if not isinstance(object_id, str) or not object_id or len(object_id) > 64:
             log.warning("YooKassa notification %s without a usable object id", event)
             return Outcome.UNKNOWN
@@ -143,7 +183,7 @@ class YooKassaWebhook:
                     outcome.value,
                 )
         elif event == "refund.succeeded":
-            payment_id = obj.get("payment_id")
+            payment_id = notification.payment_id
             if not isinstance(payment_id, str):
                 return Outcome.UNKNOWN
             outcome = await self._service.sync_yookassa_refund(object_id, payment_id)
