@@ -8,8 +8,9 @@ below is searched on half "a" of every set given, at once (one setting must serv
 the best setting is then printed with its recall on half "b", which the search never saw, next
 to BM25 and dense alone. The objective rewards beating the better baseline everywhere: per set,
 the share of (k, overall and each type with 10+ questions in the half) cells where the
-retriever beats both BM25 and dense, plus the mean margin; sets count the same. Vectors come from the cache `memory_recall.py` fills (nothing is embedded
-for a set whose vectors are cached).
+retriever beats both BM25 and dense, plus the mean margin; sets count the same. Vectors
+come from the cache `memory_recall.py` fills (nothing is embedded for a set whose vectors are
+cached).
 """
 
 from __future__ import annotations
