@@ -33,5 +33,5 @@ The use cases a front-end calls (all share one `context.BillingContext`; errors 
 Ports (ports.py): `PaymentGateway` (`yookassa: YooKassaGateway`, `stars: StarsApi`), `Ledger`,
 `Subscriptions`, `Notifier`, `OwnerAlerts`. Pure rules: rules.py. Adapters: ledger.py and
 subscriptions.py (MongoDB), yookassa.py (the official `yookassa` SDK). In-memory fakes of the
-ports for unit tests: tests/fakes/billing.py.
+ports for unit tests: tests/unit/billing/fakes.py.
 """

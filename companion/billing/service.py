@@ -149,11 +149,11 @@ class BillingService:
     async def paywall_shown(self, user_id: int, persona_id: str | None = None) -> None:
         await self.checkout.paywall_shown(user_id, persona_id)
 
-    async def accept_offer(self, user_id: int) -> None:
-        await self.checkout.accept_offer(user_id)
+    async def accept_offer(self, user_id: int) -> datetime:
+        return await self.checkout.accept_offer(user_id)
 
-    async def confirm_adult(self, user_id: int) -> None:
-        await self.checkout.confirm_adult(user_id)
+    async def confirm_adult(self, user_id: int) -> datetime:
+        return await self.checkout.confirm_adult(user_id)
 
     async def set_receipt_contact(self, user_id: int, text: str) -> str:
         return await self.checkout.set_receipt_contact(user_id, text)
