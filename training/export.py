@@ -136,7 +136,7 @@ def model_card(
         "## Intended use",
         "",
         "Persona-consistent replies in the Companion bot, with the bot's own system prompt "
-        "(prompts/system/*.j2). Not evaluated for other uses.",
+        "(companion/prompts/system/*.j2). Not evaluated for other uses.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def sample_texts(roots: Iterable[Path] | None = None) -> list[str]:
     """Lines of the sample data and the bot's prompt templates: the tokenizer's corpus."""
-    roots = list(roots or [REPO_ROOT / "training" / "data", REPO_ROOT / "prompts"])
+    roots = list(roots or [REPO_ROOT / "training" / "data", REPO_ROOT / "companion" / "prompts"])
     texts: list[str] = []
     for root in roots:
         for path in sorted(root.rglob("*")):

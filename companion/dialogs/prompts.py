@@ -1,4 +1,4 @@
-"""Renders the Jinja2 templates in `prompts/` and fits a conversation into the context window."""
+"""Renders the prompt templates (`companion/prompts/`); fits a conversation into the context."""
 
 from __future__ import annotations
 
@@ -7,17 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import jinja2
-
 from companion.domain.models import Message, MessageRole
 from companion.domain.personas import ExampleDialogue, Module, Persona
 from companion.llm.base import ChatMessage, Role
+from companion.prompts import prompt_templates
 
 LANGUAGE_NAMES = {"ru": "Russian", "en": "English"}
 # The prompt itself is English whatever the reply language; the person is "the user" until
 # their name is known.
 _UNNAMED_USER = "the user"
-DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "prompts"
 MODULE_TEMPLATES = {
     Module.SUPPORT: "system/support.j2",
     Module.PARTNER: "system/partner.j2",
@@ -50,15 +48,8 @@ class PromptPlan:
 
 class PromptBuilder:
     def __init__(self, templates_dir: Path | None = None) -> None:
-        self.templates_dir = templates_dir or DEFAULT_TEMPLATES_DIR
-        self._env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(self.templates_dir)),
-            undefined=jinja2.StrictUndefined,
-            autoescape=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=False,
-        )
+        # `templates_dir`: other templates to try (training); the packaged ones by default.
+        self._env = prompt_templates(templates_dir)
 
     def render_system(self, ctx: SystemPromptContext) -> str:
         template = self._env.get_template(MODULE_TEMPLATES[ctx.persona.module])

@@ -11,7 +11,7 @@
 - When the consumer stops iterating (or is cancelled), a stopping criterion ends the
   generation at the next token and the worker thread is joined before the next request runs.
 - No constrained decoding: a `json_schema` request gets an instruction with the schema in its
-  system message (`prompts/json_output.j2`); the caller validates and retries.
+  system message (`companion/prompts/json_output.j2`); the caller validates and retries.
 - Sampling: temperature 0 is greedy; temperature, top_p, max_tokens, repetition_penalty, seed
   and stop strings are honoured; presence/frequency penalties have no transformers equivalent
   and are ignored. The request's `adapter` (a vLLM LoRA name) is ignored here.
@@ -28,8 +28,6 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jinja2
-
 from companion.config import LLMSettings
 from companion.llm.base import (
     ChatRequest,
@@ -40,13 +38,13 @@ from companion.llm.base import (
 from companion.llm.stop_strings import StopStringFilter
 from companion.llm.token_cache import CachedTokenCounter
 from companion.llm.usage import TokenUsage, UsageCallback
+from companion.prompts import prompt_templates
 
 if TYPE_CHECKING:
     from companion.llm.local_runtime import GenerationRun, LoadedModel, ModelSource
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 JSON_INSTRUCTION_TEMPLATE = "json_output.j2"
 
 
@@ -62,7 +60,7 @@ class LocalChatModel:
     ) -> None:
         self._settings = settings
         self._on_usage = on_usage
-        self._prompts_dir = prompts_dir or DEFAULT_PROMPTS_DIR
+        self._prompts_dir = prompts_dir
         self._source: ModelSource | None = None
         self._tokenizer: Any = None
         self._loaded: LoadedModel | None = None
@@ -244,11 +242,5 @@ class LocalChatModel:
         return [{"role": Role.SYSTEM.value, "content": instruction}, *messages]
 
     def _json_instruction(self, schema: dict[str, Any]) -> str:
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(self._prompts_dir)),
-            undefined=jinja2.StrictUndefined,
-            autoescape=False,
-            keep_trailing_newline=False,
-        )
-        template = env.get_template(JSON_INSTRUCTION_TEMPLATE)
+        template = prompt_templates(self._prompts_dir).get_template(JSON_INSTRUCTION_TEMPLATE)
         return template.render(schema_json=json.dumps(schema, ensure_ascii=False)).strip()

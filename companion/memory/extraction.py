@@ -1,11 +1,11 @@
 """Fact extraction: the latest exchanges in, candidate facts about the user out.
 
-The model gets `prompts/memory/extract.j2` and a JSON schema (`ChatRequest.json_schema`: vLLM
-enforces it through ``response_format``; the local backend only describes it). Whatever comes
-back is validated with pydantic item by item: valid items are kept even when others are not
-(partial output), output that is not JSON of the expected shape is asked for once more and then
-dropped with a warning. Facts must come from the user's own messages: an item whose sources
-are only the persona's lines is dropped.
+The model gets `companion/prompts/memory/extract.j2` and a JSON schema
+(`ChatRequest.json_schema`: vLLM enforces it through ``response_format``; the local backend
+only describes it). Whatever comes back is validated with pydantic item by item: valid items
+are kept even when others are not (partial output), output that is not JSON of the expected
+shape is asked for once more and then dropped with a warning. Facts must come from the user's
+own messages: an item whose sources are only the persona's lines is dropped.
 """
 
 from __future__ import annotations
@@ -19,17 +19,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from companion.domain.models import Message, MessageRole
 from companion.llm.base import ChatMessage, ChatModel, ChatRequest, LLMError, Role, SamplingParams
 from companion.memory.dates import resolve_date
 from companion.memory.facts import FactCategory
+from companion.prompts import prompt_templates
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 LANGUAGE_NAMES = {"ru": "Russian", "en": "English"}
 MAX_FACT_CHARS = 300
 
@@ -149,12 +148,7 @@ class FactExtractor:
         temperature: float = 0.0,
     ) -> None:
         self._model = chat_model
-        self._env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(prompts_dir or DEFAULT_PROMPTS_DIR)),
-            autoescape=False,  # plain-text prompts, not HTML
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-        )
+        self._env = prompt_templates(prompts_dir)
         self._sampling = SamplingParams(temperature=temperature, max_tokens=max_tokens)
         self.dropped_outputs = 0  # answers dropped after the retry (for metrics and tests)
 

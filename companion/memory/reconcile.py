@@ -11,8 +11,8 @@ For each candidate fact the user's similar stored facts are found with the retri
      as a stored fact is an update: "The user lives in Kazan" replaces "The user lives in
      Moscow", whose text goes to the fact's history;
 2. otherwise, when stored facts are similar enough to matter (cosine >= `similar_threshold`),
-   the LLM decides add / update / delete / keep with `prompts/memory/reconcile.j2` and a JSON
-   schema; an invalid or failed answer falls back to "add";
+   the LLM decides add / update / delete / keep with `companion/prompts/memory/reconcile.j2`
+   and a JSON schema; an invalid or failed answer falls back to "add";
 3. with nothing similar the fact is added.
 """
 
@@ -29,17 +29,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from companion.llm.base import ChatMessage, ChatModel, ChatRequest, LLMError, Role, SamplingParams
 from companion.memory.embedder import Embedder, Matrix, Vector
-from companion.memory.extraction import DEFAULT_PROMPTS_DIR, CandidateFact
+from companion.memory.extraction import CandidateFact
 from companion.memory.facts import Fact
 from companion.memory.retriever import MemoryRecord, Retriever
 from companion.memory.store import FactStore, cosine_max
 from companion.memory.text import normalize, text_hash
+from companion.prompts import prompt_templates
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +142,7 @@ class Reconciler:
         self._retriever = retriever
         self._embedder = embedder
         self._model = chat_model
-        self._env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(prompts_dir or DEFAULT_PROMPTS_DIR)),
-            autoescape=False,  # plain-text prompts, not HTML
-            undefined=jinja2.StrictUndefined,
-        )
+        self._env = prompt_templates(prompts_dir)
         self.duplicate_threshold = duplicate_threshold
         self.tombstone_threshold = tombstone_threshold
         self.similar_threshold = similar_threshold

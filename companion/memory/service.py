@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from pymongo.asynchronous.database import AsyncDatabase
 
 from companion.config import MemorySettings
@@ -36,7 +35,7 @@ from companion.domain.personas import Persona
 from companion.domain.ports import MessageHistory, Recollection
 from companion.llm.base import ChatModel
 from companion.memory.embedder import Embedder
-from companion.memory.extraction import DEFAULT_PROMPTS_DIR, FactExtractor
+from companion.memory.extraction import FactExtractor
 from companion.memory.facts import Episode, Fact
 from companion.memory.reconcile import Action, Outcome, Reconciler
 from companion.memory.retriever import (
@@ -48,6 +47,7 @@ from companion.memory.retriever import (
     fit_to_budget,
 )
 from companion.memory.store import EpisodeStore, FactStore, ForgetMarker
+from companion.prompts import prompt_templates
 from companion.storage import collections as names
 from companion.storage.crypto import FieldCipher
 
@@ -150,11 +150,7 @@ class MemoryService:
         self._count_tokens = count_tokens or approximate_tokens
         self._persona_name = persona_name or _default_persona_name
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(prompts_dir or DEFAULT_PROMPTS_DIR)),
-            autoescape=False,  # plain-text prompts, not HTML
-            undefined=jinja2.StrictUndefined,
-        )
+        self._env = prompt_templates(prompts_dir)
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle_timers: dict[str, tuple[asyncio.Task[None], User, Conversation]] = {}
         self._pending: dict[str, int] = {}

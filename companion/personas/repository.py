@@ -25,6 +25,7 @@ from companion.personas.loader import (
     duplicate_issue,
     persona_files,
 )
+from companion.resources import package_folder
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ _MODULE_ORDER = {module: index for index, module in enumerate(Module)}
 
 def packaged_library_dir() -> Path:
     """The cards shipped with the package (``companion/personas/library``)."""
-    return Path(__file__).resolve().parent / "library"
+    return package_folder("companion.personas", "library")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,19 @@ ROOT = Path(companion.__file__).parent
 
 # Bottom to top. A package may import the packages its layer lists, and nothing else of ours.
 DOMAIN = frozenset({"domain"})
-# Top-level modules every layer may use; they import nothing of ours.
-BASICS = frozenset({"config", "i18n", "metrics", "logging_setup", "event_loop", "gc_tuning"})
+# Settings, texts, prompts and process plumbing every layer may use; they import only each other.
+BASICS = frozenset(
+    {
+        "config",
+        "i18n",
+        "metrics",
+        "prompts",
+        "resources",
+        "logging_setup",
+        "event_loop",
+        "gc_tuning",
+    }
+)
 # Adapters to the outside world and to data: they know the domain, not each other.
 ADAPTERS = frozenset({"storage", "llm", "speech", "personas"})
 # Use cases: they reach each other only through domain ports wired by the composition root.
@@ -26,7 +37,8 @@ FRONT = frozenset({"bot"})  # the Telegram layer: translates updates into servic
 TOP = frozenset({"app", "cli"})  # the composition root and the command line
 
 ALLOWED: dict[str, frozenset[str]] = {
-    **{name: frozenset() for name in DOMAIN | BASICS},
+    "domain": frozenset(),
+    **{name: BASICS - {name} for name in BASICS},
     **{name: DOMAIN | BASICS for name in ADAPTERS},
     **{name: DOMAIN | BASICS | ADAPTERS for name in SERVICES},
     **{name: DOMAIN | BASICS | ADAPTERS | SERVICES for name in FRONT},

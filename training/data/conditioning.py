@@ -2,7 +2,8 @@
 
 Training and serving must agree on the system prompt, or the adapter learns a persona the
 bot never asks for. So the prompt is rendered by the bot's own PromptBuilder from the
-templates in `prompts/`, with no user facts, episodes or summary (the bot adds those per user).
+templates in `companion/prompts/`, with no user facts, episodes or summary (the bot adds
+those per user).
 """
 
 from __future__ import annotations

@@ -1,19 +1,14 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import jinja2
 import pytest
 
-PROMPTS = Path(__file__).resolve().parents[3] / "prompts"
+from companion.prompts import prompt_templates
 
 
 @pytest.fixture
 def template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(PROMPTS)), undefined=jinja2.StrictUndefined
-    )
-    return env.get_template("memory/episode.j2")
+    return prompt_templates().get_template("memory/episode.j2")
 
 
 def test_english_episode_reads_as_a_memory(template: jinja2.Template) -> None:

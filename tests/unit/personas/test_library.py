@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from companion.domain.personas import Module, Persona
 from companion.personas.loader import validate_path
 from companion.personas.repository import PersonaRepository, packaged_library_dir
+from scripts import make_art
 
 LIBRARY = packaged_library_dir()
 
@@ -95,17 +93,7 @@ def test_repository_serves_the_library() -> None:
     assert {p.id for p in repository.all(module=Module.PARTNER)} == {"kylie", "mark"}
 
 
-def _make_art() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_art", LIBRARY / "make_art.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_art"] = module  # dataclasses look their module up while being created
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_art_generator_covers_the_gallery_and_draws_every_scene(personas: list[Persona]) -> None:
-    make_art = _make_art()
     planned = {shot.file for shots in make_art.SHOTS.values() for shot in shots}
     used = {Path(image.file).name for persona in personas for image in persona.gallery}
     assert planned == used
