@@ -7,7 +7,8 @@
   the Telegram front-end (`companion.bot`), so billing never imports aiogram.
 - `Ledger` (payments) and `Subscriptions` (one document per user, keyed compare-and-set
   changes): implemented over MongoDB by `companion.billing.ledger.PaymentLedger` and
-  `companion.billing.subscriptions.SubscriptionStore`; in-memory fakes in `tests/unit/billing/fakes.py`.
+  `companion.billing.subscriptions.SubscriptionStore`; in-memory fakes for unit tests in
+  `tests/unit/billing/fakes.py`.
 - `Notifier` (telling a user) and `OwnerAlerts` (telling the shop's owner).
 """
 

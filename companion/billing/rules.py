@@ -10,11 +10,16 @@ period) → expired; active → cancelled (at period end) → expired; any paid 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from companion.domain.models import Subscription, SubscriptionStatus
+
+# The repository's types (a keyed change and its outcome), named here with the rules.
+from companion.storage.subscriptions import Change as Change
+from companion.storage.subscriptions import ConcurrentUpdateError as ConcurrentUpdateError
+from companion.storage.subscriptions import Decide as Decide
+from companion.storage.subscriptions import empty_subscription as empty_subscription
 
 S = SubscriptionStatus
 
@@ -36,30 +41,9 @@ class InvalidTransitionError(ValueError):
         self.after = after
 
 
-class ConcurrentUpdateError(RuntimeError):
-    """The document kept changing under us; the caller may retry later."""
-
-
 def check_transition(before: SubscriptionStatus, after: SubscriptionStatus) -> None:
     if after not in TRANSITIONS[before]:
         raise InvalidTransitionError(before, after)
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """The outcome of `Subscriptions.apply`."""
-
-    applied: bool  # False: already applied earlier (same key), or nothing to change
-    before: Subscription
-    after: Subscription
-
-
-# Decides the new subscription from the current one (and its version); None: nothing to do.
-Decide = Callable[[Subscription, int], Subscription | None]
-
-
-def empty_subscription(user_id: int) -> Subscription:
-    return Subscription(user_id=user_id, plan_id="", status=SubscriptionStatus.NONE)
 
 
 def pro_until(subscription: Subscription) -> datetime | None:
