@@ -16,24 +16,17 @@ from rich.table import Table
 from rich.text import Text
 
 from companion.domain.personas import GalleryImage, LocalizedText, Module, Persona
-from companion.personas.cards import (
+from companion.personas.card_files import (
     PNG_SIGNATURE,
     CardError,
-    CardVersion,
-    card_from_persona,
     card_to_json,
     card_to_png,
-    persona_from_card,
     png_image,
     read_card_file,
-    v2_backfill,
 )
-from companion.personas.loader import (
-    PersonaIssue,
-    check_persona_text,
-    dump_persona_yaml,
-    validate_path,
-)
+from companion.personas.cards import CardVersion, card_from_persona, persona_from_card, v2_backfill
+from companion.personas.issues import PersonaIssue
+from companion.personas.loader import check_persona_text, dump_persona_yaml, validate_path
 from companion.personas.repository import PersonaRepository, packaged_library_dir
 
 app = typer.Typer(

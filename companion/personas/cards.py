@@ -1,7 +1,9 @@
 """Import and export of community Character Cards (V2 ``chara_card_v2``, V3 ``chara_card_v3``).
 
-Cards travel as JSON or inside a PNG: V2 in a ``chara`` tEXt chunk, V3 in ``ccv3``, each the
-base64 of the UTF-8 JSON (V3 exports carry a ``chara`` backfill too, as the V3 spec suggests).
+This module maps a card's fields to a `Persona` and back; reading and writing the JSON and PNG
+containers is `companion.personas.card_files`, the ``mes_example`` text
+`companion.personas.mes_example`. V3 exports carry a V2 ``chara`` backfill too, as the V3 spec
+suggests.
 
 Round trips lose nothing. Card fields a `Persona` has no place for (system_prompt,
 character_book, creator, V3 assets, unknown keys...) are kept in
@@ -14,43 +16,18 @@ module, both languages of the texts...) travel in the card's ``data.extensions["
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
-import json
 import re
-import struct
-import zlib
-from pathlib import Path
 from typing import Any, Literal
 
-from PIL import Image, ImageDraw, PngImagePlugin
 from pydantic import ValidationError
 
-from companion.domain.personas import (
-    ExampleDialogue,
-    ExampleTurn,
-    LocalizedText,
-    Module,
-    Persona,
-    Sampling,
-)
+from companion.domain.personas import ExampleDialogue, LocalizedText, Module, Persona, Sampling
+from companion.personas.card_files import SPEC_V2, SPEC_V3, CardError, card_data
+from companion.personas.mes_example import parse_mes_example, render_mes_example
 
 CardVersion = Literal[2, 3]
 CARD_KEY = "character_card"  # in Persona.extensions: what the imported card had beyond the persona
 COMPANION_KEY = "companion"  # in a card's data.extensions: what the persona has beyond the card
-SPEC_V2 = "chara_card_v2"
-SPEC_V3 = "chara_card_v3"
-MAX_CARD_BYTES = 20 * 1024 * 1024
-# A text chunk may be zlib-compressed (zTXt, compressed iTXt): a few kilobytes can inflate to
-# gigabytes, so inflating stops here. Real cards are well under a megabyte of JSON.
-MAX_CHUNK_TEXT_BYTES = 16 * 1024 * 1024
-# JSON nesting; real cards nest five or six levels. An imported card's extra fields are kept
-# a few levels deeper in the persona YAML, whose own limit is `loader.MAX_DEPTH` (64).
-MAX_CARD_DEPTH = 48
-# The card's picture becomes the persona's portrait; Pillow alone refuses only beyond ~179 Mpx.
-MAX_PORTRAIT_PIXELS = 40_000_000
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 V3_BACKFILL_NOTE = (
     "This character card is Character Card V3, but it is loaded as a Character Card V2. "
     "Please use a Character Card V3 compatible application to use this character card properly."
@@ -85,264 +62,6 @@ _V2_DEFAULTS: dict[str, Any] = {
     "character_version": "",
 }
 _FALLBACK_GREETING = {"ru": "Привет!", "en": "Hi!"}
-
-
-class CardError(ValueError):
-    """A file that is not a usable character card; the message says why, in one line."""
-
-
-# --- containers: JSON and PNG --------------------------------------------------------------------
-
-
-def read_card_file(path: Path) -> dict[str, Any]:
-    try:
-        size = path.stat().st_size
-        if size > MAX_CARD_BYTES:
-            raise CardError(f"{path.name}: {size} bytes is too large for a card")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CardError(f"{path.name}: cannot read ({exc.strerror or exc})") from exc
-    return read_card_bytes(raw, name=path.name)
-
-
-def read_card_bytes(raw: bytes, *, name: str = "card") -> dict[str, Any]:
-    """The card JSON object from a JSON file or a PNG with a ``ccv3`` or ``chara`` chunk."""
-    if raw.startswith(PNG_SIGNATURE):
-        chunks = png_text_chunks(raw)
-        encoded = chunks.get("ccv3") or chunks.get("chara")
-        if encoded is None:
-            raise CardError(f"{name}: PNG has no character card (no 'ccv3' or 'chara' chunk)")
-        try:
-            text = base64.b64decode(encoded, validate=False).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise CardError(f"{name}: card chunk is not base64 of UTF-8 JSON") from exc
-    else:
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise CardError(f"{name}: neither a PNG nor UTF-8 JSON") from exc
-    depth, line = _json_depth(text)
-    if depth > MAX_CARD_DEPTH:
-        raise CardError(f"{name}: JSON nested too deeply at line {line} (over {MAX_CARD_DEPTH})")
-    try:
-        card = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CardError(f"{name}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
-    except RecursionError as exc:  # cannot happen below MAX_CARD_DEPTH; kept as a guard
-        raise CardError(f"{name}: JSON nested too deeply") from exc
-    if not isinstance(card, dict):
-        raise CardError(f"{name}: a card must be a JSON object")
-    return card
-
-
-_JSON_TOKENS = re.compile(r'["\\\[\]{}\n]')
-
-
-def _json_depth(text: str) -> tuple[int, int]:
-    """The deepest nesting of brackets outside strings, and the line where it first got too
-    deep; one pass over the few characters that matter, no recursion (``json.loads`` recurses
-    per level)."""
-    depth = deepest = 0
-    line = 1
-    in_string = False
-    escaped_at = -1  # the position a backslash in a string escapes
-    for match in _JSON_TOKENS.finditer(text):
-        char, position = match.group(), match.start()
-        if char == "\n":
-            line += 1
-        elif in_string:
-            if position == escaped_at:
-                continue
-            if char == "\\":
-                escaped_at = position + 1
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if depth > MAX_CARD_DEPTH:
-                    return deepest, line
-        elif char in "]}":
-            depth -= 1
-    return deepest, line
-
-
-def png_text_chunks(raw: bytes) -> dict[str, str]:
-    """Text chunks (tEXt, zTXt, iTXt) of a PNG by keyword; the first of each keyword wins."""
-    if not raw.startswith(PNG_SIGNATURE):
-        raise CardError("not a PNG file")
-    chunks: dict[str, str] = {}
-    offset = len(PNG_SIGNATURE)
-    while offset + 8 <= len(raw):
-        (length,) = struct.unpack(">I", raw[offset : offset + 4])
-        kind = raw[offset + 4 : offset + 8]
-        body = raw[offset + 8 : offset + 8 + length]
-        if len(body) < length:
-            raise CardError("truncated PNG")
-        offset += 12 + length
-        if kind == b"IEND":
-            break
-        try:
-            keyword, text = _text_chunk(kind, body)
-        except CardError:
-            raise  # an inflation bomb is refused, not skipped as if it were merely damaged
-        except (ValueError, zlib.error):
-            continue  # a damaged chunk we do not need; the image itself may still be fine
-        if keyword is not None:
-            chunks.setdefault(keyword, text)
-    return chunks
-
-
-def _text_chunk(kind: bytes, body: bytes) -> tuple[str | None, str]:
-    if kind == b"tEXt":
-        keyword, _, text = body.partition(b"\0")
-        return keyword.decode("latin-1"), text.decode("latin-1")
-    if kind == b"zTXt":
-        keyword, _, rest = body.partition(b"\0")
-        return keyword.decode("latin-1"), _inflate(rest[1:]).decode("latin-1")
-    if kind == b"iTXt":
-        keyword, _, rest = body.partition(b"\0")
-        compressed, rest = rest[0], rest[2:]
-        _language, _, rest = rest.partition(b"\0")
-        _translated, _, text = rest.partition(b"\0")
-        if compressed:
-            text = _inflate(text)
-        return keyword.decode("latin-1"), text.decode("utf-8")
-    return None, ""
-
-
-def _inflate(data: bytes) -> bytes:
-    inflater = zlib.decompressobj()
-    text = inflater.decompress(data, MAX_CHUNK_TEXT_BYTES)
-    if inflater.unconsumed_tail:
-        raise CardError(f"a compressed text chunk inflates to over {MAX_CHUNK_TEXT_BYTES} bytes")
-    return text
-
-
-def card_to_json(card: dict[str, Any]) -> str:
-    return json.dumps(card, ensure_ascii=False, indent=2) + "\n"
-
-
-def card_to_png(
-    card: dict[str, Any],
-    image: Image.Image | None = None,
-    *,
-    v2_backfill: dict[str, Any] | None = None,
-) -> bytes:
-    """A PNG of ``image`` (a plain placeholder when None) carrying the card in its text chunks."""
-    picture = image if image is not None else placeholder_portrait(str(_data(card).get("name", "")))
-    if picture.mode not in {"RGB", "RGBA"}:
-        picture = picture.convert("RGBA" if "A" in picture.getbands() else "RGB")
-    info = PngImagePlugin.PngInfo()
-    if card.get("spec") == SPEC_V3:
-        info.add_text("ccv3", _b64_json(card))
-        if v2_backfill is not None:
-            info.add_text("chara", _b64_json(v2_backfill))
-    else:
-        info.add_text("chara", _b64_json(card))
-    out = io.BytesIO()
-    picture.save(out, format="PNG", pnginfo=info, optimize=True)
-    return out.getvalue()
-
-
-def png_image(raw: bytes) -> Image.Image:
-    """The picture of a PNG card without its metadata (to keep as the persona's portrait)."""
-    with Image.open(io.BytesIO(raw)) as source:
-        width, height = source.size
-        if width * height > MAX_PORTRAIT_PIXELS:
-            raise CardError(f"the card's picture is too large ({width}x{height} pixels)")
-        source.load()
-        return source.copy()
-
-
-def placeholder_portrait(name: str, size: tuple[int, int] = (400, 600)) -> Image.Image:
-    """A plain card picture for personas without a gallery: a gradient and an initial."""
-    width, height = size
-    image = Image.new("RGB", size, (40, 44, 64))
-    draw = ImageDraw.Draw(image)
-    for y in range(height):
-        shade = int(40 + 80 * y / height)
-        draw.line([(0, y), (width, y)], fill=(shade, 60, 110 + shade // 3))
-    draw.ellipse([width * 0.3, height * 0.2, width * 0.7, height * 0.47], fill=(230, 200, 180))
-    draw.rounded_rectangle(
-        [width * 0.18, height * 0.5, width * 0.82, height * 1.1], radius=80, fill=(30, 30, 45)
-    )
-    if name:
-        draw.text(
-            (width * 0.5, height * 0.335),
-            name[0].upper(),
-            fill=(60, 40, 60),
-            anchor="mm",
-            font_size=int(height * 0.12),
-        )
-    return image
-
-
-def _b64_json(card: dict[str, Any]) -> str:
-    return base64.b64encode(json.dumps(card, ensure_ascii=False).encode("utf-8")).decode("ascii")
-
-
-def _data(card: dict[str, Any]) -> dict[str, Any]:
-    data = card.get("data")
-    return data if isinstance(data, dict) else card
-
-
-# --- mes_example <-> example dialogues -----------------------------------------------------------
-
-_START_RE = re.compile(r"^\s*<START>\s*$", re.IGNORECASE | re.MULTILINE)
-_USER_RE = re.compile(r"^\s*(?:\{\{user\}\}|<user>)\s*:\s?(.*)$", re.IGNORECASE)
-_CHAR_RE = re.compile(r"^\s*(?:\{\{char\}\}|<bot>|<char>)\s*:\s?(.*)$", re.IGNORECASE)
-
-
-def parse_mes_example(text: str, *, language: str, char_name: str = "") -> list[ExampleDialogue]:
-    """``<START>`` blocks of ``{{user}}: ...`` / ``{{char}}: ...`` lines as example dialogues."""
-    name_re = (
-        re.compile(rf"^\s*{re.escape(char_name)}\s*:\s?(.*)$", re.IGNORECASE) if char_name else None
-    )
-    dialogues: list[ExampleDialogue] = []
-    for block in _START_RE.split(text):
-        messages: list[tuple[str, list[str]]] = []
-        for line in block.split("\n"):
-            user = _USER_RE.match(line)
-            char = _CHAR_RE.match(line) or (name_re.match(line) if name_re else None)
-            if user:
-                messages.append(("user", [user.group(1)]))
-            elif char:
-                messages.append(("char", [char.group(1)]))
-            elif messages:
-                messages[-1][1].append(line)
-        turns: list[ExampleTurn] = []
-        pending_user: str | None = None
-        for speaker, lines in messages:
-            said = "\n".join(lines).strip()
-            if speaker == "user":
-                if pending_user is not None:
-                    turns.append(ExampleTurn(user=pending_user, persona=""))
-                pending_user = said
-            else:
-                turns.append(ExampleTurn(user=pending_user or "", persona=said))
-                pending_user = None
-        if pending_user is not None:
-            turns.append(ExampleTurn(user=pending_user, persona=""))
-        if turns:
-            dialogues.append(ExampleDialogue(language=language, turns=turns))
-    return dialogues
-
-
-def render_mes_example(dialogues: list[ExampleDialogue]) -> str:
-    blocks = []
-    for dialogue in dialogues:
-        lines = ["<START>"]
-        for turn in dialogue.turns:
-            if turn.user:
-                lines.append(f"{{{{user}}}}: {turn.user}")
-            if turn.persona:
-                lines.append(f"{{{{char}}}}: {turn.persona}")
-        blocks.append("\n".join(lines))
-    return "\n".join(blocks)
 
 
 # --- card -> persona -----------------------------------------------------------------------------
@@ -391,7 +110,7 @@ def persona_from_card(
     """A persona from a card; ``module`` overrides the one a Companion export carried (default
     Support)."""
     version = card_version(card)
-    data = dict(_data(card))
+    data = dict(card_data(card))
     raw_extensions = data.get("extensions")
     card_extensions = dict(raw_extensions) if isinstance(raw_extensions, dict) else {}
     blob = card_extensions.pop(COMPANION_KEY, None)
@@ -458,7 +177,7 @@ def persona_from_card(
         raise CardError(f"card cannot become a persona: {problems}") from exc
 
     # Remember originals that the persona cannot reproduce, with what it produces instead.
-    rebuilt = _data(card_from_persona(persona, version=version, language=primary))
+    rebuilt = card_data(card_from_persona(persona, version=version, language=primary))
     originals: dict[str, Any] = {}
     for key in sorted(set(data) | set(rebuilt)):
         if key not in data or key not in rebuilt or data[key] != rebuilt[key]:

@@ -1,17 +1,15 @@
-"""Reading persona YAML files into `Persona` objects; errors point at file, field and line.
+"""Reading persona YAML files into `Persona` objects; errors point at file, field and line
+(`companion.personas.issues`).
 
-ruamel.yaml's round-trip loader keeps the line of every key and list item, so a pydantic error
-location such as ``("gallery", 2, "caption", "en")`` can be reported as
-``kylie.yaml:31 gallery[2].caption.en: ...``. Checks that need the filesystem (the id matches
-the file name, gallery images exist and are images) run after the schema validation.
+The YAML is checked for size and depth on its event stream before anything is built. Checks
+that need the filesystem (the id matches the file name, gallery images exist and are images)
+run after the schema validation.
 """
 
 from __future__ import annotations
 
-import difflib
 import io
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +20,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
-from companion.domain.personas import (
-    ExampleDialogue,
-    ExampleTurn,
-    GalleryImage,
-    Persona,
-    Sampling,
-)
+from companion.domain.personas import Persona
+from companion.personas.issues import PersonaIssue, duplicate_issue, line_of, validation_issues
 
 PERSONA_SUFFIXES = (".yaml", ".yml")
 # A card is a few kilobytes of text; anything far bigger is a mistake (or an attack on memory).
@@ -40,34 +33,6 @@ MAX_VALUES = 50_000
 # Nesting of mappings and lists; a real card nests four or five levels (an imported Character
 # Card's extensions a few more). The composer, the constructor and pydantic recurse per level.
 MAX_DEPTH = 64
-
-_KNOWN_FIELDS = sorted(
-    {
-        name
-        for model in (Persona, GalleryImage, ExampleDialogue, ExampleTurn, Sampling)
-        for name in model.model_fields
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class PersonaIssue:
-    """One problem in one persona file; ``str()`` is a single line for terminals and logs."""
-
-    file: Path
-    field_path: str  # like "gallery[2].caption.en"; "" for the file as a whole
-    line: int | None  # 1-based
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file.name}:{self.line}" if self.line else self.file.name
-        if self.field_path:
-            return f"{where} {self.field_path}: {self.message}"
-        return f"{where}: {self.message}"
-
-    @property
-    def sort_key(self) -> tuple[str, int, str]:
-        return (str(self.file), self.line or 0, self.field_path)
 
 
 class PersonaFileError(Exception):
@@ -147,7 +112,7 @@ def check_persona_text(text: str, path: Path) -> tuple[Persona | None, list[Pers
     try:
         persona = Persona.model_validate(plain)
     except ValidationError as exc:
-        return None, _validation_issues(exc, document, path)
+        return None, validation_issues(exc, document, path)
     issues = list(_file_checks(persona, document, path))
     return (None if issues else persona), issues
 
@@ -173,12 +138,6 @@ def validate_path(path: Path) -> tuple[list[Persona], list[PersonaIssue]]:
         seen[persona.id] = file
         personas.append(persona)
     return personas, issues
-
-
-def duplicate_issue(file: Path, persona_id: str, first: Path) -> PersonaIssue:
-    return PersonaIssue(
-        file, "id", None, f"duplicate id {persona_id!r}: already used by {first.name}"
-    )
 
 
 def dump_persona_yaml(persona: Persona) -> str:
@@ -295,120 +254,12 @@ def _block_safe(text: str) -> bool:
     return all(line == line.rstrip(" \t") for line in text.split("\n"))
 
 
-def _line_of(node: Any, key: str | int) -> int | None:
-    try:
-        if isinstance(node, CommentedMap):
-            return int(node.lc.key(key)[0]) + 1
-        if isinstance(node, CommentedSeq):
-            return int(node.lc.item(key)[0]) + 1
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return None
-    return None
-
-
-def _node_line(node: Any) -> int | None:
-    line = getattr(getattr(node, "lc", None), "line", None)
-    return line + 1 if isinstance(line, int) else None
-
-
-def _format_path(parts: Iterable[str | int]) -> str:
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else part
-    return text
-
-
-def _validation_issues(
-    exc: ValidationError, document: CommentedMap, path: Path
-) -> list[PersonaIssue]:
-    issues: dict[tuple[str, str], PersonaIssue] = {}
-    for error in exc.errors():
-        located = _locate(error["loc"], document)
-        if located is None:
-            continue  # a branch of a union that does not apply to the value written
-        parts, line, node_value = located
-        message = _message(error, node_value, parts)
-        field_path = _format_path(parts)
-        if not parts:
-            field_path, line = _root_error_field(message, document)
-        issue = PersonaIssue(path, field_path, line, message)
-        issues.setdefault((field_path, message), issue)
-    return sorted(issues.values(), key=lambda issue: issue.sort_key)
-
-
-def _locate(
-    loc: tuple[str | int, ...], document: CommentedMap
-) -> tuple[list[str | int], int | None, Any] | None:
-    """Map a pydantic location onto the YAML tree: the clean path, its line, the value there."""
-    node: Any = document
-    parts: list[str | int] = []
-    line: int | None = 1
-    for index, element in enumerate(loc):
-        last = index == len(loc) - 1
-        in_mapping = isinstance(node, Mapping) and isinstance(element, str) and element in node
-        in_list = isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node)
-        if in_mapping or in_list:
-            line = _line_of(node, element) or line
-            node = node[element]
-            parts.append(element)
-        elif isinstance(element, str) and _is_union_tag(element):
-            # pydantic names the union member it tried (LocalizedText: "str" or "dict[str,str]");
-            # report only the member that matches what the author wrote.
-            wrote_mapping = isinstance(node, Mapping)
-            if wrote_mapping != element.startswith("dict"):
-                return None
-        elif last:
-            parts.append(element)  # a missing field: point at its parent mapping
-            line = _node_line(node) or line
-            node = None
-        else:
-            return None
-    return parts, line, node
-
-
-def _is_union_tag(element: str) -> bool:
-    return element in {"str", "int", "float", "bool", "list", "dict"} or "[" in element
-
-
-def _message(error: Any, value: Any, parts: list[str | int]) -> str:
-    kind = error["type"]
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "extra_forbidden":
-        name = parts[-1] if parts else ""
-        close = difflib.get_close_matches(str(name), _KNOWN_FIELDS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"unknown field{hint}"
-    localized = bool(parts) and parts[-1] in {"name", "preview", "caption"}
-    if kind in {"string_type", "dict_type"} and localized and not isinstance(value, (str, dict)):
-        return "must be text, or a mapping like {ru: ..., en: ...}"
-    if kind == "string_type" and isinstance(value, Mapping):
-        return "expected text but found a mapping (put text that contains ': ' in quotes)"
-    message = str(error["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        message = message.removeprefix(prefix)
-    return message
-
-
-def _root_error_field(message: str, document: CommentedMap) -> tuple[str, int | None]:
-    """Model-level checks have no location; point at the field their message is about."""
-    for field in ("greetings", "module", "languages"):
-        if message.startswith(field) or f"{field} " in message.split(" must")[0]:
-            return field, _line_of(document, field) or 1
-    if message.startswith("partner"):
-        return "module", _line_of(document, "module") or 1
-    return "", 1
-
-
 def _file_checks(persona: Persona, document: CommentedMap, path: Path) -> Iterable[PersonaIssue]:
     if persona.id != path.stem:
         yield PersonaIssue(
             path,
             "id",
-            _line_of(document, "id"),
+            line_of(document, "id"),
             f"id {persona.id!r} must equal the file name {path.stem!r} "
             f"(rename the file to {persona.id}{path.suffix} or change the id)",
         )
@@ -416,7 +267,7 @@ def _file_checks(persona: Persona, document: CommentedMap, path: Path) -> Iterab
     base = path.parent.resolve()
     for index, image in enumerate(persona.gallery):
         item = gallery_node[index] if isinstance(gallery_node, CommentedSeq) else None
-        line = _line_of(item, "file") if item is not None else None
+        line = line_of(item, "file") if item is not None else None
         field = f"gallery[{index}].file"
         problem = _gallery_problem(base, image.file)
         if problem:
@@ -425,7 +276,7 @@ def _file_checks(persona: Persona, document: CommentedMap, path: Path) -> Iterab
             yield PersonaIssue(
                 path,
                 f"gallery[{index}].adult",
-                _line_of(item, "adult") if item is not None else line,
+                line_of(item, "adult") if item is not None else line,
                 "adult images are allowed only in personas with adult: true",
             )
 

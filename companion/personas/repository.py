@@ -18,13 +18,8 @@ from pathlib import Path
 from watchfiles import Change, awatch
 
 from companion.domain.personas import GalleryImage, Module, Persona
-from companion.personas.loader import (
-    PERSONA_SUFFIXES,
-    PersonaIssue,
-    check_persona_file,
-    duplicate_issue,
-    persona_files,
-)
+from companion.personas.issues import PersonaIssue, duplicate_issue
+from companion.personas.loader import PERSONA_SUFFIXES, check_persona_file, persona_files
 from companion.resources import package_folder
 
 logger = logging.getLogger(__name__)

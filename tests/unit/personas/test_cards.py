@@ -13,24 +13,25 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from companion.domain.personas import Module
+from companion.personas.card_files import (
+    CardError,
+    card_to_json,
+    card_to_png,
+    png_text_chunks,
+    read_card_bytes,
+)
 from companion.personas.cards import (
     CARD_KEY,
     COMPANION_KEY,
     V3_BACKFILL_NOTE,
-    CardError,
     CardVersion,
     card_from_persona,
-    card_to_json,
-    card_to_png,
     detect_language,
-    parse_mes_example,
     persona_from_card,
-    png_text_chunks,
-    read_card_bytes,
-    render_mes_example,
     v2_backfill,
 )
 from companion.personas.loader import dump_persona_yaml, load_persona_file
+from companion.personas.mes_example import parse_mes_example, render_mes_example
 from companion.personas.repository import packaged_library_dir
 
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from companion.cli.personas import app
-from companion.personas.cards import png_text_chunks, read_card_file
+from companion.personas.card_files import png_text_chunks, read_card_file
 from companion.personas.loader import load_persona_file
 from companion.personas.repository import packaged_library_dir
 from tests.unit.personas.helpers import persona_yaml, write_persona

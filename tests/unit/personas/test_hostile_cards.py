@@ -14,14 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 from companion.cli.personas import app
-from companion.personas.cards import (
+from companion.personas.card_files import (
     MAX_CARD_DEPTH,
     PNG_SIGNATURE,
     CardError,
-    persona_from_card,
     png_image,
     read_card_bytes,
 )
+from companion.personas.cards import persona_from_card
 
 MEMORY_LIMIT_BYTES = 48 * 1024 * 1024  # the 16 MB cap on inflating, copied once
 

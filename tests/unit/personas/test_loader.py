@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from companion.personas.issues import PersonaIssue
 from companion.personas.loader import (
     PersonaFileError,
-    PersonaIssue,
     check_persona_file,
     dump_persona_yaml,
     load_persona_file,
