@@ -8,12 +8,11 @@ memory extraction and summary folding scheduled in the background.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -24,14 +23,15 @@ from companion.dialogs.events import (
     InvalidMessageError,
     Notice,
     NoticeKind,
-    PhotoToSend,
     ReplyDone,
     ReplyFailedError,
     TextDelta,
     UnknownPersonaError,
 )
+from companion.dialogs.photos import choose_photo
 from companion.dialogs.prompts import PromptBuilder, SystemPromptContext
 from companion.dialogs.safety import is_crisis_message
+from companion.dialogs.summaries import SummaryFolder
 from companion.domain.models import (
     Conversation,
     Event,
@@ -57,12 +57,10 @@ from companion.domain.ports import (
     UserStore,
 )
 from companion.llm.base import (
-    ChatMessage,
     ChatModel,
     ChatRequest,
     LLMError,
     LLMStreamInterruptedError,
-    Role,
     SamplingParams,
 )
 from companion.personas import gallery
@@ -140,9 +138,13 @@ class DialogService:
         self._memory_writer = memory_writer
         self._timer = timer or _NoTimer()
         self._clock = clock
-        self._background: set[asyncio.Task[None]] = set()
-        # Conversations whose summary is being folded now: one fold at a time for each.
-        self._folding: set[str] = set()
+        self._summaries = SummaryFolder(
+            conversations=conversations,
+            messages=messages,
+            llm=llm,
+            prompts=prompts,
+            batch=self._limits.summary_batch,
+        )
 
     # -- conversations -------------------------------------------------------------------
 
@@ -299,7 +301,7 @@ class DialogService:
             # The model produced nothing at all; store the user's turn so it is not lost.
             user_message = await self._store_turn_start(conversation, text, source)
 
-        photo = self._choose_photo(user, persona, text, hint, history, language)
+        photo = choose_photo(self._personas, user, persona, text, hint, history, language)
         meta: dict[str, object] = {"photo": photo.image.file} if photo else {}
         if first_chunk_at is not None:
             self._timer.observe("generation", time.perf_counter() - first_chunk_at)
@@ -315,7 +317,7 @@ class DialogService:
         if self._memory_writer is not None:
             self._memory_writer.schedule_extraction(user, conversation)
         if plan.oldest_included_seq is not None:
-            self._maybe_fold_summary(persona, language, conversation, plan.oldest_included_seq)
+            self._summaries.maybe_fold(persona, language, conversation, plan.oldest_included_seq)
 
     async def _crisis_reply(
         self,
@@ -387,83 +389,6 @@ class DialogService:
         finally:
             self._timer.observe("recall", time.perf_counter() - started)
 
-    def _choose_photo(
-        self,
-        user: User,
-        persona: Persona,
-        text: str,
-        hint: str | None,
-        history: Sequence[Message],
-        language: str,
-    ) -> PhotoToSend | None:
-        if not persona.gallery or (hint is None and not gallery.wants_photo(text, language)):
-            return None
-        last_sent = next(
-            (str(m.meta["photo"]) for m in reversed(history) if m.meta.get("photo")), None
-        )
-        # Access to adult personas was checked already (PRO + 18+); adult images exist only there.
-        allow_adult = persona.adult and user.is_adult_confirmed
-        image = gallery.pick_image(
-            persona,
-            " ".join(filter(None, [hint, text])),
-            language=language,
-            exclude_file=last_sent,
-            allow_adult=allow_adult,
-        )
-        if image is None:
-            return None
-        path = self._personas.image_path(persona, image)
-        return PhotoToSend(image=image, path=str(path), caption=image.caption.get(language))
-
-    def _maybe_fold_summary(
-        self, persona: Persona, language: str, conversation: Conversation, oldest_included: int
-    ) -> None:
-        if oldest_included - conversation.summary_upto_seq <= self._limits.summary_batch:
-            return
-        if conversation.id in self._folding:
-            return
-        self._folding.add(conversation.id)
-        self._spawn(self._fold_summary(persona, language, conversation, oldest_included))
-
-    async def _fold_summary(
-        self, persona: Persona, language: str, conversation: Conversation, upto_seq: int
-    ) -> None:
-        try:
-            await self._fold_summary_now(persona, language, conversation, upto_seq)
-        finally:
-            self._folding.discard(conversation.id)
-
-    async def _fold_summary_now(
-        self, persona: Persona, language: str, conversation: Conversation, upto_seq: int
-    ) -> None:
-        older = await self._messages.recent(
-            conversation.id, upto_seq, after_seq=conversation.summary_upto_seq
-        )
-        turns = [m for m in older if m.seq < upto_seq]
-        if not turns:
-            return
-        prompt = self._prompts.render_summary(
-            persona.display_name(language), language, conversation.summary, turns
-        )
-        summary = await self._llm.complete(
-            ChatRequest(
-                messages=[ChatMessage(role=Role.USER, content=prompt)],
-                sampling=SamplingParams(temperature=0.2, max_tokens=400),
-            )
-        )
-        if summary.strip():
-            await self._conversations.save_summary(conversation.id, summary.strip(), turns[-1].seq)
-
-    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background_done)
-
-    def _background_done(self, task: asyncio.Task[None]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background dialog task failed", exc_info=task.exception())
-
     async def _record(self, user_id: int, name: EventName, **data: object) -> None:
         try:
             await self._events.record(Event(user_id=user_id, name=name.value, data=data))
@@ -472,5 +397,4 @@ class DialogService:
 
     async def drain(self) -> None:
         """Wait for background work (summaries) before shutdown."""
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        await self._summaries.drain()
