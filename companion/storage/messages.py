@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -12,10 +10,9 @@ from typing import TypeVar
 
 import bson
 from bson.errors import InvalidDocument
-from pymongo import ASCENDING, UpdateOne
-from pymongo.asynchronous.collection import AsyncCollection
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from companion.domain.models import (
     Conversation,
@@ -28,6 +25,7 @@ from companion.storage import collections as c
 from companion.storage.batching import GroupCommit, bulk_outcomes
 from companion.storage.crypto import FieldCipher
 from companion.storage.documents import Document, bson_ready, new_id, storage_now, stored_copy
+from companion.storage.touches import ConversationTouches
 
 # Far below MongoDB's 16 MiB document limit; a chat message is never near it.
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
@@ -82,88 +80,6 @@ class ConversationNotFoundError(LookupError):
     """A message was appended to a conversation that is not stored (erased, or never started)."""
 
 
-class _Touches:
-    """Conversations' `last_seq` and `updated_at`, written behind: coalesced per conversation
-    and sent as one unordered bulk of `$max` updates every `delay_s` while there are any.
-
-    `$max` makes the writes commutative, so a late or repeated one never moves a conversation
-    back. A lost one (crash) only makes the next tail read start a little earlier.
-
-    A touch that matches no conversation means it was erased (/forget) while a message was
-    being stored: those messages are deleted here. That is a safety net (a message is followed
-    by a touch only now and then); what keeps a reply from outliving an erase is that the
-    erase takes the user's dialogue lock (`UserDataService`).
-    """
-
-    def __init__(
-        self,
-        conversations: AsyncCollection[Document],
-        messages: AsyncCollection[Document],
-        delay_s: float,
-    ) -> None:
-        self._conversations = conversations
-        self._messages = messages
-        self._delay_s = delay_s
-        self._pending: dict[str, tuple[int, datetime]] = {}
-        self._runner: asyncio.Task[None] | None = None
-
-    def add(self, conversation_id: str, seq: int, at: datetime) -> None:
-        known = self._pending.get(conversation_id)
-        if known is not None:
-            seq, at = max(seq, known[0]), max(at, known[1])
-        self._pending[conversation_id] = (seq, at)
-        if self._runner is None:
-            self._runner = asyncio.create_task(self._run(), name="conversation-touches")
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-        await self.flush()
-
-    async def flush(self) -> None:
-        pending, self._pending = self._pending, {}
-        if not pending:
-            return
-        try:
-            result = await self._conversations.bulk_write(
-                [
-                    UpdateOne({"_id": cid}, {"$max": {"last_seq": seq, "updated_at": at}})
-                    for cid, (seq, at) in pending.items()
-                ],
-                ordered=False,
-            )
-            if result.matched_count < len(pending):
-                await self._remove_orphans(list(pending))
-        except PyMongoError:
-            # Hints only (see the class docstring): worth a warning, not a failed reply.
-            log.warning("could not record the last seq of %d conversation(s)", len(pending))
-
-    async def _remove_orphans(self, conversation_ids: list[str]) -> None:
-        existing = {
-            document["_id"]
-            async for document in self._conversations.find(
-                {"_id": {"$in": conversation_ids}}, projection={"_id": True}
-            )
-        }
-        gone = [cid for cid in conversation_ids if cid not in existing]
-        if gone:
-            result = await self._messages.delete_many({"conversation_id": {"$in": gone}})
-            log.info(
-                "deleted %d message(s) stored after their conversation was erased",
-                result.deleted_count,
-            )
-
-    async def _run(self) -> None:
-        try:
-            while self._pending:
-                await asyncio.sleep(self._delay_s)
-                await self.flush()
-        finally:
-            self._runner = None
-
-
 class MessageRepository:
     """Implements `companion.domain.ports.MessageStore`.
 
@@ -172,10 +88,11 @@ class MessageRepository:
     proposal another writer took already fails on insert, the repository reads the real last
     seq and tries the next. Appends of one conversation are serialised by the per-user lock,
     so that is rare (another worker, an expired lock); numbering costs no write of its own.
-    The conversation's `last_seq` and `updated_at` are written behind, coalesced (`_Touches`)
-    and only now and then (`_TOUCH_EVERY_*`): `last_seq` is where reading the tail starts, not
-    the truth, and readers look past it; the tail read also tells the process the real last
-    seq, so a worker that did not store the previous turn still proposes a free one.
+    The conversation's `last_seq` and `updated_at` are written behind, coalesced
+    (`ConversationTouches`) and only now and then (`_TOUCH_EVERY_*`): `last_seq` is where
+    reading the tail starts, not the truth, and readers look past it; the tail read also tells
+    the process the real last seq, so a worker that did not store the previous turn still
+    proposes a free one.
 
     Inserts of concurrent appends share one `insert_many` (`GroupCommit`). Call `aclose` on
     shutdown so the last touches are written.
@@ -191,7 +108,7 @@ class MessageRepository:
         # Per conversation: the seq and monotonic time of this process's last touch.
         self._touched: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._inserts: GroupCommit[Document] = GroupCommit(self._insert_batch, name="messages")
-        self._touches = _Touches(self._conversations, self._messages, touch_delay_s)
+        self._touches = ConversationTouches(self._conversations, self._messages, touch_delay_s)
 
     async def aclose(self) -> None:
         await self._inserts.drain()
