@@ -16,9 +16,7 @@ Behaviour the rest of the service relies on:
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
@@ -29,11 +27,12 @@ from openai.types.chat import ChatCompletion
 
 from companion.config import LLMSettings
 from companion.llm.adapters import AdapterAvailability
-from companion.llm.base import (
-    ChatRequest,
-    LLMError,
-    LLMStreamInterruptedError,
-    LLMUnavailableError,
+from companion.llm.base import ChatRequest, LLMError, LLMStreamInterruptedError, LLMUnavailableError
+from companion.llm.openai_failures import (
+    RetryBudget,
+    describe_failure,
+    is_missing_model,
+    is_transient,
 )
 from companion.llm.token_cache import CachedTokenCounter
 from companion.llm.token_estimate import estimate_tokens
@@ -41,8 +40,6 @@ from companion.llm.tokenizer_file import load_token_counter
 from companion.llm.usage import TokenUsage, UsageCallback
 
 log = logging.getLogger(__name__)
-
-_MAX_BACKOFF_S = 8.0
 
 
 class _TruncatedStreamError(Exception):
@@ -72,76 +69,6 @@ def _read_chunk(chunk: object) -> tuple[list[str], str | None, tuple[int, int] |
     if isinstance(usage, dict):
         counts = (int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
     return texts, finish_reason, counts
-
-
-class _RetryBudget:
-    """Counts failed attempts of one call and sleeps between them; raises when spent."""
-
-    def __init__(self, max_retries: int, backoff_s: float, server: str) -> None:
-        self._max_retries = max(0, max_retries)
-        self._backoff_s = backoff_s
-        self._server = server
-        self.failures = 0
-
-    async def failed(self, exc: Exception) -> None:
-        self.failures += 1
-        if self.failures > self._max_retries:
-            raise LLMUnavailableError(
-                f"LLM server at {self._server} is unavailable after {self.failures} attempt(s): "
-                f"{_describe(exc)}"
-            ) from exc
-        delay = min(_MAX_BACKOFF_S, self._backoff_s * 2 ** (self.failures - 1))
-        # Jitter keeps many clients that failed together from retrying together.
-        delay *= random.uniform(0.5, 1.0)
-        log.warning(
-            "LLM call to %s failed (%s); retry %d/%d in %.2f s",
-            self._server,
-            _describe(exc),
-            self.failures,
-            self._max_retries,
-            delay,
-        )
-        await asyncio.sleep(delay)
-
-
-def _describe(exc: BaseException) -> str:
-    """One line about what went wrong, without the request body."""
-    if isinstance(exc, openai.APITimeoutError):
-        return "timed out"
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__
-        return f"connection failed ({cause})" if cause else "connection failed"
-    if isinstance(exc, openai.APIStatusError):
-        return f"HTTP {exc.status_code}: {_error_message(exc)}"
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-def _error_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error")
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return str(inner["message"])
-        if isinstance(body.get("message"), str):
-            return str(body["message"])
-    return exc.message
-
-
-def _is_transient(exc: Exception) -> bool:
-    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
-        return True
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 429 or exc.status_code >= 500
-    return False
-
-
-def _is_missing_model(exc: Exception) -> bool:
-    if not isinstance(exc, openai.APIStatusError):
-        return False
-    if exc.status_code == 404:
-        return True
-    # Some OpenAI-compatible servers answer 400 with the same text.
-    return exc.status_code == 400 and "does not exist" in _error_message(exc)
 
 
 class OpenAIChatModel:
@@ -221,7 +148,7 @@ class OpenAIChatModel:
             page = await self._client.models.list()
         except openai.OpenAIError as exc:
             raise LLMUnavailableError(
-                f"LLM server at {self._server} did not list its models: {_describe(exc)}"
+                f"LLM server at {self._server} did not list its models: {describe_failure(exc)}"
             ) from exc
         return [model.id for model in page.data]
 
@@ -271,7 +198,7 @@ class OpenAIChatModel:
                 if produced:
                     raise LLMStreamInterruptedError(
                         f"stream from {self._server} broke after the reply started: "
-                        f"{_describe(exc)}"
+                        f"{describe_failure(exc)}"
                     ) from exc
                 if isinstance(exc, _TruncatedStreamError):
                     await budget.failed(exc)
@@ -316,8 +243,8 @@ class OpenAIChatModel:
     def _base(self) -> str:
         return self._settings.model
 
-    def _budget(self) -> _RetryBudget:
-        return _RetryBudget(self._settings.max_retries, self._retry_backoff_s, self._server)
+    def _budget(self) -> RetryBudget:
+        return RetryBudget(self._settings.max_retries, self._retry_backoff_s, self._server)
 
     def _use_schema(self, request: ChatRequest) -> bool:
         return (
@@ -332,10 +259,10 @@ class OpenAIChatModel:
         request: ChatRequest,
         model: str,
         use_schema: bool,
-        budget: _RetryBudget,
+        budget: RetryBudget,
     ) -> tuple[str, bool]:
         """Decide how to retry a failed attempt (nothing was yielded yet), or raise."""
-        if _is_missing_model(exc):
+        if is_missing_model(exc):
             if model != self._base:
                 self._adapters.mark_missing(model, self._server)
                 return self._base, use_schema
@@ -343,7 +270,7 @@ class OpenAIChatModel:
                 f"the base model {model!r} is not served by {self._server} "
                 "(check llm.model against GET /v1/models)"
             ) from exc
-        if isinstance(exc, Exception) and _is_transient(exc):
+        if isinstance(exc, Exception) and is_transient(exc):
             await budget.failed(exc)
             return model, use_schema
         if use_schema and isinstance(exc, openai.BadRequestError):
@@ -355,11 +282,11 @@ class OpenAIChatModel:
                     "sending plain requests for it from now on",
                     self._server,
                     request.schema_name,
-                    _describe(exc),
+                    describe_failure(exc),
                 )
                 self._schemas_refused.add(request.schema_name)
             return model, False
-        raise LLMError(f"LLM request to {self._server} failed: {_describe(exc)}") from exc
+        raise LLMError(f"LLM request to {self._server} failed: {describe_failure(exc)}") from exc
 
     def _params(self, request: ChatRequest, model: str, *, use_schema: bool) -> dict[str, Any]:
         """The JSON body of a chat completion request.
