@@ -85,14 +85,13 @@ class StubDialogs:
             yield TextDelta(word if index == 0 else " " + word)
         yield ReplyDone(text={reply!r}, message_id="stub")
 
-_deps = cli.bot_deps
+from companion.app import Overrides
 
-def bot_deps(container, extra=None):
-    deps = _deps(container, extra)
-    deps.dialogs = StubDialogs()
-    return deps
+def stub_overrides(**kwargs):
+    # The composition root's override for what the bot's chat screens talk to.
+    return Overrides(bot_dialogs=StubDialogs(), **kwargs)
 
-cli.bot_deps = bot_deps
+cli.Overrides = stub_overrides
 """
 
 WORDS = ["sure", "thing", "I", "hear", "you", "and", "I", "am", "here", "with", "you", "always"]

@@ -1,7 +1,13 @@
-"""The composition root: Settings -> clients -> repositories -> services.
+"""The composition root: Settings -> clients -> repositories -> services, in one place.
 
-Everything long-lived is built here, once, and closed here in reverse order. Front-ends (the
-terminal chat, the Telegram bot, operator CLIs) receive what they need from `Container`.
+    async with build_app(settings) as app:                       # every command and the bot
+        await app.dialog.start(user, "anna")
+    async with build_app(settings, speech=True) as app:          # `companion bot`
+        dp = build_dispatcher(app.bot_services(), build_fsm_storage(app.redis, settings.redis))
+
+Everything long-lived is built here, once, and closed here in reverse order when the context
+ends. Tests and benchmarks replace only what they fake, with `Overrides` (a Bot API emulator's
+URL, a fake /memory store, a stub dialogue service...); the rest comes from settings.
 """
 
 from __future__ import annotations
@@ -12,10 +18,19 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiogram import Bot
 from redis.asyncio import Redis
 
 from companion.billing.entitlements import EntitlementService
+from companion.billing.factory import BillingComponents, build_billing
+from companion.billing.metrics import BillingMetrics
 from companion.billing.plans import PlanCatalog
+from companion.bot.alerts import AdminAlerts
+from companion.bot.billing_adapters import AiogramStarsApi, BotNotifier
+from companion.bot.deps import Dialogs, MemoryFacts
+from companion.bot.readiness import Readiness, service_checks
+from companion.bot.runner import BotConfigError, build_bot
+from companion.bot.services import BotServices, NoMemory, NoSpeech, SpeechPool
 from companion.bot.user_cache import CachedUserStore
 from companion.config import Settings
 from companion.dialogs.ordering import LocalUserLocks, RedisUserLocks
@@ -29,6 +44,9 @@ from companion.memory.embedder import build_embedder
 from companion.memory.service import MemoryService
 from companion.metrics import Metrics
 from companion.personas.repository import PersonaRepository
+from companion.privacy.consent import Onboarding
+from companion.privacy.erasure import Erasure
+from companion.privacy.wiring import build_erasure
 from companion.storage.conversations import ConversationRepository
 from companion.storage.crypto import FieldCipher, load_cipher
 from companion.storage.database import Database, open_database
@@ -44,9 +62,28 @@ log = logging.getLogger(__name__)
 PACKAGED_PERSONAS = Path(__file__).resolve().parent / "personas" / "library"
 
 
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """What a test, a benchmark or a command line option replaces; None: built from settings."""
+
+    # A local Bot API server or an emulator instead of `telegram.api_server` / api.telegram.org.
+    telegram_api_server: str | None = None
+    # The chat model (its owner closes it).
+    llm: ChatModel | None = None
+    # What /memory lists and deletes.
+    memory_facts: MemoryFacts | None = None
+    # What the bot's chat screens talk to (the throughput benchmark's baseline stub).
+    bot_dialogs: Dialogs | None = None
+    # A started transcription pool (its owner closes it); tests share one loaded model.
+    speech_pool: SpeechPool | None = None
+
+
 @dataclass(slots=True)
-class Container:
+class App:
+    """Every service, built from settings; valid inside `build_app`'s context only."""
+
     settings: Settings
+    overrides: Overrides
     database: Database
     redis: Redis | None
     cipher: FieldCipher
@@ -65,16 +102,64 @@ class Container:
     entitlements: EntitlementService
     memory: MemoryService | None
     dialog: DialogService
+    onboarding: Onboarding
+    # The Bot API client: None without a token (the terminal chat, operator commands).
+    telegram: Bot | None
+    # Checkout, crediting, refunds, jobs; Stars when there is a Bot API client.
+    billing: BillingComponents
+    # /forget and `companion db erase-user`: the same steps.
+    erasure: Erasure
+    # GET /readyz: database, Redis and the model.
+    readiness: Readiness
+    speech_pool: SpeechPool
+
+    def bot_services(self) -> BotServices:
+        """What the Telegram handlers receive, by name (`companion.bot.dispatcher`)."""
+        if self.redis is None or not isinstance(self.users, CachedUserStore):
+            raise BotConfigError("the bot needs Redis (FSM, throttling, per-user ordering)")
+        if self.telegram is None or self.billing.stars is None:
+            raise BotConfigError(
+                "telegram.token is not set: create a bot with @BotFather and set "
+                "COMPANION_TELEGRAM__TOKEN"
+            )
+        settings = self.settings
+        return BotServices(
+            tg_settings=settings.telegram,
+            translator=self.translator,
+            default_language=settings.default_language,
+            dialogs=self.overrides.bot_dialogs or self.dialog,
+            users=self.users,
+            user_data=self.user_data,
+            personas=self.personas,
+            memory=self.overrides.memory_facts or self.memory or NoMemory(),
+            events=self.events,
+            onboarding=self.onboarding,
+            erasure=self.erasure,
+            plans=self.plans,
+            checkout=self.billing.checkout,
+            subscriptions=self.billing.management,
+            billing_admin=self.billing.admin,
+            stars_billing=self.billing.stars,
+            speech_pool=self.speech_pool,
+            metrics=self.metrics,
+            readiness=self.readiness,
+            redis=self.redis,
+            key_prefix=settings.redis.key_prefix,
+        )
 
 
 @asynccontextmanager
-async def build_container(
+async def build_app(
     settings: Settings,
+    overrides: Overrides | None = None,
     *,
     use_redis: bool = True,
     watch_personas: bool | None = None,
-) -> AsyncIterator[Container]:
-    """Build every service; `use_redis=False` serves a single process (the terminal chat)."""
+    speech: bool = False,
+) -> AsyncIterator[App]:
+    """Build every service. `use_redis=False` serves one process (the terminal chat);
+    `speech=True` starts the voice transcription pool (the bot)."""
+    overrides = overrides or Overrides()
     async with AsyncExitStack() as stack:
         metrics = Metrics()
         translator = Translator()
@@ -98,8 +183,10 @@ async def build_container(
             stack.push_async_callback(redis.aclose)
             locks = RedisUserLocks(redis, prefix=settings.redis.key_prefix)
 
-        llm = build_chat_model(settings.llm)
-        stack.push_async_callback(llm.aclose)
+        llm = overrides.llm
+        if llm is None:
+            llm = build_chat_model(settings.llm)
+            stack.push_async_callback(llm.aclose)
 
         users: UserStore = UserRepository(db, cipher)
         if redis is not None:
@@ -122,35 +209,7 @@ async def build_container(
             subscriptions, redis, plans, key_prefix=settings.redis.key_prefix
         )
 
-        memory: MemoryService | None = None
-        if settings.memory.enabled:
-            embedder = build_embedder(
-                settings.memory.embedding_model,
-                query_prefix=settings.memory.query_prefix,
-                passage_prefix=settings.memory.passage_prefix,
-                batch_size=settings.memory.embedding_batch_size,
-                # One torch thread: embeddings are small batches and the event loop, Whisper
-                # and the LLM share these cores.
-                threads=1,
-            )
-            stack.callback(embedder.close)
-
-            def persona_name(persona_id: str, language: str) -> str:
-                persona = personas.get(persona_id)
-                return persona.display_name(language) if persona else persona_id
-
-            memory = MemoryService.build(
-                db=db,
-                cipher=cipher,
-                embedder=embedder,
-                messages=messages,
-                chat_model=llm,
-                settings=settings.memory,
-                count_tokens=llm.count_tokens,
-                persona_name=persona_name,
-            )
-            # Drains pending extractions first, so nothing the user said is lost on shutdown.
-            stack.push_async_callback(memory.aclose)
+        memory = _memory(settings, stack, database, cipher, messages, llm, personas)
 
         user_data = UserDataService(db, cipher, locks=locks)
         # An erase cut off by a crash is finished before anything else touches that user.
@@ -180,8 +239,38 @@ async def build_container(
         )
         stack.push_async_callback(dialog.drain)
 
-        yield Container(
+        telegram = _telegram(settings, overrides, stack)
+        billing = build_billing(
+            settings,
+            db,
+            users=users,
+            events=events,
+            entitlements=entitlements,
+            plans=plans,
+            cipher=cipher,
+            metrics=BillingMetrics(metrics.registry),
+        )
+        # Stops the jobs (if a front-end started them) before the stores close.
+        stack.push_async_callback(billing.aclose)
+        if telegram is not None:
+            _attach_telegram(settings, billing, telegram, translator, users, plans)
+
+        erasure = build_erasure(
+            user_data,
+            database,
+            stop_renewals=billing.service.stop_renewals,
+            forget_memory=memory.forget_user if memory is not None else None,
+            invalidate_entitlements=entitlements.invalidate,
+            redis=redis,
+            key_prefix=settings.redis.key_prefix,
+        )
+        speech_pool = overrides.speech_pool or (
+            await _start_speech(settings, metrics, stack) if speech else NoSpeech()
+        )
+
+        yield App(
             settings=settings,
+            overrides=overrides,
             database=database,
             redis=redis,
             cipher=cipher,
@@ -200,4 +289,98 @@ async def build_container(
             entitlements=entitlements,
             memory=memory,
             dialog=dialog,
+            onboarding=Onboarding(users, events, redis, key_prefix=settings.redis.key_prefix),
+            telegram=telegram,
+            billing=billing,
+            erasure=erasure,
+            readiness=Readiness(service_checks(database, redis, llm)),
+            speech_pool=speech_pool,
         )
+
+
+def _memory(
+    settings: Settings,
+    stack: AsyncExitStack,
+    database: Database,
+    cipher: FieldCipher,
+    messages: MessageRepository,
+    llm: ChatModel,
+    personas: PersonaRepository,
+) -> MemoryService | None:
+    if not settings.memory.enabled:
+        return None
+    embedder = build_embedder(
+        settings.memory.embedding_model,
+        query_prefix=settings.memory.query_prefix,
+        passage_prefix=settings.memory.passage_prefix,
+        batch_size=settings.memory.embedding_batch_size,
+        # One torch thread: embeddings are small batches and the event loop, Whisper
+        # and the LLM share these cores.
+        threads=1,
+    )
+    stack.callback(embedder.close)
+
+    def persona_name(persona_id: str, language: str) -> str:
+        persona = personas.get(persona_id)
+        return persona.display_name(language) if persona else persona_id
+
+    memory = MemoryService.build(
+        db=database.db,
+        cipher=cipher,
+        embedder=embedder,
+        messages=messages,
+        chat_model=llm,
+        settings=settings.memory,
+        count_tokens=llm.count_tokens,
+        persona_name=persona_name,
+    )
+    # Drains pending extractions first, so nothing the user said is lost on shutdown.
+    stack.push_async_callback(memory.aclose)
+    return memory
+
+
+def _telegram(settings: Settings, overrides: Overrides, stack: AsyncExitStack) -> Bot | None:
+    """The Bot API client when a token is set (it never polls unless the bot command runs)."""
+    token = settings.telegram.token
+    if token is None or not token.get_secret_value().strip():
+        return None
+    bot = build_bot(settings.telegram, api_server=overrides.telegram_api_server)
+    stack.push_async_callback(bot.session.close)
+    return bot
+
+
+def _attach_telegram(
+    settings: Settings,
+    billing: BillingComponents,
+    bot: Bot,
+    translator: Translator,
+    users: UserStore,
+    plans: PlanCatalog,
+) -> None:
+    """Stars and user notifications over the Bot API; admin alerts for money needing a human
+    (a rejected payment, a refund YooKassa refused)."""
+    notifier = BotNotifier(bot, translator, users, plans, settings.default_language)
+    billing.attach_telegram(AiogramStarsApi(bot), notifier, payload_secret=settings.telegram.token)
+    if settings.telegram.admin_ids:
+        billing.service.alerts = AdminAlerts(bot, settings.telegram.admin_ids)
+
+
+async def _start_speech(settings: Settings, metrics: Metrics, stack: AsyncExitStack) -> SpeechPool:
+    """The voice pool, or `NoSpeech` when the voice extra is not installed (voice notes then
+    get a polite "please type" answer)."""
+    try:
+        from companion.speech.metrics import PrometheusSpeechMetrics
+        from companion.speech.pool import TranscriptionPool
+        from companion.speech.transcriber import Transcriber
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        log.warning("voice notes are off: %s", exc)
+        return NoSpeech()
+    pool = TranscriptionPool(
+        Transcriber(settings.speech),
+        workers=settings.speech.workers,
+        queue_limit=settings.speech.queue_limit,
+        metrics=PrometheusSpeechMetrics(metrics.registry),
+    )
+    await pool.start()
+    stack.push_async_callback(pool.close)
+    return pool

@@ -1,2 +1,3 @@
-"""The Telegram front-end (aiogram 3). Entry points are in `companion.bot.runner`; what the bot
-needs from the rest of the service is `companion.bot.deps.BotDeps`. See docs/telegram.md."""
+"""The Telegram front-end (aiogram 3). It is built by `companion.app.build_app`; the dispatcher
+is `companion.bot.dispatcher.build_dispatcher(App.bot_services(), storage)`; what handlers
+receive by name is `companion.bot.services.BotServices`. See docs/telegram.md."""

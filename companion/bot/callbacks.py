@@ -33,3 +33,8 @@ class MemoryCb(CallbackData, prefix="mem"):
 
 class ForgetCb(CallbackData, prefix="forget"):
     action: str  # "yes" | "no"
+
+
+class BillingCb(CallbackData, prefix="bill"):
+    action: str  # plan | offer | card | stars | cancel | resume
+    plan: str = ""

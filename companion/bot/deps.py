@@ -1,27 +1,17 @@
-"""What the Telegram front-end needs from the rest of the service, and how it reaches handlers.
+"""The parts of the service's use cases the Telegram front-end calls, as Protocols.
 
-The composition root builds one `BotDeps`; `build_dispatcher` passes its fields to aiogram's
-dispatcher, so every handler can ask for them by name (``dialogs``, ``users``, ``user_data``,
-``personas``, ``memory``, ``events``, ``translator``, ``tg_settings``, ``replier``, ``photos``,
-``throttle``...) plus whatever `extra` holds (the billing and voice routers' services).
-The middlewares add ``user`` (`User`, possibly not stored yet), ``i18n`` (`I18n`) and
-``trace_id`` per update.
+They are the types of `companion.bot.services.BotServices` (what handlers receive by name),
+narrow so that a test or a benchmark can stand in for one service.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
-from redis.asyncio import Redis
-
-from companion.config import TelegramSettings
 from companion.dialogs.events import DialogEvent
 from companion.domain.models import MessageSource, User
 from companion.domain.personas import Persona
-from companion.domain.ports import EventSink, PersonaCatalog
-from companion.i18n import Translator
 
 
 class StartedConversation(Protocol):
@@ -76,29 +66,3 @@ class MemoryFacts(Protocol):
 
     async def list_facts(self, user_id: int) -> Sequence[Fact]: ...
     async def delete_fact(self, user_id: int, fact_id: str) -> bool: ...
-
-
-# Called with the user id by /forget: `before_erasure_hooks` before anything is erased (stopping
-# subscription renewals, which would outlive the data; if one raises, nothing is erased and the
-# user is asked to try again later), `erasure_hooks` after the database is erased (memory
-# caches, billing caches...).
-ErasureHook = Callable[[int], Awaitable[object]]
-
-
-@dataclass(slots=True)
-class BotDeps:
-    settings: TelegramSettings
-    translator: Translator
-    dialogs: Dialogs
-    users: Users
-    user_data: UserData
-    personas: PersonaCatalog
-    redis: Redis
-    key_prefix: str = "companion"
-    default_language: str = "ru"
-    memory: MemoryFacts | None = None
-    events: EventSink | None = None
-    before_erasure_hooks: Sequence[ErasureHook] = ()
-    erasure_hooks: Sequence[ErasureHook] = ()
-    # Anything else handlers of other routers need, by name (billing, transcriber...).
-    extra: dict[str, object] = field(default_factory=dict)

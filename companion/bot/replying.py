@@ -68,8 +68,8 @@ class ChatReplier:
         photos: PhotoSender,
         policy: StreamingPolicy,
         *,
-        events: EventSink | None = None,
-        paywall: Paywall | None = None,
+        events: EventSink,
+        paywall: Paywall,
     ) -> None:
         self._dialogs = dialogs
         self._paywall = paywall
@@ -164,14 +164,10 @@ class ChatReplier:
                 reply_markup=adult_keyboard(i18n, persona_id),
             )
             return
-        if self._paywall is not None:
-            await self._paywall(bot, chat_id, i18n, plain_name)
-        else:
-            await bot.send_message(chat_id, i18n("persona-needs-pro", name=name))
-        if self._events is not None:
-            await self._events.record(
-                Event(user_id=user.id, name=EventName.PAYWALL_SHOWN, data={"persona": persona_id})
-            )
+        await self._paywall(bot, chat_id, i18n, plain_name)
+        await self._events.record(
+            Event(user_id=user.id, name=EventName.PAYWALL_SHOWN, data={"persona": persona_id})
+        )
 
     async def _send_photo(self, bot: Bot, chat_id: int, photo: PhotoToSend) -> None:
         await self._photos.send(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime
+from decimal import Decimal
 
 TELEGRAM_TEXT_LIMIT = 4096
 TELEGRAM_CAPTION_LIMIT = 1024
@@ -72,3 +74,15 @@ def shorten(text: str, limit: int) -> str:
     if utf16_len(text) <= limit:
         return text
     return text[: _prefix_within(text, limit - 1)].rstrip() + "…"
+
+
+def date_text(value: datetime | None) -> str:
+    """A date as people read it in either language (UTC), or a dash."""
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%d.%m.%Y")
+
+
+def money_text(value: Decimal) -> str:
+    """Roubles without a needless ".00"."""
+    return f"{value:.2f}".removesuffix(".00")

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
-from companion.app import Container, build_container
+from companion.app import App, build_app
 from companion.cli.errors import fail, settings_or_exit, stderr
 from companion.config import LLMBackend, Settings
 from companion.dialogs.events import (
@@ -74,7 +74,7 @@ async def _run(
     language: str | None,
 ) -> None:
     interactive = message is None
-    async with build_container(settings, use_redis=False, watch_personas=interactive) as app:
+    async with build_app(settings, use_redis=False, watch_personas=interactive) as app:
         user = await _terminal_user(app, user_id, language)
         persona_id = persona_id or user.current_persona_id or _default_persona(app)
         try:
@@ -111,7 +111,7 @@ async def _run(
             raise typer.Exit(1)
 
 
-async def _repl(app: Container, user: User, persona_id: str) -> None:
+async def _repl(app: App, user: User, persona_id: str) -> None:
     while True:
         try:
             line = await asyncio.to_thread(stdout.input, "[bold cyan]you:[/bold cyan] ")
@@ -146,7 +146,7 @@ async def _repl(app: Container, user: User, persona_id: str) -> None:
 
 
 async def _turn(
-    app: Container, user: User, persona_id: str, text: str, name: str, *, interactive: bool
+    app: App, user: User, persona_id: str, text: str, name: str, *, interactive: bool
 ) -> bool:
     """One message and its streamed reply; False when it failed (message already shown)."""
     out = stdout if interactive else Console(file=sys.stdout, highlight=False, soft_wrap=True)
@@ -189,7 +189,7 @@ async def _turn(
     return False
 
 
-async def _terminal_user(app: Container, user_id: int, language: str | None) -> User:
+async def _terminal_user(app: App, user_id: int, language: str | None) -> User:
     user = await app.users.get(user_id)
     if user is None:
         # The terminal is run by the operator on their own machine: consent is implied.
@@ -212,19 +212,19 @@ def _default_language(settings: Settings) -> str:
     return settings.default_language
 
 
-def _default_persona(app: Container) -> str:
+def _default_persona(app: App) -> str:
     free = [p for p in app.personas.all(module=Module.SUPPORT) if not p.pro_only]
     if not free:
         fail("the persona library has no free Support persona; pass --persona")
     return free[0].id
 
 
-def _access_text(app: Container, user: User, decision: AccessDecision) -> str:
+def _access_text(app: App, user: User, decision: AccessDecision) -> str:
     key = "access-needs-pro" if decision is AccessDecision.NEEDS_PRO else "access-needs-adult"
     return app.translator.get(user.language, key)
 
 
-def _show_notice(app: Container, notice: Notice, console: Console) -> None:
+def _show_notice(app: App, notice: Notice, console: Console) -> None:
     text = app.translator.get(notice.language, notice.text_key)
     # soft_wrap off here: the console soft-wraps streamed text, which would crop a panel.
     console.print(Panel(text, border_style="yellow"), soft_wrap=False)

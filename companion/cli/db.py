@@ -20,7 +20,6 @@ from rich.table import Table
 from companion.cli.errors import fail, settings_or_exit
 from companion.config import Settings
 from companion.privacy.erasure import ErasureReport, RenewalsNotStoppedError
-from companion.privacy.wiring import build_erasure
 from companion.storage.crypto import (
     AesGcmCipher,
     DecryptionError,
@@ -130,37 +129,15 @@ def erase_user(
 
 
 async def _erase_user(settings: Settings, user_id: int) -> ErasureReport:
-    """The bot's erasure, wired the way the bot wires it. Stars subscriptions are cancelled
-    through the Bot API, which needs only the token: an aiogram Bot that never polls."""
-    # Imported here: the bot front-end (aiogram) loads only for this command.
-    from companion.app import build_container
-    from companion.billing.factory import build_billing
-    from companion.bot.runner import build_bot
-    from companion.cli.bot import wire_billing
+    """The bot's erasure (`App.erasure`), wired as the bot wires it. Stars subscriptions are
+    cancelled through the Bot API, which needs only the token: a Bot client that never polls.
+    Without a token no Stars subscription can be cancelled; billing then refuses to erase
+    someone who has one (its before-erasure step raises)."""
+    # Imported here: the whole service (aiogram included) loads only for this command.
+    from companion.app import build_app
 
-    async with build_container(settings, watch_personas=False) as container:
-        token = settings.telegram.token
-        telegram_bot = build_bot(settings.telegram) if token and token.get_secret_value() else None
-        if telegram_bot is not None:
-            billing = wire_billing(settings, container, telegram_bot)
-        else:
-            # Without a token no Stars subscription can be cancelled; billing then refuses to
-            # erase someone who has one (its before-erasure hook raises).
-            billing = build_billing(
-                settings,
-                container.database.db,
-                users=container.users,
-                events=container.events,
-                entitlements=container.entitlements,
-                plans=container.plans,
-                cipher=container.cipher,
-            )
-        try:
-            return await build_erasure(container, billing.service).erase(user_id)
-        finally:
-            await billing.aclose()
-            if telegram_bot is not None:
-                await telegram_bot.session.close()
+    async with build_app(settings, watch_personas=False) as app:
+        return await app.erasure.erase(user_id)
 
 
 @app.command("reencrypt")

@@ -49,3 +49,11 @@ async def test_bot_command_serves_a_conversation_by_polling(
             serving.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await serving
+        # Cancelling the bot stops its getUpdates loop too (aiogram's own would poll on, and
+        # log connection errors into whatever runs next in this process).
+        pollers = [t for t in asyncio.all_tasks() if _qualname(t) == "Dispatcher._polling"]
+        assert pollers == []
+
+
+def _qualname(task: asyncio.Task[object]) -> str:
+    return str(getattr(task.get_coro(), "__qualname__", ""))

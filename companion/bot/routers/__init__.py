@@ -1,1 +1,1 @@
-"""One router per screen; `companion.bot.runner.build_dispatcher` composes them in order."""
+"""One router per screen; `companion.bot.dispatcher.build_routers` includes them, in order."""

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
-from redis.asyncio import Redis
 
 from companion.bot.callbacks import ForgetCb
-from companion.bot.deps import ErasureHook, UserData
+from companion.bot.deps import UserData
 from companion.bot.filters import Magic
 from companion.bot.keyboards import forget_keyboard
 from companion.bot.localization import I18n
 from companion.domain.models import User
-from companion.privacy.erasure import Erasure, RedisUserKeys, RenewalsNotStoppedError
+from companion.privacy.erasure import Erasure, RenewalsNotStoppedError
 
 
 async def export(message: Message, user: User, i18n: I18n, user_data: UserData, bot: Bot) -> None:
@@ -39,26 +37,9 @@ async def forget_cancelled(query: CallbackQuery, i18n: I18n) -> None:
         await query.message.edit_text(i18n("forget-cancelled"))
 
 
-async def forget_confirmed(
-    query: CallbackQuery,
-    user: User,
-    i18n: I18n,
-    user_data: UserData,
-    redis: Redis,
-    key_prefix: str,
-    before_erasure_hooks: Sequence[ErasureHook] = (),
-    erasure_hooks: Sequence[ErasureHook] = (),
-    erasure: Erasure | None = None,
-) -> None:
+async def forget_confirmed(query: CallbackQuery, user: User, i18n: I18n, erasure: Erasure) -> None:
+    """The one erasure use case (`companion.privacy.erasure`), as `companion db erase-user`."""
     await query.answer()
-    # The composition root gives the full use case (`companion.privacy.wiring`); a dispatcher
-    # built from bare `BotDeps` gets the same use case over its hooks and Redis.
-    erasure = erasure or Erasure(
-        user_data,
-        before=before_erasure_hooks,
-        after=erasure_hooks,
-        redis_keys=RedisUserKeys(redis, prefix=key_prefix),
-    )
     try:
         await erasure.erase(user.id)
     except RenewalsNotStoppedError:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
+from companion.billing.checkout import CheckoutService
 from companion.bot.bad_updates import quietly
 from companion.bot.callbacks import AdultCb, LibraryCb
 from companion.bot.deps import Dialogs
@@ -16,9 +15,9 @@ from companion.bot.library import LibraryView
 from companion.bot.localization import I18n
 from companion.bot.replying import ChatReplier
 from companion.bot.texts import escape
-from companion.bot.user_cache import CachedUserStore
 from companion.dialogs.events import AccessDeniedError, UnknownPersonaError
 from companion.domain.models import User
+from companion.metrics import Metrics
 
 
 async def open_library(message: Message, i18n: I18n, library: LibraryView, bot: Bot) -> None:
@@ -64,17 +63,15 @@ async def adult_confirmed(
     query: CallbackQuery,
     callback_data: AdultCb,
     user: User,
-    users: CachedUserStore,
     i18n: I18n,
+    checkout: CheckoutService,
     dialogs: Dialogs,
     replier: ChatReplier,
     bot: Bot,
-    metrics: object = None,
+    metrics: Metrics,
 ) -> None:
     if user.adult_confirmed_at is None:
-        now = datetime.now(UTC)
-        await users.update(user.id, adult_confirmed_at=now)
-        user.adult_confirmed_at = now
+        user.adult_confirmed_at = await checkout.confirm_adult(user.id)
     await query.answer(i18n("adult-confirmed"))
     if isinstance(query.message, Message):
         await quietly(query.message.edit_reply_markup(reply_markup=None), metrics)

@@ -14,15 +14,16 @@ from companion.bot.keyboards import memory_keyboard
 from companion.bot.localization import I18n
 from companion.bot.texts import TELEGRAM_TEXT_LIMIT, escape, shorten, utf16_len
 from companion.domain.models import User
+from companion.metrics import Metrics
 
 # Buttons and the text must fit one message; the oldest facts beyond this are not listed.
 MAX_LISTED = 40
 
 
 async def _render(
-    memory: MemoryFacts | None, user: User, i18n: I18n
+    memory: MemoryFacts, user: User, i18n: I18n
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    facts = list(await memory.list_facts(user.id))[:MAX_LISTED] if memory is not None else []
+    facts = list(await memory.list_facts(user.id))[:MAX_LISTED]
     if not facts:
         return i18n("memory-empty"), None
     lines = [i18n("memory-title"), ""]
@@ -38,7 +39,7 @@ async def _render(
     return "\n".join(lines), memory_keyboard(shown)
 
 
-async def show_memory(message: Message, user: User, i18n: I18n, memory: MemoryFacts | None) -> None:
+async def show_memory(message: Message, user: User, i18n: I18n, memory: MemoryFacts) -> None:
     text, markup = await _render(memory, user, i18n)
     await message.answer(text, reply_markup=markup)
 
@@ -48,10 +49,10 @@ async def delete_fact(
     callback_data: MemoryCb,
     user: User,
     i18n: I18n,
-    memory: MemoryFacts | None,
-    metrics: object = None,
+    memory: MemoryFacts,
+    metrics: Metrics,
 ) -> None:
-    deleted = memory is not None and await memory.delete_fact(user.id, callback_data.fact)
+    deleted = await memory.delete_fact(user.id, callback_data.fact)
     await query.answer(i18n("memory-deleted" if deleted else "memory-not-found"))
     # Button data can be forged onto any message: only the (text) list is redrawn.
     if isinstance(query.message, Message) and query.message.text is not None:

@@ -5,8 +5,8 @@ The handler is thin: refuse by the declared size/duration (before downloading an
 transcript to the same `ChatReplier` the text router uses, marked `MessageSource.VOICE`. Any
 `SpeechError` becomes its localized text (voice.ftl) and nothing is stored.
 
-Needs ``speech_pool`` (`companion.speech.pool.TranscriptionPool`) among the dispatcher's data
-(`BotDeps.extra["speech_pool"]`); without it voice messages get a polite "type instead".
+Needs ``speech_pool`` (`companion.bot.services.SpeechPool`: the transcription pool, or
+`NoSpeech` when the "voice" extra is not installed, which answers a polite "type instead").
 ``/echo`` toggles ``user.settings.echo_transcripts`` ("🎤 You said: …" before each reply).
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
@@ -28,14 +27,10 @@ from companion.bot.deps import Users
 from companion.bot.filters import Check, Magic
 from companion.bot.localization import I18n
 from companion.bot.replying import ChatReplier
+from companion.bot.services import SpeechPool
 from companion.bot.texts import TELEGRAM_TEXT_LIMIT, escape, shorten
 from companion.domain.models import MessageSource, User
 from companion.speech.errors import AudioTooLargeError, SpeechError
-
-if TYPE_CHECKING:
-    # Only for the annotation: the bot must start without the "voice" extra (PyAV,
-    # faster-whisper) installed; voice messages then get "type instead".
-    from companion.speech.pool import TranscriptionPool
 
 log = logging.getLogger(__name__)
 
@@ -95,28 +90,36 @@ async def voice_message(
     user: User,
     i18n: I18n,
     replier: ChatReplier,
-    speech_pool: TranscriptionPool | None = None,
+    speech_pool: SpeechPool,
 ) -> None:
     media = _media(message)
-    if media is None:
+    text = await _transcribe(message, bot, user, i18n, speech_pool, media) if media else None
+    if text is None:
         return
-    if speech_pool is None:
-        await message.answer(i18n("voice-unavailable"))
-        return
-    chat_id = message.chat.id
+    if user.settings.echo_transcripts:
+        echo = i18n("voice-echo", text=escape(shorten(text, TELEGRAM_TEXT_LIMIT - 64)))
+        await message.answer(echo)
+    chat = message.chat
+    await replier.reply(bot, chat.id, chat.type, user, i18n, text, source=MessageSource.VOICE)
+
+
+async def _transcribe(
+    message: Message, bot: Bot, user: User, i18n: I18n, pool: SpeechPool, media: _Media
+) -> str | None:
+    """The note's text, or None when the user was told why there is none."""
     try:
-        speech_pool.check_declared(media.size_bytes, media.duration_s)
-        async with ChatActionSender.typing(bot=bot, chat_id=chat_id):
-            audio = await _download(bot, media, speech_pool.max_file_bytes)
-            transcript = await speech_pool.transcribe(user.id, audio)
+        pool.check_declared(media.size_bytes, media.duration_s)
+        async with ChatActionSender.typing(bot=bot, chat_id=message.chat.id):
+            audio = await _download(bot, media, pool.max_file_bytes)
+            transcript = await pool.transcribe(user.id, audio)
     except SpeechError as exc:
         log.info("voice note from %s not transcribed: %s", user.id, type(exc).__name__)
         await message.answer(i18n(exc.message_id, **exc.message_args))
-        return
+        return None
     except (TelegramAPIError, ClientError, TimeoutError) as exc:
         log.warning("voice note from %s could not be downloaded: %s", user.id, exc)
         await message.answer(i18n("voice-failed"))
-        return
+        return None
     log.info(
         "voice note from %s: %s, %.1f s of audio in %.1f s",
         user.id,
@@ -124,18 +127,7 @@ async def voice_message(
         transcript.duration_s,
         transcript.processing_s,
     )
-    if user.settings.echo_transcripts:
-        echo = i18n("voice-echo", text=escape(shorten(transcript.text, TELEGRAM_TEXT_LIMIT - 64)))
-        await message.answer(echo)
-    await replier.reply(
-        bot,
-        chat_id,
-        message.chat.type,
-        user,
-        i18n,
-        transcript.text,
-        source=MessageSource.VOICE,
-    )
+    return transcript.text
 
 
 async def toggle_echo(message: Message, user: User, i18n: I18n, users: Users) -> None:

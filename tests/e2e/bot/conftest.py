@@ -1,7 +1,7 @@
 """The bot as in production, driven over HTTP: Bot API emulator ↔ aiogram ↔ the real services.
 
 Real SecantusDB (MongoDB wire) and Redis, the OpenAI-compatible emulator as the model, personas
-from YAML files with real images, the composition root (`companion.app.build_container`).
+from YAML files with real images, the one composition root (`companion.app.build_app`).
 
     async def test_something(harness):
         anna = harness.user(1001, language_code="en")
@@ -33,15 +33,10 @@ from PIL import Image
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
-from companion.app import Container, build_container
-from companion.bot.deps import BotDeps, MemoryFacts
-from companion.bot.runner import (
-    build_bot,
-    build_dispatcher,
-    build_fsm_storage,
-    create_webhook_app,
-    register_webhook,
-)
+from companion.app import App, Overrides, build_app
+from companion.bot.dispatcher import build_dispatcher
+from companion.bot.runner import build_fsm_storage
+from companion.bot.webhook import create_webhook_app, register_webhook
 from companion.config import Environment, Settings
 from companion.storage import collections as c
 from tests.emulators.openai_server import OpenAIEmulator
@@ -119,7 +114,7 @@ class BotHarness:
     tg: TelegramBotAPIEmulator
     llm: OpenAIEmulator
     settings: Settings
-    container: Container
+    container: App
     bot: Bot
     dp: Dispatcher
     redis: Redis
@@ -222,27 +217,16 @@ async def running_bot(
     mongo_uri: str,
     *,
     webhook: bool = False,
-    memory: MemoryFacts | None = None,
+    overrides: Overrides | None = None,
 ) -> AsyncIterator[BotHarness]:
+    """The bot as `companion bot` builds it (`companion.app.build_app`), polling the emulator
+    or serving a webhook it registers there; `overrides` replace what a test fakes."""
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
-    async with build_container(settings, watch_personas=False) as container:
-        assert container.redis is not None
-        deps = BotDeps(
-            settings=settings.telegram,
-            translator=container.translator,
-            dialogs=container.dialog,
-            users=container.users,
-            user_data=container.user_data,
-            personas=container.personas,
-            redis=container.redis,
-            key_prefix=settings.redis.key_prefix,
-            default_language=settings.default_language,
-            memory=memory or container.memory,
-            events=container.events,
-        )
-        bot = build_bot(settings.telegram)
-        dp = build_dispatcher(deps, build_fsm_storage(container.redis, settings.redis))
-        harness = BotHarness(tg, llm, settings, container, bot, dp, container.redis, mongo)
+    async with build_app(settings, overrides, watch_personas=False) as app:
+        assert app.redis is not None and app.telegram is not None
+        bot = app.telegram
+        dp = build_dispatcher(app.bot_services(), build_fsm_storage(app.redis, settings.redis))
+        harness = BotHarness(tg, llm, settings, app, bot, dp, app.redis, mongo)
         polling: asyncio.Task[None] | None = None
         try:
             if webhook:
@@ -250,8 +234,8 @@ async def running_bot(
                 telegram = settings.telegram.model_copy(
                     update={"webhook_url": f"http://127.0.0.1:{port}"}
                 )
-                app = create_webhook_app(bot, dp, telegram)
-                harness.webhook_runner = web.AppRunner(app, access_log=None)
+                web_app = create_webhook_app(bot, dp, telegram)
+                harness.webhook_runner = web.AppRunner(web_app, access_log=None)
                 await harness.webhook_runner.setup()
                 await web.TCPSite(harness.webhook_runner, "127.0.0.1", port).start()
                 await register_webhook(bot, dp, telegram)
@@ -272,13 +256,11 @@ async def running_bot(
                     await asyncio.wait_for(polling, 10)
             if harness.webhook_runner is not None:
                 await harness.webhook_runner.cleanup()  # also closes the bot session
-            elif not webhook:
-                await bot.session.close()
             await mongo.drop_database(settings.mongo.database)
             await mongo.close()
-            keys = [k async for k in container.redis.scan_iter(f"{settings.redis.key_prefix}:*")]
+            keys = [k async for k in app.redis.scan_iter(f"{settings.redis.key_prefix}:*")]
             if keys:
-                await container.redis.delete(*keys)
+                await app.redis.delete(*keys)
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ from aiohttp import web
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
-from companion.app import build_container
+from companion.app import build_app
 from companion.billing.factory import BillingComponents
 from companion.billing.ledger import Provider
 from companion.billing.webhook import setup_billing_routes
-from companion.bot.runner import build_bot, build_dispatcher, build_fsm_storage
-from companion.cli.bot import bot_deps, wire_billing
+from companion.bot.dispatcher import build_dispatcher
+from companion.bot.runner import build_fsm_storage
 from companion.config import Settings
 from companion.domain.models import SubscriptionStatus
 from tests.e2e.bot.conftest import BotHarness, make_settings
@@ -54,22 +54,20 @@ async def billing_bot(
     yookassa: YooKassaEmulator,
 ) -> AsyncIterator[BillingBot]:
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
-    async with build_container(settings, watch_personas=False) as container:
-        assert container.redis is not None
-        bot = build_bot(settings.telegram)
-        billing = wire_billing(settings, container, bot)
-        deps = bot_deps(container, {"billing": billing.service, "stars_billing": billing.stars})
-        dp = build_dispatcher(deps, build_fsm_storage(container.redis, settings.redis))
-        app = web.Application()
-        setup_billing_routes(app, billing.service)
-        runner = web.AppRunner(app)
+    async with build_app(settings, watch_personas=False) as app:
+        assert app.redis is not None and app.telegram is not None
+        bot, billing = app.telegram, app.billing
+        dp = build_dispatcher(app.bot_services(), build_fsm_storage(app.redis, settings.redis))
+        web_app = web.Application()
+        setup_billing_routes(web_app, billing.service)
+        runner = web.AppRunner(web_app)
         await runner.setup()
         port = free_port()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         polling = asyncio.create_task(
             dp.start_polling(bot, handle_signals=False, polling_timeout=1, close_bot_session=False)
         )
-        harness = BotHarness(tg, llm, settings, container, bot, dp, container.redis, mongo)
+        harness = BotHarness(tg, llm, settings, app, bot, dp, app.redis, mongo)
         try:
             yield BillingBot(
                 harness,
@@ -83,13 +81,11 @@ async def billing_bot(
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(polling, 10)
             await runner.cleanup()
-            await billing.aclose()
-            await bot.session.close()
             await mongo.drop_database(settings.mongo.database)
             await mongo.close()
-            keys = [k async for k in container.redis.scan_iter(f"{settings.redis.key_prefix}:*")]
+            keys = [k async for k in app.redis.scan_iter(f"{settings.redis.key_prefix}:*")]
             if keys:
-                await container.redis.delete(*keys)
+                await app.redis.delete(*keys)
 
 
 @pytest.fixture
@@ -506,7 +502,7 @@ async def test_show_paywall_for_the_chat_router(shop: BillingBot) -> None:
     user = harness.user(3007)
     await harness.onboard(user)
     i18n = I18n(harness.container.translator, "en")
-    await show_paywall(harness.bot, user.id, i18n, shop.billing.service, "Lily")
+    await show_paywall(harness.bot, user.id, i18n, shop.billing.service.plans, "Lily")
     call = await user.expect("sendMessage", contains="Lily is available with PRO")
     assert "Companion PRO" in (call.text or "")
     assert [text for text, _ in user.buttons()][:2] == [

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 import numpy as np
 import pytest
 
+from companion.app import Overrides
 from companion.config import Settings
 from companion.memory.facts import Fact
 from companion.memory.store import FactStore
@@ -51,7 +52,9 @@ async def data_harness(
         async def delete_fact(self, user_id: int, fact_id: str) -> bool:
             return await holder["facts"].delete_fact(user_id, fact_id)
 
-    async with running_bot(bot_settings, tg, llm, mongo_uri, memory=Late()) as harness:
+    async with running_bot(
+        bot_settings, tg, llm, mongo_uri, overrides=Overrides(memory_facts=Late())
+    ) as harness:
         cipher = load_cipher(bot_settings.privacy, bot_settings.environment)
         holder["facts"] = StoredFacts(FactStore(harness.container.database.db, cipher))
         yield harness, holder["facts"]

@@ -1,7 +1,7 @@
 """/forget through the real bot leaves nothing about the person: not in any collection, not in
 Redis, not in the logs, not in any file of the embedded database's directory.
 
-The bot runs as in production (`companion.cli.bot.bot_deps` and `wire_billing`) over its own
+The bot runs as in production (`companion.app.build_app`, the one composition root) over its own
 embedded SecantusDB, so the server's files are this test's to read. The person has a name and
 a username, told the bot something, and pays by a saved card (YooKassa emulator) whose token
 renews the subscription.
@@ -23,10 +23,10 @@ from aiohttp import web
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
-from companion.app import build_container
+from companion.app import build_app
 from companion.billing.webhook import setup_billing_routes
-from companion.bot.runner import build_bot, build_dispatcher, build_fsm_storage
-from companion.cli.bot import bot_deps, wire_billing
+from companion.bot.dispatcher import build_dispatcher
+from companion.bot.runner import build_fsm_storage
 from companion.config import Settings
 from companion.storage import collections as c
 from tests.e2e.bot.conftest import BotHarness, make_settings
@@ -112,15 +112,14 @@ async def production_bot(
     *,
     clear_redis: bool = True,
 ) -> AsyncIterator[tuple[BotHarness, str]]:
-    async with build_container(settings, watch_personas=False) as container:
-        assert container.redis is not None and container.database.embedded is not None
-        bot = build_bot(settings.telegram)
-        billing = wire_billing(settings, container, bot)
-        deps = bot_deps(container, {"billing": billing.service, "stars_billing": billing.stars})
-        dp = build_dispatcher(deps, build_fsm_storage(container.redis, settings.redis))
-        app = web.Application()
-        setup_billing_routes(app, billing.service)
-        runner = web.AppRunner(app)
+    async with build_app(settings, watch_personas=False) as app:
+        assert app.redis is not None and app.database.embedded is not None
+        assert app.telegram is not None
+        bot = app.telegram
+        dp = build_dispatcher(app.bot_services(), build_fsm_storage(app.redis, settings.redis))
+        web_app = web.Application()
+        setup_billing_routes(web_app, app.billing.service)
+        runner = web.AppRunner(web_app)
         await runner.setup()
         port = free_port()
         await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -128,9 +127,9 @@ async def production_bot(
             dp.start_polling(bot, handle_signals=False, polling_timeout=1, close_bot_session=False)
         )
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            container.database.embedded.uri, tz_aware=True
+            app.database.embedded.uri, tz_aware=True
         )
-        harness = BotHarness(tg, llm, settings, container, bot, dp, container.redis, mongo)
+        harness = BotHarness(tg, llm, settings, app, bot, dp, app.redis, mongo)
         try:
             yield harness, f"http://127.0.0.1:{port}{settings.billing.webhook_path}"
         finally:
@@ -139,12 +138,10 @@ async def production_bot(
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(polling, 10)
             await runner.cleanup()
-            await billing.aclose()
-            await bot.session.close()
             await mongo.close()
-            keys = [k async for k in container.redis.scan_iter(f"{settings.redis.key_prefix}:*")]
+            keys = [k async for k in app.redis.scan_iter(f"{settings.redis.key_prefix}:*")]
             if keys and clear_redis:
-                await container.redis.delete(*keys)
+                await app.redis.delete(*keys)
 
 
 async def test_forget_leaves_no_trace_in_database_redis_logs_or_files(

@@ -34,15 +34,10 @@ from aiohttp import web
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
-from companion.app import build_container
-from companion.bot.runner import (
-    build_bot,
-    build_dispatcher,
-    build_fsm_storage,
-    create_webhook_app,
-    register_webhook,
-)
-from companion.cli.bot import bot_deps, wire_billing
+from companion.app import build_app
+from companion.bot.dispatcher import build_dispatcher
+from companion.bot.runner import build_fsm_storage
+from companion.bot.webhook import create_webhook_app, register_webhook
 from companion.config import Settings
 from tests.e2e.bot.conftest import WEBHOOK_SECRET, BotHarness
 from tests.e2e.bot.test_bad_updates import LoopErrors, record_text
@@ -373,32 +368,29 @@ async def hook(
             }
         )
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
-        async with build_container(settings, watch_personas=False) as container:
-            assert container.redis is not None and settings.telegram.webhook_url
-            bot = build_bot(settings.telegram)
-            billing = wire_billing(settings, container, bot)
-            extra = {"billing": billing.service, "stars_billing": billing.stars}
-            deps = bot_deps(container, dict(extra))
-            dp = build_dispatcher(deps, build_fsm_storage(container.redis, settings.redis))
+        async with build_app(settings, watch_personas=False) as app:
+            assert app.redis is not None and app.telegram is not None
+            assert settings.telegram.webhook_url
+            bot = app.telegram
+            dp = build_dispatcher(app.bot_services(), build_fsm_storage(app.redis, settings.redis))
             runner = web.AppRunner(create_webhook_app(bot, dp, settings.telegram))
             await runner.setup()
             port = int(settings.telegram.webhook_url.rsplit(":", 1)[1])
             await web.TCPSite(runner, "127.0.0.1", port).start()
             await register_webhook(bot, dp, settings.telegram)
-            harness = BotHarness(tg, llm, settings, container, bot, dp, container.redis, mongo)
+            harness = BotHarness(tg, llm, settings, app, bot, dp, app.redis, mongo)
             harness.webhook_url = f"{settings.telegram.webhook_url}{settings.telegram.webhook_path}"
             harness.webhook_runner = runner
             try:
                 yield harness
             finally:
                 await runner.cleanup()  # also closes the bot session
-                await billing.aclose()
                 await mongo.drop_database(settings.mongo.database)
                 await mongo.close()
                 prefix = settings.redis.key_prefix
-                keys = [k async for k in container.redis.scan_iter(f"{prefix}:*")]
+                keys = [k async for k in app.redis.scan_iter(f"{prefix}:*")]
                 if keys:
-                    await container.redis.delete(*keys)
+                    await app.redis.delete(*keys)
 
 
 async def _post(session: aiohttp.ClientSession, url: str, body: bytes, secret: str | None) -> int:

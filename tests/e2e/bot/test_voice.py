@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
-from companion.config import SpeechSettings
+from companion.app import Overrides
+from companion.config import Settings, SpeechSettings
 from companion.domain.models import MessageRole, MessageSource
 from companion.speech.pool import TranscriptionPool
 from companion.speech.transcriber import Transcriber, build_whisper_model
-from tests.e2e.bot.conftest import BotHarness
-from tests.emulators.telegram import TelegramUser
+from tests.e2e.bot.conftest import BotHarness, running_bot
+from tests.emulators.openai_server import OpenAIEmulator
+from tests.emulators.telegram import TelegramBotAPIEmulator, TelegramUser
 
 pytestmark = pytest.mark.slow
 
@@ -31,17 +33,23 @@ def whisper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SpeechSe
 
 @pytest.fixture
 async def voice_harness(
-    harness: BotHarness, whisper: tuple[SpeechSettings, Any]
+    bot_settings: Settings,
+    tg: TelegramBotAPIEmulator,
+    llm: OpenAIEmulator,
+    mongo_uri: str,
+    whisper: tuple[SpeechSettings, Any],
 ) -> AsyncIterator[BotHarness]:
     settings, model = whisper
     pool = TranscriptionPool(
         Transcriber(settings, model_factory=lambda: model), workers=2, queue_limit=4
     )
-    # What the composition root does with BotDeps.extra["speech_pool"]: dispatcher data that
-    # handlers receive by name.
-    harness.dp.workflow_data["speech_pool"] = pool
-    yield harness
-    await pool.close()
+    # The pool around the module's one loaded model replaces the one `companion bot` starts.
+    try:
+        overrides = Overrides(speech_pool=pool)
+        async with running_bot(bot_settings, tg, llm, mongo_uri, overrides=overrides) as harness:
+            yield harness
+    finally:
+        await pool.close()
 
 
 async def ready_user(harness: BotHarness, user_id: int, language: str = "English") -> TelegramUser:

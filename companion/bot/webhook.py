@@ -1,0 +1,217 @@
+"""The webhook worker: an aiohttp server answering Telegram's POSTs, /healthz and /readyz.
+
+Requests without the right ``X-Telegram-Bot-Api-Secret-Token`` get 401 and are not processed.
+Each update is claimed in Redis before the 200 (`companion.bot.delivery`), then handled in the
+background with at most ``telegram.max_concurrent_updates`` in flight. Several processes may
+share the port (``SO_REUSEPORT``). On SIGTERM a worker stops taking updates, lets replies in
+flight finish (up to ``telegram.shutdown_timeout_s``) and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.types import Update
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+
+from companion.bot import bad_updates
+from companion.bot.delivery import CLAIMED, UpdateDelivery
+from companion.bot.readiness import Readiness, add_health_routes
+from companion.bot.runner import BotConfigError
+from companion.config import TelegramSettings
+
+log = logging.getLogger(__name__)
+
+
+class BoundedRequestHandler(SimpleRequestHandler):
+    """aiogram's webhook handler, answering at once and handling the update in the background,
+    but with at most `max_concurrency` updates in flight: while the worker is full the answer
+    waits, so Telegram (limited by ``max_connections``) keeps the rest queued on its side."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        bot: Bot,
+        *,
+        secret_token: str,
+        max_concurrency: int,
+        shutdown_timeout_s: float = 30.0,
+    ) -> None:
+        super().__init__(dispatcher, bot, handle_in_background=True, secret_token=secret_token)
+        self._slots = asyncio.Semaphore(max(1, max_concurrency))
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._shutdown_timeout_s = shutdown_timeout_s
+
+    async def close(self) -> None:
+        """On shutdown: let admitted updates finish (the dispatcher's shutdown already waited
+        for those in handlers), then close the bot's HTTP session."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=self._shutdown_timeout_s)
+        await super().close()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        token = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not self.verify_secret(token, self.bot):
+            bad_updates.count(self.dispatcher.workflow_data.get("metrics"), bad_updates.BAD_SECRET)
+            log.warning("webhook request with a wrong secret token refused")
+            return web.Response(body="Unauthorized", status=401)
+        await self._slots.acquire()
+        try:
+            update = await request.json(loads=self.bot.session.json_loads)
+        except Exception:
+            self._slots.release()
+            return web.Response(body="Bad Request", status=400)
+        refused = await self._admit(update)
+        if refused is not None:
+            self._slots.release()
+            return refused
+        task = asyncio.create_task(self._feed(update))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return web.json_response({}, dumps=self.bot.session.json_dumps)
+
+    __call__ = handle
+
+    def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
+        """Constant time, on bytes: a header with non-ASCII characters is a wrong secret (aiogram
+        compares str, which raises TypeError for them: a 500 with a traceback)."""
+        if not self.secret_token:
+            return True
+        try:
+            given = telegram_secret_token.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return False
+        return hmac.compare_digest(given, self.secret_token.encode("utf-8"))
+
+    async def _admit(self, update: dict[str, Any]) -> web.Response | None:
+        """Claim the update before answering 200 (see `companion.bot.delivery`): None to handle
+        it, else the answer: 200 for a duplicate, 503 when Redis cannot say (Telegram then
+        delivers it again later, so it is not lost)."""
+        delivery: UpdateDelivery = self.dispatcher.workflow_data["delivery"]
+        update_id = update.get("update_id") if isinstance(update, dict) else None
+        if not isinstance(update_id, int):
+            return None
+        try:
+            fresh = await delivery.claim(update_id)
+        except RedisError as exc:
+            log.warning("update %s refused for now (Redis: %s)", update_id, type(exc).__name__)
+            return web.json_response(
+                {"ok": False, "description": "temporarily unavailable"}, status=503
+            )
+        if not fresh:
+            log.info("update %s was delivered again; already handled", update_id)
+            return web.json_response({}, dumps=self.bot.session.json_dumps)
+        return None
+
+    async def _feed(self, update: dict[str, Any]) -> None:
+        try:
+            await self.dispatcher.feed_raw_update(self.bot, update, **{CLAIMED: True})
+        except ValidationError as exc:
+            if exc.title != Update.__name__:
+                raise
+            # Already answered 200, so Telegram will not send it again and again; the log
+            # names the fields, never their values (they may be what someone wrote).
+            bad_updates.invalid_update(update, exc, self.dispatcher.workflow_data.get("metrics"))
+        finally:
+            self._slots.release()
+
+
+def create_webhook_app(bot: Bot, dp: Dispatcher, settings: TelegramSettings) -> web.Application:
+    """The aiohttp app of one webhook worker: POST `webhook_path`, GET /healthz (liveness) and
+    GET /readyz (database, Redis, model; 503 naming what is down).
+
+    Requests without the right ``X-Telegram-Bot-Api-Secret-Token`` get 401 and are not
+    processed."""
+    if settings.webhook_secret is None or not settings.webhook_secret.get_secret_value():
+        raise BotConfigError(
+            "telegram.webhook_secret is required in webhook mode (1-256 characters A-Z, a-z, "
+            "0-9, _ and -): set COMPANION_TELEGRAM__WEBHOOK_SECRET"
+        )
+    app = web.Application()
+    # Registered before the request handler's own shutdown (which closes the bot session), so
+    # replies in flight finish first.
+    setup_application(app, dp, bot=bot)
+    BoundedRequestHandler(
+        dispatcher=dp,
+        bot=bot,
+        secret_token=settings.webhook_secret.get_secret_value(),
+        max_concurrency=settings.max_concurrent_updates,
+        shutdown_timeout_s=settings.shutdown_timeout_s,
+    ).register(app, path=settings.webhook_path)
+
+    add_health_routes(app, readiness_of(dp))
+    return app
+
+
+def readiness_of(dp: Dispatcher) -> Readiness:
+    """The dispatcher's readiness checks (`BotServices.readiness`: database, Redis, model)."""
+    readiness: Readiness = dp.workflow_data["readiness"]
+    return readiness
+
+
+async def register_webhook(bot: Bot, dp: Dispatcher, settings: TelegramSettings) -> None:
+    if not settings.webhook_url:
+        raise BotConfigError(
+            "telegram.webhook_url is required in webhook mode: the public https URL Telegram "
+            "posts to (set COMPANION_TELEGRAM__WEBHOOK_URL)"
+        )
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    url = settings.webhook_url.rstrip("/")
+    if not url.endswith(settings.webhook_path):
+        url += settings.webhook_path
+    await bot.set_webhook(
+        url,
+        secret_token=secret,
+        allowed_updates=dp.resolve_used_update_types(),
+        drop_pending_updates=False,
+    )
+    log.info("webhook registered at %s", url)
+
+
+async def run_webhook(
+    bot: Bot,
+    dp: Dispatcher,
+    settings: TelegramSettings,
+    *,
+    register: bool = True,
+    configure: Callable[[web.Application], None] | None = None,
+) -> None:
+    """Serve the webhook until SIGINT/SIGTERM. Several processes may share the port.
+
+    `configure` adds other routes to the same server (the YooKassa notification endpoint)."""
+    app = create_webhook_app(bot, dp, settings)
+    if configure is not None:
+        configure(app)
+    if register:
+        await register_webhook(bot, dp, settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port, reuse_port=True)
+    await site.start()
+    log.info(
+        "webhook worker listening on %s:%s%s",
+        settings.webhook_host,
+        settings.webhook_port,
+        settings.webhook_path,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("webhook worker stopping")
+        # Stops listening, then runs on_shutdown: replies in flight finish, the session closes.
+        await runner.cleanup()
