@@ -206,7 +206,11 @@ async def build_app(
         subscriptions = SubscriptionRepository(db, cipher)
         plans = PlanCatalog(settings.billing.plans)
         entitlements = EntitlementService(
-            subscriptions, redis, plans, key_prefix=settings.redis.key_prefix
+            subscriptions,
+            redis,
+            plans,
+            key_prefix=settings.redis.key_prefix,
+            ttl_s=settings.billing.entitlement_cache_ttl_s,
         )
 
         memory = _memory(settings, stack, database, cipher, messages, llm, personas)

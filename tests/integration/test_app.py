@@ -1,0 +1,89 @@
+"""The composition root (`companion.app.build_app`) against real MongoDB-wire and Redis: what it
+builds follows the settings, and what a front-end does not need is not started."""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+
+from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
+
+from companion.app import build_app
+from companion.bot.runner import BotConfigError
+from companion.bot.services import NoMemory, NoSpeech
+from companion.config import Environment, Settings
+from tests.conftest import REDIS_URL
+
+
+def _settings(mongo_uri: str, prefix: str, **billing: object) -> Settings:
+    return Settings(
+        environment=Environment.TEST,
+        mongo={"uri": mongo_uri, "database": f"app_{uuid.uuid4().hex[:10]}"},
+        redis={"url": REDIS_URL, "key_prefix": prefix},
+        llm={"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "max_retries": 0},
+        telegram={"token": "123456:TEST-token"},
+        memory={"enabled": False},
+        personas={"hot_reload": False},
+        privacy={"encryption_key": base64.b64encode(os.urandom(32)).decode()},
+        billing=billing,
+    )
+
+
+async def _drop(settings: Settings) -> None:
+    assert settings.mongo.uri is not None
+    uri = settings.mongo.uri.get_secret_value()
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(uri)
+    await client.drop_database(settings.mongo.database)
+    await client.close()
+
+
+async def test_entitlement_cache_lives_as_long_as_billing_settings_say(
+    mongo_uri: str, redis_client: Redis, redis_prefix: str
+) -> None:
+    """billing.entitlement_cache_ttl_s reached `companion billing` only; the bot kept 30 s."""
+    settings = _settings(mongo_uri, redis_prefix, entitlement_cache_ttl_s=5)
+    try:
+        async with build_app(settings, watch_personas=False) as app:
+            assert await app.entitlements.subscription(4711) is None  # cached: no subscription
+        ttl = await redis_client.ttl(f"{redis_prefix}:billing:subscription:4711")
+        assert 0 < ttl <= 5
+    finally:
+        await _drop(settings)
+        await redis_client.delete(f"{redis_prefix}:billing:subscription:4711")
+
+
+async def test_the_bot_gets_typed_services_and_disabled_variants(
+    mongo_uri: str, redis_prefix: str
+) -> None:
+    settings = _settings(mongo_uri, redis_prefix)
+    try:
+        async with build_app(settings, watch_personas=False) as app:
+            services = app.bot_services()
+            # Memory is off and no pool was started: typed stand-ins, not None.
+            assert isinstance(services.memory, NoMemory)
+            assert isinstance(services.speech_pool, NoSpeech)
+            # Stars are wired for existing subscribers even when not sold.
+            assert services.stars_billing is app.billing.stars
+            assert services.stars_billing.selling is False
+            assert services.erasure is app.erasure
+    finally:
+        await _drop(settings)
+
+
+async def test_the_terminal_chat_has_no_redis_and_cannot_serve_the_bot(
+    mongo_uri: str, redis_prefix: str
+) -> None:
+    settings = _settings(mongo_uri, redis_prefix)
+    try:
+        async with build_app(settings, use_redis=False, watch_personas=False) as app:
+            assert app.redis is None
+            try:
+                app.bot_services()
+            except BotConfigError as exc:
+                assert "Redis" in str(exc)
+            else:
+                raise AssertionError("the bot was served without Redis")
+    finally:
+        await _drop(settings)
