@@ -102,6 +102,12 @@ async def main() -> None:
         help="one embedding model per --data (default: --model for all)",
     )
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--weights",
+        type=float,
+        nargs="*",
+        help="one weight per --data in the objective (default: all the same)",
+    )
     parser.add_argument("--cache-dir", type=Path, default=CACHE)
     parser.add_argument(
         "--cached-only",
@@ -146,12 +152,12 @@ async def main() -> None:
         return replace(RetrieverConfig(), **setting, lexical_weight=round(1.0 - dense, 3))  # type: ignore[arg-type]
 
     async def value(setting: dict[str, object]) -> float:
-        # Each set counts the same, however many questions it has.
+        # Each set counts the same (or as --weights says), however many questions it has.
         per_set: list[float] = []
         for evaluator, baselines in fit:
             ranked = await evaluator.hybrid(config_of(setting))
             per_set.append(objective(margins(evaluator.score(ranked | baselines), 10)))
-        return float(np.mean(per_set))
+        return float(np.average(per_set, weights=args.weights or None))
 
     started = time.perf_counter()
     current = dict(START)
