@@ -16,7 +16,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from aiogram import Bot
 from redis.asyncio import Redis
@@ -43,7 +42,7 @@ from companion.llm.factory import build_chat_model
 from companion.memory.embedder import build_embedder
 from companion.memory.service import MemoryService
 from companion.metrics import Metrics
-from companion.personas.repository import PersonaRepository
+from companion.personas.repository import PersonaRepository, packaged_library_dir
 from companion.privacy.consent import Onboarding
 from companion.privacy.erasure import Erasure
 from companion.privacy.wiring import build_erasure
@@ -58,8 +57,6 @@ from companion.storage.user_data import UserDataService
 from companion.storage.users import UserRepository
 
 log = logging.getLogger(__name__)
-
-PACKAGED_PERSONAS = Path(__file__).resolve().parent / "personas" / "library"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,14 +153,16 @@ async def build_app(
     use_redis: bool = True,
     watch_personas: bool | None = None,
     speech: bool = False,
+    telegram: bool = True,
 ) -> AsyncIterator[App]:
     """Build every service. `use_redis=False` serves one process (the terminal chat);
-    `speech=True` starts the voice transcription pool (the bot)."""
+    `speech=True` starts the voice transcription pool (the bot); `telegram=False` builds no Bot
+    API client even with a token (operator commands that must not message anyone)."""
     overrides = overrides or Overrides()
     async with AsyncExitStack() as stack:
         metrics = Metrics()
         translator = Translator()
-        personas = PersonaRepository(settings.personas.directory or PACKAGED_PERSONAS)
+        personas = PersonaRepository(settings.personas.directory or packaged_library_dir())
         personas.load_all()
         for issue in personas.errors:
             log.error("persona card problem: %s", issue)
@@ -243,7 +242,7 @@ async def build_app(
         )
         stack.push_async_callback(dialog.drain)
 
-        telegram = _telegram(settings, overrides, stack)
+        bot = _telegram(settings, overrides, stack) if telegram else None
         billing = build_billing(
             settings,
             db,
@@ -256,8 +255,8 @@ async def build_app(
         )
         # Stops the jobs (if a front-end started them) before the stores close.
         stack.push_async_callback(billing.aclose)
-        if telegram is not None:
-            _attach_telegram(settings, billing, telegram, translator, users, plans)
+        if bot is not None:
+            _attach_telegram(settings, billing, bot, translator, users, plans)
 
         erasure = build_erasure(
             user_data,
@@ -294,7 +293,7 @@ async def build_app(
             memory=memory,
             dialog=dialog,
             onboarding=Onboarding(users, events, redis, key_prefix=settings.redis.key_prefix),
-            telegram=telegram,
+            telegram=bot,
             billing=billing,
             erasure=erasure,
             readiness=Readiness(service_checks(database, redis, llm)),
@@ -364,9 +363,13 @@ def _attach_telegram(
     """Stars and user notifications over the Bot API; admin alerts for money needing a human
     (a rejected payment, a refund YooKassa refused)."""
     notifier = BotNotifier(bot, translator, users, plans, settings.default_language)
-    billing.attach_telegram(AiogramStarsApi(bot), notifier, payload_secret=settings.telegram.token)
-    if settings.telegram.admin_ids:
-        billing.service.alerts = AdminAlerts(bot, settings.telegram.admin_ids)
+    admins = settings.telegram.admin_ids
+    billing.attach_telegram(
+        AiogramStarsApi(bot),
+        notifier,
+        payload_secret=settings.telegram.token,
+        alerts=AdminAlerts(bot, admins) if admins else None,
+    )
 
 
 async def _start_speech(settings: Settings, metrics: Metrics, stack: AsyncExitStack) -> SpeechPool:
