@@ -1,7 +1,8 @@
 """`companion billing ...`: plans, a user's subscription, grants, and the jobs run by hand.
 
 The bot runs the jobs itself (`BillingScheduler`); `run-jobs` is for cron-style deployments or
-to heal something at once. Users are not notified from here (the bot's notifier is not built).
+to heal something at once. Users are not notified from here (built by `companion.app.build_app`
+without the Bot API client).
 """
 
 from __future__ import annotations
@@ -12,21 +13,15 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
-from redis.asyncio import Redis
 from rich.console import Console
 from rich.table import Table
 
-from companion.billing.entitlements import EntitlementService
-from companion.billing.factory import BillingComponents, build_billing
+from companion.billing.factory import BillingComponents
 from companion.billing.plans import PlanCatalog, UnknownPlanError
 from companion.cli.errors import fail, settings_or_exit
 from companion.config import Settings
-from companion.storage.crypto import load_cipher
-from companion.storage.database import DatabaseUnavailableError, open_database
-from companion.storage.events import EventRepository
-from companion.storage.redis import RedisUnavailableError, create_redis
-from companion.storage.subscriptions import SubscriptionRepository
-from companion.storage.users import UserRepository
+from companion.storage.database import DatabaseUnavailableError
+from companion.storage.redis import RedisUnavailableError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,45 +41,25 @@ def billing() -> None:
 
 
 def _run(settings: Settings, work: Callable[[BillingComponents], Awaitable[T]]) -> T:
-    async def run() -> T:
-        database = await open_database(settings)
-        redis: Redis | None = None
-        try:
-            try:
-                redis = await create_redis(settings.redis)
-            except RedisUnavailableError as exc:
-                # Without Redis the bot's cached entitlements refresh within their TTL.
-                stdout.print(f"[yellow]warning:[/yellow] {exc}")
-            db = database.db
-            cipher = load_cipher(settings.privacy, settings.environment)
-            plans = PlanCatalog(settings.billing.plans)
-            entitlements = EntitlementService(
-                SubscriptionRepository(db, cipher),
-                redis,
-                plans,
-                key_prefix=settings.redis.key_prefix,
-                ttl_s=settings.billing.entitlement_cache_ttl_s,
-            )
-            components = build_billing(
-                settings,
-                db,
-                users=UserRepository(db, cipher),
-                events=EventRepository(db),
-                entitlements=entitlements,
-                plans=plans,
-                cipher=cipher,
-            )
-            try:
-                return await work(components)
-            finally:
-                await components.aclose()
-        finally:
-            if redis is not None:
-                await redis.aclose()
-            await database.aclose()
+    """Billing as the composition root builds it, without the Bot API client (so nobody is
+    messaged from here); without Redis when it is down (the bot's cached entitlements then
+    refresh within their TTL)."""
+
+    async def run(use_redis: bool) -> T:
+        # Imported here: `companion billing plans` needs no more than the settings.
+        from companion.app import build_app
+
+        async with build_app(
+            settings, use_redis=use_redis, watch_personas=False, telegram=False
+        ) as built:
+            return await work(built.billing)
 
     try:
-        return asyncio.run(run())
+        try:
+            return asyncio.run(run(use_redis=True))
+        except RedisUnavailableError as exc:
+            stdout.print(f"[yellow]warning:[/yellow] {exc}")
+            return asyncio.run(run(use_redis=False))
     except DatabaseUnavailableError as exc:
         fail(str(exc))
 
