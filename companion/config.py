@@ -61,6 +61,11 @@ class LLMSettings(BaseModel):
     local_gguf_file: str | None = None
     local_device: str = "cpu"
     local_threads: int | None = None
+    # "auto": CTranslate2 int8 on CPU where it can load the model (several times faster, see
+    # BENCHMARKS.md), else transformers; or name one of them.
+    local_runtime: Literal["auto", "ctranslate2", "transformers"] = "auto"
+    # Where the CTranslate2 conversion of the local model is kept (made once, on first use).
+    local_cache_dir: Path = Path("var/models")
 
     @property
     def resolved_backend(self) -> LLMBackend:

@@ -10,8 +10,12 @@
   transformers' `AsyncTextIteratorStreamer`, so the loop is never blocked.
 - When the consumer stops iterating (or is cancelled), a stopping criterion ends the
   generation at the next token and the worker thread is joined before the next request runs.
-- No constrained decoding: a `json_schema` request gets an instruction with the schema in its
-  system message (`companion/prompts/json_output.j2`); the caller validates and retries.
+- Two runtimes (`llm.local_runtime`): CTranslate2 int8 (`ct2_runtime`, the default where it
+  loads: several times faster on CPU) and transformers (`local_runtime`, the fallback).
+- A `json_schema` request is decoded under the schema's grammar (xgrammar, `json_grammar`) in
+  either runtime, as vLLM's `response_format` does server-side: the answer is JSON the schema
+  accepts. The system message also describes the schema (`companion/prompts/json_output.j2`),
+  which helps a small model choose sensible values.
 - Sampling: temperature 0 is greedy; temperature, top_p, max_tokens, repetition_penalty, seed
   and stop strings are honoured; presence/frequency penalties have no transformers equivalent
   and are ignored. The request's `adapter` (a vLLM LoRA name) is ignored here.
@@ -33,6 +37,7 @@ from companion.llm.base import (
     ChatRequest,
     LLMError,
     LLMStreamInterruptedError,
+    LLMUnavailableError,
     Role,
 )
 from companion.llm.stop_strings import StopStringFilter
@@ -41,6 +46,7 @@ from companion.llm.usage import TokenUsage, UsageCallback
 from companion.prompts import prompt_templates
 
 if TYPE_CHECKING:
+    from companion.llm.ct2_runtime import Ct2Model, Ct2Run
     from companion.llm.local_runtime import GenerationRun, LoadedModel, ModelSource
 
 log = logging.getLogger(__name__)
@@ -63,11 +69,15 @@ class LocalChatModel:
         self._prompts_dir = prompts_dir
         self._source: ModelSource | None = None
         self._tokenizer: Any = None
-        self._loaded: LoadedModel | None = None
+        self._loaded: LoadedModel | Ct2Model | None = None
         # Loading happens in worker threads, possibly two at once (count_tokens + stream).
         self._load_lock = threading.Lock()
         self._generation_lock = asyncio.Lock()
-        self._active: GenerationRun | None = None
+        # Structured (JSON) requests are the memory pass's, in the background. With
+        # CTranslate2 they take their own lane: the generator queues calls, so a reply waits
+        # for at most one decoding pass of an extraction, not the whole extraction.
+        self._background_lock = asyncio.Lock()
+        self._active: set[GenerationRun | Ct2Run] = set()
         self._closed = False
         self._counts = CachedTokenCounter(self._count_tokens)
         self.last_usage: TokenUsage | None = None
@@ -102,20 +112,40 @@ class LocalChatModel:
                 self._tokenizer = load_tokenizer(self._resolve_source())
             return self._tokenizer
 
-    def _load_model_sync(self) -> LoadedModel:
+    @property
+    def runtime(self) -> str | None:
+        """ "ctranslate2" or "transformers" once loaded, else None."""
+        if self._loaded is None:
+            return None
+        from companion.llm.local_runtime import LoadedModel
+
+        return "transformers" if isinstance(self._loaded, LoadedModel) else "ctranslate2"
+
+    def _load_model_sync(self) -> LoadedModel | Ct2Model:
         tokenizer = self._load_tokenizer_sync()
         with self._load_lock:
             if self._loaded is None:
-                from companion.llm.local_runtime import load_model
-
-                log.info("loading local model %s", self._resolve_source().describe())
-                self._loaded = load_model(
-                    self._resolve_source(),
-                    tokenizer,
-                    self._settings.local_device,
-                    self._settings.local_threads,
-                )
+                self._loaded = self._load_runtime(tokenizer)
             return self._loaded
+
+    def _load_runtime(self, tokenizer: Any) -> LoadedModel | Ct2Model:
+        settings = self._settings
+        source = self._resolve_source()
+        log.info("loading local model %s", source.describe())
+        wanted = settings.local_runtime
+        if wanted == "ctranslate2" or (wanted == "auto" and settings.local_device == "cpu"):
+            try:
+                from companion.llm.ct2_runtime import load_ct2
+
+                return load_ct2(source, tokenizer, settings.local_cache_dir, settings.local_threads)
+            except (ImportError, LLMError) as exc:
+                if wanted == "ctranslate2":
+                    raise LLMUnavailableError(f"CTranslate2 runtime unavailable: {exc}") from exc
+                # Architectures CTranslate2 cannot convert still run, just slower.
+                log.warning("CTranslate2 unavailable (%s); using transformers", exc)
+        from companion.llm.local_runtime import load_model
+
+        return load_model(source, tokenizer, settings.local_device, settings.local_threads)
 
     # ---- ChatModel -------------------------------------------------------------------------
 
@@ -131,7 +161,7 @@ class LocalChatModel:
             raise LLMError("the local model is closed")
         await self.load()
         async with (
-            self._generation_lock,
+            self._lane(request),
             # aclosing: when our consumer stops, the inner generator must stop the thread now,
             # not whenever it is garbage-collected.
             contextlib.aclosing(self._generate(request)) as texts,
@@ -144,42 +174,76 @@ class LocalChatModel:
 
     async def aclose(self) -> None:
         self._closed = True
-        active = self._active
-        if active is not None:
+        for active in list(self._active):
             active.cancel.set()
-        async with self._generation_lock:
+        async with self._generation_lock, self._background_lock:
             self._loaded = None
             self._tokenizer = None
 
+    def _lane(self, request: ChatRequest) -> asyncio.Lock:
+        from companion.llm.local_runtime import LoadedModel
+
+        if request.json_schema is None or isinstance(self._loaded, LoadedModel):
+            return self._generation_lock  # transformers: one generation at a time
+        return self._background_lock
+
     # ---- generation ------------------------------------------------------------------------
 
-    async def _generate(self, request: ChatRequest) -> AsyncGenerator[str, None]:
-        from companion.llm.local_runtime import GenerationRun, encode_chat, new_streamer
+    def _new_run(self, request: ChatRequest) -> GenerationRun | Ct2Run:
+        from companion.llm.local_runtime import GenerationRun, LoadedModel, encode_chat
 
         loaded = self._loaded
         if loaded is None:  # closed while waiting for the lock
             raise LLMError("the local model is closed")
+        messages = self._messages(request)
+        schema = request.json_schema
+        if isinstance(loaded, LoadedModel):
+            try:
+                inputs = encode_chat(loaded, messages)
+            except Exception as exc:
+                raise LLMError(f"cannot apply the chat template: {exc}") from exc
+            self._check_fits(int(inputs["input_ids"].shape[1]), loaded.max_positions)
+            return GenerationRun(
+                loaded=loaded,
+                inputs=inputs,
+                sampling=request.sampling,
+                streamer=_streamer(loaded.tokenizer, skip_prompt=True),
+                cancel=threading.Event(),
+                logits_processor=(
+                    None if schema is None else loaded.json_grammar().hf_logits_processor(schema)
+                ),
+            )
+        from companion.llm.ct2_runtime import Ct2Run, chat_ids
+
         try:
-            inputs = encode_chat(loaded, self._messages(request))
+            ids = chat_ids(loaded.tokenizer, messages)
         except Exception as exc:
             raise LLMError(f"cannot apply the chat template: {exc}") from exc
-        prompt_tokens = int(inputs["input_ids"].shape[1])
-        if loaded.max_positions is not None and prompt_tokens >= loaded.max_positions:
+        self._check_fits(len(ids), loaded.max_positions)
+        return Ct2Run(
+            loaded=loaded,
+            prompt_ids=ids,
+            sampling=request.sampling,
+            # Ct2Run hands over generated tokens only: there is no prompt to skip.
+            streamer=_streamer(loaded.tokenizer, skip_prompt=False),
+            cancel=threading.Event(),
+            json_schema=schema,
+        )
+
+    @staticmethod
+    def _check_fits(prompt_tokens: int, max_positions: int | None) -> None:
+        if max_positions is not None and prompt_tokens >= max_positions:
             raise LLMError(
                 f"the prompt takes {prompt_tokens} tokens; the local model's context window "
-                f"is {loaded.max_positions} (lower llm.context_window)"
+                f"is {max_positions} (lower llm.context_window)"
             )
-        run = GenerationRun(
-            loaded=loaded,
-            inputs=inputs,
-            sampling=request.sampling,
-            streamer=new_streamer(loaded),
-            cancel=threading.Event(),
-        )
+
+    async def _generate(self, request: ChatRequest) -> AsyncGenerator[str, None]:
+        run = self._new_run(request)
         thread = threading.Thread(target=run.run, name="companion-local-llm", daemon=True)
         stops = StopStringFilter(request.sampling.stop)
         produced = False
-        self._active = run
+        self._active.add(run)
         thread.start()
         try:
             async for piece in run.streamer:
@@ -198,7 +262,7 @@ class LocalChatModel:
             # generation at the next token and wait for the thread before the next request.
             run.cancel.set()
             await asyncio.to_thread(thread.join)
-            self._active = None
+            self._active.discard(run)
             if run.error is None:
                 self._finish(run, stopped_by_string=stops.stopped)
         if run.error is not None:
@@ -208,7 +272,7 @@ class LocalChatModel:
                 ) from run.error
             raise LLMError(f"local generation failed: {run.error}") from run.error
 
-    def _finish(self, run: GenerationRun, *, stopped_by_string: bool) -> None:
+    def _finish(self, run: GenerationRun | Ct2Run, *, stopped_by_string: bool) -> None:
         if stopped_by_string:
             reason = "stop"
         elif run.cancelled:
@@ -244,3 +308,10 @@ class LocalChatModel:
     def _json_instruction(self, schema: dict[str, Any]) -> str:
         template = prompt_templates(self._prompts_dir).get_template(JSON_INSTRUCTION_TEMPLATE)
         return template.render(schema_json=json.dumps(schema, ensure_ascii=False)).strip()
+
+
+def _streamer(tokenizer: Any, *, skip_prompt: bool) -> Any:
+    # Must be built inside the running event loop: it hands text to it thread-safely.
+    from transformers import AsyncTextIteratorStreamer
+
+    return AsyncTextIteratorStreamer(tokenizer, skip_prompt=skip_prompt, skip_special_tokens=True)

@@ -19,6 +19,7 @@ from transformers import (
     AsyncTextIteratorStreamer,
     AutoModelForCausalLM,
     AutoTokenizer,
+    LogitsProcessorList,
     StoppingCriteria,
     StoppingCriteriaList,
 )
@@ -78,6 +79,16 @@ class LoadedModel:
     source: ModelSource
     eos_token_ids: list[int]
     max_positions: int | None
+    grammar: Any = None
+
+    def json_grammar(self) -> Any:
+        """The `JsonGrammar` for this model (built on first use; needs xgrammar)."""
+        if self.grammar is None:
+            from companion.llm.json_grammar import JsonGrammar
+
+            vocab = int(getattr(self.model.config, "vocab_size", 0) or len(self.tokenizer))
+            self.grammar = JsonGrammar(self.tokenizer, vocab, self.eos_token_ids)
+        return self.grammar
 
 
 def load_tokenizer(source: ModelSource) -> Any:
@@ -134,7 +145,7 @@ class CancelFlag(StoppingCriteria):  # type: ignore[misc]
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # hashable: the backend keeps a set of runs
 class GenerationRun:
     """One generation in its worker thread, streaming text to the event loop."""
 
@@ -146,6 +157,8 @@ class GenerationRun:
     completion_tokens: int = 0
     error: BaseException | None = None
     flag: CancelFlag | None = None
+    # A transformers LogitsProcessor (the JSON-schema grammar), or None for free text.
+    logits_processor: Any = None
 
     @property
     def prompt_tokens(self) -> int:
@@ -171,6 +184,8 @@ class GenerationRun:
             kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
         if sampling.repetition_penalty is not None:
             kwargs["repetition_penalty"] = sampling.repetition_penalty
+        if self.logits_processor is not None:
+            kwargs["logits_processor"] = LogitsProcessorList([self.logits_processor])
         try:
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 LANGUAGE_NAMES = {"ru": "Russian", "en": "English"}
 MAX_FACT_CHARS = 300
+MAX_FACTS_PER_PASS = 8
 
 EXTRACTION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -43,12 +44,20 @@ EXTRACTION_SCHEMA: dict[str, Any] = {
                     "text": {"type": "string", "minLength": 3, "maxLength": MAX_FACT_CHARS},
                     "category": {"type": "string", "enum": [c.value for c in FactCategory]},
                     "importance": {"type": "integer", "minimum": 1, "maximum": 5},
-                    "when": {"type": ["string", "null"]},
-                    "sources": {"type": "array", "items": {"type": "integer"}},
+                    # Every field bounded: the local backend decodes this schema as a
+                    # grammar, and a small model inside an unbounded string or list runs
+                    # on until max_tokens (then nothing parses).
+                    "when": {"type": ["string", "null"], "maxLength": 40},
+                    "sources": {
+                        "type": "array",
+                        "items": {"type": "integer", "minimum": 1, "maximum": 99},
+                        "maxItems": 8,
+                    },
                 },
                 "required": ["text", "category", "importance", "when", "sources"],
                 "additionalProperties": False,
             },
+            "maxItems": MAX_FACTS_PER_PASS,
         }
     },
     "required": ["facts"],

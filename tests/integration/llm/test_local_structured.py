@@ -1,0 +1,127 @@
+"""Schema-constrained JSON and the CTranslate2 runtime with the packaged SmolLM2.
+
+Slow: one CTranslate2 conversion per session (tens of seconds on 2 busy cores), then a few
+short generations per runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from companion.config import LLMSettings
+from companion.llm.base import ChatMessage, ChatRequest, Role, SamplingParams
+from companion.llm.local_backend import LocalChatModel
+from companion.memory.extraction import EXTRACTION_SCHEMA, parse_items
+
+pytestmark = pytest.mark.slow
+
+MOOD_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "mood": {"type": "string", "enum": ["good", "bad", "mixed"]},
+        "reason": {"type": "string", "maxLength": 80},
+    },
+    "required": ["mood", "reason"],
+    "additionalProperties": False,
+}
+
+
+@pytest.fixture(scope="session")
+def ct2_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ct2-cache")
+
+
+@pytest.fixture(params=["ctranslate2", "transformers"])
+async def smollm2(request: pytest.FixtureRequest, ct2_cache: Path) -> AsyncIterator[LocalChatModel]:
+    model = LocalChatModel(
+        LLMSettings(
+            backend="local",
+            local_model="smollm2",
+            local_runtime=request.param,
+            local_cache_dir=ct2_cache,
+        )
+    )
+    await model.load()
+    assert model.runtime == request.param
+    try:
+        yield model
+    finally:
+        await model.aclose()
+
+
+def _chatty(schema: dict[str, object] | None, text: str, max_tokens: int = 120) -> ChatRequest:
+    # Sampling at temperature 1: left alone, the small model writes prose around any JSON.
+    return ChatRequest(
+        messages=[
+            ChatMessage(role=Role.SYSTEM, content="You are a cheerful friend who loves to talk."),
+            ChatMessage(role=Role.USER, content=text),
+        ],
+        sampling=SamplingParams(temperature=1.0, max_tokens=max_tokens, seed=7),
+        json_schema=schema,
+    )
+
+
+async def test_json_schema_request_returns_json_the_schema_accepts(
+    smollm2: LocalChatModel,
+) -> None:
+    for seed in (1, 2, 3):
+        request = _chatty(MOOD_SCHEMA, "Tell me a long story about your day and your mood.")
+        request.sampling.seed = seed
+        raw = await smollm2.complete(request)
+        data = json.loads(raw)  # exactly one JSON value: no prose, no "Extra data"
+        assert set(data) == {"mood", "reason"}
+        assert data["mood"] in {"good", "bad", "mixed"}
+        assert len(data["reason"]) <= 80
+        assert smollm2.last_finish_reason == "stop"
+
+
+async def test_fact_extraction_schema_parses(smollm2: LocalChatModel) -> None:
+    request = _chatty(
+        EXTRACTION_SCHEMA,
+        "[1] user: I'm Maria, a nurse in Boston, and my dog is called Rex.\n"
+        "List the facts about the user as JSON.",
+        max_tokens=400,
+    )
+    request.sampling.temperature = 0.0
+    raw = await smollm2.complete(request)
+    items, invalid = parse_items(raw)  # raises on anything but a {"facts": [...]} object
+    assert invalid == 0
+    assert len(items) <= 8
+
+
+async def test_free_text_streams_and_respects_max_tokens(smollm2: LocalChatModel) -> None:
+    chunks = [chunk async for chunk in smollm2.stream(_chatty(None, "How was your day?", 12))]
+    assert "".join(chunks).strip()
+    assert smollm2.last_usage is not None
+    assert 1 <= smollm2.last_usage.completion_tokens <= 12
+
+
+async def test_reply_is_not_queued_behind_a_background_extraction(ct2_cache: Path) -> None:
+    """With CTranslate2 a reply waits for at most one pass of a running JSON request."""
+    model = LocalChatModel(
+        LLMSettings(local_model="smollm2", local_runtime="ctranslate2", local_cache_dir=ct2_cache)
+    )
+    await model.load()
+    try:
+        alone_started = time.monotonic()
+        await model.complete(_chatty(None, "Hi!", 16))
+        alone = time.monotonic() - alone_started
+        background = asyncio.create_task(
+            model.complete(_chatty(EXTRACTION_SCHEMA, "Describe everything as JSON.", 700))
+        )
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        await model.complete(_chatty(None, "Hi!", 16))
+        waited = time.monotonic() - started
+        assert not background.done(), "the extraction should still be running"
+        # Generous: one extraction pass plus the reply, far from the whole extraction.
+        assert waited < alone * 4 + 10
+        await background
+    finally:
+        await model.aclose()
