@@ -7,13 +7,17 @@ import base64
 import os
 import uuid
 
-from pymongo import AsyncMongoClient
+import pytest
+from pymongo import AsyncMongoClient, MongoClient
 from redis.asyncio import Redis
+from typer.testing import CliRunner
 
 from companion.app import build_app
 from companion.bot.runner import BotConfigError
 from companion.bot.services import NoMemory, NoSpeech
+from companion.cli.billing import app as billing_cli
 from companion.config import Environment, Settings
+from companion.storage.embedded import free_port
 from tests.conftest import REDIS_URL
 
 
@@ -87,3 +91,30 @@ async def test_the_terminal_chat_has_no_redis_and_cannot_serve_the_bot(
                 raise AssertionError("the bot was served without Redis")
     finally:
         await _drop(settings)
+
+
+def test_billing_commands_work_while_redis_is_down(
+    monkeypatch: pytest.MonkeyPatch, mongo_uri: str, redis_prefix: str
+) -> None:
+    """`companion billing` builds through build_app; without Redis it warns and goes on (the
+    bot's cached entitlements refresh within their TTL)."""
+    database = f"cli_{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("COMPANION_MONGO__URI", mongo_uri)
+    monkeypatch.setenv("COMPANION_MONGO__DATABASE", database)
+    monkeypatch.setenv("COMPANION_REDIS__URL", f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setenv("COMPANION_REDIS__KEY_PREFIX", redis_prefix)
+    monkeypatch.setenv("COMPANION_TELEGRAM__TOKEN", "123456:TEST-token")
+    monkeypatch.setenv("COMPANION_MEMORY__ENABLED", "false")
+    try:
+        runner = CliRunner()
+        grant = ["grant", "--user", "78", "--plan", "pro_week", "--days", "5"]
+        result = runner.invoke(billing_cli, grant)
+        assert result.exit_code == 0, result.output
+        assert "warning" in result.output and "user 78: PRO until" in result.output
+        result = runner.invoke(billing_cli, ["status", "--user", "78"])
+        assert result.exit_code == 0, result.output
+        assert "PRO yes" in result.output
+    finally:
+        client: MongoClient[dict[str, object]] = MongoClient(mongo_uri)
+        client.drop_database(database)
+        client.close()
