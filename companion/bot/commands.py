@@ -17,6 +17,7 @@ COMMANDS = (
     "lang",
     "pro",
     "subscription",
+    "echo",
     "help",
 )
 

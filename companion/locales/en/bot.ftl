@@ -73,6 +73,8 @@ help =
     /forget — erase all your data
     /lang — change the language
     /pro — PRO subscription
+    /subscription — your subscription
+    /echo — show what I heard in your voice notes
 pro-placeholder = PRO subscription is coming soon.
 subscription-placeholder = You don't have a subscription yet.
 cmd-start = Start
@@ -85,6 +87,7 @@ cmd-lang = Change the language
 cmd-help = Help
 cmd-pro = PRO subscription
 cmd-subscription = My subscription
+cmd-echo = Show voice transcripts
 
 ## Unsupported input and errors
 unsupported-sticker = Nice sticker! I can only read text and voice messages, though.

@@ -73,6 +73,8 @@ help =
     /forget — удалить все мои данные
     /lang — сменить язык
     /pro — подписка PRO
+    /subscription — моя подписка
+    /echo — показывать расшифровку голосовых
 pro-placeholder = Подписка PRO скоро появится.
 subscription-placeholder = У вас пока нет подписки.
 cmd-start = Начать
@@ -85,6 +87,7 @@ cmd-lang = Сменить язык
 cmd-help = Помощь
 cmd-pro = Подписка PRO
 cmd-subscription = Моя подписка
+cmd-echo = Расшифровка голосовых
 
 ## Неподдерживаемое и ошибки
 unsupported-sticker = Классный стикер! Но я понимаю только текст и голосовые сообщения.
