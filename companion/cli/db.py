@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from companion.cli import backup
 from companion.cli.errors import fail, settings_or_exit
 from companion.config import Settings
 from companion.privacy.erasure import ErasureReport, RenewalsNotStoppedError
@@ -193,3 +194,8 @@ async def _print_info(database: Database) -> None:
             indexes.append(escape(f"{index['name']} [{keys}]{suffix}"))
         table.add_row(name, str(count), "\n".join(indexes))
     stdout.print(table)
+
+
+# Backups over the MongoDB driver (companion/cli/backup.py): `companion db backup` / `restore`.
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
