@@ -68,19 +68,30 @@ def _is_audio_document(message: Message) -> bool:
     return mime.lower().startswith(AUDIO_DOCUMENT_MIME_TYPES)
 
 
+class VoiceDownloadError(SpeechError):
+    """Telegram did not hand the note over: the user is told so, not that listening failed."""
+
+    message_id = "voice-download-failed"
+
+
 async def _download(bot: Bot, media: _Media, limit_bytes: int) -> bytes:
     try:
         file = await bot.get_file(media.file_id)
     except TelegramBadRequest as exc:
         if "too big" in exc.message.lower():  # getFile refuses files over 20 MB
             raise AudioTooLargeError(media.size_bytes or limit_bytes + 1, limit_bytes) from exc
-        raise
+        raise VoiceDownloadError(f"getFile failed: {exc.message}") from exc
+    except (TelegramAPIError, ClientError, TimeoutError) as exc:
+        raise VoiceDownloadError(f"getFile failed: {type(exc).__name__}") from exc
     if file.file_size is not None and file.file_size > limit_bytes:
         raise AudioTooLargeError(file.file_size, limit_bytes)
     if file.file_path is None:
-        raise SpeechError("Telegram gave no file path for the note")
+        raise VoiceDownloadError("Telegram gave no file path for the note")
     buffer = io.BytesIO()
-    await bot.download_file(file.file_path, destination=buffer, timeout=DOWNLOAD_TIMEOUT_S)
+    try:
+        await bot.download_file(file.file_path, destination=buffer, timeout=DOWNLOAD_TIMEOUT_S)
+    except (TelegramAPIError, ClientError, TimeoutError) as exc:
+        raise VoiceDownloadError(f"download failed: {type(exc).__name__}") from exc
     return buffer.getvalue()
 
 

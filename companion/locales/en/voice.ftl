@@ -11,6 +11,7 @@ voice-unreadable = Sorry, I couldn't play this file — it may be damaged or in 
 voice-nothing-recognised = I listened carefully but couldn't make out any words. Could you say it again a little louder, or type it?
 voice-busy = I'm listening to a lot of voice notes right now. Please try again in a minute.
 voice-failed = Something went wrong while I was listening to your note. Please try again a bit later.
+voice-download-failed = I couldn't download your voice note from Telegram. Please send it again in a moment.
 voice-echo = 🎤 You said: { $text }
 voice-unavailable = I can't listen to voice messages right now — please type your message instead.
 voice-echo-on = From now on I'll show what I heard in your voice messages. Send /echo again to turn it off.
