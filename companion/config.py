@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -111,9 +112,10 @@ class TelegramSettings(BaseModel):
     webhook_host: str = "0.0.0.0"
     webhook_port: int = 8080
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
-    terms_url: str = "https://example.com/terms"
-    privacy_url: str = "https://example.com/privacy"
-    offer_url: str = "https://example.com/offer"
+    # External pages; empty: the bot's own /legal/* pages (companion.legal), see LegalSettings.
+    terms_url: str = ""
+    privacy_url: str = ""
+    offer_url: str = ""
     use_drafts: bool = True
     edit_interval_s: float = 1.0
     throttle_messages: int = 8
@@ -263,6 +265,21 @@ class BillingSettings(BaseModel):
         return bool(self.yookassa_shop_id and self.yookassa_secret_key)
 
 
+class LegalSettings(BaseModel):
+    """The operator's details printed in the terms, privacy policy and public offer that the
+    bot serves at /legal/{terms,privacy,offer} (templates in companion/legal/templates)."""
+
+    service_name: str = "Companion"
+    operator_name: str = ""  # "ИП Иванов Иван Иванович", "ООО «Ромашка»"
+    tax_id: str = ""  # ИНН
+    registration_number: str = ""  # ОГРН / ОГРНИП
+    address: str = ""
+    email: str = ""
+    effective_date: str = "2026-01-01"
+    # Where /legal/* is reachable from the internet; empty: the origin of telegram.webhook_url.
+    public_url: str = ""
+
+
 class PersonaSettings(BaseModel):
     # None: the cards shipped in companion/personas/library.
     directory: Path | None = None
@@ -321,6 +338,25 @@ class Settings(BaseSettings):
     personas: PersonaSettings = Field(default_factory=PersonaSettings)
     dialog: DialogSettings = Field(default_factory=DialogSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    legal: LegalSettings = Field(default_factory=LegalSettings)
+
+    @model_validator(mode="after")
+    def _link_legal_pages(self) -> Settings:
+        """Unset terms/privacy/offer URLs point at the bot's own /legal/* pages, on the public
+        origin the webhook is served from. Polling with no public URL has no server Telegram
+        users could reach: those links stay placeholders there (development only)."""
+        base = self.legal.public_url.rstrip("/") or _origin(self.telegram.webhook_url)
+        tg = self.telegram
+        for field, document in (
+            ("terms_url", "terms"),
+            ("privacy_url", "privacy"),
+            ("offer_url", "offer"),
+        ):
+            if not getattr(tg, field):
+                root = base or "https://example.com"
+                path = f"/legal/{document}" if base else f"/{document}"
+                setattr(tg, field, root + path)
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:
@@ -343,6 +379,14 @@ class Settings(BaseSettings):
                 "(or privacy.encrypt_at_rest=false)"
             )
         return self
+
+
+def _origin(url: str | None) -> str:
+    """``https://host[:port]`` of a URL; empty for none."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
 def load_settings(**overrides: Any) -> Settings:
