@@ -19,6 +19,7 @@ from companion.bot.photos import PhotoSender
 from companion.bot.texts import TELEGRAM_CAPTION_LIMIT, escape, shorten
 from companion.domain.personas import Module, Persona
 from companion.domain.ports import PersonaCatalog
+from companion.personas.forms import persona_text_args
 
 
 @dataclass(slots=True)
@@ -82,11 +83,11 @@ class LibraryView:
     def _markup(
         self, i18n: I18n, persona: Persona, module: str, index: int, total: int
     ) -> InlineKeyboardMarkup:
-        name = persona.display_name(i18n.language)
         rows: list[list[InlineKeyboardButton]] = [
             [
                 InlineKeyboardButton(
-                    text=i18n("library-choose", name=name),
+                    # A button is plain text: the name forms are not HTML-escaped here.
+                    text=i18n("library-choose", **persona_text_args(persona, i18n.language)),
                     callback_data=LibraryCb(
                         action="pick", module=module, index=index, persona=persona.id
                     ).pack(),

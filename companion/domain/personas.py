@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
 
@@ -66,6 +66,20 @@ class GalleryImage(BaseModel):
     adult: bool = False
 
 
+class NameForms(BaseModel):
+    """The persona's name in each grammatical case, as the author spells it (Russian: nom,
+    gen, dat, acc, ins, pre). Cases left out come from a morphology library
+    (`companion.personas.forms`); names it does not know stay as written."""
+
+    model_config = ConfigDict(extra="forbid")
+    nom: str | None = Field(default=None, max_length=80)
+    gen: str | None = Field(default=None, max_length=80)
+    dat: str | None = Field(default=None, max_length=80)
+    acc: str | None = Field(default=None, max_length=80)
+    ins: str | None = Field(default=None, max_length=80)
+    pre: str | None = Field(default=None, max_length=80)
+
+
 class Sampling(BaseModel):
     model_config = ConfigDict(extra="forbid")
     temperature: float = Field(default=0.8, ge=0.0, le=2.0)
@@ -97,6 +111,11 @@ class Persona(BaseModel):
     pro_only: bool = False
     adult: bool = False
     tags: list[str] = Field(default_factory=list)
+    # language -> the name's cases ({"ru": {"ins": "Львом", ...}}), for texts that decline it.
+    name_forms: dict[str, NameForms] = Field(default_factory=dict)
+    # How the persona and the bot's texts address the user in Russian: "ty" or "vy"; None:
+    # the module's default (`companion.personas.forms.MODULE_ADDRESS`).
+    address: Literal["ty", "vy"] | None = None
     # Unknown fields from imported Character Cards, kept so an export loses nothing.
     extensions: dict[str, Any] = Field(default_factory=dict)
 

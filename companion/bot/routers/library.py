@@ -17,6 +17,7 @@ from companion.bot.replying import ChatReplier
 from companion.bot.texts import escape
 from companion.dialogs.events import AccessDeniedError, UnknownPersonaError
 from companion.domain.models import User
+from companion.personas.forms import persona_text_args
 from companion.metrics import Metrics
 
 
@@ -117,13 +118,15 @@ async def start_conversation(
     except AccessDeniedError as exc:
         await replier.access_denied(bot, chat_id, user, i18n, persona_id, exc.decision)
         return
+    # Declined name forms ("со Львом") and the persona's ты/вы for the texts' selectors.
+    args = persona_text_args(started.persona, i18n.language, escape=escape)
     for notice in started.notices:
-        await bot.send_message(chat_id, i18n.for_language(notice.language)(notice.text_key))
-    name = escape(started.persona.display_name(i18n.language))
+        notice_i18n = i18n.for_language(notice.language)
+        await bot.send_message(chat_id, notice_i18n(notice.text_key, address=args["address"]))
     key = "persona-resumed" if started.resumed else "persona-started"
     if fresh:
         key = "reset-done"
-    await bot.send_message(chat_id, i18n(key, name=name))
+    await bot.send_message(chat_id, i18n(key, **args))
     if started.greeting:
         await bot.send_message(chat_id, escape(started.greeting))
 

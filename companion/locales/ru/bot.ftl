@@ -23,15 +23,19 @@ library-empty = Здесь пока нет персонажей.
 library-filter-all = Все
 library-prev = ◀
 library-next = ▶
-library-choose = 💬 Говорить с { $name }
+library-choose = 💬 Поговорить { $with_name }
 module-support = Поддержка
 module-partner = Партнёр
 module-practice = Практика
 module-celebrity = Знаменитости
 badge-pro = PRO
 badge-adult = 18+
-persona-started = Теперь вы говорите с <b>{ $name }</b>.
-persona-resumed = Снова с <b>{ $name }</b> — продолжим.
+persona-started =
+    { $address ->
+        [ty] Теперь ты говоришь { $with } <b>{ $name_ins }</b>.
+       *[vy] Теперь вы говорите { $with } <b>{ $name_ins }</b>.
+    }
+persona-resumed = Снова { $with } <b>{ $name_ins }</b> — продолжим.
 persona-unknown = Этот персонаж больше недоступен. Выберите другого: /persona
 persona-needs-pro = { $name } доступен(а) с подпиской PRO. Подробнее: /pro.
 persona-needs-adult = { $name } — только для взрослых. Подтвердите, пожалуйста, что вам есть 18 лет.
@@ -44,7 +48,7 @@ reply-failed = Простите, не получилось договорить 
 message-empty = Сообщение пустое — напишите мне что-нибудь.
 message-too-long = Сообщение слишком длинное — пожалуйста, не больше { $limit } символов.
 throttled = Вы пишете очень быстро — дайте мне пару секунд.
-reset-done = Начинаем заново с <b>{ $name }</b>.
+reset-done = Начинаем заново { $with } <b>{ $name_ins }</b>.
 
 ## Память
 memory-title = <b>Что я о вас помню</b> (нажмите, чтобы удалить):

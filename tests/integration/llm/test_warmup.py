@@ -9,7 +9,7 @@ from pathlib import Path
 from companion.bot.readiness import Readiness
 from companion.config import LLMSettings
 from companion.llm.local_backend import LocalChatModel
-from companion.warmup import start_model_warmup
+from companion.llm.warmup import start_model_warmup
 
 
 async def test_readiness_is_false_until_the_local_model_is_warm(tiny_model_dir: Path) -> None:
