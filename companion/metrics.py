@@ -1,8 +1,15 @@
-"""Prometheus metrics, registered on a registry the composition root owns (no globals)."""
+"""Prometheus metrics, registered on a registry the composition root owns (no globals).
+
+Served at ``/metrics`` on ``metrics_port`` by `companion.metrics_server`; the alert rules in
+deploy/prometheus/alerts.yml and the Grafana dashboard read these names (a test checks that
+every name they use is registered here or by billing/speech).
+"""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from companion.llm.usage import TokenUsage
 
 _STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -10,6 +17,9 @@ _STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        # Stages of one message (companion.dialogs.service): prepare (our work before the model
+        # is asked: the SLA's "reply without generation"), first_token, generation, reply (the
+        # whole turn), recall (memory search), lock_wait (the user's previous message).
         self.stage_seconds = Histogram(
             "companion_stage_seconds",
             "Time spent in each stage of handling a message",
@@ -17,23 +27,32 @@ class Metrics:
             registry=self.registry,
             buckets=_STAGE_BUCKETS,
         )
-        self.replies = Counter(
-            "companion_replies_total", "Replies by outcome", ["outcome"], registry=self.registry
-        )
-        self.tokens = Counter(
-            "companion_llm_tokens_total", "Tokens used", ["kind"], registry=self.registry
-        )
-        self.errors = Counter(
-            "companion_errors_total", "Errors by place", ["where"], registry=self.registry
-        )
-        self.payments = Counter(
-            "companion_payments_total",
-            "Payment events by provider and outcome",
-            ["provider", "outcome"],
+        self.updates = Counter(
+            "companion_updates_total",
+            "Telegram updates received, by type",
+            ["type"],
             registry=self.registry,
         )
-
-        # See companion.bot.bad_updates for the reasons.
+        self.replies = Counter(
+            "companion_replies_total",
+            "Messages answered, by outcome (replied, rejected, no_persona, failed)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "companion_llm_tokens_total",
+            "Tokens used by the model, by kind (prompt, completion)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "companion_errors_total",
+            "Failures by place (update: a handler raised; deferred: the model or a store was "
+            "down and the update is retried)",
+            ["where"],
+            registry=self.registry,
+        )
+        # See companion.bot.bad_updates for the reasons (throttled included).
         self.bad_updates = Counter(
             "companion_bad_updates_total",
             "Updates refused, ignored or treated as done without a handler, by reason",
@@ -44,3 +63,17 @@ class Metrics:
     def observe(self, stage: str, seconds: float) -> None:
         """`StageTimer` for the dialogue service."""
         self.stage_seconds.labels(stage=stage).observe(seconds)
+
+    def count_usage(self, usage: TokenUsage) -> None:
+        """`UsageCallback` for the chat model: quick and never raises."""
+        self.tokens.labels(kind="prompt").inc(usage.prompt_tokens)
+        self.tokens.labels(kind="completion").inc(usage.completion_tokens)
+
+    def reply(self, outcome: str) -> None:
+        self.replies.labels(outcome=outcome).inc()
+
+    def update(self, kind: str) -> None:
+        self.updates.labels(type=kind).inc()
+
+    def error(self, where: str) -> None:
+        self.errors.labels(where=where).inc()
