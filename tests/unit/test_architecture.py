@@ -18,21 +18,15 @@ ROOT = Path(companion.__file__).parent
 DOMAIN = frozenset({"domain"})
 # Settings, texts, prompts and process plumbing every layer may use; they import only each other.
 BASICS = frozenset(
-    {
-        "config",
-        "i18n",
-        "metrics",
-        "prompts",
-        "resources",
-        "logging_setup",
-        "event_loop",
-        "gc_tuning",
-    }
+    {"config", "i18n", "prompts", "resources", "logging_setup", "event_loop", "gc_tuning"}
 )
 # Adapters to the outside world and to data: they know the domain, not each other.
 ADAPTERS = frozenset({"storage", "llm", "speech", "personas"})
 # Use cases: they reach each other only through domain ports wired by the composition root.
-SERVICES = frozenset({"dialogs", "memory", "billing", "privacy"})
+SERVICES = frozenset({"dialogs", "memory", "billing", "privacy", "legal"})
+# Prometheus metrics and their HTTP endpoint: they observe adapters (token usage of the model)
+# and are fed by the Telegram layer and the root.
+OBSERVABILITY = frozenset({"metrics", "metrics_server"})
 FRONT = frozenset({"bot"})  # the Telegram layer: translates updates into service calls
 TOP = frozenset({"app", "cli"})  # the composition root and the command line
 
@@ -41,9 +35,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     **{name: BASICS - {name} for name in BASICS},
     **{name: DOMAIN | BASICS for name in ADAPTERS},
     **{name: DOMAIN | BASICS | ADAPTERS for name in SERVICES},
-    **{name: DOMAIN | BASICS | ADAPTERS | SERVICES for name in FRONT},
-    "app": DOMAIN | BASICS | ADAPTERS | SERVICES | FRONT,
-    "cli": DOMAIN | BASICS | ADAPTERS | SERVICES | FRONT | {"app"},
+    **{name: DOMAIN | BASICS | ADAPTERS for name in OBSERVABILITY},
+    **{name: DOMAIN | BASICS | ADAPTERS | SERVICES | OBSERVABILITY for name in FRONT},
+    "app": DOMAIN | BASICS | ADAPTERS | SERVICES | OBSERVABILITY | FRONT,
+    "cli": DOMAIN | BASICS | ADAPTERS | SERVICES | OBSERVABILITY | FRONT | {"app"},
 }
 
 # Third-party frameworks that belong to one layer: Telegram stays out of the services.
