@@ -45,6 +45,7 @@ from companion.dialogs.events import (
 )
 from companion.domain.models import Event, EventName, MessageSource, User
 from companion.domain.ports import AccessDecision, EventSink
+from companion.personas.forms import address_of
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,11 @@ class ChatReplier:
                                 await typing.aclose()
                             stream.push(event.text)
                         elif isinstance(event, Notice):
+                            # In the persona's ты/вы (the texts select on $address).
+                            address = address_of(self._library.persona(persona_id))
                             await bot.send_message(
-                                chat_id, i18n.for_language(event.language)(event.text_key)
+                                chat_id,
+                                i18n.for_language(event.language)(event.text_key, address=address),
                             )
                             crisis_shown = crisis_shown or event.kind is NoticeKind.CRISIS
                         elif isinstance(event, PhotoToSend):
