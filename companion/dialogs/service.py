@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +63,7 @@ from companion.llm.base import (
     SamplingParams,
 )
 from companion.personas import gallery
+from companion.personas.dayparts import pick_greeting
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,10 @@ class DialogService:
             if conversation is None:
                 conversation = await self._conversations.start(user.id, persona.id)
                 language = persona.reply_language(user.language)
-                greeting = persona.greeting_for(language, random.randrange(1 << 16))
+                # A "good night" greeting only at night, in the user's time zone.
+                greeting = pick_greeting(
+                    persona, language, now=self._clock(), timezone=user.settings.timezone
+                )
                 await self._messages.append(
                     conversation, MessageRole.ASSISTANT, greeting, source=MessageSource.SYSTEM
                 )

@@ -32,6 +32,9 @@ class MessageRole(StrEnum):
 
 class UserSettings(BaseModel):
     echo_transcripts: bool = False
+    # IANA zone ("Europe/Moscow") for time-of-day texts; None: inferred from the language
+    # (companion.personas.dayparts).
+    timezone: str | None = None
 
 
 class User(BaseModel):
