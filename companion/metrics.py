@@ -7,7 +7,7 @@ every name they use is registered here or by billing/speech).
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from companion.llm.usage import TokenUsage
 
@@ -31,6 +31,12 @@ class Metrics:
             "companion_updates_total",
             "Telegram updates received, by type",
             ["type"],
+            registry=self.registry,
+        )
+        # Read by the Kubernetes autoscaler (deploy/k8s/base/bot-autoscaling.yaml).
+        self.in_flight = Gauge(
+            "companion_updates_in_flight",
+            "Telegram updates being handled by this worker now",
             registry=self.registry,
         )
         self.replies = Counter(
