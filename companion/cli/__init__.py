@@ -10,7 +10,7 @@ import typer
 
 
 def build_cli() -> typer.Typer:
-    from companion.cli import billing, bot, chat, db, memory, personas, transcribe
+    from companion.cli import billing, bot, chat, db, memory, personas, quality, transcribe
 
     app = typer.Typer(
         name="companion",
@@ -23,6 +23,7 @@ def build_cli() -> typer.Typer:
     app.command("chat")(chat.chat)
     app.command("bot")(bot.bot)
     app.command("transcribe")(transcribe.transcribe)
+    app.command("eval")(quality.evaluate)
     app.add_typer(personas.app, name="personas")
     app.add_typer(db.app, name="db")
     app.add_typer(memory.app, name="memory")
