@@ -40,6 +40,7 @@ from companion.llm.local_runtime import CancelFlag, ModelSource, _fold_system
 log = logging.getLogger(__name__)
 
 QUANTIZATION = "int8"
+TOKENIZER_DIR = "hf-tokenizer"
 
 
 @dataclass(slots=True)
@@ -93,6 +94,9 @@ def convert(source: ModelSource, tokenizer: Any, target: Path) -> None:
         tokenizer.save_pretrained(hf_dir)
         out = Path(work) / "ct2"
         TransformersConverter(str(hf_dir)).convert(str(out), quantization=QUANTIZATION)
+        # The tokenizer as tokenizer.json: reading it back takes a fraction of a second, where
+        # parsing it out of a GGUF file takes seconds on every start.
+        tokenizer.save_pretrained(out / TOKENIZER_DIR)
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(target)
         out.replace(target)
@@ -106,6 +110,9 @@ def load_ct2(source: ModelSource, tokenizer: Any, cache_dir: Path, threads: int 
             convert(source, tokenizer, target)
         except Exception as exc:  # any failure: fall back to transformers
             raise LLMUnavailableError(f"cannot convert {source.describe()}: {exc}") from exc
+    if not (target / TOKENIZER_DIR / "tokenizer_config.json").is_file():
+        with contextlib.suppress(OSError):  # only a start-up speed-up for next time
+            tokenizer.save_pretrained(target / TOKENIZER_DIR)
     try:
         generator = ctranslate2.Generator(
             str(target), device="cpu", compute_type=QUANTIZATION, intra_threads=threads or 0
@@ -263,3 +270,9 @@ class Ct2Run:
             if not matcher.accept_token(token_id):  # cannot happen: chosen among allowed ones
                 raise RuntimeError("the grammar refused its own choice")
             self._emit(token_id)
+
+
+def cached_tokenizer_dir(source: ModelSource, cache_dir: Path) -> Path | None:
+    """The tokenizer saved next to an existing conversion of `source`, if any."""
+    directory = converted_dir(source, cache_dir) / TOKENIZER_DIR
+    return directory if (directory / "tokenizer_config.json").is_file() else None

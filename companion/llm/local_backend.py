@@ -107,10 +107,21 @@ class LocalChatModel:
     def _load_tokenizer_sync(self) -> Any:
         with self._load_lock:
             if self._tokenizer is None:
-                from companion.llm.local_runtime import load_tokenizer
+                from companion.llm.local_runtime import ModelSource, load_tokenizer
 
-                self._tokenizer = load_tokenizer(self._resolve_source())
+                source = self._resolve_source()
+                cached = self._cached_tokenizer(source)
+                self._tokenizer = load_tokenizer(ModelSource(str(cached)) if cached else source)
             return self._tokenizer
+
+    def _cached_tokenizer(self, source: ModelSource) -> Path | None:
+        if self._settings.local_runtime == "transformers" or not source.gguf_file:
+            return None
+        try:
+            from companion.llm.ct2_runtime import cached_tokenizer_dir
+        except ImportError:
+            return None
+        return cached_tokenizer_dir(source, self._settings.local_cache_dir)
 
     @property
     def runtime(self) -> str | None:
