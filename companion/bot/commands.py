@@ -15,6 +15,7 @@ COMMANDS = (
     "export",
     "forget",
     "lang",
+    "timezone",
     "pro",
     "subscription",
     "echo",

@@ -28,7 +28,17 @@ from companion.bot.middlewares.tracing import InFlight, TracingMiddleware
 from companion.bot.middlewares.users import I18nMiddleware, UserMiddleware
 from companion.bot.photos import PhotoSender
 from companion.bot.replying import ChatReplier
-from companion.bot.routers import billing, chat, data, library, memory, start, unsupported, voice
+from companion.bot.routers import (
+    billing,
+    chat,
+    data,
+    library,
+    memory,
+    start,
+    timezone,
+    unsupported,
+    voice,
+)
 from companion.bot.routers.billing.views import show_paywall
 from companion.bot.services import BotServices
 from companion.bot.session import TolerantSession
@@ -119,6 +129,7 @@ def build_routers() -> list[Router]:
         data.build_router(),
         billing.build_router(),
         voice.build_router(),
+        timezone.build_router(),
         # Free text goes to the persona; the catch-all for everything else must stay last.
         chat.build_router(),
         unsupported.build_router(),

@@ -39,6 +39,18 @@ def user_timezone(timezone: str | None, language: str) -> tzinfo:
     return UTC
 
 
+def valid_timezone(name: str) -> str | None:
+    """`name` when it is an IANA zone this system knows ("Europe/Berlin"), else None."""
+    name = name.strip()
+    if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
 def daypart(local: datetime) -> str:
     hour = local.hour
     if 5 <= hour < 12:

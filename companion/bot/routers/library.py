@@ -17,8 +17,8 @@ from companion.bot.replying import ChatReplier
 from companion.bot.texts import escape
 from companion.dialogs.events import AccessDeniedError, UnknownPersonaError
 from companion.domain.models import User
-from companion.personas.forms import persona_text_args
 from companion.metrics import Metrics
+from companion.personas.forms import persona_text_args
 
 
 async def open_library(message: Message, i18n: I18n, library: LibraryView, bot: Bot) -> None:

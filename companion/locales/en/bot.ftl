@@ -72,6 +72,7 @@ help =
     /export — download your data
     /forget — erase all your data
     /lang — change the language
+    /timezone — your time zone
     /pro — PRO subscription
     /subscription — your subscription
     /echo — show what I heard in your voice notes
@@ -84,6 +85,7 @@ cmd-memory = What I remember about you
 cmd-forget = Erase my data
 cmd-export = Download my data
 cmd-lang = Change the language
+cmd-timezone = Time zone
 cmd-help = Help
 cmd-pro = PRO subscription
 cmd-subscription = My subscription
@@ -98,3 +100,8 @@ unsupported-media = I can only read text and voice messages.
 error-generic = Sorry, something went wrong on my side. Please try again.
 unknown-command = I don't know that command. See /help.
 group-private-only = Let's talk in private: @{ $bot_username }
+
+## Time zone
+timezone-current = Your time zone: <b>{ $zone }</b>. To change it, send /timezone followed by a zone, e.g. <code>/timezone Europe/Berlin</code>.
+timezone-set = Time zone set: <b>{ $zone }</b>.
+timezone-invalid = I don't know that time zone. Please send one like <code>/timezone Europe/Berlin</code> or <code>/timezone America/New_York</code>.

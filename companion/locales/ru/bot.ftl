@@ -76,6 +76,7 @@ help =
     /export — выгрузить мои данные
     /forget — удалить все мои данные
     /lang — сменить язык
+    /timezone — часовой пояс
     /pro — подписка PRO
     /subscription — моя подписка
     /echo — показывать расшифровку голосовых
@@ -88,6 +89,7 @@ cmd-memory = Что я о вас помню
 cmd-forget = Удалить мои данные
 cmd-export = Выгрузить мои данные
 cmd-lang = Сменить язык
+cmd-timezone = Часовой пояс
 cmd-help = Помощь
 cmd-pro = Подписка PRO
 cmd-subscription = Моя подписка
@@ -102,3 +104,8 @@ unsupported-media = Я понимаю только текст и голосов�
 error-generic = Простите, у меня что-то пошло не так. Попробуйте ещё раз.
 unknown-command = Такой команды я не знаю. Смотрите /help.
 group-private-only = Давайте поговорим в личных сообщениях: @{ $bot_username }
+
+## Часовой пояс
+timezone-current = Ваш часовой пояс: <b>{ $zone }</b>. Чтобы сменить, отправьте /timezone и пояс, например <code>/timezone Europe/Moscow</code>.
+timezone-set = Часовой пояс: <b>{ $zone }</b>.
+timezone-invalid = Такого часового пояса я не знаю. Отправьте, пожалуйста, например <code>/timezone Europe/Moscow</code> или <code>/timezone Asia/Yekaterinburg</code>.
