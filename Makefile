@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # CPU build of torch that is available offline on these machines; a bare "torch" would pull CUDA.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install run chat bot test lint typecheck check bench clean
+.PHONY: install run chat bot test lint typecheck check bench clean stack-test
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 	$(BIN)/ruff check .
 	$(BIN)/mypy companion training
+
+# The production image and compose stack, really running here (root, Debian's docker.io and
+# debootstrap): scripts/stack/stack-test.sh, docs/operations.md.
+stack-test: $(STAMP)
+	./scripts/stack/stack-test.sh
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/dialog_overhead.py

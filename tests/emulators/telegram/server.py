@@ -59,6 +59,7 @@ import json
 import math
 import secrets
 import socket
+import ssl
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -235,8 +236,12 @@ class TelegramBotAPIEmulator:
         bot_name: str = "Companion",
         drafts_supported: bool = True,
         port: int | None = None,
+        webhook_ssl: ssl.SSLContext | None = None,
     ) -> None:
         self.token = token
+        # Trust for an https webhook with a self-signed certificate (Telegram takes the
+        # certificate in setWebhook's `certificate`; here the test hands over its CA).
+        self.webhook_ssl = webhook_ssl
         self.bot_id = int(token.split(":", 1)[0])
         self.bot_user = {
             "id": self.bot_id,
@@ -712,7 +717,7 @@ class TelegramBotAPIEmulator:
             delivery.url = url
             try:
                 async with self._http.post(
-                    url, data=json.dumps(update), headers=headers
+                    url, data=json.dumps(update), headers=headers, ssl=self.webhook_ssl or True
                 ) as response:
                     delivery.status = response.status
                     body = await response.read()

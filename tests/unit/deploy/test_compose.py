@@ -220,3 +220,27 @@ def test_env_example_names_every_required_variable(repo_root: Path) -> None:
     lines = (repo_root / ".env.example").read_text().splitlines()
     example = {line.split("=", 1)[0] for line in lines if "=" in line and line[0] != "#"}
     assert required <= example
+
+
+def test_the_local_stack_uses_the_host_network_and_the_same_image() -> None:
+    env = {
+        "STACK_LLM_URL": "http://127.0.0.1:1/v1",
+        "STACK_TELEGRAM_TOKEN": "1:x",
+        "STACK_TELEGRAM_API": "http://127.0.0.1:2",
+        "STACK_YOOKASSA_API": "http://127.0.0.1:3/v3",
+        "STACK_ENCRYPTION_KEY": "a2V5",
+        "STACK_CADDY_DATA": "/tmp/caddy",
+        "STACK_BACKUPS": "/tmp/backups",
+    }
+    services = compose_config(REPO, "docker-compose.stack-test.yml", env=env)["services"]
+    assert {"mongo", "redis", "bot-1", "bot-2", "caddy"} <= set(services)
+    for name, service in services.items():
+        # Bridge networks would need private addresses, which CI machines may not use.
+        assert service["network_mode"] == "host", name
+        assert "ports" not in service, name
+    ports = {s["environment"]["COMPANION_TELEGRAM__WEBHOOK_PORT"] for n, s in services.items()
+             if n.startswith("bot-")}  # fmt: skip
+    assert ports == {"18081", "18082"}
+    caddyfile = (REPO / "deploy" / "stack-test" / "Caddyfile").read_text()
+    assert "tls internal" in caddyfile
+    assert "127.0.0.1:18081 127.0.0.1:18082" in caddyfile
