@@ -150,3 +150,22 @@ async def test_one_chat_turn_runs_from_the_wheel(
         system = llm.chat_requests[-1]["messages"][0]
         assert system["role"] == "system"
         assert "Leo" in system["content"]
+
+
+def test_legal_pages_render_from_the_wheel(installed: Path, tmp_path: Path) -> None:
+    script = (
+        "from companion.config import load_settings\n"
+        "from companion.legal.pages import LegalPages\n"
+        "pages = LegalPages.from_settings(load_settings())\n"
+        "print(pages.render('offer', 'ru')[:2000])\n"
+    )
+    result = subprocess.run(
+        [str(installed / "bin" / "python"), "-c", script],
+        cwd=tmp_path,
+        env=_env({}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Публичная оферта" in result.stdout
