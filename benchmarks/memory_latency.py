@@ -39,11 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from companion.config import MemorySettings
 from companion.memory.embedder import build_embedder, normalize_rows
 from companion.memory.evaluation import PREVIOUS
-from companion.memory.retriever import (
-    InMemoryRecordSource,
-    MemoryRecord,
-    Retriever,
-)
+from companion.memory.records import InMemoryRecordSource, MemoryRecord
+from companion.memory.retriever import Retriever
 
 USER = 1
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from companion.memory.embedder import build_embedder
 from companion.memory.evaluation import PREVIOUS, Evaluator, Results, embed_set, load_set, run_eval
 from companion.memory.evaluation import exchanges as exchanges
-from companion.memory.retriever import RetrieverConfig
+from companion.memory.retriever_config import RetrieverConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data" / "memory_eval.json"

@@ -37,7 +37,7 @@ from companion.memory.evaluation import (
     load_set,
     mean,
 )
-from companion.memory.retriever import RetrieverConfig
+from companion.memory.retriever_config import RetrieverConfig
 
 CACHE = Path(__file__).resolve().parents[1] / "var" / "bench"
 # Searched coordinate by coordinate (each value of one setting with the others held), rounds

@@ -33,12 +33,9 @@ import numpy.typing as npt
 
 from companion.memory.bm25 import BM25Index
 from companion.memory.embedder import Embedder, normalize_rows
-from companion.memory.retriever import (
-    InMemoryRecordSource,
-    MemoryRecord,
-    Retriever,
-    RetrieverConfig,
-)
+from companion.memory.records import InMemoryRecordSource, MemoryRecord
+from companion.memory.retriever import Retriever
+from companion.memory.retriever_config import RetrieverConfig
 
 KS = (5, 10)
 BASELINES = ("bm25", "dense", "recent")

@@ -36,7 +36,8 @@ from companion.llm.base import ChatMessage, ChatModel, ChatRequest, LLMError, Ro
 from companion.memory.embedder import Embedder, Matrix, Vector
 from companion.memory.extraction import CandidateFact
 from companion.memory.facts import Fact
-from companion.memory.retriever import MemoryRecord, Retriever
+from companion.memory.records import MemoryRecord
+from companion.memory.retriever import Retriever
 from companion.memory.store import FactStore, cosine_max
 from companion.memory.text import normalize, text_hash
 from companion.prompts import prompt_templates

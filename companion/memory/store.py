@@ -1,4 +1,5 @@
-"""MongoDB repositories for facts, their history and tombstones, and embedded exchanges.
+"""MongoDB repository of facts, their history and tombstones (embedded exchanges:
+`episode_store`).
 
 Documents never leave this module: callers get `Fact` / `Episode` models and `MemoryRecord`s
 for the retriever. Text fields go through the field cipher (encrypted at rest when a key is
@@ -23,9 +24,7 @@ matched (dual lookup, `fingerprints`) but cannot be converted, the text being go
 marker holds no user id, only `FieldCipher.pseudonym` of it (``user_ref``), and expires after
 `FORGET_MARKER_TTL` (TTL index on ``expires_at``): long enough for any pass that was running
 to see it, after which the marker says nothing about anyone.
-- ``episodes``: one document per exchange (``_id`` = the user message id, ``user_id``,
-  ``persona_id``, ``conversation_id``, ``seq``, ``user_text``, ``reply_text``, ``created_at``,
-  ``vector``).
+- ``episodes``: embedded exchanges, `companion.memory.episode_store.EpisodeStore`.
 """
 
 from __future__ import annotations
@@ -42,8 +41,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from companion.memory.embedder import Vector, from_bson, to_bson
-from companion.memory.facts import Episode, Fact, FactCategory, FactVersion
-from companion.memory.retriever import MemoryRecord
+from companion.memory.facts import Fact, FactCategory, FactVersion
+from companion.memory.records import MemoryRecord
 from companion.memory.text import normalize, text_hash
 from companion.storage import collections as names
 from companion.storage.crypto import FieldCipher
@@ -61,11 +60,11 @@ FORGOTTEN = "forgotten"
 FORGET_MARKER_TTL = timedelta(hours=24)
 
 
-def _utc(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _ms(value: datetime) -> datetime:
+def to_millis(value: datetime) -> datetime:
     """Millisecond precision, what BSON dates keep, so stored models compare equal."""
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
@@ -175,7 +174,10 @@ class FactStore:
 
     async def insert(self, fact: Fact, vector: Vector) -> Fact:
         stored = fact.model_copy(
-            update={"created_at": _ms(fact.created_at), "updated_at": _ms(fact.updated_at)}
+            update={
+                "created_at": to_millis(fact.created_at),
+                "updated_at": to_millis(fact.updated_at),
+            }
         )
         await self._facts.insert_one(
             {
@@ -204,7 +206,7 @@ class FactStore:
         now: datetime,
     ) -> Fact:
         """Give `current` the text (and details) of `new`, keeping the old text in history."""
-        now = _ms(now)
+        now = to_millis(now)
         await self._history.insert_one(
             {
                 "kind": VERSION,
@@ -275,7 +277,7 @@ class FactStore:
                     "fingerprint": self.fingerprint(fact.text),
                     "vector": document.get("vector"),
                     EMBEDDING_MODEL: document.get(EMBEDDING_MODEL),
-                    "created_at": _ms(datetime.now(UTC)),
+                    "created_at": to_millis(datetime.now(UTC)),
                 }
             )
         await self._facts.delete_one({"_id": fact_id, "user_id": user_id})
@@ -316,12 +318,12 @@ class FactStore:
             {
                 "kind": FORGOTTEN,
                 "user_ref": self._cipher.pseudonym(user_id),
-                "created_at": _ms(at),
+                "created_at": to_millis(at),
                 # Removed by the server's TTL index (`companion.storage.indexes`).
-                "expires_at": _ms(datetime.now(UTC) + FORGET_MARKER_TTL),
+                "expires_at": to_millis(datetime.now(UTC) + FORGET_MARKER_TTL),
             }
         )
-        return ForgetMarker(id=str(result.inserted_id), at=_ms(at))
+        return ForgetMarker(id=str(result.inserted_id), at=to_millis(at))
 
     async def last_forgotten(self, user_id: int) -> ForgetMarker | None:
         """The user's latest forget marker, read from the database (another worker may have
@@ -332,7 +334,7 @@ class FactStore:
         )
         if document is None or not isinstance(document.get("created_at"), datetime):
             return None
-        return ForgetMarker(id=str(document["_id"]), at=_utc(document["created_at"]))
+        return ForgetMarker(id=str(document["_id"]), at=as_utc(document["created_at"]))
 
     async def load(self, user_id: int) -> list[MemoryRecord]:
         """The user's facts as retriever records (`RecordSource`)."""
@@ -347,7 +349,7 @@ class FactStore:
                 MemoryRecord(
                     id=str(document["_id"]),
                     text=self._cipher.decrypt(document["text"]),
-                    time=_utc(document["updated_at"]),
+                    time=as_utc(document["updated_at"]),
                     importance=float(document.get("importance", 3)),
                     vector=from_bson(document["vector"]),
                 )
@@ -362,7 +364,7 @@ class FactStore:
         return [
             FactVersion(
                 text=self._cipher.decrypt(document["text"]),
-                replaced_at=_utc(document["created_at"]),
+                replaced_at=as_utc(document["created_at"]),
                 reason=str(document.get("reason", "")),
             )
             async for document in cursor
@@ -379,110 +381,8 @@ class FactStore:
             refers_to=refers_to.date() if isinstance(refers_to, datetime) else None,
             source_message_ids=list(document.get("source_message_ids", [])),
             persona_id=document.get("persona_id"),
-            created_at=_utc(document["created_at"]),
-            updated_at=_utc(document["updated_at"]),
-        )
-
-
-class EpisodeStore:
-    """Embedded exchanges of each user, for recalling past conversations."""
-
-    text_fields: tuple[str, ...] = ("user_text", "reply_text")
-
-    def __init__(
-        self,
-        db: AsyncDatabase[Document],
-        cipher: FieldCipher,
-        *,
-        embedding_model: str | None = None,
-    ) -> None:
-        self._episodes = db[names.EPISODES]
-        self._cipher = cipher
-        self.vectors = VectorSpace(embedding_model)
-
-    @property
-    def collection(self) -> AsyncCollection[Document]:
-        return self._episodes
-
-    def embedding_text(self, document: Document) -> str:
-        """The text a stored exchange's vector embeds (a passage)."""
-        return self._to_episode(document).search_text
-
-    async def save(self, episode: Episode, vector: Vector) -> None:
-        await self._episodes.replace_one(
-            {"_id": episode.id},
-            {
-                "_id": episode.id,
-                "user_id": episode.user_id,
-                "persona_id": episode.persona_id,
-                "conversation_id": episode.conversation_id,
-                "seq": episode.seq,
-                "user_text": self._cipher.encrypt(episode.user_text),
-                "reply_text": self._cipher.encrypt(episode.reply_text),
-                "created_at": _ms(episode.created_at),
-                **self.vectors.fields(vector),
-            },
-            upsert=True,
-        )
-
-    async def last_seq(self, user_id: int, conversation_id: str) -> int:
-        """The seq of the newest stored exchange of a conversation (0 when none).
-
-        Sorted by time rather than seq so the (user_id, created_at) index serves it: within a
-        conversation both grow together.
-        """
-        document = await self._episodes.find_one(
-            {"user_id": user_id, "conversation_id": conversation_id},
-            sort=[("created_at", DESCENDING), ("seq", DESCENDING)],
-        )
-        return 0 if document is None else int(document.get("seq", 0))
-
-    async def get_many(self, user_id: int, ids: Collection[str]) -> dict[str, Episode]:
-        cursor = self._episodes.find({"user_id": user_id, "_id": {"$in": list(ids)}})
-        return {str(document["_id"]): self._to_episode(document) async for document in cursor}
-
-    async def delete(self, user_id: int, ids: Collection[str]) -> None:
-        if ids:
-            await self._episodes.delete_many({"user_id": user_id, "_id": {"$in": list(ids)}})
-
-    async def count(self, user_id: int) -> int:
-        return int(await self._episodes.count_documents({"user_id": user_id}))
-
-    async def forget(self, user_id: int) -> int:
-        result = await self._episodes.delete_many({"user_id": user_id})
-        return int(result.deleted_count)
-
-    async def load(self, user_id: int) -> list[MemoryRecord]:
-        """The user's exchanges as retriever records, scoped by persona (`RecordSource`)."""
-        records: list[MemoryRecord] = []
-        skipped = 0
-        async for document in self._episodes.find({"user_id": user_id}):
-            if not self.vectors.current(document):
-                skipped += document.get("vector") is not None
-                continue
-            episode = self._to_episode(document)
-            records.append(
-                MemoryRecord(
-                    id=episode.id,
-                    text=episode.search_text,
-                    time=episode.created_at,
-                    scope=episode.persona_id,
-                    vector=from_bson(document["vector"]),
-                )
-            )
-        self.vectors.note_skipped(skipped)
-        return records
-
-    def _to_episode(self, document: Document) -> Episode:
-        return Episode(
-            id=str(document["_id"]),
-            user_id=int(document["user_id"]),
-            persona_id=str(document["persona_id"]),
-            conversation_id=str(document["conversation_id"]),
-            seq=int(document["seq"]),
-            user_text=self._cipher.decrypt(document["user_text"]),
-            reply_text=self._cipher.decrypt(document.get("reply_text", "")),
-            created_at=_utc(document["created_at"]),
+            created_at=as_utc(document["created_at"]),
+            updated_at=as_utc(document["updated_at"]),
         )
 
 

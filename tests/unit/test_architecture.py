@@ -181,6 +181,19 @@ def test_frameworks_stay_in_their_layer() -> None:
     assert wrong == [], wrong
 
 
+# "About 400 lines": a module past this holds more than one concept; split it by concept.
+MAX_MODULE_LINES = 420
+
+
+def test_no_module_is_over_about_400_lines() -> None:
+    long = {
+        str(path.relative_to(ROOT.parent)): lines
+        for path in _sources()
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
+
+
 def test_the_reader_sees_type_checking_lazy_and_relative_imports() -> None:
     """An import under TYPE_CHECKING or inside a function still couples the packages."""
     text = (

@@ -16,7 +16,8 @@ from companion.config import LLMSettings, MemorySettings
 from companion.domain.models import Conversation, MessageRole, User
 from companion.llm.openai_backend import OpenAIChatModel
 from companion.memory.embedder import SentenceTransformerEmbedder
-from companion.memory.service import MemoryConfig, MemoryService
+from companion.memory.memory_config import MemoryConfig
+from companion.memory.service import MemoryService
 from companion.storage.conversations import ConversationRepository
 from companion.storage.crypto import AesGcmCipher
 from companion.storage.messages import MessageRepository

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 from companion.cli import memory as memory_cli
 from companion.cli.memory import app
 from companion.memory.embedder import SentenceTransformerEmbedder
+from companion.memory.episode_store import EpisodeStore
 from companion.memory.facts import Fact, FactCategory
-from companion.memory.store import EpisodeStore, FactStore
+from companion.memory.store import FactStore
 from companion.storage.crypto import PlaintextCipher
 
 

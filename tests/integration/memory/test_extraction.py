@@ -141,7 +141,7 @@ async def test_extraction_is_batched_and_never_blocks(world: MemoryWorld) -> Non
 
 
 async def test_a_pass_runs_after_the_conversation_goes_idle(world: MemoryWorld) -> None:
-    from companion.memory.service import MemoryConfig
+    from companion.memory.memory_config import MemoryConfig
 
     service = world.make_service(config=MemoryConfig(extract_every_turns=5, idle_extract_s=0.2))
     try:

@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 from pymongo.asynchronous.database import AsyncDatabase
 
+from companion.memory.episode_store import EpisodeStore
 from companion.memory.facts import Episode, Fact
 from companion.memory.reembed import Reembedder
-from companion.memory.store import EpisodeStore, FactStore
+from companion.memory.store import FactStore
 from companion.storage.crypto import AesGcmCipher
 from tests.unit.memory.fakes import DIMENSION, HashingEmbedder
 

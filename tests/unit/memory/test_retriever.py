@@ -5,14 +5,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from companion.memory.retriever import (
-    InMemoryRecordSource,
-    MemoryRecord,
-    Retriever,
-    RetrieverConfig,
-    approximate_tokens,
-    fit_to_budget,
-)
+from companion.memory.records import InMemoryRecordSource, MemoryRecord
+from companion.memory.retriever import Retriever
+from companion.memory.retriever_config import RetrieverConfig
+from companion.memory.selection import approximate_tokens, fit_to_budget
 from tests.unit.memory.fakes import HashingEmbedder
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

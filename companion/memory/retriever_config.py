@@ -1,0 +1,59 @@
+"""The knobs of the retriever's ranking (`RetrieverConfig`); the defaults are fitted
+(BENCHMARKS.md, "Memory: recall").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class RetrieverConfig:
+    candidates: int = 50  # taken from each of the dense and lexical rankings, and for MMR
+    # How the two rankings become one relevance per row (`companion.memory.fusion`):
+    # "normalized" (default): dense_weight * cosine rescaled to 0..1 over the candidates
+    #   + lexical_weight * BM25 / the query's best BM25 ("best") or / the ideal ("query":
+    #   what a record holding every question term would score, so weak matches stay weak);
+    # "adaptive": BM25 gets lexical_weight times its coverage of the question (the
+    #   best BM25 score / what a record holding every question term would score, capped at
+    #   1), the cosine (rescaled to 0..1 over the candidates) the rest: a question that shares
+    #   its rare words with a record is a keyword question, a paraphrase is the embedder's;
+    # "zscore": dense_weight and lexical_weight times each signal's z-score over the user;
+    # "rrf": weighted reciprocal rank fusion of the two rankings (scores ignored).
+    # Then, on any: + neighbour_weight * the better neighbour's relevance (the exchanges just
+    # before and after, within neighbour_gap_s), + date_weight when the record was said in
+    # (or speaks of) a span of days the query names ("last weekend", "в марте"),
+    # + recency_weight * 0.5 ** (age / half-life) + importance_weight * (importance - 3) / 2.
+    # With expansion_weight > 0 a second dense pass moves the query vector towards the
+    # expansion_docs best records of the first (pseudo-relevance feedback, for multi-hop).
+    # The defaults were fitted on one half of the questions of three sets and reported on
+    # the other half and on sets never used for fitting: BENCHMARKS.md, "Memory: recall".
+    fusion: Literal["normalized", "adaptive", "zscore", "rrf"] = "normalized"
+    rrf_k: float = 60.0
+    dense_weight: float = 0.5
+    lexical_weight: float = 0.5
+    # BM25 divided by the query's best match ("best"), or by what a document holding every
+    # query term would score ("query": weak matches stay weak, see BM25Index.ideal).
+    lexical_scale: Literal["best", "query"] = "query"
+    neighbour_weight: float = 0.0
+    neighbour_gap_s: float = 1800.0
+    expansion_weight: float = 0.0
+    expansion_docs: int = 2
+    date_weight: float = 0.05
+    # A candidate is superseded when a newer candidate about the same thing (their cosine in
+    # the top supersede_quantile of the candidates' pairs) is at least half as relevant: the
+    # user's situation changed ("moved to Tver" after "I live in Kazan"); it loses this much.
+    supersede_weight: float = 0.1
+    supersede_quantile: float = 0.95
+    supersede_gap_s: float = 86400.0
+    recency_half_life_days: float = 240.0
+    recency_weight: float = 0.3
+    importance_weight: float = 0.05
+    # MMR trade-off: 1.0 = pure relevance, lower = more diversity.
+    mmr_lambda: float = 0.8
+    max_users: int = 512  # users whose index stays in memory (LRU)
+    # A cached user is reloaded from the source after this long, which bounds how stale the
+    # cache can be when another process (the CLI, a second bot replica) changed the records.
+    cache_ttl_s: float | None = 600.0
+    blas_threads: int | None = 1  # see Retriever._blas_limit; None leaves BLAS alone
