@@ -128,7 +128,8 @@ async def _transcribe(
         await message.answer(i18n(exc.message_id, **exc.message_args))
         return None
     except (TelegramAPIError, ClientError, TimeoutError) as exc:
-        log.warning("voice note from %s could not be downloaded: %s", user.id, exc)
+        # Downloads raise VoiceDownloadError above; this is the transcription side.
+        log.warning("voice note from %s failed: %s", user.id, type(exc).__name__)
         await message.answer(i18n("voice-failed"))
         return None
     log.info(
