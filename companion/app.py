@@ -37,6 +37,7 @@ from companion.dialogs.prompts import PromptBuilder
 from companion.dialogs.service import DialogLimits, DialogService
 from companion.domain.ports import UserLocks, UserStore
 from companion.i18n import Translator
+from companion.legal.pages import LegalPages
 from companion.llm.base import ChatModel
 from companion.llm.factory import build_chat_model
 from companion.memory.embedder import build_embedder
@@ -139,6 +140,7 @@ class App:
             stars_billing=self.billing.stars,
             speech_pool=self.speech_pool,
             metrics=self.metrics,
+            legal_pages=LegalPages.from_settings(settings),
             readiness=self.readiness,
             redis=self.redis,
             key_prefix=settings.redis.key_prefix,
@@ -184,7 +186,7 @@ async def build_app(
 
         llm = overrides.llm
         if llm is None:
-            llm = build_chat_model(settings.llm)
+            llm = build_chat_model(settings.llm, on_usage=metrics.count_usage)
             stack.push_async_callback(llm.aclose)
 
         users: UserStore = UserRepository(db, cipher)

@@ -34,6 +34,8 @@ NO_USER = "no_user"
 NOT_MODIFIED = "not_modified"
 STALE_CALLBACK = "stale_callback"
 STALE_BUTTON = "stale_button"
+# A message over the flood limit (companion.bot.middlewares.throttling).
+THROTTLED = "throttled"
 
 _STALE_BUTTON_ERRORS = (
     "message can't be edited",

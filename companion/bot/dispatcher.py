@@ -77,7 +77,13 @@ class BotRuntime:
             await show_paywall(bot, chat_id, i18n, services.plans, persona_name=persona_name)
 
         replier = ChatReplier(
-            services.dialogs, library_view, photos, policy, events=services.events, paywall=paywall
+            services.dialogs,
+            library_view,
+            photos,
+            policy,
+            events=services.events,
+            paywall=paywall,
+            metrics=services.metrics,
         )
         throttle = Throttle(
             redis,

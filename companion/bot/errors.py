@@ -19,6 +19,7 @@ from companion.bot.bad_updates import STALE_CALLBACK, benign_reason, count_in
 from companion.bot.delivery import ATTEMPT, SINCE, UpdateDelivery, is_infrastructure_failure
 from companion.bot.localization import I18n, language_from_telegram
 from companion.i18n import Translator
+from companion.metrics import Metrics
 
 log = logging.getLogger("companion.bot.errors")
 
@@ -49,8 +50,13 @@ async def on_error(event: ErrorEvent, bot: Bot, **data: Any) -> bool:
             with contextlib.suppress(Exception):  # stops the spinner if the handler had not
                 await update.callback_query.answer()
         return True
+    metrics: Metrics | None = data.get("metrics")
     if await _deferred(event, data, extra):
+        if metrics is not None:
+            metrics.error("deferred")
         return True
+    if metrics is not None:
+        metrics.error("update")
     log.error(
         "update %s failed: %s",
         update.update_id,

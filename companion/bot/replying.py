@@ -45,6 +45,7 @@ from companion.dialogs.events import (
 )
 from companion.domain.models import Event, EventName, MessageSource, User
 from companion.domain.ports import AccessDecision, EventSink
+from companion.metrics import Metrics
 from companion.personas.forms import address_of
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,9 @@ class ChatReplier:
         *,
         events: EventSink,
         paywall: Paywall,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._dialogs = dialogs
         self._paywall = paywall
         self._library = library
@@ -89,6 +92,22 @@ class ChatReplier:
         text: str,
         *,
         source: MessageSource = MessageSource.TEXT,
+    ) -> ReplyOutcome:
+        outcome = await self._reply(bot, chat_id, chat_type, user, i18n, text, source=source)
+        if self._metrics is not None:
+            self._metrics.reply(outcome.value)
+        return outcome
+
+    async def _reply(
+        self,
+        bot: Bot,
+        chat_id: int,
+        chat_type: str,
+        user: User,
+        i18n: I18n,
+        text: str,
+        *,
+        source: MessageSource,
     ) -> ReplyOutcome:
         persona_id = user.current_persona_id
         if persona_id is None:

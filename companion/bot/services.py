@@ -29,6 +29,7 @@ from companion.bot.user_cache import CachedUserStore
 from companion.config import TelegramSettings
 from companion.domain.ports import EventSink, PersonaCatalog
 from companion.i18n import Translator
+from companion.legal.pages import LegalPages
 from companion.metrics import Metrics
 from companion.privacy.consent import Onboarding
 from companion.privacy.erasure import Erasure
@@ -99,6 +100,8 @@ class BotServices:
     stars_billing: StarsBilling
     speech_pool: SpeechPool
     metrics: Metrics
+    # The terms, privacy policy and offer served at /legal/* (companion.legal).
+    legal_pages: LegalPages
     readiness: Readiness
     redis: Redis
     key_prefix: str

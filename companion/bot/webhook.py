@@ -29,6 +29,7 @@ from companion.bot.delivery import CLAIMED, UpdateDelivery
 from companion.bot.readiness import Readiness, add_health_routes
 from companion.bot.runner import BotConfigError
 from companion.config import TelegramSettings
+from companion.legal.web import setup_legal_routes
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,7 @@ def create_webhook_app(bot: Bot, dp: Dispatcher, settings: TelegramSettings) -> 
     ).register(app, path=settings.webhook_path)
 
     add_health_routes(app, readiness_of(dp))
+    setup_legal_routes(app, dp.workflow_data["legal_pages"])
     return app
 
 

@@ -24,11 +24,14 @@ from companion.billing.webhook import setup_billing_routes
 from companion.bot.dispatcher import build_dispatcher
 from companion.bot.readiness import Readiness, add_health_routes
 from companion.bot.runner import BotConfigError, build_fsm_storage, require_token, run_polling
+from companion.bot.services import BotServices
 from companion.bot.webhook import run_webhook
 from companion.cli.errors import fail, settings_or_exit
 from companion.config import Settings
 from companion.gc_tuning import freeze_startup_heap
+from companion.legal.web import setup_legal_routes
 from companion.logging_setup import configure_logging
+from companion.metrics_server import serving_metrics
 from companion.storage.database import DatabaseUnavailableError
 from companion.storage.redis import RedisUnavailableError
 
@@ -68,6 +71,9 @@ async def _serve(settings: Settings, *, webhook: bool, api_server: str | None) -
     overrides = Overrides(telegram_api_server=api_server)
     async with build_app(settings, overrides, speech=True) as app, AsyncExitStack() as stack:
         services = app.bot_services()
+        await stack.enter_async_context(
+            serving_metrics(app.metrics.registry, settings.metrics_port)
+        )
         assert app.telegram is not None  # bot_services() refuses to serve without a token
         dp = build_dispatcher(services, build_fsm_storage(services.redis, settings.redis))
         billing = app.billing.service
@@ -83,17 +89,18 @@ async def _serve(settings: Settings, *, webhook: bool, api_server: str | None) -
             return
         if settings.billing.yookassa_enabled:
             # Polling has no web server of its own; YooKassa still needs one to notify.
-            site = await _serve_billing_webhook(settings, billing, app.readiness)
+            site = await _serve_billing_webhook(settings, billing, app.readiness, services)
             stack.push_async_callback(site.cleanup)
         await run_polling(app.telegram, dp)
 
 
 async def _serve_billing_webhook(
-    settings: Settings, service: BillingService, readiness: Readiness
+    settings: Settings, service: BillingService, readiness: Readiness, services: BotServices
 ) -> web.AppRunner:
     app = web.Application()
     setup_billing_routes(app, service)
     add_health_routes(app, readiness)
+    setup_legal_routes(app, services.legal_pages)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(

@@ -194,7 +194,9 @@ class DialogService:
         persona = self._persona(persona_id)
         await self._check_access(user, persona)
 
+        waiting = time.perf_counter()
         async with self._locks.hold(user.id):
+            self._timer.observe("lock_wait", time.perf_counter() - waiting)
             conversation = await self._conversations.get_active(user.id, persona.id)
             if conversation is None:
                 conversation = await self._conversations.start(user.id, persona.id)
@@ -308,6 +310,7 @@ class DialogService:
         meta: dict[str, object] = {"photo": photo.image.file} if photo else {}
         if first_chunk_at is not None:
             self._timer.observe("generation", time.perf_counter() - first_chunk_at)
+        self._timer.observe("reply", time.perf_counter() - started)
         reply = await self._messages.append(
             conversation, MessageRole.ASSISTANT, clean or "…", meta=meta, seq=user_message.seq + 1
         )

@@ -16,6 +16,7 @@ from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from companion.bot.bad_updates import THROTTLED, count_in
 from companion.bot.localization import I18n
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class ThrottlingMiddleware(BaseMiddleware):
             return await handler(event, data)
         if count <= self._throttle.limit:
             return await handler(event, data)
+        count_in(data, THROTTLED)
         if count == self._throttle.limit + 1:
             log.info("user %s is flooding; one notice sent", message.from_user.id)
             i18n: I18n = data["i18n"]

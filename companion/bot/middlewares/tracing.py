@@ -20,6 +20,7 @@ from aiogram.types import TelegramObject, Update
 from aiogram.types.update import UpdateTypeLookupError
 
 from companion.bot.bad_updates import UNKNOWN_TYPE, count_in
+from companion.metrics import Metrics
 
 log = logging.getLogger("companion.bot.updates")
 
@@ -88,10 +89,16 @@ class TracingMiddleware(BaseMiddleware):
         }
         started = time.perf_counter()
         self._inflight.enter()
+        metrics: Metrics | None = data.get("metrics")
+        if metrics is not None:
+            metrics.update(kind)
+            metrics.in_flight.inc()
         try:
             result = await handler(event, data)
         finally:
             self._inflight.leave()
+            if metrics is not None:
+                metrics.in_flight.dec()
             extra["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
             log.info("update %s %s handled", update_id, kind, extra=extra)
         return result
