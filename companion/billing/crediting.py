@@ -254,6 +254,7 @@ class Crediting:
             await c.subscriptions.forget(user_id)
             return await self._erased.refund(after, payment) if after.erased else Outcome.PENDING
         await c.ledger.mark_granted(record.id)
+        c.metrics.credited(record.provider.value)
         # A refund counted while we credited (its own handler saw no PRO to take back yet):
         # take PRO back now. Each side checks after its own write, so one of them sees both.
         if after.fully_refunded and after.refund_id is not None:

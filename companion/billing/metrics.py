@@ -44,6 +44,17 @@ class BillingMetrics:
             registry=self.registry,
         )
 
+        # With payments_closed: every payment's end state (credited, or closed and why).
+        self.payments_credited = Counter(
+            "companion_billing_payments_credited_total",
+            "Payments credited (PRO granted or extended), by provider",
+            ["provider"],
+            registry=self.registry,
+        )
+
+    def credited(self, provider: str) -> None:
+        self.payments_credited.labels(provider=provider).inc()
+
     def unreadable(self, collection: str) -> None:
         self.unreadable_records.labels(collection=collection).inc()
 
