@@ -40,6 +40,7 @@ from companion.i18n import Translator
 from companion.legal.pages import LegalPages
 from companion.llm.base import ChatModel
 from companion.llm.factory import build_chat_model
+from companion.llm.warmup import ModelWarmup, start_model_warmup
 from companion.memory.embedder import build_embedder
 from companion.memory.service import MemoryService
 from companion.metrics import Metrics
@@ -107,9 +108,11 @@ class App:
     billing: BillingComponents
     # /forget and `companion db erase-user`: the same steps.
     erasure: Erasure
-    # GET /readyz: database, Redis and the model.
+    # GET /readyz: database, Redis and the model; "models" until the warm-up is done.
     readiness: Readiness
     speech_pool: SpeechPool
+    # The start-up warm-up of the in-process models (None unless `warm_up=True`).
+    warmup: ModelWarmup | None = None
 
     def bot_services(self) -> BotServices:
         """What the Telegram handlers receive, by name (`companion.bot.dispatcher`)."""
@@ -156,10 +159,13 @@ async def build_app(
     watch_personas: bool | None = None,
     speech: bool = False,
     telegram: bool = True,
+    warm_up: bool = False,
 ) -> AsyncIterator[App]:
     """Build every service. `use_redis=False` serves one process (the terminal chat);
     `speech=True` starts the voice transcription pool (the bot); `telegram=False` builds no Bot
-    API client even with a token (operator commands that must not message anyone)."""
+    API client even with a token (operator commands that must not message anyone);
+    `warm_up=True` loads the in-process models (local LLM, embedder) in the background at once,
+    so the first message is as fast as the tenth (the bot and the terminal chat)."""
     overrides = overrides or Overrides()
     async with AsyncExitStack() as stack:
         metrics = Metrics()
@@ -272,6 +278,16 @@ async def build_app(
         speech_pool = overrides.speech_pool or (
             await _start_speech(settings, metrics, stack) if speech else NoSpeech()
         )
+        warmup = (
+            start_model_warmup(
+                stack, llm=llm, embedder=memory.embedder if memory is not None else None
+            )
+            if warm_up
+            else None
+        )
+        checks = service_checks(database, redis, llm)
+        if warmup is not None:
+            checks["models"] = warmup.ready
 
         yield App(
             settings=settings,
@@ -298,8 +314,9 @@ async def build_app(
             telegram=bot,
             billing=billing,
             erasure=erasure,
-            readiness=Readiness(service_checks(database, redis, llm)),
+            readiness=Readiness(checks),
             speech_pool=speech_pool,
+            warmup=warmup,
         )
 
 

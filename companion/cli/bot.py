@@ -69,7 +69,10 @@ def bot(
 async def _serve(settings: Settings, *, webhook: bool, api_server: str | None) -> None:
     require_token(settings.telegram)  # before connecting to anything
     overrides = Overrides(telegram_api_server=api_server)
-    async with build_app(settings, overrides, speech=True) as app, AsyncExitStack() as stack:
+    async with (
+        build_app(settings, overrides, speech=True, warm_up=True) as app,
+        AsyncExitStack() as stack,
+    ):
         services = app.bot_services()
         await stack.enter_async_context(
             serving_metrics(app.metrics.registry, settings.metrics_port)

@@ -74,7 +74,9 @@ async def _run(
     language: str | None,
 ) -> None:
     interactive = message is None
-    async with build_app(settings, use_redis=False, watch_personas=interactive) as app:
+    async with build_app(
+        settings, use_redis=False, watch_personas=interactive, warm_up=True
+    ) as app:
         user = await _terminal_user(app, user_id, language)
         persona_id = persona_id or user.current_persona_id or _default_persona(app)
         try:
