@@ -41,8 +41,8 @@ from companion.legal.pages import LegalPages
 from companion.llm.base import ChatModel
 from companion.llm.factory import build_chat_model
 from companion.llm.warmup import ModelWarmup, start_model_warmup
-from companion.memory.embedder import build_embedder
 from companion.memory.service import MemoryService
+from companion.memory.wiring import build_memory
 from companion.metrics import Metrics
 from companion.personas.repository import PersonaRepository, packaged_library_dir
 from companion.privacy.consent import Onboarding
@@ -220,7 +220,7 @@ async def build_app(
             ttl_s=settings.billing.entitlement_cache_ttl_s,
         )
 
-        memory = _memory(settings, stack, database, cipher, messages, llm, personas)
+        memory = build_memory(settings, stack, database, cipher, messages, llm, personas)
 
         user_data = UserDataService(db, cipher, locks=locks)
         # An erase cut off by a crash is finished before anything else touches that user.
@@ -318,47 +318,6 @@ async def build_app(
             speech_pool=speech_pool,
             warmup=warmup,
         )
-
-
-def _memory(
-    settings: Settings,
-    stack: AsyncExitStack,
-    database: Database,
-    cipher: FieldCipher,
-    messages: MessageRepository,
-    llm: ChatModel,
-    personas: PersonaRepository,
-) -> MemoryService | None:
-    if not settings.memory.enabled:
-        return None
-    embedder = build_embedder(
-        settings.memory.embedding_model,
-        query_prefix=settings.memory.query_prefix,
-        passage_prefix=settings.memory.passage_prefix,
-        batch_size=settings.memory.embedding_batch_size,
-        # One torch thread: embeddings are small batches and the event loop, Whisper
-        # and the LLM share these cores.
-        threads=1,
-    )
-    stack.callback(embedder.close)
-
-    def persona_name(persona_id: str, language: str) -> str:
-        persona = personas.get(persona_id)
-        return persona.display_name(language) if persona else persona_id
-
-    memory = MemoryService.build(
-        db=database.db,
-        cipher=cipher,
-        embedder=embedder,
-        messages=messages,
-        chat_model=llm,
-        settings=settings.memory,
-        count_tokens=llm.count_tokens,
-        persona_name=persona_name,
-    )
-    # Drains pending extractions first, so nothing the user said is lost on shutdown.
-    stack.push_async_callback(memory.aclose)
-    return memory
 
 
 def _telegram(settings: Settings, overrides: Overrides, stack: AsyncExitStack) -> Bot | None:
