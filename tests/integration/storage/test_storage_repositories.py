@@ -56,7 +56,7 @@ async def test_user_round_trip_and_updates(db: Db) -> None:
     assert await users.get(7) == updated
 
     raw = await db[c.USERS].find_one({"_id": 7})
-    assert raw is not None and raw["settings"] == {"echo_transcripts": True}
+    assert raw is not None and raw["settings"] == {"echo_transcripts": True, "timezone": None}
 
     with pytest.raises(ValueError, match="unknown field"):
         await users.update(7, favourite_colour="red")
