@@ -61,14 +61,19 @@ async def _run_until_answered(
     try:
         user = TelegramUser(tg, user_id)
         webhook = "--webhook" in args
-        for _ in range(300):  # the bot is up once it set its command menu (and its webhook)
+        # The bot is up once it set its command menu (and its webhook). Start-up imports the
+        # model stack, which takes far longer on a loaded 2-core machine than on a quiet one.
+        up = False
+        for _ in range(1200):
             if any(c.method == "setMyCommands" for c in tg.calls) and (
                 not webhook or tg.webhook is not None
             ):
+                up = True
                 break
             if process.returncode is not None:
                 break
             await asyncio.sleep(0.1)
+        assert up, f"the bot did not come up (exit code {process.returncode})"
         await user.command("start")
         call = await user.expect("sendMessage", timeout=30)
         assert "Choose your language" in (call.text or "")
