@@ -8,32 +8,7 @@ import re
 
 from companion.cli.quality.probes import Aspect, Probe
 from companion.domain.personas import Persona
-
-# Same rules as training/scoring.py (the training package is not part of the installed bot).
-BREAK_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(pattern, re.IGNORECASE)
-    for pattern in (
-        r"\bas an? (ai|artificial intelligence|language model|assistant)\b",
-        r"\b(i am|i'm) (only |just )?an? (ai|artificial intelligence|language model|"
-        r"chatbot|bot|virtual assistant|computer program)\b",
-        r"\blarge language model\b",
-        r"\b(openai|chatgpt|anthropic)\b",
-        r"\bi (do not|don't) have (feelings|emotions|a body|personal experiences)\b",
-        r"\bя\s+(всего лишь\s+|просто\s+)?(языковая модель|искусственный интеллект|ии|"
-        r"чат-бот|бот|нейросеть|программа)\b",
-        r"\bкак (языковая модель|искусственный интеллект|ии)\b",
-        r"\bу меня нет (чувств|эмоций|тела)\b",
-    )
-)
-NAME_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(pattern, re.IGNORECASE)
-    for pattern in (
-        r"\bmy name is\s+([^\W\d_][\w-]*)",
-        r"\bcall me\s+([^\W\d_][\w-]*)",
-        r"меня зовут\s+([^\W\d_][\w-]*)",
-        r"зови меня\s+([^\W\d_][\w-]*)",
-    )
-)
+from companion.personas.character_rules import BREAK_PATTERNS, NAME_PATTERNS
 
 
 def tag_language(text: str) -> str:
