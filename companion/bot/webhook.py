@@ -72,7 +72,11 @@ class BoundedRequestHandler(SimpleRequestHandler):
         except Exception:
             self._slots.release()
             return web.Response(body="Bad Request", status=400)
-        refused = await self._admit(update)
+        try:
+            refused = await self._admit(update)
+        except BaseException:  # the slot is ours until a task takes it: never leak it
+            self._slots.release()
+            raise
         if refused is not None:
             self._slots.release()
             return refused

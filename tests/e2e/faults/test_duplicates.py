@@ -89,7 +89,8 @@ async def test_a_webhook_update_delivered_twice_is_answered_once(
             "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET,
             "Content-Type": "application/json",
         }
-        async with aiohttp.ClientSession() as http:
+        # Bounded, so a webhook that never answers fails here, not at the suite's timeout.
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             for _ in range(3):  # Telegram repeats a delivery whose answer it did not get
                 async with http.post(
                     harness.webhook_url, data=json.dumps(update), headers=headers
