@@ -23,7 +23,20 @@ BASICS = frozenset(
 # Adapters to the outside world and to data: they know the domain, not each other.
 ADAPTERS = frozenset({"storage", "llm", "speech", "personas"})
 # Use cases: they reach each other only through domain ports wired by the composition root.
-SERVICES = frozenset({"dialogs", "memory", "billing", "privacy", "legal"})
+SERVICES = frozenset(
+    {
+        "dialogs",
+        "memory",
+        "billing",
+        "privacy",
+        "legal",
+        # The owner's console and reaching out (issues 17 and 19).
+        "mood",
+        "analytics",
+        "broadcasts",
+        "outreach",
+    }
+)
 # Prometheus metrics and their HTTP endpoint: they observe adapters (token usage of the model)
 # and are fed by the Telegram layer and the root.
 OBSERVABILITY = frozenset({"metrics", "metrics_server"})
