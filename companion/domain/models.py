@@ -35,6 +35,15 @@ class UserSettings(BaseModel):
     # IANA zone ("Europe/Moscow") for time-of-day texts; None: inferred from the language
     # (companion.personas.dayparts).
     timezone: str | None = None
+    # The owner's news broadcasts (/news off opts out; companion.broadcasts).
+    news: bool = True
+    # Proactive check-ins written by the persona (/checkins off; companion.outreach).
+    checkins: bool = True
+    # An emotion reading of each message, for /mood and the persona's care (/mood off).
+    mood_tracking: bool = True
+    # The persona answers with a voice note as well as text (/voice on), besides when the
+    # user sent a voice note.
+    voice_replies: bool = False
 
 
 class User(BaseModel):
@@ -51,6 +60,9 @@ class User(BaseModel):
     settings: UserSettings = Field(default_factory=UserSettings)
     # Contact for 54-FZ receipts, asked once when the shop needs receipts.
     receipt_contact: str | None = None
+    # When sending to this user last failed with "bot was blocked by the user" (403); cleared
+    # when they write again. Broadcasts and check-ins skip blocked users.
+    blocked_at: datetime | None = None
 
     @property
     def has_consented(self) -> bool:
