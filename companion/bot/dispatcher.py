@@ -29,6 +29,7 @@ from companion.bot.middlewares.users import I18nMiddleware, UserMiddleware
 from companion.bot.photos import PhotoSender
 from companion.bot.replying import ChatReplier
 from companion.bot.routers import (
+    admin,
     billing,
     chat,
     data,
@@ -136,6 +137,8 @@ def build_routers() -> list[Router]:
         billing.build_router(),
         voice.build_router(),
         timezone.build_router(),
+        # Admins only (others fall through: /admin is then an unknown command); before chat.
+        admin.build_router(),
         # Free text goes to the persona; the catch-all for everything else must stay last.
         chat.build_router(),
         unsupported.build_router(),

@@ -1,0 +1,32 @@
+"""Inline-button payloads of the admin panel (at most 64 bytes each, as Telegram requires).
+
+`AdminSection` opens a section; each section's router answers its own value, so a section whose
+module is not there yet is simply a button nobody answers. Actions inside a section have their
+own prefixes (``admu``, ``admd``) so that section routers never see each other's buttons.
+"""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+SECTIONS = ("stats", "broadcast", "users", "dev", "mood")
+
+
+class AdminSection(CallbackData, prefix="adm"):
+    section: str  # "menu" | "stats" | "broadcast" | "users" | "dev" | "mood"
+
+
+class AdminUserCb(CallbackData, prefix="admu"):
+    """Users section: ``action`` grant | grant_ok | refund | refund_ok | cancel | show."""
+
+    action: str
+    user: int
+    plan: str = ""
+    days: int = 0
+    ref: str = ""
+
+
+class AdminDevCb(CallbackData, prefix="admd"):
+    """Developer view: ``action`` refresh | reload."""
+
+    action: str
