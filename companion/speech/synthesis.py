@@ -1,0 +1,232 @@
+"""Text to a Telegram voice note: the `SpeechSynthesizer` port and its engines.
+
+- `OfflineSynthesizer` runs a blocking engine (eSpeak NG by default, `synthesis_espeak`) in a
+  small thread pool, so the event loop never waits on synthesis or encoding;
+- `OpenAISpeechSynthesizer` (`synthesis_openai`) asks an OpenAI-compatible
+  ``POST /v1/audio/speech`` server (production neural TTS);
+- `NoSynthesis` is the "off" variant (``tts.engine=off`` or the voice extra missing).
+
+Every engine takes the reply as the chat shows it; `synthesis_text.prepare` strips markup and
+emoji, caps the length and splits it into sentence-sized pieces. At most ``workers`` notes are
+synthesised at once and ``queue_limit`` more wait; past that `SynthesizerBusyError` is raised at
+once (the text reply has been sent already: the user just gets no voice note this time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from companion.config import TTSSettings
+from companion.speech.synthesis_audio import Pcm, SynthesisError, encode_ogg_opus, join
+from companion.speech.synthesis_text import prepare
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceNote:
+    """An OGG/Opus file ready for sendVoice."""
+
+    ogg: bytes
+    duration_s: float
+    synthesis_s: float  # engine + encoding time (not the time spent waiting for a worker)
+    engine: str
+    language: str
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.synthesis_s / self.duration_s if self.duration_s > 0 else 0.0
+
+
+class SpeechSynthesizer(Protocol):
+    """The port the Telegram layer and the CLI use."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    async def synthesize(self, text: str, *, voice: str, language: str) -> VoiceNote | None:
+        """The note, or None when the text has nothing to say aloud (only emoji, a link...).
+
+        Raises `SynthesisError` (or `SynthesizerBusyError`) when no note can be made."""
+        ...
+
+
+class SynthesizerBusyError(SynthesisError):
+    message_id = "voice-replies-busy"
+
+
+class SynthesisMetrics(Protocol):
+    def synthesized(self, note: VoiceNote) -> None: ...
+
+    def failed(self, reason: str) -> None: ...
+
+
+class PrometheusSynthesisMetrics:
+    """`SynthesisMetrics` on the registry the composition root owns."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.notes = Counter(
+            "companion_tts_notes_total",
+            "Voice replies synthesised, by engine and language",
+            ["engine", "language"],
+            registry=registry,
+        )
+        self.failures = Counter(
+            "companion_tts_failures_total",
+            "Voice replies not delivered (the text reply was), by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "companion_tts_seconds",
+            "Synthesis and encoding time of one voice reply",
+            registry=registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30),
+        )
+        self.real_time_factor = Histogram(
+            "companion_tts_real_time_factor",
+            "Synthesis time / audio duration",
+            registry=registry,
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.2, 0.5, 1, 2),
+        )
+
+    def synthesized(self, note: VoiceNote) -> None:
+        self.notes.labels(engine=note.engine, language=note.language).inc()
+        self.seconds.observe(note.synthesis_s)
+        self.real_time_factor.observe(note.real_time_factor)
+
+    def failed(self, reason: str) -> None:
+        self.failures.labels(reason=reason).inc()
+
+
+class NoSynthesis:
+    """Voice replies off: nothing is ever synthesised."""
+
+    enabled = False
+
+    async def synthesize(self, text: str, *, voice: str, language: str) -> VoiceNote | None:
+        raise SynthesisError("voice replies are off (tts.engine=off or no voice extra)")
+
+
+class BoundedSynthesizer:
+    """Admission (``workers`` running, ``queue_limit`` waiting) and metrics for the engines."""
+
+    enabled = True
+    engine_name = "unknown"
+
+    def __init__(self, settings: TTSSettings, metrics: SynthesisMetrics | None = None) -> None:
+        if settings.workers < 1:
+            raise ValueError("tts.workers must be at least 1")
+        self._settings = settings
+        self._metrics = metrics
+        self._slots = asyncio.Semaphore(settings.workers)
+        self._admitted = 0
+        self._executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="tts")
+
+    @property
+    def admitted(self) -> int:
+        return self._admitted
+
+    async def synthesize(self, text: str, *, voice: str, language: str) -> VoiceNote | None:
+        pieces = prepare(
+            text, max_chars=self._settings.max_chars, max_chunk_chars=self._settings.chunk_chars
+        )
+        if not pieces:
+            return None
+        try:
+            async with self._admission():
+                started = time.perf_counter()
+                ogg, duration = await self._render(pieces, voice=voice, language=language)
+                elapsed = time.perf_counter() - started
+        except SynthesisError as exc:
+            self._failed(type(exc).__name__)
+            raise
+        note = VoiceNote(ogg, duration, elapsed, self.engine_name, language)
+        if self._metrics is not None:
+            self._metrics.synthesized(note)
+        return note
+
+    async def _render(self, pieces: list[str], *, voice: str, language: str) -> tuple[bytes, float]:
+        raise NotImplementedError
+
+    @contextlib.asynccontextmanager
+    async def _admission(self) -> AsyncIterator[None]:
+        if self._admitted >= self._settings.workers + self._settings.queue_limit:
+            raise SynthesizerBusyError(f"{self._admitted} voice replies in progress")
+        self._admitted += 1
+        try:
+            async with self._slots:
+                yield
+        finally:
+            self._admitted -= 1
+
+    async def in_thread(self, call: Callable[[], T]) -> T:
+        """Run blocking work on this synthesizer's threads; a crash becomes `SynthesisError`."""
+        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        try:
+            # Shielded: a cancelled reply must not free a slot while its thread still works.
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future])
+            raise
+        except SynthesisError:
+            raise
+        except Exception as exc:
+            raise SynthesisError(f"synthesis crashed: {type(exc).__name__}: {exc}") from exc
+
+    def _failed(self, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.failed(reason)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+
+
+class OfflineEngine(Protocol):
+    """A blocking engine (`synthesis_espeak.EspeakEngine`), called from worker threads."""
+
+    name: str
+
+    def load(self) -> None: ...
+
+    def synthesize(self, text: str, *, voice: str, language: str) -> Pcm: ...
+
+
+class OfflineSynthesizer(BoundedSynthesizer):
+    def __init__(
+        self,
+        engine: OfflineEngine,
+        settings: TTSSettings,
+        metrics: SynthesisMetrics | None = None,
+    ) -> None:
+        super().__init__(settings, metrics)
+        self._engine = engine
+        self.engine_name = engine.name
+
+    async def start(self) -> None:
+        """Load the engine in a thread, so the first reply does not pay for it."""
+        await self.in_thread(self._engine.load)
+
+    async def _render(self, pieces: list[str], *, voice: str, language: str) -> tuple[bytes, float]:
+        def work() -> tuple[bytes, float]:
+            pcm = join([self._engine.synthesize(p, voice=voice, language=language) for p in pieces])
+            return encode_ogg_opus(pcm, bitrate=self._settings.bitrate), pcm.duration_s
+
+        return await self.in_thread(work)
+
+
+def offline_synthesizer(
+    settings: TTSSettings, metrics: SynthesisMetrics | None = None
+) -> OfflineSynthesizer:
+    """The embedded default: eSpeak NG (see docs/voice.md for why)."""
+    from companion.speech.synthesis_espeak import EspeakEngine
+
+    return OfflineSynthesizer(EspeakEngine(), settings, metrics)
