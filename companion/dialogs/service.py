@@ -27,6 +27,7 @@ from companion.dialogs.events import (
     TextDelta,
     UnknownPersonaError,
 )
+from companion.dialogs.mood_hooks import MoodHooks
 from companion.dialogs.photos import choose_photo
 from companion.dialogs.prompts import PromptBuilder, SystemPromptContext
 from companion.dialogs.safety import is_crisis_message
@@ -49,7 +50,9 @@ from companion.domain.ports import (
     EventSink,
     MemoryRecall,
     MemoryWriter,
+    MessageObserver,
     MessageStore,
+    MoodCareSource,
     PersonaCatalog,
     Recollection,
     UserLocks,
@@ -122,6 +125,8 @@ class DialogService:
         memory_writer: MemoryWriter | None = None,
         timer: StageTimer | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        observer: MessageObserver | None = None,
+        care: MoodCareSource | None = None,
     ) -> None:
         self._personas = personas
         self._users = users
@@ -138,6 +143,9 @@ class DialogService:
         self._memory_writer = memory_writer
         self._timer = timer or _NoTimer()
         self._clock = clock
+        # Mood: each user message is read in the background; a sustained negative trend adds
+        # the care hint to the system prompt.
+        self._mood = MoodHooks(observer, care)
         self._summaries = SummaryFolder(
             conversations=conversations,
             messages=messages,
@@ -233,6 +241,7 @@ class DialogService:
             episodes=recollection.episodes,
             summary=conversation.summary,
             now=self._clock(),
+            mood_care=await self._mood.needs_care(user),
         )
         plan = self._prompts.plan(
             ctx,
@@ -258,7 +267,8 @@ class DialogService:
         )
         self._timer.observe("prepare", time.perf_counter() - started)
 
-        is_first_message = not any(m.role is MessageRole.USER for m in history)
+        # Counted in the history read anyway: exact while the conversation fits in it (60).
+        earlier_turns = sum(1 for m in history if m.role is MessageRole.USER)
         user_message: Message | None = None
         parts: list[str] = []
         markers = gallery.PhotoMarkerStream()
@@ -318,8 +328,11 @@ class DialogService:
             yield photo
         yield ReplyDone(text=clean, message_id=reply.id)
 
-        if is_first_message:
+        self._mood.observe(user, persona, conversation, text)
+        if earlier_turns == 0:
             await self._record(user.id, EventName.FIRST_MESSAGE, persona=persona.id)
+        elif earlier_turns == 9:
+            await self._record(user.id, EventName.TENTH_MESSAGE, persona=persona.id)
         if self._memory_writer is not None:
             self._memory_writer.schedule_extraction(user, conversation)
         if plan.oldest_included_seq is not None:
@@ -347,6 +360,7 @@ class DialogService:
         await self._record(user.id, EventName.CRISIS, persona=persona.id)
         yield Notice(NoticeKind.CRISIS, language)
         yield ReplyDone(text=reply_text, message_id=reply.id)
+        self._mood.observe(user, persona, conversation, text)
 
     # -- helpers --------------------------------------------------------------------------
 

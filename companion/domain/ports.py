@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -130,3 +131,75 @@ class MemoryWriter(Protocol):
     def schedule_extraction(self, user: User, conversation: Conversation) -> None:
         """Extract facts from the latest exchange in the background; never blocks the reply."""
         ...
+
+
+class MessageObserver(Protocol):
+    """Told about each user message once its reply is stored (mood tracking, the survey);
+    must return at once: whatever it does runs in the background, off the reply's path."""
+
+    def observe(self, user: User, persona: Persona, conversation: Conversation, text: str) -> None:
+        ...
+
+
+class MoodCareSource(Protocol):
+    """Whether the persona should show care this turn: True while the user's recent days are
+    mostly negative (`companion.mood.care`). Fast (cached); False when tracking is off."""
+
+    async def needs_care(self, user: User) -> bool: ...
+
+
+class SendOutcome(StrEnum):
+    SENT = "sent"
+    BLOCKED = "blocked"  # 403 "bot was blocked by the user": never retried
+    FAILED = "failed"  # anything else (network, 429, 5xx): may be retried later
+
+
+class CheckinSender(Protocol):
+    """Delivers a proactive check-in (`companion.bot.checkin_sender` over the Bot API)."""
+
+    async def send(self, user_id: int, text: str) -> SendOutcome: ...
+
+
+class DatedFact(Protocol):
+    """A remembered fact as check-ins read it (`companion.memory.facts.Fact` has these)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def refers_to(self) -> date | None: ...
+    @property
+    def persona_id(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+class FactSource(Protocol):
+    """The user's remembered facts (`companion.memory.service.MemoryService`)."""
+
+    async def list_facts(self, user_id: int) -> Sequence[DatedFact]: ...
+    async def get_fact(self, user_id: int, fact_id: str) -> DatedFact | None: ...
+
+
+class PaymentLine(BaseModel):
+    """One payment as the owner's console shows it (`companion.billing.history`): what, how
+    much, where it stands; never card data or receipts."""
+
+    reference: str  # our order id: what /refund and the console's refund take
+    provider: str
+    plan_id: str
+    kind: str  # initial | renewal
+    amount: str  # as a decimal string, with `currency`
+    currency: str
+    status: str
+    created_at: datetime
+    paid_at: datetime | None = None
+    refunded_amount: str = "0"
+    refundable: bool = False  # succeeded and not fully refunded
+
+
+class PaymentHistory(Protocol):
+    """A person's payments, newest first (`companion.billing.history.LedgerHistory`)."""
+
+    async def payments_of(self, user_id: int, limit: int = 10) -> list[PaymentLine]: ...

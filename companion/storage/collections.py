@@ -30,8 +30,18 @@ PAYMENTS: Final = "payments"
 SUBSCRIPTION_TRANSITIONS: Final = "subscription_transitions"
 # Funnel and audit events; `user_id`.
 EVENTS: Final = "events"
+# Proactive check-in jobs, weekly quotas and last activity (issue 19, companion.outreach);
+# `user_id`. No message text: the fact is re-read from memory when the job runs.
+OUTREACH_JOBS: Final = "outreach_jobs"
 # Named monotonic counters for whoever needs one (`_id` = counter name, `value`); no user data.
 COUNTERS: Final = "counters"
+# One emotion reading per user message (mood issue); `user_id`; day, persona and module in the
+# clear for the daily series and anonymous aggregates, the labels and scores sealed.
+MOOD_READINGS: Final = "mood_readings"
+# Per user: days with messages, survey and help-offer times (mood issue); `_id` is the user id.
+MOOD_STATE: Final = "mood_state"
+# Satisfaction survey answers (mood issue); `user_id`; the comment sealed.
+SURVEY_RESPONSES: Final = "survey_responses"
 # Erasures in progress: `_id` is the user id while the erase runs, removed when it is done, so a
 # crash half-way is finished by `UserDataService.finish_pending_erasures()` at start-up.
 ERASURES: Final = "erasures"
@@ -50,6 +60,10 @@ USER_DATA_FIELDS: Final[dict[str, str]] = {
     MEMORY_HISTORY: "user_id",
     MEMORIES: "user_id",
     EVENTS: "user_id",
+    OUTREACH_JOBS: "user_id",
+    MOOD_READINGS: "user_id",
+    MOOD_STATE: "_id",
+    SURVEY_RESPONSES: "user_id",
 }
 
 # Top-level fields written through the `FieldCipher` (encrypted at rest when a key is set).
@@ -64,6 +78,8 @@ ENCRYPTED_TEXT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     MEMORIES: ("text",),
     MEMORY_HISTORY: ("text",),
     EPISODES: ("user_text", "reply_text"),
+    MOOD_READINGS: ("reading",),
+    SURVEY_RESPONSES: ("comment",),
 }
 
 # Collections whose documents survive erasure with the personal fields removed and the user id

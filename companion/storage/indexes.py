@@ -28,6 +28,8 @@ _INDEX_NOT_FOUND = 27
 _STRING = {"$type": "string"}
 
 INDEXES: Mapping[str, Sequence[IndexModel]] = {
+    # The owner's console finds a person by @username (`UserRepository.find_by_username`).
+    c.USERS: (IndexModel([("username_key", ASCENDING)], name="username_key"),),
     c.CONVERSATIONS: (
         IndexModel(
             [("user_id", ASCENDING), ("persona_id", ASCENDING), ("active", ASCENDING)],
@@ -49,6 +51,9 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
             unique=True,
         ),
         IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING)], name="user_created"),
+        # The owner's stats (companion.analytics): messages, voice notes and active users of a
+        # period are a range scan, not a pass over every message.
+        IndexModel([("created_at", ASCENDING)], name="created"),
     ),
     c.MEMORIES: (
         IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING)], name="user_created"),
@@ -92,13 +97,32 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
         ),
         IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING)], name="user_created"),
         IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"),
+        # Revenue of a period (companion.analytics): succeeded payments by the time they were paid.
+        IndexModel([("status", ASCENDING), ("paid_at", ASCENDING)], name="status_paid"),
     ),
     c.SUBSCRIPTION_TRANSITIONS: (
         IndexModel([("user_id", ASCENDING), ("at", ASCENDING)], name="user_at"),
+        # Churn of a period (companion.analytics): changes into expired/refunded by time.
+        IndexModel([("to", ASCENDING), ("at", ASCENDING)], name="to_at"),
+    ),
+    c.OUTREACH_JOBS: (
+        # Due jobs, oldest first (the scheduler's claim), and due fact-planning passes.
+        IndexModel([("state", ASCENDING), ("due_at", ASCENDING)], name="state_due"),
+        IndexModel([("plan_at", ASCENDING)], name="plan_at"),
+        IndexModel([("user_id", ASCENDING), ("state", ASCENDING)], name="user_state"),
     ),
     c.EVENTS: (
         IndexModel([("user_id", ASCENDING), ("at", ASCENDING)], name="user_at"),
         IndexModel([("name", ASCENDING), ("at", ASCENDING)], name="name_at"),
+    ),
+    c.MOOD_READINGS: (
+        IndexModel([("user_id", ASCENDING), ("at", ASCENDING)], name="user_at"),
+        # Admin aggregates scan a period.
+        IndexModel([("at", ASCENDING)], name="at"),
+    ),
+    c.SURVEY_RESPONSES: (
+        IndexModel([("user_id", ASCENDING), ("at", ASCENDING)], name="user_at"),
+        IndexModel([("at", ASCENDING)], name="at"),
     ),
 }
 

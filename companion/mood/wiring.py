@@ -1,0 +1,78 @@
+"""Mood as the composition root (`companion.app.build_app`) assembles it."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from pymongo.asynchronous.database import AsyncDatabase
+
+from companion.config import Settings
+from companion.domain.ports import UserStore
+from companion.mood.care import MoodCare
+from companion.mood.emotions import EmotionReader
+from companion.mood.reports import MoodReports
+from companion.mood.service import MoodService
+from companion.mood.store import MoodStore
+from companion.mood.survey import SurveyService
+from companion.mood.tracker import MoodMetrics, MoodTracker
+from companion.storage.crypto import FieldCipher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MoodComponents:
+    store: MoodStore
+    care: MoodCare
+    survey: SurveyService
+    tracker: MoodTracker
+    service: MoodService
+    reports: MoodReports
+
+
+def load_reader(settings: Settings) -> EmotionReader | None:
+    """The emotion classifier (`companion.mood.classifier.load_emotion_reader`), or None when
+    it cannot be loaded: then nothing is read, and the rest (survey, /mood) still works."""
+    try:
+        # Imported here: the classifier's module loads a model and is optional at start-up.
+        classifier = importlib.import_module("companion.mood.classifier")
+        loader: Callable[[Settings], EmotionReader] = classifier.load_emotion_reader
+        return loader(settings)
+    except Exception as exc:
+        log.warning("mood: no emotion classifier, messages are not read (%s)", type(exc).__name__)
+        return None
+
+
+def build_mood(
+    settings: Settings,
+    db: AsyncDatabase[dict[str, Any]],
+    cipher: FieldCipher,
+    users: UserStore,
+    *,
+    reader: EmotionReader | None,
+    clock: Callable[[], datetime],
+    registry: CollectorRegistry | None = None,
+) -> MoodComponents:
+    store = MoodStore(db, cipher)
+    care = MoodCare(store, settings.mood_care, clock)
+    survey = SurveyService(db, cipher, store, settings.survey, clock)
+    tracker = MoodTracker(
+        store=store,
+        reader=reader,
+        care=care,
+        survey=survey,
+        settings=settings.mood_care,
+        clock=clock,
+        metrics=MoodMetrics(registry),
+    )
+    service = MoodService(store, care, users, chart_days=settings.mood_care.chart_days)
+    reports = MoodReports(
+        store, survey, min_group_users=settings.mood_care.min_group_users, clock=clock
+    )
+    return MoodComponents(store, care, survey, tracker, service, reports)
