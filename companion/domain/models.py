@@ -137,6 +137,8 @@ class EventName(StrEnum):
     CONSENT = "consent"
     PERSONA_CHOSEN = "persona_chosen"
     FIRST_MESSAGE = "first_message"
+    # The 10th message of a conversation: the onboarding funnel's last step (companion.analytics).
+    TENTH_MESSAGE = "tenth_message"
     PAYWALL_SHOWN = "paywall_shown"
     OFFER_ACCEPTED = "offer_accepted"
     PAYMENT_CREATED = "payment_created"

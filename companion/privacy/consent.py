@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from companion.domain.models import Event, EventName, User
 from companion.domain.ports import EventSink, UserStore
+from companion.storage.redis import onboarding_counter_key
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,28 @@ class Onboarding:
         self._prefix = key_prefix
         self._clock = clock
 
-    async def count_start(self) -> None:
-        """An anonymous daily /start counter for the funnel; best effort."""
+    async def count_start(self, *, new: bool = False) -> None:
+        """An anonymous daily /start counter for the funnel; best effort. `new`: someone who
+        has not accepted the terms, also counted as the funnel's first step."""
         if self._redis is None:
             return
         day = self._clock().strftime("%Y%m%d")
         try:
             await self._redis.incr(f"{self._prefix}:stats:starts:{day}")
+            if new:
+                await self._redis.incr(onboarding_counter_key(self._prefix, "start", day))
         except RedisError:
             log.warning("could not count /start")
+
+    async def count_language_chosen(self) -> None:
+        """The funnel's second step (a language chosen before consent): anonymous, best effort."""
+        if self._redis is None:
+            return
+        day = self._clock().strftime("%Y%m%d")
+        try:
+            await self._redis.incr(onboarding_counter_key(self._prefix, "language", day))
+        except RedisError:
+            log.warning("could not count a language choice")
 
     async def set_language(self, user_id: int, language: str) -> None:
         """The language of someone already stored (who accepted before)."""

@@ -39,3 +39,10 @@ async def create_redis(
         raise RedisUnavailableError(f"cannot reach Redis at {mask_uri(url)}: {reason}") from exc
     log.info("connected to Redis at %s", mask_uri(url))
     return client
+
+
+def onboarding_counter_key(prefix: str, step: str, day: str) -> str:
+    """The anonymous daily counter of an onboarding step taken before consent ("start",
+    "language"; `day` as YYYYMMDD, UTC): written by `companion.privacy.consent.Onboarding`,
+    read by the funnel report (`companion.analytics`). No user id: nobody is stored yet."""
+    return f"{prefix}:stats:onboarding:{step}:{day}"

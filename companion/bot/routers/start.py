@@ -29,7 +29,7 @@ FREE = {"consent_free": True}
 async def start(
     message: Message, user: User, i18n: I18n, library: LibraryView, bot: Bot, onboarding: Onboarding
 ) -> None:
-    await onboarding.count_start()
+    await onboarding.count_start(new=not user.has_consented)
     if user.has_consented:
         await message.answer(i18n("welcome"))
         await library.show(bot, message.chat.id, i18n)
@@ -73,6 +73,7 @@ async def _keep_language(
         await onboarding.set_language(user.id, language)
     else:
         await state.update_data(language=language)  # nothing is stored before consent
+        await onboarding.count_language_chosen()
     user.language = language
 
 

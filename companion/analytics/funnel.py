@@ -1,0 +1,127 @@
+"""The onboarding funnel, and persona and module popularity.
+
+Before consent nothing about a person is stored (`companion.privacy.consent`), so the first
+two steps are anonymous daily Redis counters. From consent on the funnel follows a cohort: the
+people whose `consent` event falls in the period, and which of them reached each later step by
+the period's end (`events.user_at` serves the `$in` of their ids; `name_at` finds the cohort).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from companion.analytics.activity import user_messages
+from companion.analytics.period import Period
+from companion.analytics.reports import FunnelReport, PopularityReport, PopularityRow
+from companion.domain.models import EventName
+from companion.domain.ports import PersonaCatalog
+from companion.storage import collections as c
+from companion.storage.documents import Document
+from companion.storage.redis import onboarding_counter_key
+
+# Steps after consent, in order, and the event that marks each.
+_LATER_STEPS = (
+    ("persona", EventName.PERSONA_CHOSEN),
+    ("first_message", EventName.FIRST_MESSAGE),
+    ("tenth_message", EventName.TENTH_MESSAGE),
+)
+
+
+async def anonymous_steps(redis: Redis | None, prefix: str, period: Period) -> tuple[int, int]:
+    """(/start by people who had not accepted the terms, languages they chose) in the period;
+    zeros when Redis is not there (the terminal without Redis)."""
+    if redis is None:
+        return 0, 0
+    days = [day.strftime("%Y%m%d") for day in period.days]
+    keys = [onboarding_counter_key(prefix, step, d) for step in ("start", "language") for d in days]
+    try:
+        values = await redis.mget(keys)
+    except RedisError:
+        return 0, 0
+    counts = [int(value) if value is not None else 0 for value in values]
+    return sum(counts[: len(days)]), sum(counts[len(days) :])
+
+
+async def consent_cohort(db: AsyncDatabase[Document], period: Period) -> list[int]:
+    """The ids of the people who accepted the terms in the period (never leave this module's
+    callers: reports hold counts only)."""
+    query = {"name": EventName.CONSENT.value, "at": {"$gte": period.since, "$lt": period.until}}
+    pipeline: list[Document] = [{"$match": query}, {"$group": {"_id": "$user_id"}}]
+    return [int(row["_id"]) async for row in await db[c.EVENTS].aggregate(pipeline)]
+
+
+async def reached(
+    db: AsyncDatabase[Document], people: Sequence[int], names: Sequence[str], until: Period
+) -> dict[str, int]:
+    """For each event name, how many of `people` had it before the period's end."""
+    counts = dict.fromkeys(names, 0)
+    if not people:
+        return counts
+    pipeline: list[Document] = [
+        {
+            "$match": {
+                "user_id": {"$in": list(people)},
+                "name": {"$in": list(names)},
+                "at": {"$lt": until.until},
+            }
+        },
+        {"$group": {"_id": {"name": "$name", "user": "$user_id"}}},
+        {"$group": {"_id": "$_id.name", "people": {"$sum": 1}}},
+    ]
+    async for row in await db[c.EVENTS].aggregate(pipeline):
+        counts[str(row["_id"])] = int(row["people"])
+    return counts
+
+
+async def funnel_report(
+    db: AsyncDatabase[Document], redis: Redis | None, prefix: str, period: Period
+) -> FunnelReport:
+    starts, languages = await anonymous_steps(redis, prefix, period)
+    cohort = await consent_cohort(db, period)
+    later = await reached(db, cohort, [event.value for _, event in _LATER_STEPS], period)
+    steps = [("start", starts), ("language", languages), ("consent", len(cohort))]
+    steps += [(step, later[event.value]) for step, event in _LATER_STEPS]
+    return FunnelReport(period=period, steps=steps)
+
+
+async def popularity_report(
+    db: AsyncDatabase[Document], personas: PersonaCatalog, period: Period
+) -> PopularityReport:
+    """People and their messages per persona (the messages of the period), and per module (a
+    persona's module from the library; "unknown" for a persona since removed). One pass: the
+    server groups by (persona, person); people per module are counted here, as one person may
+    write to two personas of a module."""
+    pipeline: list[Document] = [
+        {"$match": user_messages(period.since, period.until)},
+        {"$group": {"_id": {"persona": "$persona_id", "user": "$user_id"}, "n": {"$sum": 1}}},
+    ]
+    people: dict[tuple[str, str], set[int]] = {}
+    messages: dict[tuple[str, str], int] = {}
+    async for row in await db[c.MESSAGES].aggregate(pipeline):
+        persona_id, person, count = (
+            str(row["_id"]["persona"]),
+            int(row["_id"]["user"]),
+            int(row["n"]),
+        )
+        for key in (("persona", persona_id), ("module", _module(personas, persona_id))):
+            people.setdefault(key, set()).add(person)
+            messages[key] = messages.get(key, 0) + count
+
+    def rows(kind: str) -> list[PopularityRow]:
+        found = [
+            PopularityRow(name, len(people[(k, name)]), messages[(k, name)])
+            for k, name in people
+            if k == kind
+        ]
+        return sorted(found, key=lambda row: (-row.users, -row.messages, row.key))
+
+    return PopularityReport(period=period, personas=rows("persona"), modules=rows("module"))
+
+
+def _module(personas: PersonaCatalog, persona_id: str) -> str:
+    persona = personas.get(persona_id)
+    return "unknown" if persona is None else persona.module.value
