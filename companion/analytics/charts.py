@@ -17,6 +17,7 @@ matplotlib.use("Agg")  # before anything else of matplotlib is imported
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from companion.analytics.period import Period
 from companion.analytics.reports import (
