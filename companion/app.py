@@ -28,6 +28,7 @@ from companion.bot.alerts import AdminAlerts
 from companion.bot.billing_adapters import AiogramStarsApi, BotNotifier
 from companion.bot.deps import Dialogs, MemoryFacts
 from companion.bot.readiness import Readiness, service_checks
+from companion.bot.routers.survey import BotMoodNotifier
 from companion.bot.runner import BotConfigError, build_bot
 from companion.bot.services import BotServices, NoMemory, NoSpeech, SpeechPool
 from companion.bot.user_cache import CachedUserStore
@@ -44,6 +45,8 @@ from companion.llm.warmup import ModelWarmup, start_model_warmup
 from companion.memory.service import MemoryService
 from companion.memory.wiring import build_memory
 from companion.metrics import Metrics
+from companion.mood.emotions import EmotionReader
+from companion.mood.wiring import Clock, MoodComponents, build_mood, load_reader
 from companion.personas.repository import PersonaRepository, packaged_library_dir
 from companion.privacy.consent import Onboarding
 from companion.privacy.erasure import Erasure
@@ -75,6 +78,9 @@ class Overrides:
     bot_dialogs: Dialogs | None = None
     # A started transcription pool (its owner closes it); tests share one loaded model.
     speech_pool: SpeechPool | None = None
+    # The emotion classifier (tests: a tiny reader) and the clock mood and the survey go by.
+    emotion_reader: EmotionReader | None = None
+    clock: Clock | None = None
 
 
 @dataclass(slots=True)
@@ -101,6 +107,8 @@ class App:
     entitlements: EntitlementService
     memory: MemoryService | None
     dialog: DialogService
+    # Emotion readings, /mood, the persona's care, the survey, the owner's mood reports.
+    mood: MoodComponents
     onboarding: Onboarding
     # The Bot API client: None without a token (the terminal chat, operator commands).
     telegram: Bot | None
@@ -145,6 +153,9 @@ class App:
             metrics=self.metrics,
             legal_pages=LegalPages.from_settings(settings),
             readiness=self.readiness,
+            mood=self.mood.service,
+            survey=self.mood.survey,
+            mood_reports=self.mood.reports,
             redis=self.redis,
             key_prefix=settings.redis.key_prefix,
         )
@@ -226,6 +237,8 @@ async def build_app(
         # An erase cut off by a crash is finished before anything else touches that user.
         await user_data.finish_pending_erasures()
 
+        reader = overrides.emotion_reader or load_reader(settings)
+        mood = build_mood(settings, stack, db, cipher, users, reader, overrides.clock, metrics)
         prompts = PromptBuilder()
         dialog = DialogService(
             personas=personas,
@@ -247,6 +260,8 @@ async def build_app(
             memory=memory,
             memory_writer=memory,
             timer=metrics,
+            observer=mood.tracker,
+            care=mood.care,
         )
         stack.push_async_callback(dialog.drain)
 
@@ -265,12 +280,14 @@ async def build_app(
         stack.push_async_callback(billing.aclose)
         if bot is not None:
             _attach_telegram(settings, billing, bot, translator, users, plans)
+            mood.tracker.notifier = BotMoodNotifier(bot, translator)
 
         erasure = build_erasure(
             user_data,
             database,
             stop_renewals=billing.service.stop_renewals,
             forget_memory=memory.forget_user if memory is not None else None,
+            forget_mood=mood.tracker.forget_user,
             invalidate_entitlements=entitlements.invalidate,
             redis=redis,
             key_prefix=settings.redis.key_prefix,
@@ -310,6 +327,7 @@ async def build_app(
             entitlements=entitlements,
             memory=memory,
             dialog=dialog,
+            mood=mood,
             onboarding=Onboarding(users, events, redis, key_prefix=settings.redis.key_prefix),
             telegram=bot,
             billing=billing,

@@ -16,6 +16,7 @@ COMMANDS = (
     "forget",
     "lang",
     "timezone",
+    "mood",
     "pro",
     "subscription",
     "echo",

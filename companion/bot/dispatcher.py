@@ -35,7 +35,9 @@ from companion.bot.routers import (
     data,
     library,
     memory,
+    mood,
     start,
+    survey,
     timezone,
     unsupported,
     voice,
@@ -137,6 +139,9 @@ def build_routers() -> list[Router]:
         billing.build_router(),
         voice.build_router(),
         timezone.build_router(),
+        mood.build_router(),
+        # Before chat: the survey's optional comment is the next text while it waits for one.
+        survey.build_router(),
         # Admins only (others fall through: /admin is then an unknown command); before chat.
         admin.build_router(),
         # Free text goes to the persona; the catch-all for everything else must stay last.

@@ -31,6 +31,9 @@ from companion.domain.ports import EventSink, PersonaCatalog
 from companion.i18n import Translator
 from companion.legal.pages import LegalPages
 from companion.metrics import Metrics
+from companion.mood.reports import MoodReports
+from companion.mood.service import MoodService
+from companion.mood.survey import SurveyService
 from companion.privacy.consent import Onboarding
 from companion.privacy.erasure import Erasure
 from companion.speech.errors import SpeechError
@@ -103,6 +106,10 @@ class BotServices:
     # The terms, privacy policy and offer served at /legal/* (companion.legal).
     legal_pages: LegalPages
     readiness: Readiness
+    # /mood, the satisfaction survey, and their numbers for the owner (companion.mood).
+    mood: MoodService
+    survey: SurveyService
+    mood_reports: MoodReports
     redis: Redis
     key_prefix: str
 

@@ -164,6 +164,10 @@ class MoodReports:
         self._min_users = min_group_users
         self._clock = clock
 
+    @property
+    def min_group_users(self) -> int:
+        return self._min_users
+
     def _period(self, days: int) -> tuple[datetime, datetime]:
         until = self._clock()
         return until - timedelta(days=days), until + timedelta(seconds=1)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
@@ -24,6 +25,19 @@ from companion.mood.tracker import MoodMetrics, MoodTracker
 from companion.storage.crypto import FieldCipher
 
 log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class HasRegistry(Protocol):
+    """`companion.metrics.Metrics`, as far as mood needs it."""
+
+    @property
+    def registry(self) -> CollectorRegistry: ...
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +65,18 @@ def load_reader(settings: Settings) -> EmotionReader | None:
 
 def build_mood(
     settings: Settings,
+    stack: AsyncExitStack,
     db: AsyncDatabase[dict[str, Any]],
     cipher: FieldCipher,
     users: UserStore,
-    *,
     reader: EmotionReader | None,
-    clock: Callable[[], datetime],
-    registry: CollectorRegistry | None = None,
+    clock: Clock | None,
+    metrics: HasRegistry,
 ) -> MoodComponents:
+    """Everything mood; the reader's queue is drained when `stack` closes (push this after
+    the database, so it closes before it)."""
+    clock = clock or _utc_now
+    registry = metrics.registry
     store = MoodStore(db, cipher)
     care = MoodCare(store, settings.mood_care, clock)
     survey = SurveyService(db, cipher, store, settings.survey, clock)
@@ -75,4 +93,5 @@ def build_mood(
     reports = MoodReports(
         store, survey, min_group_users=settings.mood_care.min_group_users, clock=clock
     )
+    stack.push_async_callback(tracker.close)
     return MoodComponents(store, care, survey, tracker, service, reports)

@@ -17,6 +17,7 @@ def build_erasure(
     *,
     stop_renewals: ErasureStep,
     forget_memory: ErasureStep | None,
+    forget_mood: ErasureStep | None = None,
     invalidate_entitlements: ErasureStep,
     redis: Redis | None,
     key_prefix: str,
@@ -26,6 +27,9 @@ def build_erasure(
     after: list[ErasureStep] = []
     if forget_memory is not None:
         after.append(forget_memory)
+    if forget_mood is not None:
+        # Readings still queued for the user are dropped; one stored meanwhile is deleted.
+        after.append(forget_mood)
     # Redis keys are swept below; this also drops what the entitlement service caches.
     after.append(invalidate_entitlements)
 

@@ -1,0 +1,35 @@
+"""Admin section "mood": anonymous mood trends per persona and module, the satisfaction
+estimate, and the survey (mean against the target, distribution, by persona, by week)."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup
+
+from companion.bot.localization import I18n
+from companion.bot.routers.admin.callbacks import AdminSection
+from companion.bot.routers.admin.menu import back_row, edit_or_send
+from companion.mood.admin_view import mood_lines, survey_lines
+from companion.mood.reports import MoodReports
+
+PERIOD_DAYS = 28
+# Telegram's limit is 4096; a long report keeps its head (the survey) and the newest rows.
+MAX_CHARS = 3900
+
+
+async def show_mood_section(query: CallbackQuery, i18n: I18n, mood_reports: MoodReports) -> None:
+    survey = await mood_reports.survey(days=180)
+    groups = await mood_reports.mood(days=PERIOD_DAYS)
+    lines = [i18n("admin-mood-title", days=PERIOD_DAYS), ""]
+    lines += [*survey_lines(i18n, survey), ""]
+    lines += mood_lines(i18n, groups, min_users=mood_reports.min_group_users)
+    text = "\n".join(lines)
+    if len(text) > MAX_CHARS:
+        text = text[:MAX_CHARS].rsplit("\n", 1)[0] + "\n…"
+    await edit_or_send(query, text, InlineKeyboardMarkup(inline_keyboard=[back_row(i18n)]))
+
+
+def build_router() -> Router:
+    router = Router(name="admin-mood")
+    router.callback_query.register(show_mood_section, AdminSection.filter(F.section == "mood"))
+    return router
