@@ -26,6 +26,7 @@ from companion.billing.metrics import BillingMetrics
 from companion.billing.plans import PlanCatalog
 from companion.bot.alerts import AdminAlerts
 from companion.bot.billing_adapters import AiogramStarsApi, BotNotifier
+from companion.bot.checkin_sender import AiogramCheckinSender
 from companion.bot.deps import Dialogs, MemoryFacts
 from companion.bot.readiness import Readiness, service_checks
 from companion.bot.routers.survey import BotMoodNotifier
@@ -47,6 +48,7 @@ from companion.memory.wiring import build_memory
 from companion.metrics import Metrics
 from companion.mood.emotions import EmotionReader
 from companion.mood.wiring import Clock, MoodComponents, build_mood, load_reader
+from companion.outreach.wiring import OutreachComponents, build_outreach
 from companion.personas.repository import PersonaRepository, packaged_library_dir
 from companion.privacy.consent import Onboarding
 from companion.privacy.erasure import Erasure
@@ -121,6 +123,8 @@ class App:
     speech_pool: SpeechPool
     # The start-up warm-up of the in-process models (None unless `warm_up=True`).
     warmup: ModelWarmup | None = None
+    # Proactive check-ins (docs/outreach.md); None when `outreach.enabled` is false.
+    outreach: OutreachComponents | None = None
 
     def bot_services(self) -> BotServices:
         """What the Telegram handlers receive, by name (`companion.bot.dispatcher`)."""
@@ -239,6 +243,11 @@ async def build_app(
 
         reader = overrides.emotion_reader or load_reader(settings)
         mood = build_mood(settings, stack, db, cipher, users, reader, overrides.clock, metrics)
+        outreach = build_outreach(
+            settings, db, users=users, personas=personas, conversations=conversations,
+            messages=messages, events=events, locks=locks, llm=llm, texts=translator,
+            registry=metrics.registry, facts=memory, clock=overrides.clock,
+        )  # fmt: skip
         prompts = PromptBuilder()
         dialog = DialogService(
             personas=personas,
@@ -258,7 +267,7 @@ async def build_app(
                 reply_tokens=settings.llm.max_reply_tokens,
             ),
             memory=memory,
-            memory_writer=memory,
+            memory_writer=outreach.tap(memory) if outreach is not None else memory,
             timer=metrics,
             observer=mood.tracker,
             care=mood.care,
@@ -278,8 +287,12 @@ async def build_app(
         )
         # Stops the jobs (if a front-end started them) before the stores close.
         stack.push_async_callback(billing.aclose)
+        if outreach is not None:  # stops the scheduler before the stores close
+            stack.push_async_callback(outreach.aclose)
         if bot is not None:
             _attach_telegram(settings, billing, bot, translator, users, plans)
+            if outreach is not None:
+                outreach.attach_sender(AiogramCheckinSender(bot))
             mood.tracker.notifier = BotMoodNotifier(bot, translator)
 
         erasure = build_erasure(
@@ -335,6 +348,7 @@ async def build_app(
             readiness=Readiness(checks),
             speech_pool=speech_pool,
             warmup=warmup,
+            outreach=outreach,
         )
 
 

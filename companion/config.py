@@ -389,6 +389,21 @@ class OutreachSettings(BaseModel):
     lease_s: float = Field(default=300.0, gt=0)
 
 
+class OutreachSettings(BaseModel):
+    """Proactive check-ins written by the persona (companion.outreach; docs/outreach.md)."""
+
+    enabled: bool = True
+    quiet_start_hour: int = Field(default=22, ge=0, le=23)  # local time, user's zone
+    quiet_end_hour: int = Field(default=9, ge=0, le=23)
+    max_per_week: int = Field(default=2, ge=0)
+    silence_days: int = Field(default=4, ge=1)
+    followup_hour: int = Field(default=19, ge=0, le=23)  # the event day's evening
+    crisis_days: int = Field(default=14, ge=0)  # after a crisis reply: reviewed text only
+    poll_interval_s: float = Field(default=60.0, gt=0)
+    lease_s: float = Field(default=300.0, gt=0)
+    # Facts are planned this long after an exchange: memory learns ~90 s after it.
+    plan_delay_s: float = Field(default=150.0, ge=0)
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COMPANION_",
@@ -421,6 +436,7 @@ class Settings(BaseSettings):
     legal: LegalSettings = Field(default_factory=LegalSettings)
     mood_care: MoodCareSettings = Field(default_factory=MoodCareSettings)
     survey: SurveySettings = Field(default_factory=SurveySettings)
+    outreach: OutreachSettings = Field(default_factory=OutreachSettings)
     outreach: OutreachSettings = Field(default_factory=OutreachSettings)
 
     @model_validator(mode="after")

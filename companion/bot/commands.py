@@ -16,6 +16,7 @@ COMMANDS = (
     "forget",
     "lang",
     "timezone",
+    "checkins",
     "mood",
     "pro",
     "subscription",

@@ -32,6 +32,7 @@ from companion.bot.routers import (
     admin,
     billing,
     chat,
+    checkins,
     data,
     library,
     memory,
@@ -139,6 +140,7 @@ def build_routers() -> list[Router]:
         billing.build_router(),
         voice.build_router(),
         timezone.build_router(),
+        checkins.build_router(),
         mood.build_router(),
         # Before chat: the survey's optional comment is the next text while it waits for one.
         survey.build_router(),

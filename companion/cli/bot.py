@@ -82,6 +82,8 @@ async def _serve(settings: Settings, *, webhook: bool, api_server: str | None) -
         billing = app.billing.service
         freeze_startup_heap()
         app.billing.scheduler.start()
+        if app.outreach is not None:  # check-ins; stopped (bounded) when the app closes
+            app.outreach.scheduler.start()
         if webhook:
             await run_webhook(
                 app.telegram,

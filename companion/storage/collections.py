@@ -33,6 +33,9 @@ EVENTS: Final = "events"
 # Proactive check-in jobs, weekly quotas and last activity (issue 19, companion.outreach);
 # `user_id`. No message text: the fact is re-read from memory when the job runs.
 OUTREACH_JOBS: Final = "outreach_jobs"
+# Proactive check-in jobs, weekly quotas and last activity (issue 19, companion.outreach);
+# `user_id`. No message text: the fact is re-read from memory when the job runs.
+OUTREACH_JOBS: Final = "outreach_jobs"
 # Named monotonic counters for whoever needs one (`_id` = counter name, `value`); no user data.
 COUNTERS: Final = "counters"
 # One emotion reading per user message (mood issue); `user_id`; day, persona and module in the
@@ -60,6 +63,7 @@ USER_DATA_FIELDS: Final[dict[str, str]] = {
     MEMORY_HISTORY: "user_id",
     MEMORIES: "user_id",
     EVENTS: "user_id",
+    OUTREACH_JOBS: "user_id",
     OUTREACH_JOBS: "user_id",
     MOOD_READINGS: "user_id",
     MOOD_STATE: "_id",

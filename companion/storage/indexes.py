@@ -111,6 +111,12 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
         IndexModel([("plan_at", ASCENDING)], name="plan_at"),
         IndexModel([("user_id", ASCENDING), ("state", ASCENDING)], name="user_state"),
     ),
+    c.OUTREACH_JOBS: (
+        # Due jobs, oldest first (the scheduler's claim), and due fact-planning passes.
+        IndexModel([("state", ASCENDING), ("due_at", ASCENDING)], name="state_due"),
+        IndexModel([("plan_at", ASCENDING)], name="plan_at"),
+        IndexModel([("user_id", ASCENDING), ("state", ASCENDING)], name="user_state"),
+    ),
     c.EVENTS: (
         IndexModel([("user_id", ASCENDING), ("at", ASCENDING)], name="user_at"),
         IndexModel([("name", ASCENDING), ("at", ASCENDING)], name="name_at"),
