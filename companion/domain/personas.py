@@ -10,6 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, m
 
 SUPPORTED_LANGUAGES = ("ru", "en")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,47}$")
+# Engine-neutral voices a card may name for voice replies (docs/voice.md); each speech engine
+# maps them to one of its own (eSpeak NG variants, a TTS server's voice names via tts.voices).
+VOICE_IDS = (
+    "female-warm",
+    "female-bright",
+    "female-calm",
+    "male-warm",
+    "male-deep",
+    "male-bright",
+)
 
 
 class Module(StrEnum):
@@ -116,6 +126,9 @@ class Persona(BaseModel):
     # How the persona and the bot's texts address the user in Russian: "ty" or "vy"; None:
     # the module's default (`companion.personas.forms.MODULE_ADDRESS`).
     address: Literal["ty", "vy"] | None = None
+    # Voice replies: language -> voice id (VOICE_IDS), e.g. {"ru": "female-warm", "en":
+    # "female-calm"}; a language left out speaks with the deployment's tts.default_voice.
+    voice: dict[str, str] = Field(default_factory=dict)
     # Unknown fields from imported Character Cards, kept so an export loses nothing.
     extensions: dict[str, Any] = Field(default_factory=dict)
 
@@ -136,6 +149,18 @@ class Persona(BaseModel):
             raise ValueError(f"unknown language(s) {unknown}; use {list(SUPPORTED_LANGUAGES)}")
         return value
 
+    @field_validator("voice")
+    @classmethod
+    def _known_voices(cls, value: dict[str, str]) -> dict[str, str]:
+        for language, voice in value.items():
+            if language not in SUPPORTED_LANGUAGES:
+                raise ValueError(
+                    f"unknown language {language!r}; use {list(SUPPORTED_LANGUAGES)}"
+                )
+            if voice not in VOICE_IDS:
+                raise ValueError(f"unknown voice {voice!r} for {language}; use {list(VOICE_IDS)}")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Persona:
         missing = [lang for lang in self.languages if not self.greetings.get(lang)]
@@ -151,6 +176,10 @@ class Persona(BaseModel):
     def greeting_for(self, language: str, index: int = 0) -> str:
         options = self.greetings.get(language) or next(iter(self.greetings.values()))
         return options[index % len(options)]
+
+    def voice_for(self, language: str, default: str) -> str:
+        """The card's voice for a language, else ``default`` (the deployment's)."""
+        return self.voice.get(language, default)
 
     def reply_language(self, preferred: str) -> str:
         return preferred if preferred in self.languages else self.languages[0]

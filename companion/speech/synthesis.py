@@ -19,101 +19,20 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-
 from companion.config import TTSSettings
-from companion.speech.synthesis_audio import Pcm, SynthesisError, encode_ogg_opus, join
+from companion.speech.synthesis_audio import encode_ogg_opus, join
+from companion.speech.synthesis_base import (
+    Pcm,
+    SynthesisError,
+    SynthesisMetrics,
+    SynthesizerBusyError,
+    VoiceNote,
+)
 from companion.speech.synthesis_text import prepare
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class VoiceNote:
-    """An OGG/Opus file ready for sendVoice."""
-
-    ogg: bytes
-    duration_s: float
-    synthesis_s: float  # engine + encoding time (not the time spent waiting for a worker)
-    engine: str
-    language: str
-
-    @property
-    def real_time_factor(self) -> float:
-        return self.synthesis_s / self.duration_s if self.duration_s > 0 else 0.0
-
-
-class SpeechSynthesizer(Protocol):
-    """The port the Telegram layer and the CLI use."""
-
-    @property
-    def enabled(self) -> bool: ...
-
-    async def synthesize(self, text: str, *, voice: str, language: str) -> VoiceNote | None:
-        """The note, or None when the text has nothing to say aloud (only emoji, a link...).
-
-        Raises `SynthesisError` (or `SynthesizerBusyError`) when no note can be made."""
-        ...
-
-
-class SynthesizerBusyError(SynthesisError):
-    message_id = "voice-replies-busy"
-
-
-class SynthesisMetrics(Protocol):
-    def synthesized(self, note: VoiceNote) -> None: ...
-
-    def failed(self, reason: str) -> None: ...
-
-
-class PrometheusSynthesisMetrics:
-    """`SynthesisMetrics` on the registry the composition root owns."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.notes = Counter(
-            "companion_tts_notes_total",
-            "Voice replies synthesised, by engine and language",
-            ["engine", "language"],
-            registry=registry,
-        )
-        self.failures = Counter(
-            "companion_tts_failures_total",
-            "Voice replies not delivered (the text reply was), by reason",
-            ["reason"],
-            registry=registry,
-        )
-        self.seconds = Histogram(
-            "companion_tts_seconds",
-            "Synthesis and encoding time of one voice reply",
-            registry=registry,
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30),
-        )
-        self.real_time_factor = Histogram(
-            "companion_tts_real_time_factor",
-            "Synthesis time / audio duration",
-            registry=registry,
-            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.2, 0.5, 1, 2),
-        )
-
-    def synthesized(self, note: VoiceNote) -> None:
-        self.notes.labels(engine=note.engine, language=note.language).inc()
-        self.seconds.observe(note.synthesis_s)
-        self.real_time_factor.observe(note.real_time_factor)
-
-    def failed(self, reason: str) -> None:
-        self.failures.labels(reason=reason).inc()
-
-
-class NoSynthesis:
-    """Voice replies off: nothing is ever synthesised."""
-
-    enabled = False
-
-    async def synthesize(self, text: str, *, voice: str, language: str) -> VoiceNote | None:
-        raise SynthesisError("voice replies are off (tts.engine=off or no voice extra)")
 
 
 class BoundedSynthesizer:

@@ -15,30 +15,12 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from companion.speech.errors import SpeechError
+from companion.speech.synthesis_base import Pcm, SynthesisError
 
 VOICE_SAMPLE_RATE = 48_000  # Opus works at 48 kHz internally; Telegram's own notes use it
 # Speech at 32 kb/s is transparent for a phone speaker; a minute is about 240 KB.
 DEFAULT_BITRATE = 32_000
 _PAUSE_S = 0.25  # between synthesised pieces, so sentences do not run into each other
-
-
-class SynthesisError(SpeechError):
-    """Synthesis or encoding failed: the text reply stands, the voice note is skipped."""
-
-    message_id = "voice-replies-failed"
-
-
-@dataclass(frozen=True, slots=True)
-class Pcm:
-    """Mono 16-bit samples at ``sample_rate``, as an offline engine produces them."""
-
-    samples: npt.NDArray[np.int16]
-    sample_rate: int
-
-    @property
-    def duration_s(self) -> float:
-        return len(self.samples) / self.sample_rate if self.sample_rate else 0.0
 
 
 def join(pieces: list[Pcm]) -> Pcm:

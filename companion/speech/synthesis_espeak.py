@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from companion.speech.synthesis_audio import Pcm, SynthesisError
+from companion.speech.synthesis_base import Pcm, SynthesisError
 
 # espeak_AUDIO_OUTPUT.AUDIO_OUTPUT_SYNCHRONOUS: samples are handed to the callback, no device.
 _SYNCHRONOUS = 2
@@ -67,7 +67,7 @@ class EspeakEngine:
         if self._lib is not None:
             return
         try:
-            import espeakng_loader
+            import espeakng_loader  # type: ignore[import-untyped]
         except ImportError as exc:
             raise SynthesisError("espeakng-loader is not installed (the voice extra)") from exc
         lib = ctypes.CDLL(espeakng_loader.get_library_path())

@@ -16,14 +16,9 @@ import openai
 from openai import AsyncOpenAI
 
 from companion.config import TTSSettings
-from companion.speech.synthesis import BoundedSynthesizer, SynthesisMetrics
-from companion.speech.synthesis_audio import (
-    SynthesisError,
-    decode_pcm,
-    encode_ogg_opus,
-    join,
-    probe,
-)
+from companion.speech.synthesis import BoundedSynthesizer
+from companion.speech.synthesis_audio import decode_pcm, encode_ogg_opus, join, probe
+from companion.speech.synthesis_base import SynthesisError, SynthesisMetrics
 
 
 def server_voice(settings: TTSSettings, voice: str, language: str) -> str:

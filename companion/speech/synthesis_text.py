@@ -103,12 +103,3 @@ def prepare(text: str, *, max_chars: int, max_chunk_chars: int) -> list[str]:
     if not has_words(cleaned):
         return []
     return [chunk for chunk in split_sentences(cleaned, max_chunk_chars) if has_words(chunk)]
-
-
-def guess_language(text: str, fallback: str) -> str:
-    """ "ru" when most letters are Cyrillic, "en" when most are Latin, else ``fallback``."""
-    cyrillic = sum(1 for ch in text if "\u0400" <= ch <= "\u04ff")
-    latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
-    if cyrillic == latin == 0:
-        return fallback
-    return "ru" if cyrillic >= latin else "en"

@@ -14,6 +14,13 @@ Endpoints (all under ``/v1``):
   An unknown ``model`` answers 404 with vLLM's error body
   ``{"object": "error", "message": "The model `x` does not exist.", "type": "NotFoundError",
   "param": null, "code": 404}``.
+- ``POST /v1/audio/speech`` ``{"model", "voice", "input", "response_format"}`` — text to
+  speech like OpenAI's: real audio bytes (a tone lasting ``speech_seconds_per_char`` per input
+  character) as OGG/Opus for "opus" (the default), WAV, FLAC or raw 24 kHz s16le "pcm".
+  ``speech_models`` are the served TTS models (others: 404); ``speech_format`` forces one
+  format whatever was asked (a server that ignores ``response_format``);
+  ``fail_speech_next(times, status)`` scripts failures; ``speech_delay_s`` pauses first.
+  ``speech_requests`` are the JSON bodies received.
 - ``POST /v1/load_lora_adapter`` ``{"lora_name", "lora_path"}`` and
   ``POST /v1/unload_lora_adapter`` ``{"lora_name"}`` — runtime adapter (un)loading.
 
@@ -155,6 +162,12 @@ class OpenAIEmulator:
         self.max_active_streams = 0
         self._fail_times = 0
         self._fail_status = 500
+        self.speech_models: set[str] = {"tts-1"}
+        self.speech_format: str | None = None
+        self.speech_seconds_per_char = 0.06
+        self.speech_delay_s = 0.0
+        self._speech_fail_times = 0
+        self._speech_fail_status = 500
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -169,6 +182,7 @@ class OpenAIEmulator:
         app.router.add_post("/v1/load_lora_adapter", self._load_adapter)
         app.router.add_post("/v1/unload_lora_adapter", self._unload_adapter)
         app.router.add_get("/health", self._health)
+        app.router.add_post("/v1/audio/speech", self._speech)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -236,6 +250,15 @@ class OpenAIEmulator:
         return [
             r.body for r in self.requests if r.path == "/v1/chat/completions" and r.body is not None
         ]
+
+    def fail_speech_next(self, times: int, status: int = 500) -> None:
+        """The next `times` speech requests answer `status` with a vLLM error body."""
+        self._speech_fail_times = times
+        self._speech_fail_status = status
+
+    @property
+    def speech_requests(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.requests if r.path == "/v1/audio/speech" and r.body]
 
     @property
     def models_requested(self) -> list[str]:
@@ -328,6 +351,32 @@ class OpenAIEmulator:
             return vllm_error(f"The lora adapter '{name}' cannot be found.", 404, "NotFoundError")
         self.adapters.discard(name)
         return web.Response(text=f"Success: LoRA adapter '{name}' removed successfully.")
+
+    async def _speech(self, request: web.Request) -> web.Response:
+        recorded = await self._record(request)
+        if (denied := self._unauthorized(request)) is not None:
+            return denied
+        if self.speech_delay_s:
+            await asyncio.sleep(self.speech_delay_s)
+        if self._speech_fail_times > 0:
+            self._speech_fail_times -= 1
+            return vllm_error(
+                "Emulated TTS failure", self._speech_fail_status, "InternalServerError"
+            )
+        body = recorded.body or {}
+        text, voice = body.get("input"), body.get("voice")
+        if not isinstance(text, str) or not text.strip() or not isinstance(voice, str) or not voice:
+            return vllm_error("'input' and 'voice' are required", 400, "BadRequestError")
+        if body.get("model") not in self.speech_models:
+            return vllm_error(
+                f"The model `{body.get('model')}` does not exist.", 404, "NotFoundError"
+            )
+        fmt = self.speech_format or str(body.get("response_format") or "mp3")
+        if fmt not in _SPEECH_TYPES:
+            return vllm_error(f"response_format {fmt!r} is not supported", 400, "BadRequestError")
+        seconds = min(30.0, max(0.3, len(text) * self.speech_seconds_per_char))
+        audio = await asyncio.to_thread(speech_audio, seconds, fmt)
+        return web.Response(body=audio, content_type=_SPEECH_TYPES[fmt])
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         recorded = await self._record(request)
@@ -491,6 +540,35 @@ class OpenAIEmulator:
             raise
         finally:
             self.active_streams -= 1
+
+
+_SPEECH_TYPES = {"opus": "audio/ogg", "wav": "audio/wav", "flac": "audio/flac", "pcm": "audio/pcm"}
+
+
+def speech_audio(seconds: float, fmt: str, rate: int = 24_000) -> bytes:
+    """A real audio file of a 220 Hz tone (PyAV encodes it, as a TTS server's FFmpeg would)."""
+    import io
+
+    import av
+    import numpy as np
+
+    t = np.arange(int(seconds * rate)) / rate
+    samples = (np.sin(2 * np.pi * 220 * t) * 6000).astype(np.int16)
+    if fmt == "pcm":
+        return samples.tobytes()
+    codec, container_format = {
+        "opus": ("libopus", "ogg"),
+        "wav": ("pcm_s16le", "wav"),
+        "flac": ("flac", "flac"),
+    }[fmt]
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in (*stream.encode(frame), *stream.encode(None)):
+            container.mux(packet)
+    return buffer.getvalue()
 
 
 def _apply_limits(text: str, max_tokens: Any, stop: Any) -> tuple[list[str], str]:
