@@ -14,6 +14,7 @@ from companion.analytics.money import paywall_report, revenue_report, subscripti
 from companion.analytics.period import Period
 from companion.analytics.reports import REPORTS, Report
 from companion.analytics.retention import retention_report
+from companion.config import Settings
 from companion.domain.ports import PersonaCatalog
 from companion.storage.documents import Document
 
@@ -43,6 +44,17 @@ class AnalyticsService:
         self._redis = redis
         self._prefix = key_prefix
         self._clock = clock
+
+    @classmethod
+    def build(
+        cls,
+        db: AsyncDatabase[Document],
+        personas: PersonaCatalog,
+        redis: Redis | None,
+        settings: Settings,
+    ) -> AnalyticsService:
+        """As the composition root and `companion stats` build it."""
+        return cls(db, personas, redis=redis, key_prefix=settings.redis.key_prefix)
 
     @property
     def names(self) -> tuple[str, ...]:
