@@ -6,14 +6,14 @@
         dp = build_dispatcher(app.bot_services(), build_fsm_storage(app.redis, settings.redis))
 
 Everything long-lived is built here, once, and closed here in reverse order when the context
-ends, each close within a limit (`shutdown_step_timeout_s`). Tests and benchmarks replace only what they fake, with `Overrides` (a Bot API emulator's
-URL, a fake /memory store, a stub dialogue service...); the rest comes from settings.
+ends, each close within a limit (`shutdown_step_timeout_s`). Tests and benchmarks replace only
+what they fake, with `Overrides` (a Bot API emulator's URL, a fake /memory store, a stub
+dialogue service...); the rest comes from settings.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from aiogram import Bot
 from redis.asyncio import Redis
 
-from companion.analytics.console import Console, build_console, count_errors
+from companion.analytics.console import build_health, build_user_lookup, count_errors
+from companion.analytics.health import HealthReport
 from companion.analytics.service import AnalyticsService
+from companion.analytics.user_lookup import UserLookup
 from companion.billing.entitlements import EntitlementService
 from companion.billing.factory import BillingComponents, build_billing
 from companion.billing.history import LedgerHistory
@@ -133,8 +135,8 @@ class App:
     readiness: Readiness
     speech_pool: SpeechPool
     voice_replier: VoiceReplier  # the persona's reply as a voice note (docs/voice.md)
-    # The owner's console: user lookup, health, error counts (companion.analytics.console).
-    console: Console
+    user_lookup: UserLookup  # the owner's console (companion.analytics.console)
+    health: HealthReport
     # News broadcasts: the admin screens' service and the sending worker (docs/admin.md).
     broadcasts: BroadcastComponents
     # The start-up warm-up of the in-process models (None unless `warm_up=True`).
@@ -176,8 +178,8 @@ class App:
             legal_pages=LegalPages.from_settings(settings),
             readiness=self.readiness,
             broadcasts=self.broadcasts.service,
-            user_lookup=self.console.user_lookup,
-            health=self.console.health,
+            user_lookup=self.user_lookup,
+            health=self.health,
             mood=self.mood.service,
             survey=self.mood.survey,
             mood_reports=self.mood.reports,
@@ -204,7 +206,6 @@ async def build_app(
     `warm_up=True` loads the in-process models (local LLM, embedder) in the background at once,
     so the first message is as fast as the tenth (the bot and the terminal chat)."""
     overrides = overrides or Overrides()
-    started_at = time.time()
     # Each close gets at most `shutdown_step_timeout_s`: a stuck one must not keep the process
     # from stopping (SIGTERM), see companion/shutdown.py.
     async with BoundedExitStack(settings.shutdown_step_timeout_s) as stack:
@@ -349,22 +350,11 @@ async def build_app(
             else None
         )
         checks = service_checks(database, redis, llm)
+        history = LedgerHistory(billing.service.ledger)
         if warmup is not None:
             checks["models"] = warmup.ready
-        console = build_console(
-            db=db,
-            cipher=cipher,
-            redis=redis,
-            key_prefix=settings.redis.key_prefix,
-            subscriptions=subscriptions,
-            payments=LedgerHistory(billing.service.ledger),
-            personas=personas,
-            checks=checks,
-            speech_pool=speech_pool,
-            memory_backlog=(lambda: memory.learning_backlog) if memory is not None else None,
-            started_at=started_at,
-        )
-        count_errors(console.error_log, metrics.error_listeners, stack)
+        health = build_health(redis, settings.redis, checks, personas, speech_pool, memory)
+        count_errors(health, metrics.error_listeners, stack)
 
         yield App(
             settings=settings,
@@ -395,7 +385,8 @@ async def build_app(
             readiness=Readiness(checks),
             speech_pool=speech_pool,
             voice_replier=VoiceReplier(synthesizer, settings.tts.default_voice, tts_metrics),
-            console=console,
+            user_lookup=build_user_lookup(db, cipher, subscriptions, history),
+            health=health,
             broadcasts=broadcasts,
             warmup=warmup,
             outreach=outreach,

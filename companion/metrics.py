@@ -7,6 +7,8 @@ every name they use is registered here or by billing/speech).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from companion.llm.usage import TokenUsage
@@ -17,6 +19,9 @@ _STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        # Told each failure counted here ("update", "deferred", "reply_failed"): the owner's
+        # console keeps them per hour and day (companion.analytics.error_log). Must not block.
+        self.error_listeners: list[Callable[[str], None]] = []
         # Stages of one message (companion.dialogs.service): prepare (our work before the model
         # is asked: the SLA's "reply without generation"), first_token, generation, reply (the
         # whole turn), recall (memory search), lock_wait (the user's previous message).
@@ -77,9 +82,16 @@ class Metrics:
 
     def reply(self, outcome: str) -> None:
         self.replies.labels(outcome=outcome).inc()
+        if outcome == "failed":
+            self._tell("reply_failed")
 
     def update(self, kind: str) -> None:
         self.updates.labels(type=kind).inc()
 
     def error(self, where: str) -> None:
         self.errors.labels(where=where).inc()
+        self._tell(where)
+
+    def _tell(self, kind: str) -> None:
+        for listener in self.error_listeners:
+            listener(kind)

@@ -74,18 +74,24 @@ class AdminService:
             raise NothingToRefundError(exc.description) from exc
         return await self._refunds.apply_yookassa(record, refund)
 
-    async def grant(self, user_id: int, plan_id: str, days: int, *, by: int) -> Subscription:
+    async def grant(
+        self, user_id: int, plan_id: str, days: int, *, by: int, request_id: str | None = None
+    ) -> Subscription:
         """Give PRO for `days` (support, promotions); adds to a running period. Raises
-        UnknownPlanError, ValueError (days out of range)."""
+        UnknownPlanError, ValueError (days out of range).
+
+        The same `request_id` grants once (a double-tapped confirm button in the owner's
+        console); without one every call grants again."""
         c = self._c
         plan = c.plans.get(plan_id)
         if days <= 0 or days > MAX_GRANT_DAYS:
             raise ValueError("days must be between 1 and 3660")
         change = await c.subscriptions.apply(
             user_id,
-            f"grant:{by}:{user_id}:{uuid.uuid4().hex}",
+            f"grant:{by}:{user_id}:{request_id or uuid.uuid4().hex}",
             f"granted by {by}",
             rules.grant(user_id, plan.id, days, c.now()),
         )
-        await c.notify(user_id, NoticeKind.GRANTED, change.after)
+        if change.applied:
+            await c.notify(user_id, NoticeKind.GRANTED, change.after)
         return change.after

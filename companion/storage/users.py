@@ -4,6 +4,10 @@ The fields that name or reach the person (`collections.ENCRYPTED_TEXT_FIELDS[USE
 name, username, receipt e-mail/phone) go through the field cipher, like message text. A profile
 stored before that (plaintext strings) still reads; `companion db reencrypt --encrypt-plaintext`
 seals it, and any write of the field seals it too.
+
+Since the username is sealed, the owner's console finds people by @username through
+``username_key``: the cipher's keyed fingerprint of the lower-cased name, written with every
+write of the username (`find_by_username`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from companion.storage.documents import (
 from companion.storage.sealing import seal, unseal
 
 _SEALED = c.ENCRYPTED_TEXT_FIELDS[c.USERS]
+# The blind index of the sealed username (see the module docstring).
+USERNAME_KEY = "username_key"
 
 
 class UserRepository:
@@ -35,7 +41,15 @@ class UserRepository:
         self._cipher: FieldCipher = cipher or PlaintextCipher()
 
     def _seal(self, document: Document) -> Document:
-        return seal(document, _SEALED, self._cipher)
+        sealed = seal(document, _SEALED, self._cipher)
+        if "username" in document:
+            sealed[USERNAME_KEY] = self._username_key(document["username"])
+        return sealed
+
+    def _username_key(self, username: object) -> str | None:
+        if not isinstance(username, str) or not username.strip():
+            return None
+        return self._cipher.fingerprint(username.strip().lstrip("@").lower())
 
     def _open(self, document: Document) -> User:
         return from_document(User, unseal(document, _SEALED, self._cipher))
@@ -43,6 +57,28 @@ class UserRepository:
     async def get(self, user_id: int) -> User | None:
         document = await self._users.find_one({"_id": user_id})
         return None if document is None else self._open(document)
+
+    async def find_by_username(self, username: str) -> User | None:
+        """The profile with this Telegram @username (any case, with or without the "@")."""
+        name = username.strip().lstrip("@").lower()
+        if not name:
+            return None
+        keys = list(self._cipher.fingerprints(name))
+        document = await self._users.find_one({USERNAME_KEY: {"$in": keys}})
+        if document is None and await self._index_old_profiles():
+            document = await self._users.find_one({USERNAME_KEY: {"$in": keys}})
+        return None if document is None else self._open(document)
+
+    async def _index_old_profiles(self) -> int:
+        """Write ``username_key`` on profiles stored before it existed (once per profile)."""
+        indexed = 0
+        query = {USERNAME_KEY: {"$exists": False}, "username": {"$ne": None}}
+        async for document in self._users.find(query, {"username": 1}):
+            name = self._cipher.decrypt(document["username"])
+            key = self._username_key(name)
+            await self._users.update_one({"_id": document["_id"]}, {"$set": {USERNAME_KEY: key}})
+            indexed += 1
+        return indexed
 
     async def upsert(self, user: User) -> User:
         """Store the whole profile (insert or replace). Prefer `update` for single fields."""

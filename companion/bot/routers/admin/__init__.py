@@ -12,7 +12,7 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.filters import Command
 
-from companion.bot.routers.admin import menu, mood
+from companion.bot.routers.admin import broadcast, cards, developer, menu, mood, stats, users
 from companion.bot.routers.admin.callbacks import AdminSection
 from companion.bot.routers.admin.filters import IsAdmin
 
@@ -26,7 +26,12 @@ def build_router() -> Router:
     router.message.filter(IsAdmin())
     router.callback_query.filter(IsAdmin())
     # Sections: one line each. Before the menu, so `/admin user 42` reaches its section.
+    router.include_router(users.build_router())
+    router.include_router(developer.build_router())
+    router.include_router(cards.build_router())  # a Character Card file sent to the bot
     router.include_router(mood.build_router())
+    router.include_router(stats.build_router())
+    router.include_router(broadcast.build_router())  # composing waits in an FSM state
     router.include_router(_menu_router())  # last: plain /admin (with any arguments) and "back"
     return router
 

@@ -17,12 +17,14 @@ class AdminSection(CallbackData, prefix="adm"):
 
 
 class AdminUserCb(CallbackData, prefix="admu"):
-    """Users section: ``action`` grant | grant_ok | refund | refund_ok | cancel | show."""
+    """Users section. ``action``: ``card`` (show or refresh), ``find`` (ask for another user),
+    ``g`` (grant: choose a plan), ``gp`` (confirm the plan), ``gk`` (grant; ``ref`` is the
+    request id, so a double tap grants once), ``r`` (refund: choose a payment), ``rp`` (confirm
+    it), ``rk`` (refund the payment ``ref``)."""
 
     action: str
-    user: int
+    user: int = 0
     plan: str = ""
-    days: int = 0
     ref: str = ""
 
 

@@ -14,6 +14,9 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from companion.bot.localization import I18n
 from companion.bot.routers.admin.callbacks import SECTIONS, AdminSection
 
+# An admin who never went through /start still runs the console (no terms to accept for it).
+CONSENT_FREE = {"consent_free": True}
+
 
 def menu_keyboard(i18n: I18n) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()

@@ -1,4 +1,9 @@
-"""Admin commands (ids in ``telegram.admin_ids``): /refund REFERENCE, /grant USER PLAN DAYS."""
+"""Admin commands (ids in ``telegram.admin_ids``): /refund REFERENCE, /grant USER PLAN DAYS.
+
+The owner's console (/admin, Users section: `companion.bot.routers.admin.users`) does the same
+with buttons and a confirmation step; both report through `refund_report` and `grant_report`.
+The commands stay for custom periods and for scripts and habits that use them.
+"""
 
 from __future__ import annotations
 
@@ -38,10 +43,11 @@ async def admin_refund(
     elif not reference or " " in reference:
         await message.answer(i18n("admin-refund-usage"))
     else:
-        await message.answer(await _refund(billing_admin, i18n, reference, admin))
+        await message.answer(await refund_report(billing_admin, i18n, reference, admin))
 
 
-async def _refund(billing: AdminService, i18n: I18n, reference: str, admin: int) -> str:
+async def refund_report(billing: AdminService, i18n: I18n, reference: str, admin: int) -> str:
+    """Refund what is left of the payment `reference` names; the outcome as a text."""
     try:
         outcome = await billing.refund(reference)
     except NothingToRefundError:
@@ -67,14 +73,22 @@ async def admin_grant(
         await message.answer(i18n("admin-grant-usage"))
     else:
         user_id, plan_id, days = int(parts[0]), parts[1], int(parts[2])
-        await message.answer(await _grant(billing_admin, i18n, admin, user_id, plan_id, days))
+        await message.answer(await grant_report(billing_admin, i18n, admin, user_id, plan_id, days))
 
 
-async def _grant(
-    billing: AdminService, i18n: I18n, admin: int, user_id: int, plan_id: str, days: int
+async def grant_report(
+    billing: AdminService,
+    i18n: I18n,
+    admin: int,
+    user_id: int,
+    plan_id: str,
+    days: int,
+    *,
+    request_id: str | None = None,
 ) -> str:
+    """Give `user_id` PRO on `plan_id` for `days` (once per `request_id`); the outcome as a text."""
     try:
-        sub = await billing.grant(user_id, plan_id, days, by=admin)
+        sub = await billing.grant(user_id, plan_id, days, by=admin, request_id=request_id)
     except UnknownPlanError:
         return i18n("pro-unknown-plan")
     except ValueError:
