@@ -10,7 +10,7 @@ import typer
 
 
 def build_cli() -> typer.Typer:
-    from companion.cli import billing, bot, chat, db, memory, personas, quality, transcribe
+    from companion.cli import billing, bot, chat, db, memory, personas, quality, stats, transcribe
 
     app = typer.Typer(
         name="companion",
@@ -28,6 +28,7 @@ def build_cli() -> typer.Typer:
     app.add_typer(db.app, name="db")
     app.add_typer(memory.app, name="memory")
     app.add_typer(billing.app, name="billing")
+    app.add_typer(stats.app, name="stats")
     return app
 
 
