@@ -84,6 +84,7 @@ async def _serve(settings: Settings, *, webhook: bool, api_server: str | None) -
         app.billing.scheduler.start()
         if app.outreach is not None:  # check-ins; stopped (bounded) when the app closes
             app.outreach.scheduler.start()
+        app.broadcasts.worker.start()  # news broadcasts; finishes its sends when the app closes
         if webhook:
             await run_webhook(
                 app.telegram,

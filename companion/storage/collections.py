@@ -33,9 +33,6 @@ EVENTS: Final = "events"
 # Proactive check-in jobs, weekly quotas and last activity (issue 19, companion.outreach);
 # `user_id`. No message text: the fact is re-read from memory when the job runs.
 OUTREACH_JOBS: Final = "outreach_jobs"
-# Proactive check-in jobs, weekly quotas and last activity (issue 19, companion.outreach);
-# `user_id`. No message text: the fact is re-read from memory when the job runs.
-OUTREACH_JOBS: Final = "outreach_jobs"
 # Named monotonic counters for whoever needs one (`_id` = counter name, `value`); no user data.
 COUNTERS: Final = "counters"
 # One emotion reading per user message (mood issue); `user_id`; day, persona and module in the
@@ -45,6 +42,12 @@ MOOD_READINGS: Final = "mood_readings"
 MOOD_STATE: Final = "mood_state"
 # Satisfaction survey answers (mood issue); `user_id`; the comment sealed.
 SURVEY_RESPONSES: Final = "survey_responses"
+# News broadcasts (issue 17, companion.broadcasts): one document per campaign, the owner's
+# content, segment and progress; `created_by` is the admin's id. No user data.
+BROADCASTS: Final = "broadcasts"
+# One document per (campaign, recipient), `_id` "<campaign>:<user>"; `user_id` and the state
+# of the send (pending, sent, blocked...).
+BROADCAST_RECIPIENTS: Final = "broadcast_recipients"
 # Erasures in progress: `_id` is the user id while the erase runs, removed when it is done, so a
 # crash half-way is finished by `UserDataService.finish_pending_erasures()` at start-up.
 ERASURES: Final = "erasures"
@@ -64,10 +67,10 @@ USER_DATA_FIELDS: Final[dict[str, str]] = {
     MEMORIES: "user_id",
     EVENTS: "user_id",
     OUTREACH_JOBS: "user_id",
-    OUTREACH_JOBS: "user_id",
     MOOD_READINGS: "user_id",
     MOOD_STATE: "_id",
     SURVEY_RESPONSES: "user_id",
+    BROADCAST_RECIPIENTS: "user_id",
 }
 
 # Top-level fields written through the `FieldCipher` (encrypted at rest when a key is set).

@@ -111,12 +111,6 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
         IndexModel([("plan_at", ASCENDING)], name="plan_at"),
         IndexModel([("user_id", ASCENDING), ("state", ASCENDING)], name="user_state"),
     ),
-    c.OUTREACH_JOBS: (
-        # Due jobs, oldest first (the scheduler's claim), and due fact-planning passes.
-        IndexModel([("state", ASCENDING), ("due_at", ASCENDING)], name="state_due"),
-        IndexModel([("plan_at", ASCENDING)], name="plan_at"),
-        IndexModel([("user_id", ASCENDING), ("state", ASCENDING)], name="user_state"),
-    ),
     c.EVENTS: (
         IndexModel([("user_id", ASCENDING), ("at", ASCENDING)], name="user_at"),
         IndexModel([("name", ASCENDING), ("at", ASCENDING)], name="name_at"),
@@ -129,6 +123,18 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
     c.SURVEY_RESPONSES: (
         IndexModel([("user_id", ASCENDING), ("at", ASCENDING)], name="user_at"),
         IndexModel([("at", ASCENDING)], name="at"),
+    ),
+    c.BROADCASTS: (
+        # The worker's pick: the oldest active campaign.
+        IndexModel([("status", ASCENDING), ("confirmed_at", ASCENDING)], name="status_confirmed"),
+    ),
+    c.BROADCAST_RECIPIENTS: (
+        # Pending recipients in id order, and the report's counts by state.
+        IndexModel(
+            [("campaign_id", ASCENDING), ("state", ASCENDING), ("_id", ASCENDING)],
+            name="campaign_state",
+        ),
+        IndexModel([("user_id", ASCENDING)], name="user"),
     ),
 }
 

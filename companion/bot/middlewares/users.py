@@ -43,6 +43,14 @@ def _group_message(event: TelegramObject) -> bool:
     return message is not None and message.chat.type in _GROUPS
 
 
+def _from_person(event: TelegramObject) -> bool:
+    """A message or a button press: only possible while the bot is not blocked (a
+    ``my_chat_member`` update, by contrast, may be the block itself)."""
+    return isinstance(event, Update) and (
+        event.message is not None or event.callback_query is not None
+    )
+
+
 class UserMiddleware(BaseMiddleware):
     def __init__(self, users: CachedUserStore, default_language: str) -> None:
         self._users = users
@@ -82,6 +90,9 @@ class UserMiddleware(BaseMiddleware):
                 sender.id, first_name=sender.first_name, username=sender.username
             )
             user = updated or user
+        if user is not None and user.blocked_at is not None and _from_person(event):
+            # Writing to the bot means they unblocked it: news and check-ins reach them again.
+            user = await self._users.update(sender.id, blocked_at=None) or user
         if user is None:
             language = language_from_telegram(sender.language_code, self._default_language)
             state: FSMContext | None = data.get("state")
