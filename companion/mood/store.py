@@ -61,8 +61,9 @@ def _reading_json(reading: EmotionReading) -> str:
 
 def _parse_reading(text: str) -> EmotionReading:
     data = json.loads(text)
-    labels = frozenset(Emotion(label) for label in data.get("labels", []) if label in Emotion)
-    scores = {Emotion(k): float(v) for k, v in data.get("scores", {}).items() if k in Emotion}
+    known = {emotion.value for emotion in Emotion}
+    labels = frozenset(Emotion(label) for label in data.get("labels", []) if label in known)
+    scores = {Emotion(k): float(v) for k, v in data.get("scores", {}).items() if k in known}
     return EmotionReading(labels=labels or frozenset({Emotion.NONE}), scores=scores)
 
 
