@@ -27,8 +27,8 @@ class AdultCb(CallbackData, prefix="adult"):
 
 
 class MemoryCb(CallbackData, prefix="mem"):
-    action: str  # "del"
-    fact: str
+    action: str  # "del" | "edit" (pick a fact to reword) | "editmode" / "delmode" | "cancel"
+    fact: str = ""
 
 
 class ForgetCb(CallbackData, prefix="forget"):

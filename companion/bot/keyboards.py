@@ -42,11 +42,24 @@ def forget_keyboard(i18n: I18n) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def memory_keyboard(fact_ids: list[str]) -> InlineKeyboardMarkup | None:
+def memory_keyboard(
+    fact_ids: list[str], i18n: I18n, *, editing: bool = False
+) -> InlineKeyboardMarkup | None:
+    """A button per listed fact (delete, or reword when `editing`), then the mode switch."""
     if not fact_ids:
         return None
+    icon, action = ("✏️", "edit") if editing else ("🗑", "del")
     builder = InlineKeyboardBuilder()
     for number, fact_id in enumerate(fact_ids, start=1):
-        builder.button(text=f"🗑 {number}", callback_data=MemoryCb(action="del", fact=fact_id))
+        builder.button(text=f"{icon} {number}", callback_data=MemoryCb(action=action, fact=fact_id))
     builder.adjust(5)
+    switch = MemoryCb(action="delmode" if editing else "editmode")
+    label = i18n("memory-mode-delete" if editing else "memory-mode-edit")
+    builder.row(InlineKeyboardButton(text=label, callback_data=switch.pack()))
+    return builder.as_markup()
+
+
+def memory_cancel_keyboard(i18n: I18n) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=i18n("memory-edit-cancel"), callback_data=MemoryCb(action="cancel"))
     return builder.as_markup()

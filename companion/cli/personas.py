@@ -16,18 +16,15 @@ from rich.table import Table
 from rich.text import Text
 
 from companion.cli.persona_view import MODULE_LABELS, card_view, system_prompt
-from companion.domain.personas import GalleryImage, LocalizedText, Module, Persona
+from companion.domain.personas import Module, Persona
+from companion.personas import card_import
 from companion.personas.card_files import (
-    PNG_SIGNATURE,
-    CardError,
     card_to_json,
     card_to_png,
-    png_image,
-    read_card_file,
 )
-from companion.personas.cards import CardVersion, card_from_persona, persona_from_card, v2_backfill
+from companion.personas.cards import CardVersion, card_from_persona, v2_backfill
 from companion.personas.issues import PersonaIssue
-from companion.personas.loader import check_persona_text, dump_persona_yaml, validate_path
+from companion.personas.loader import validate_path
 from companion.personas.repository import PersonaRepository, packaged_library_dir
 
 app = typer.Typer(
@@ -238,38 +235,20 @@ def import_card(
     """Turn a Character Card into a persona YAML file (validated before it is kept)."""
     target_dir = out_dir if out_dir is not None else _directory(ctx)
     try:
-        card = read_card_file(file)
-        persona = persona_from_card(card, module=module, persona_id=persona_id)
         raw = file.read_bytes()
-        portrait = png_image(raw) if raw.startswith(PNG_SIGNATURE) else None
-    except CardError as exc:
-        raise _fail(str(exc)) from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise _fail(f"{file.name}: the card's picture cannot be read ({exc})") from None
-    yaml_path = target_dir / f"{persona.id}.yaml"
-    if yaml_path.exists() and not force:
-        raise _fail(f"{yaml_path} already exists (use --force to overwrite, or --id)")
-    target_dir.mkdir(parents=True, exist_ok=True)
-    image_path: Path | None = None
-    if portrait is not None:
-        image_path = target_dir / "img" / f"{persona.id}-card.png"
-        image_path.parent.mkdir(exist_ok=True)
-        portrait.save(image_path, format="PNG", optimize=True)
-        cover = GalleryImage(
-            file=f"img/{image_path.name}",
-            caption=LocalizedText(persona.name.root),
-            tags=["portrait", "card"],
+        result = card_import.import_card(
+            raw, target_dir, name=file.name, module=module, persona_id=persona_id, force=force
         )
-        persona = persona.model_copy(update={"gallery": [cover, *persona.gallery]})
-    text = dump_persona_yaml(persona)
-    # Validated before the file is written, so a failed import never replaces a good card.
-    _, issues = check_persona_text(text, yaml_path)
-    if issues:
-        if image_path is not None:
-            image_path.unlink(missing_ok=True)
-        _print_issues(issues)
+    except OSError as exc:
+        raise _fail(f"{file.name}: cannot read ({exc.strerror or exc})") from None
+    except card_import.PersonaExistsError as exc:
+        raise _fail(f"{exc} (use --force to overwrite, or --id)") from None
+    except card_import.CardImportError as exc:
+        raise _fail(str(exc)) from None
+    persona, yaml_path = result.persona, result.yaml_path
+    if not result.ok:
+        _print_issues(result.issues)
         raise _fail(f"imported card did not validate; {yaml_path.name} was not written")
-    yaml_path.write_text(text, encoding="utf-8")
     out.print(
         Text(
             f"✓ imported {persona.id!r} ({persona.module.value}, {', '.join(persona.languages)}) "

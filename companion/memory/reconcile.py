@@ -290,7 +290,7 @@ class Reconciler:
             ),
             vector,
         )
-        await self._retriever.index(user_id, [_record(fact, vector)])
+        await self._retriever.index(user_id, [fact_record(fact, vector)])
         return Outcome(Action.ADD, fact.text, fact.id, "new")
 
     async def _update(
@@ -315,7 +315,7 @@ class Reconciler:
             }
         )
         updated = await self._store.replace_text(current, new, vector, reason=reason, now=now)
-        await self._retriever.index(user_id, [_record(updated, vector)])
+        await self._retriever.index(user_id, [fact_record(updated, vector)])
         return Outcome(Action.UPDATE, candidate.text, target_id, reason)
 
     async def _decide(
@@ -353,7 +353,8 @@ class Reconciler:
         return decision.action, index
 
 
-def _record(fact: Fact, vector: Vector) -> MemoryRecord:
+def fact_record(fact: Fact, vector: Vector) -> MemoryRecord:
+    """A stored fact as the retriever indexes it."""
     return MemoryRecord(
         id=fact.id,
         text=fact.text,

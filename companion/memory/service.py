@@ -36,7 +36,7 @@ from companion.memory.extraction import FactExtractor
 from companion.memory.facts import Episode, Fact
 from companion.memory.learning import MemoryLearner
 from companion.memory.memory_config import MemoryConfig
-from companion.memory.reconcile import Outcome, Reconciler
+from companion.memory.reconcile import Outcome, Reconciler, fact_record
 from companion.memory.records import MemoryRecord, ScoredId
 from companion.memory.retriever import Retriever
 from companion.memory.retriever_config import RetrieverConfig
@@ -270,6 +270,11 @@ class MemoryService:
         """The reconciliation outcomes of the latest pass (for tests and the CLI)."""
         return self._learner.last_outcomes
 
+    @property
+    def learning_backlog(self) -> int:
+        """This worker's learning passes not finished yet (the owner's console shows it)."""
+        return self._learner.backlog
+
     def schedule_extraction(self, user: User, conversation: Conversation) -> None:
         """Count one more exchange; start a background pass when a batch is due."""
         self._learner.schedule_extraction(user, conversation)
@@ -295,6 +300,23 @@ class MemoryService:
             deleted = await self.facts.delete(user_id, fact_id, tombstone=True)
             await self.fact_retriever.remove(user_id, [fact_id])
         return deleted is not None
+
+    async def edit_fact(self, user_id: int, fact_id: str, text: str) -> Fact | None:
+        """Give a fact the user's own wording (the old one kept in its history); None if gone.
+
+        The new text is embedded again, so recall finds the fact by what it says now.
+        """
+        async with self._user_locks.setdefault(user_id, asyncio.Lock()):
+            current = await self.facts.get(user_id, fact_id)
+            if current is None:
+                return None
+            vector = (await self.embedder.embed_passages([text]))[0]
+            new = current.model_copy(update={"text": text})
+            updated = await self.facts.replace_text(
+                current, new, vector, reason="edited by the user", now=self._clock()
+            )
+            await self.fact_retriever.index(user_id, [fact_record(updated, vector)])
+        return updated
 
     async def forget_user(self, user_id: int) -> int:
         """Erase every fact, version, tombstone and embedded exchange of the user.

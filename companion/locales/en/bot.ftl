@@ -48,6 +48,16 @@ reset-done = Starting over with <b>{ $name }</b>.
 
 ## Memory
 memory-title = <b>What I remember about you</b> (tap to delete):
+memory-title-edit = <b>What I remember about you</b> (tap a number to reword it):
+memory-mode-edit = ✏️ Edit
+memory-mode-delete = 🗑 Delete
+memory-edit-ask = Send me the new wording for:
+    <i>{ $fact }</i>
+    Or press Cancel.
+memory-edit-cancel = Cancel
+memory-edit-cancelled = Editing cancelled — nothing changed.
+memory-edit-bad = Please send the new wording as one short text message (up to { $limit } characters), or press Cancel.
+memory-edited = Saved. Now I remember: <i>{ $fact }</i>
 memory-empty = I don't remember anything about you yet.
 memory-deleted = Deleted.
 memory-not-found = That item is already gone.

@@ -52,6 +52,16 @@ reset-done = Начинаем заново { $with } <b>{ $name_ins }</b>.
 
 ## Память
 memory-title = <b>Что я о вас помню</b> (нажмите, чтобы удалить):
+memory-title-edit = <b>Что я о вас помню</b> (нажмите номер, чтобы исправить):
+memory-mode-edit = ✏️ Исправить
+memory-mode-delete = 🗑 Удалить
+memory-edit-ask = Пришлите, как записать по-новому:
+    <i>{ $fact }</i>
+    Или нажмите «Отмена».
+memory-edit-cancel = Отмена
+memory-edit-cancelled = Исправление отменено — ничего не изменилось.
+memory-edit-bad = Пришлите новую формулировку одним коротким текстовым сообщением (до { $limit } символов) или нажмите «Отмена».
+memory-edited = Сохранено. Теперь я помню: <i>{ $fact }</i>
 memory-empty = Я пока ничего о вас не запомнил(а).
 memory-deleted = Удалено.
 memory-not-found = Этого уже нет.

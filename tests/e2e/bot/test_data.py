@@ -12,6 +12,7 @@ import pytest
 
 from companion.app import Overrides
 from companion.config import Settings
+from companion.domain.models import utcnow
 from companion.memory.facts import Fact
 from companion.memory.store import FactStore
 from companion.storage.crypto import load_cipher
@@ -33,6 +34,14 @@ class StoredFacts:
     async def delete_fact(self, user_id: int, fact_id: str) -> bool:
         return await self.store.delete(user_id, fact_id, tombstone=True) is not None
 
+    async def edit_fact(self, user_id: int, fact_id: str, text: str) -> Fact | None:
+        current = await self.store.get(user_id, fact_id)
+        if current is None:
+            return None
+        new = current.model_copy(update={"text": text})
+        vector = np.ones(384, dtype=np.float32)
+        return await self.store.replace_text(current, new, vector, reason="user", now=utcnow())
+
     async def add(self, user_id: int, text: str) -> Fact:
         fact = Fact(id=uuid.uuid4().hex, user_id=user_id, text=text)
         return await self.store.insert(fact, np.ones(384, dtype=np.float32))
@@ -51,6 +60,9 @@ async def data_harness(
 
         async def delete_fact(self, user_id: int, fact_id: str) -> bool:
             return await holder["facts"].delete_fact(user_id, fact_id)
+
+        async def edit_fact(self, user_id: int, fact_id: str, text: str) -> Fact | None:
+            return await holder["facts"].edit_fact(user_id, fact_id, text)
 
     async with running_bot(
         bot_settings, tg, llm, mongo_uri, overrides=Overrides(memory_facts=Late())
@@ -87,6 +99,50 @@ async def test_memory_lists_and_deletes_facts(
     assert [f.text for f in remaining] == ["Has a cat named Luna"]
     answer = harness.tg.answered_callbacks[max(harness.tg.answered_callbacks)]
     assert answer.get("text") == "Deleted."
+
+
+async def test_memory_rewords_a_fact_in_the_users_words(
+    data_harness: tuple[BotHarness, StoredFacts],
+) -> None:
+    harness, facts = data_harness
+    user = harness.user(4011)
+    await harness.onboard(user)
+    dog = await facts.add(4011, "Has a dog named Rex")
+    await facts.add(4011, "Lives in Tver")
+    await user.command("memory")
+    await user.expect("sendMessage", contains="What I remember")
+    await user.press("mem:editmode:")
+    await user.expect("editMessageText", contains="tap a number to reword")
+    assert f"mem:edit:{dog.id}" in [data for _, data in user.buttons()]
+
+    await user.press(f"mem:edit:{dog.id}")
+    await user.expect("sendMessage", contains="Has a dog named Rex")
+    # Too long: asked again, nothing changed.
+    await user.say("x" * 400)
+    await user.expect("sendMessage", contains="up to 300 characters")
+    await user.say("  Has a  cat named <Murka>  ")
+    await user.expect("sendMessage", contains="Saved")
+    listing = await user.expect("sendMessage", contains="What I remember")
+    assert "Has a cat named <Murka>" in (listing.text or "")
+    stored = {f.id: f.text for f in await facts.list_facts(4011)}
+    assert stored[dog.id] == "Has a cat named <Murka>"
+    assert sorted(stored.values()) == ["Has a cat named <Murka>", "Lives in Tver"]
+
+    # Cancel leaves the fact alone; after it, free text goes to the persona again.
+    await user.press("mem:editmode:")
+    await user.press(f"mem:edit:{dog.id}")
+    await user.expect("sendMessage", contains="Has a cat named")
+    await user.press("mem:cancel:")
+    await user.expect("editMessageText", contains="nothing changed")
+    # A command while a wording is awaited runs as a command and drops the edit.
+    await user.press(f"mem:edit:{dog.id}")
+    await user.expect("sendMessage", contains="Has a cat named")
+    await user.command("help")
+    await user.expect("sendMessage", contains="/memory")
+    await user.say("Hello there")
+    await user.idle()
+    stored_after = sorted(f.text for f in await facts.list_facts(4011))
+    assert stored_after == ["Has a cat named <Murka>", "Lives in Tver"]
 
 
 async def test_export_sends_my_data_as_json(harness: BotHarness) -> None:

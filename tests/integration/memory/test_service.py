@@ -128,6 +128,25 @@ async def test_a_deleted_fact_never_comes_back(world: MemoryWorld) -> None:
     ]
 
 
+async def test_an_edited_fact_is_recalled_by_its_new_wording(world: MemoryWorld) -> None:
+    await learn(world, "My dog is Rex", [fact("The user has a dog named Rex", "people", 4)])
+    [dog] = await world.service.list_facts(42)
+    edited = await world.service.edit_fact(42, dog.id, "The user has a cat named Murka")
+    assert edited is not None and edited.id == dog.id
+    assert edited.text == "The user has a cat named Murka"
+    # The old wording stays in the fact's history; the list shows only the new one.
+    assert [v.text for v in edited.history] == ["The user has a dog named Rex"]
+    assert [f.text for f in await world.service.list_facts(42)] == [edited.text]
+    # Recall embeds the new text: the new wording is the best hit for a query about it.
+    [hit] = await world.service.search(42, "cat Murka", 1)
+    assert hit.fact.text == "The user has a cat named Murka"
+    # Someone else's fact, or a deleted one, cannot be edited.
+    assert await world.service.edit_fact(43, dog.id, "Hijacked") is None
+    assert await world.service.delete_fact(42, dog.id)
+    assert await world.service.edit_fact(42, dog.id, "Back again") is None
+    assert await world.service.list_facts(42) == []
+
+
 async def test_forget_erases_facts_and_episodes_and_old_messages_are_not_mined_again(
     world: MemoryWorld,
 ) -> None:
