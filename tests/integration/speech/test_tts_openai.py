@@ -112,7 +112,7 @@ async def test_errors_are_clear_and_counted(emulator: OpenAIEmulator) -> None:
         with pytest.raises(SynthesisError, match="answered 500"):
             await synthesizer.synthesize(SENTENCE, voice="female-warm", language="en")
         emulator.fail_speech_next(0)
-        with pytest.raises(SynthesisError, match="answered 404.*no-such-tts"):
+        with pytest.raises(SynthesisError, match=r"answered 404.*no-such-tts"):
             await unknown_model.synthesize(SENTENCE, voice="female-warm", language="en")
         with pytest.raises(SynthesisError, match="answered 401"):
             await wrong_key.synthesize(SENTENCE, voice="female-warm", language="en")
