@@ -32,6 +32,7 @@ async def console(
         tg=tg,
         personas_dir=personas_dir,
         admin_ids=[ADMIN],
+        throttle_messages=50,  # eleven messages in a row are not a flood here
     )
     async with running_bot(settings, tg, llm, mongo_uri) as running:
         yield running
@@ -83,3 +84,26 @@ async def test_a_forged_period_gets_a_polite_answer(console: BotHarness) -> None
     await admin.expect("sendMessage", contains="not available")
     await admin.idle()
     assert admin.calls("sendPhoto") == []
+
+
+async def test_the_tenth_message_is_a_funnel_step(console: BotHarness) -> None:
+    person = await console.chatted_user(4202)  # one message to Mark so far
+    for n in range(2, 12):
+        console.llm.reply = f"Reply {n}."
+        await person.say(f"Message {n}")
+        await person.expect("sendMessage", contains=f"Reply {n}.")
+    events = console.db["events"]
+    assert await events.count_documents({"user_id": 4202, "name": "tenth_message"}) == 1
+    assert await events.count_documents({"user_id": 4202, "name": "first_message"}) == 1
+
+    admin = console.user(ADMIN)
+    await admin.command("admin")
+    await admin.expect("sendMessage", contains="Owner's console")
+    await admin.press("adm:stats")
+    await admin.expect(("editMessageText", "sendMessage"), contains="Choose a report")
+    await admin.press(text="Onboarding funnel")
+    funnel = await admin.expect("sendPhoto")
+    assert "10th message: 1 (100.0%)" in (funnel.text or "")
+    await admin.press(text="Activity")
+    activity = await admin.expect("sendPhoto")
+    assert "Messages: 11" in (activity.text or "")
