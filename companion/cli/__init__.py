@@ -29,6 +29,9 @@ def build_cli() -> typer.Typer:
     app.add_typer(memory.app, name="memory")
     app.add_typer(billing.app, name="billing")
     app.add_typer(stats.app, name="stats")
+    from companion.cli import stats_mood  # `companion stats mood|survey`
+
+    stats_mood.register(stats.app)
     return app
 
 
