@@ -10,7 +10,19 @@ import typer
 
 
 def build_cli() -> typer.Typer:
-    from companion.cli import billing, bot, chat, db, memory, personas, quality, stats, transcribe
+    from companion.cli import (
+        billing,
+        bot,
+        chat,
+        db,
+        memory,
+        mood,
+        personas,
+        quality,
+        speak,
+        stats,
+        transcribe,
+    )
 
     app = typer.Typer(
         name="companion",
@@ -23,6 +35,7 @@ def build_cli() -> typer.Typer:
     app.command("chat")(chat.chat)
     app.command("bot")(bot.bot)
     app.command("transcribe")(transcribe.transcribe)
+    app.command("speak")(speak.speak)
     app.command("eval")(quality.evaluate)
     app.add_typer(personas.app, name="personas")
     app.add_typer(db.app, name="db")
@@ -32,6 +45,7 @@ def build_cli() -> typer.Typer:
     from companion.cli import stats_mood  # `companion stats mood|survey`
 
     stats_mood.register(stats.app)
+    app.add_typer(mood.app, name="mood")
     return app
 
 

@@ -86,6 +86,7 @@ help =
     /pro — PRO subscription
     /subscription — your subscription
     /echo — show what I heard in your voice notes
+    /voice — answer with voice notes too (on/off)
 pro-placeholder = PRO subscription is coming soon.
 subscription-placeholder = You don't have a subscription yet.
 cmd-start = Start

@@ -90,6 +90,7 @@ help =
     /pro — подписка PRO
     /subscription — моя подписка
     /echo — показывать расшифровку голосовых
+    /voice — отвечать ещё и голосовыми (on/off)
 pro-placeholder = Подписка PRO скоро появится.
 subscription-placeholder = У вас пока нет подписки.
 cmd-start = Начать
