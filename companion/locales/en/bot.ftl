@@ -83,6 +83,7 @@ help =
     /forget — erase all your data
     /lang — change the language
     /timezone — your time zone
+    /mood — your mood lately (off/on/clear)
     /pro — PRO subscription
     /subscription — your subscription
     /echo — show what I heard in your voice notes

@@ -91,6 +91,7 @@ help =
     /subscription — моя подписка
     /echo — показывать расшифровку голосовых
     /voice — отвечать ещё и голосовыми (on/off)
+    /mood — ваше настроение в последнее время (off/on/clear)
 pro-placeholder = Подписка PRO скоро появится.
 subscription-placeholder = У вас пока нет подписки.
 cmd-start = Начать
