@@ -41,7 +41,7 @@ def card_text(card: UserCard, i18n: I18n) -> str:
         i18n("admin-user-title", id=str(user.id), name=escape(names)),
         i18n(
             "admin-user-profile",
-            language=user.language,
+            lang=user.language,
             persona=user.current_persona_id or "—",
         ),
         i18n(
