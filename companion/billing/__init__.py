@@ -5,7 +5,7 @@ See docs/billing.md. Built in one place, `companion.billing.factory.build_billin
     billing = build_billing(settings, db, users=..., events=..., entitlements=..., plans=...,
                             cipher=..., metrics=...)             # -> BillingComponents
     billing.attach_telegram(stars_api, notifier, payload_secret=token, alerts=owner_alerts)
-    setup_billing_routes(aiohttp_app, billing.service)             # billing.webhook
+    setup_billing_routes(aiohttp_app, billing.crediting, settings.billing)  # billing.webhook
     billing.scheduler.start() ... await billing.aclose()
 
 The use cases a front-end calls (all share one `context.BillingContext`; errors are
@@ -27,8 +27,9 @@ The use cases a front-end calls (all share one `context.BillingContext`; errors 
 - Inside billing: `billing.crediting: Crediting` (webhook and jobs: `sync_yookassa_payment`,
   `sync_yookassa_refund`, `credit`), `billing.refunds: Refunds`, `renewals.Renewals`,
   `erased.ErasedPayments`, `jobs.BillingJobs`, `stars_reconcile.StarsReconciler`.
-- `billing.service: BillingService` still offers every method above under one name (the
-  webhook, the jobs and older callers use it); `billing.service.plans`, `.now()`.
+- `billing.service: BillingService` assembles the use cases in the one right order and still
+  offers their methods under one name for the CLI and the tests; the webhook takes `Crediting`,
+  the jobs take the context, `Renewals` and `Crediting`.
 
 Ports (ports.py): `PaymentGateway` (`yookassa: YooKassaGateway`, `stars: StarsApi`), `Ledger`,
 `Subscriptions`, `Notifier`, `OwnerAlerts`. Pure rules: rules.py. Adapters: ledger.py and

@@ -4,7 +4,7 @@ billing = build_billing(settings, db, users=users, events=events, entitlements=e
 ...                                   # once the aiogram Bot exists:
 billing.attach_telegram(stars_api, notifier, payload_secret=settings.telegram.token,
                         alerts=owner_alerts)
-setup_billing_routes(webhook_app, billing.service)   # the bot's aiohttp app
+setup_billing_routes(webhook_app, billing.crediting, settings.billing)
 billing.scheduler.start()
 billing.checkout / .management / .admin / .stars     # the use cases front-ends call
 ...
@@ -150,7 +150,7 @@ def build_billing(
         yookassa=yookassa,
         metrics=metrics,
     )
-    jobs = BillingJobs(service)
+    jobs = BillingJobs(service.context, service.renewals, service.crediting)
     scheduler = BillingScheduler(
         jobs,
         interval_s=billing.jobs_interval_s,

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from companion.billing import rules
-from companion.billing.context import Outcome
+from companion.billing.context import BillingContext, Outcome
+from companion.billing.crediting import Crediting
 from companion.billing.ports import BillingNotice, NoticeKind
 from companion.billing.records import PaymentKind, PaymentRecord, PaymentStatus, Provider
-from companion.billing.service import BillingService
+from companion.billing.renewals import Renewals
 from companion.billing.yookassa_models import YooKassaError
 from companion.domain.models import Subscription, SubscriptionStatus
 
@@ -42,8 +43,10 @@ class JobReport:
 
 
 class BillingJobs:
-    def __init__(self, service: BillingService) -> None:
-        self._service = service
+    def __init__(self, context: BillingContext, renewals: Renewals, crediting: Crediting) -> None:
+        self._c = context
+        self._renewals = renewals
+        self._crediting = crediting
         # Telegram Stars reconciliation (`companion.billing.stars_reconcile`), set once the bot
         # exists (`BillingComponents.attach_telegram`).
         self.stars_reconcile: Callable[[], Awaitable[JobReport]] | None = None
@@ -51,13 +54,13 @@ class BillingJobs:
     async def renew_due(self) -> JobReport:
         """Charge saved YooKassa methods `renew_before_hours` before the period ends, and once a
         day during the grace period of a past-due subscription."""
-        service = self._service
+        c = self._c
         report = JobReport()
-        if not service.yookassa_enabled or not service.settings.autopayments:
+        if c.gateway.yookassa is None or not c.settings.autopayments:
             return report
-        now = service.now()
-        ahead = now + timedelta(hours=service.settings.renew_before_hours)
-        for sub in await service.subscriptions.due([S.ACTIVE, S.PAST_DUE], ahead):
+        now = c.now()
+        ahead = now + timedelta(hours=c.settings.renew_before_hours)
+        for sub in await c.subscriptions.due([S.ACTIVE, S.PAST_DUE], ahead):
             if (
                 not sub.auto_renew
                 or sub.provider != Provider.YOOKASSA.value
@@ -73,23 +76,23 @@ class BillingJobs:
             if sub.status is S.PAST_DUE:
                 attempt = max(0, (now - sub.current_period_end).days) + 1
             report.checked += 1
-            await self._guarded(report, "renew", service.charge_renewal(sub, attempt))
+            await self._guarded(report, "renew", self._renewals.charge_renewal(sub, attempt))
         return report
 
     async def expire_due(self) -> JobReport:
         """End what has run out: cancelled or non-renewing periods, and finished grace periods.
         A renewing subscription whose period ended without a renewal goes past due first."""
-        service = self._service
+        c = self._c
         report = JobReport()
-        now = service.now()
-        for sub in await service.subscriptions.due([S.ACTIVE, S.CANCELLED, S.PAST_DUE], now):
+        now = c.now()
+        for sub in await c.subscriptions.due([S.ACTIVE, S.CANCELLED, S.PAST_DUE], now):
             report.checked += 1
             await self._guarded(report, "expire", self._expire(sub, now))
         return report
 
     async def _expire(self, sub: Subscription, now: datetime) -> Outcome | str:
-        service = self._service
-        grace = timedelta(days=service.settings.grace_period_days)
+        c = self._c
+        grace = timedelta(days=c.settings.grace_period_days)
         if sub.status is S.PAST_DUE:
             if sub.grace_until is None or sub.grace_until > now:
                 return "not_due"
@@ -102,7 +105,7 @@ class BillingJobs:
 
         if lapse:
             key = key.replace("expire:", "lapse:", 1)
-        change = await service.subscriptions.apply(
+        change = await c.subscriptions.apply(
             sub.user_id, key, "period ended", rules.expire(now, grace)
         )
         if not change.applied:
@@ -110,10 +113,10 @@ class BillingJobs:
         kind = (
             NoticeKind.RENEWAL_FAILED if change.after.status is S.PAST_DUE else NoticeKind.EXPIRED
         )
-        if service.notifier is not None:
+        if c.notifier is not None:
             until = change.after.grace_until if kind is NoticeKind.RENEWAL_FAILED else None
             try:
-                await service.notifier.notify(
+                await c.notifier.notify(
                     sub.user_id, BillingNotice(kind, change.after.plan_id, until)
                 )
             except Exception:
@@ -124,14 +127,14 @@ class BillingJobs:
         """Re-read open YooKassa payments and credit paid-but-not-granted ones (any provider).
 
         This heals a lost notification and a crash between "paid" and "granted". A payment of
-        an erased payer is refunded instead (see `BillingService.credit`).
+        an erased payer is refunded instead (see `Crediting.credit`).
         """
-        service = self._service
+        c = self._c
         report = JobReport()
-        now = service.now()
-        since = now - timedelta(hours=service.settings.reconcile_max_age_hours)
+        now = c.now()
+        since = now - timedelta(hours=c.settings.reconcile_max_age_hours)
         for provider in Provider:
-            for record in await service.ledger.needing_attention(provider, since):
+            for record in await c.ledger.needing_attention(provider, since):
                 report.checked += 1
                 await self._guarded(
                     report, "reconcile", self._reconcile_one(record, now), record.id
@@ -139,19 +142,19 @@ class BillingJobs:
         return report
 
     async def _reconcile_one(self, record: PaymentRecord, now: datetime) -> Outcome | str:
-        service = self._service
+        c = self._c
         if record.status is PaymentStatus.SUCCEEDED:
-            return await service.credit(record)
-        if record.provider is not Provider.YOOKASSA or not service.yookassa_enabled:
+            return await self._crediting.credit(record)
+        if record.provider is not Provider.YOOKASSA or c.gateway.yookassa is None:
             return "skipped"
         if record.status is PaymentStatus.CREATING:
             if record.created_at > now - _IN_FLIGHT:
                 return "in_flight"
             if record.kind is PaymentKind.RENEWAL:
                 # Money may have moved: ask again with the same key to learn the answer.
-                return await service.send_created(record)
+                return await self._renewals.send_created(record)
             # The user never saw a link for it, so nobody can pay it.
-            await service.ledger.update(
+            await c.ledger.update(
                 record.id,
                 expected=[PaymentStatus.CREATING],
                 status=PaymentStatus.CREATE_FAILED,
@@ -159,7 +162,7 @@ class BillingJobs:
             )
             return "abandoned"
         if record.payment_id is not None:
-            return await service.sync_yookassa_payment(record.payment_id)
+            return await self._crediting.sync_yookassa_payment(record.payment_id)
         return "skipped"
 
     async def run_once(self) -> dict[str, JobReport]:
@@ -181,7 +184,7 @@ class BillingJobs:
             report.count(await step)
         except Exception as exc:  # one bad record must not stop the rest
             report.errors += 1
-            self._service.metrics.job_failed(job)
+            self._c.metrics.job_failed(job)
             detail = str(exc) if isinstance(exc, YooKassaError) else type(exc).__name__
             log.error("billing %s: %s skipped this run (%s)", job, ref or "a record", detail)
 

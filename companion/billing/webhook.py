@@ -29,8 +29,8 @@ from yookassa.domain.common import SecurityHelper
 from yookassa.domain.notification import WebhookNotificationFactory
 
 from companion.billing.context import Outcome
+from companion.billing.crediting import Crediting
 from companion.billing.rules import ConcurrentUpdateError
-from companion.billing.service import BillingService
 from companion.billing.yookassa_models import YooKassaError, YooKassaRequestError
 from companion.config import BillingSettings
 
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _MAX_BODY = 64 * 1024
-_SERVICE_KEY = web.AppKey("billing_service", BillingService)
 
 
 class Notification(BaseModel):
@@ -125,9 +124,9 @@ def _within(address: str, networks: Sequence[IPNetwork]) -> bool:
 
 
 class YooKassaWebhook:
-    def __init__(self, service: BillingService) -> None:
-        self._service = service
-        self._sources = SourceFilter(service.settings)
+    def __init__(self, crediting: Crediting, settings: BillingSettings) -> None:
+        self._crediting = crediting
+        self._sources = SourceFilter(settings)
 
     async def handle(self, request: web.Request) -> web.Response:
         address = self._sources.client_address(
@@ -174,7 +173,7 @@ class YooKassaWebhook:
             log.warning("YooKassa notification %s without a usable object id", event)
             return Outcome.UNKNOWN
         if event.startswith("payment."):
-            outcome = await self._service.sync_yookassa_payment(object_id)
+            outcome = await self._crediting.sync_yookassa_payment(object_id)
             claimed = event.removeprefix("payment.")
             if claimed == "succeeded" and outcome not in (Outcome.CREDITED, Outcome.ALREADY_DONE):
                 log.warning(
@@ -186,7 +185,7 @@ class YooKassaWebhook:
             payment_id = notification.payment_id
             if not isinstance(payment_id, str):
                 return Outcome.UNKNOWN
-            outcome = await self._service.sync_yookassa_refund(object_id, payment_id)
+            outcome = await self._crediting.sync_yookassa_refund(object_id, payment_id)
         else:
             log.info("YooKassa notification %s ignored", event)
             return Outcome.UNKNOWN
@@ -194,8 +193,10 @@ class YooKassaWebhook:
         return outcome
 
 
-def setup_billing_routes(app: web.Application, service: BillingService) -> None:
-    """Mount the YooKassa notification endpoint at `billing.webhook_path`."""
-    webhook = YooKassaWebhook(service)
-    app[_SERVICE_KEY] = service
-    app.router.add_post(service.settings.webhook_path, webhook.handle)
+def setup_billing_routes(
+    app: web.Application, crediting: Crediting, settings: BillingSettings
+) -> None:
+    """Mount the YooKassa notification endpoint at `billing.webhook_path`: a notification is a
+    hint to re-read the payment from the API and credit it (`Crediting`)."""
+    webhook = YooKassaWebhook(crediting, settings)
+    app.router.add_post(settings.webhook_path, webhook.handle)

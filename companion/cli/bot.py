@@ -90,7 +90,9 @@ async def _serve(settings: Settings, *, webhook: bool, api_server: str | None) -
                 app.telegram,
                 dp,
                 settings.telegram,
-                configure=lambda web_app: setup_billing_routes(web_app, billing),
+                configure=lambda web_app: setup_billing_routes(
+                    web_app, billing.crediting, settings.billing
+                ),
             )
             return
         if settings.billing.yookassa_enabled:
@@ -104,7 +106,7 @@ async def _serve_billing_webhook(
     settings: Settings, service: BillingService, readiness: Readiness, services: BotServices
 ) -> web.AppRunner:
     app = web.Application()
-    setup_billing_routes(app, service)
+    setup_billing_routes(app, service.crediting, settings.billing)
     add_health_routes(app, readiness)
     setup_legal_routes(app, services.legal_pages)
     runner = web.AppRunner(app, access_log=None)

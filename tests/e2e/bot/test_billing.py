@@ -59,7 +59,7 @@ async def billing_bot(
         bot, billing = app.telegram, app.billing
         dp = build_dispatcher(app.bot_services(), build_fsm_storage(app.redis, settings.redis))
         web_app = web.Application()
-        setup_billing_routes(web_app, billing.service)
+        setup_billing_routes(web_app, billing.crediting, billing.service.settings)
         runner = web.AppRunner(web_app)
         await runner.setup()
         port = free_port()

@@ -118,7 +118,7 @@ async def production_bot(
         bot = app.telegram
         dp = build_dispatcher(app.bot_services(), build_fsm_storage(app.redis, settings.redis))
         web_app = web.Application()
-        setup_billing_routes(web_app, app.billing.service)
+        setup_billing_routes(web_app, app.billing.crediting, app.settings.billing)
         runner = web.AppRunner(web_app)
         await runner.setup()
         port = free_port()

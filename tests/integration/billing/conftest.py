@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from companion.billing.entitlements import EntitlementService
+from companion.billing.jobs import BillingJobs
 from companion.billing.ledger import PaymentLedger
 from companion.billing.metrics import BillingMetrics
 from companion.billing.plans import PlanCatalog
@@ -79,6 +80,12 @@ class Billing:
     db: Any
     metrics: BillingMetrics = field(default_factory=BillingMetrics)
     alerts: RecordingAlerts = field(default_factory=RecordingAlerts)
+
+    @property
+    def jobs(self) -> BillingJobs:
+        """The billing jobs over this harness's service, as the factory builds them."""
+        service = self.service
+        return BillingJobs(service.context, service.renewals, service.crediting)
 
     def metric(self, name: str, **labels: str) -> float:
         """A counter's value on this harness's own registry (0 when never counted)."""
@@ -189,7 +196,7 @@ async def build_billing(
 async def billing(mongo_db, redis_client, redis_prefix, yookassa) -> AsyncIterator[Billing]:
     harness = await build_billing(mongo_db, redis_client, redis_prefix, yookassa)
     app = web.Application()
-    setup_billing_routes(app, harness.service)
+    setup_billing_routes(app, harness.service.crediting, harness.service.settings)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

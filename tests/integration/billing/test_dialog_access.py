@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from companion.billing.jobs import BillingJobs
 from companion.config import LLMSettings
 from companion.dialogs.events import AccessDeniedError, ReplyDone
 from companion.dialogs.ordering import LocalUserLocks
@@ -95,7 +94,7 @@ async def test_partner_needs_adult_and_pro_and_loses_access_on_expiry(billing, l
     with pytest.raises(AccessDeniedError):
         await _say(service, user, "kylie", "Still there?")
     # The expiry job sees a renewing subscription whose renewal did not happen: grace period.
-    jobs = BillingJobs(billing.service)
+    jobs = billing.jobs
     await jobs.expire_due()
     assert await _say(service, user, "kylie", "Still there?") == "Hello, love."
     billing.clock.advance(days=3)

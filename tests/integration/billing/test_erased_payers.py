@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
-from companion.billing.jobs import BillingJobs, BillingScheduler
+from companion.billing.jobs import BillingScheduler
 from companion.billing.ledger import PaymentStatus
 from companion.domain.models import SubscriptionStatus
 from companion.storage import collections as c
@@ -85,14 +85,14 @@ async def test_reconciliation_survives_an_erased_record_and_credits_everyone_els
     billing.emulator.pay(other.payment_id)  # user 2's notification is lost
     billing.emulator.pay(erased.payment_id)  # and so is the erased payer's
 
-    report = await BillingJobs(billing.service).reconcile()
+    report = await billing.jobs.reconcile()
 
     assert report.errors == 0
     assert report.outcomes == {"credited": 1, "refunded": 1}
     assert await billing.entitlements.is_pro(2)
     assert len(_refunds_of(billing, erased.payment_id)) == 1
     assert (await billing.ledger.get(erased.id)).closed_reason == "erased"
-    again = await BillingJobs(billing.service).reconcile()
+    again = await billing.jobs.reconcile()
     assert again.checked == 0
 
 
@@ -130,11 +130,11 @@ async def test_an_erased_renewal_left_unanswered_is_closed_not_crashed_on(billin
     await billing.service.sync_yookassa_payment(record.payment_id)
     billing.clock.advance(days=29, hours=12)
     billing.emulator.fail_next(3, 503)  # the renewal request gets no answer
-    assert (await BillingJobs(billing.service).renew_due()).outcomes == {"pending": 1}
+    assert (await billing.jobs.renew_due()).outcomes == {"pending": 1}
     await UserDataService(billing.db, PlaintextCipher()).erase(1)
     billing.clock.advance(minutes=5)
 
-    report = await BillingJobs(billing.service).reconcile()
+    report = await billing.jobs.reconcile()
 
     assert report.errors == 0 and report.outcomes == {"canceled": 1}
     renewal = await billing.db[c.PAYMENTS].find_one({"kind": "renewal"})
@@ -170,7 +170,7 @@ async def test_one_unreadable_record_never_stops_a_job(billing, caplog):
     billing.clock.advance(days=2)
 
     caplog.set_level(logging.DEBUG, logger="companion")
-    jobs = BillingJobs(billing.service)
+    jobs = billing.jobs
     reconcile = await jobs.reconcile()
     expire = await jobs.expire_due()
     renew = await jobs.renew_due()
@@ -195,12 +195,12 @@ async def test_a_record_whose_step_fails_is_counted_and_the_others_go_on(billing
     billing.emulator.pay(second.payment_id)
     billing.emulator.fail_next(3, 503)  # YooKassa cannot be asked about the first one
 
-    report = await BillingJobs(billing.service).reconcile()
+    report = await billing.jobs.reconcile()
 
     assert report.errors == 1 and report.outcomes == {"credited": 1}
     assert billing.metric("companion_billing_job_failures_total", job="reconcile") == 1
     assert await billing.entitlements.is_pro(2)
-    assert (await BillingJobs(billing.service).reconcile()).outcomes == {"credited": 1}
+    assert (await billing.jobs.reconcile()).outcomes == {"credited": 1}
     assert await billing.entitlements.is_pro(1)
 
 
@@ -221,7 +221,7 @@ async def test_a_notification_for_an_unreadable_record_is_a_500_without_a_traceb
 async def test_expiry_runs_while_renewals_keep_failing(billing, monkeypatch):
     await billing.service.grant(3, "pro_week", 1, by=99)
     billing.clock.advance(days=2)
-    jobs = BillingJobs(billing.service)
+    jobs = billing.jobs
 
     async def renewals_broken():
         raise RuntimeError("renewals cannot run")

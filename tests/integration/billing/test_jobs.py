@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from companion.billing.errors import NotCancellableError
-from companion.billing.jobs import BillingJobs, BillingScheduler
+from companion.billing.jobs import BillingScheduler
 from companion.billing.ledger import PaymentStatus
 from companion.domain.models import SubscriptionStatus
 from tests.integration.billing.conftest import build_billing
@@ -33,7 +33,7 @@ def _renewal_requests(billing):
 
 async def test_renewal_charges_the_saved_method_before_the_period_ends(billing):
     sub = await _subscribe(billing)
-    jobs = BillingJobs(billing.service)
+    jobs = billing.jobs
     billing.clock.advance(days=29, hours=1)  # 23 h before the end: inside renew_before_hours
     report = await jobs.renew_due()
     assert report.outcomes == {"credited": 1}
@@ -54,7 +54,7 @@ async def test_renewal_charges_the_saved_method_before_the_period_ends(billing):
 
 async def test_concurrent_renewal_runs_charge_once(billing):
     await _subscribe(billing)
-    jobs = BillingJobs(billing.service)
+    jobs = billing.jobs
     billing.clock.advance(days=29, hours=12)
     await asyncio.gather(jobs.renew_due(), jobs.renew_due(), jobs.renew_due())
     assert len({r.idempotence_key for r in _renewal_requests(billing)}) == 1
@@ -69,7 +69,7 @@ async def test_failed_renewal_goes_past_due_then_expires_after_grace(billing):
     sub = await _subscribe(billing)
     end = sub.current_period_end
     billing.emulator.saved_method_outcome["pm-1"] = "insufficient_funds"
-    jobs = BillingJobs(billing.service)
+    jobs = billing.jobs
     billing.clock.advance(days=29, hours=12)
     await jobs.renew_due()
     past_due = await billing.store.get(1)
@@ -96,7 +96,7 @@ async def test_failed_renewal_goes_past_due_then_expires_after_grace(billing):
 async def test_retry_during_grace_reactivates(billing):
     await _subscribe(billing)
     billing.emulator.saved_method_outcome["pm-1"] = "insufficient_funds"
-    jobs = BillingJobs(billing.service)
+    jobs = billing.jobs
     billing.clock.advance(days=29, hours=12)
     await jobs.renew_due()
     billing.emulator.saved_method_outcome["pm-1"] = "succeeded"
@@ -115,7 +115,7 @@ async def test_cancelled_keeps_pro_until_the_end_then_expires(billing):
     assert "cancelled" in await billing.event_names(1)
     with pytest.raises(NotCancellableError):
         await billing.service.cancel(1)
-    jobs = BillingJobs(billing.service)
+    jobs = billing.jobs
     billing.clock.advance(days=29, hours=12)
     await jobs.renew_due()
     assert _renewal_requests(billing) == []
@@ -150,7 +150,7 @@ async def test_without_autopayments_the_period_simply_expires(
     sub = await billing.store.get(1)
     assert sub is not None
     assert sub.status is SubscriptionStatus.ACTIVE and not sub.auto_renew
-    jobs = BillingJobs(billing.service)
+    jobs = billing.jobs
     billing.clock.advance(days=7, seconds=1)
     assert (await jobs.renew_due()).checked == 0
     await jobs.expire_due()
@@ -165,10 +165,10 @@ async def test_reconciliation_heals_a_lost_notification(billing):
     record = await billing.ledger.get(checkout.order_id)
     billing.emulator.pay(record.payment_id)  # paid, but the notification never arrives
     assert not await billing.entitlements.is_pro(1)
-    report = await BillingJobs(billing.service).reconcile()
+    report = await billing.jobs.reconcile()
     assert report.outcomes == {"credited": 1}
     assert await billing.entitlements.is_pro(1)
-    assert (await BillingJobs(billing.service).reconcile()).checked == 0
+    assert (await billing.jobs.reconcile()).checked == 0
 
 
 async def test_crash_after_paid_before_grant_is_granted_by_reconciliation(billing):
@@ -184,7 +184,7 @@ async def test_crash_after_paid_before_grant_is_granted_by_reconciliation(billin
         paid_at=billing.clock.now,
     )
     assert not await billing.entitlements.is_pro(1)
-    report = await BillingJobs(billing.service).reconcile()
+    report = await billing.jobs.reconcile()
     assert report.outcomes == {"credited": 1}
     assert await billing.entitlements.is_pro(1)
     assert (await billing.ledger.get(record.id)).granted_at is not None
@@ -204,7 +204,7 @@ async def test_crash_after_grant_before_marking_it_never_credits_twice(billing, 
         assert await billing.notify("payment.succeeded", payment) == 500
     first = await billing.store.get(1)
     assert first.status is SubscriptionStatus.ACTIVE
-    report = await BillingJobs(billing.service).reconcile()
+    report = await billing.jobs.reconcile()
     assert report.outcomes == {"already_done": 1}
     again = await billing.store.get(1)
     assert again.current_period_end == first.current_period_end
@@ -215,7 +215,7 @@ async def test_crash_after_grant_before_marking_it_never_credits_twice(billing, 
 
 async def test_renewal_sent_while_yookassa_is_down_is_finished_with_the_same_key(billing):
     await _subscribe(billing)
-    jobs = BillingJobs(billing.service)
+    jobs = billing.jobs
     billing.clock.advance(days=29, hours=12)
     billing.emulator.fail_next(3, 503)
     report = await jobs.renew_due()
@@ -240,7 +240,7 @@ async def test_unanswered_checkout_is_abandoned_not_left_open(billing):
     # Simulate the crash variant: the record stayed `creating`.
     await billing.ledger.update(record.id, status=PaymentStatus.CREATING)
     billing.clock.advance(minutes=5)
-    report = await BillingJobs(billing.service).reconcile()
+    report = await billing.jobs.reconcile()
     assert report.outcomes == {"abandoned": 1}
     assert (await billing.ledger.get(record.id)).status is PaymentStatus.CREATE_FAILED
 
@@ -263,9 +263,7 @@ async def test_scheduler_runs_jobs_and_stops(billing):
     checkout = await billing.service.start_yookassa_checkout(user, "pro_month")
     record = await billing.ledger.get(checkout.order_id)
     billing.emulator.pay(record.payment_id)
-    scheduler = BillingScheduler(
-        BillingJobs(billing.service), interval_s=0.05, reconcile_interval_s=0.05
-    )
+    scheduler = BillingScheduler(billing.jobs, interval_s=0.05, reconcile_interval_s=0.05)
     scheduler.start()
     try:
         for _ in range(100):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from companion.billing.jobs import BillingJobs
 from companion.billing.ledger import PaymentStatus
 from companion.billing.service import Outcome
 from companion.billing.yookassa import Amount, YooKassaClient
@@ -55,14 +54,14 @@ async def test_refund_notification_before_the_payment_notification_never_grants_
     assert "paid" not in await billing.event_names(1)
     assert "activated" not in billing.notifier.kinds(1)
     # Nothing is left for the reconciliation job.
-    assert (await BillingJobs(billing.service).reconcile()).checked == 0
+    assert (await billing.jobs.reconcile()).checked == 0
 
 
 async def test_dashboard_refund_before_reconciliation_credits_nothing(billing):
     record, _ = await _paid(billing)  # the payment notification is lost
     await _dashboard_refund(billing, record.payment_id, "449.00", "dash-lost")  # so is the refund's
 
-    report = await BillingJobs(billing.service).reconcile()
+    report = await billing.jobs.reconcile()
 
     assert report.outcomes == {"refunded": 1}
     assert not await billing.entitlements.is_pro(1)

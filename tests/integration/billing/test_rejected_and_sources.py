@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from companion.billing.jobs import BillingJobs
 from companion.billing.ledger import PaymentStatus
 from companion.billing.webhook import SourceFilter, setup_billing_routes
 from companion.domain.models import SubscriptionStatus
@@ -48,7 +47,7 @@ async def test_a_rejected_payment_is_closed_alerted_once_and_never_logged_again(
     # YooKassa redelivers; the job runs every two minutes for days: no new alert, no ERROR.
     caplog.clear()
     assert await billing.notify("payment.succeeded", payment) == 200
-    jobs = BillingJobs(billing.service)
+    jobs = billing.jobs
     for _ in range(3):
         assert (await jobs.reconcile()).checked == 0
     assert billing.alerts.texts == [alert]
@@ -95,7 +94,7 @@ async def dual_stack(mongo_db, redis_client, redis_prefix, yookassa) -> AsyncIte
     """The webhook on a dual-stack socket (`::`, IPV6_V6ONLY off): IPv4 peers arrive mapped."""
     billing = await build_billing(mongo_db, redis_client, redis_prefix, yookassa)
     app = web.Application()
-    setup_billing_routes(app, billing.service)
+    setup_billing_routes(app, billing.service.crediting, billing.service.settings)
     runner = web.AppRunner(app)
     await runner.setup()
     sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)

@@ -18,7 +18,6 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from companion.billing.errors import AlreadySubscribedError, OfferNotAcceptedError
-from companion.billing.jobs import BillingJobs
 from companion.billing.ledger import PaymentKind, Provider
 from companion.billing.service import Outcome
 from companion.billing.stars import StarsBilling, StarsPayment, derive_payload_key
@@ -164,7 +163,7 @@ async def test_one_off_stars_week_does_not_renew(stars):
     assert not sub.auto_renew
     assert sub.current_period_end == billing.clock.now + timedelta(days=7)
     billing.clock.advance(days=7, seconds=1)
-    await BillingJobs(billing.service).expire_due()
+    await billing.jobs.expire_due()
     assert (await billing.store.get(1)).status is SubscriptionStatus.EXPIRED
 
 
@@ -207,7 +206,7 @@ async def test_stars_subscription_not_renewed_by_telegram_lapses_then_expires(st
     await service.record_payment(
         _payment(payload, "c-l", is_recurring=True, is_first_recurring=True)
     )
-    jobs = BillingJobs(billing.service)
+    jobs = billing.jobs
     billing.clock.advance(days=30, minutes=1)
     await jobs.expire_due()
     sub = await billing.store.get(1)

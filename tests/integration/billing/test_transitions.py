@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from companion.billing.jobs import BillingJobs
 from companion.domain.models import SubscriptionStatus as S
 
 
@@ -28,7 +27,7 @@ async def test_buy_again_after_expiry(billing):
     await billing.notify("payment.succeeded", payment)
     await billing.service.cancel(1)
     billing.clock.advance(days=8)
-    await BillingJobs(billing.service).expire_due()
+    await billing.jobs.expire_due()
     assert await _status(billing) is S.EXPIRED
     _, payment = await _buy(billing, plan="pro_month")
     assert await _status(billing) is S.PENDING
@@ -63,7 +62,7 @@ async def test_canceled_checkout_after_an_old_period_goes_back_to_expired(billin
     await billing.notify("payment.succeeded", payment)
     await billing.service.cancel(1)
     billing.clock.advance(days=8)
-    await BillingJobs(billing.service).expire_due()
+    await billing.jobs.expire_due()
     user = await billing.users.get(1)
     checkout = await billing.service.start_yookassa_checkout(user, "pro_month")
     record = await billing.ledger.get(checkout.order_id)
@@ -78,7 +77,7 @@ async def test_cancel_during_grace_keeps_the_grace_end(billing):
     await billing.notify("payment.succeeded", payment)
     billing.emulator.saved_method_outcome["pm-1"] = "insufficient_funds"
     billing.clock.advance(days=29, hours=12)
-    await BillingJobs(billing.service).renew_due()
+    await billing.jobs.renew_due()
     past_due = await billing.store.get(1)
     assert past_due.status is S.PAST_DUE
     cancelled = await billing.service.cancel(1)
@@ -93,7 +92,7 @@ async def test_refund_while_past_due(billing):
     await billing.notify("payment.succeeded", payment)
     billing.emulator.saved_method_outcome["pm-1"] = "insufficient_funds"
     billing.clock.advance(days=29, hours=12)
-    await BillingJobs(billing.service).renew_due()
+    await billing.jobs.renew_due()
     await billing.service.refund("1")
     assert await _status(billing) is S.REFUNDED
     assert ("past_due", "refunded") in await _path(billing)
@@ -110,7 +109,7 @@ async def test_refund_after_cancel_and_after_expiry(billing):
     await billing.notify("payment.succeeded", payment)
     await billing.service.cancel(2)
     billing.clock.advance(days=8)
-    await BillingJobs(billing.service).expire_due()
+    await billing.jobs.expire_due()
     await billing.service.refund("2")
     assert ("expired", "refunded") in await _path(billing, 2)
     assert not await billing.entitlements.is_pro(2)

@@ -381,7 +381,7 @@ async def test_behind_a_trusted_proxy_the_forwarded_address_counts(
         trusted_proxies=["127.0.0.1/32"],
     )
     app = web.Application()
-    setup_billing_routes(app, billing.service)
+    setup_billing_routes(app, billing.service.crediting, billing.service.settings)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -182,7 +182,7 @@ async def test_a_renewal_charges_once_per_period_and_attempt(billing):
     sub = await billing.subscriptions.get(1)
     assert sub.auto_renew and sub.payment_method_id == "card-1"
     billing.clock.advance(days=29, hours=1)
-    jobs = BillingJobs(billing.service)
+    jobs = BillingJobs(billing.service.context, billing.service.renewals, billing.service.crediting)
     assert (await jobs.renew_due()).outcomes == {"credited": 1}
     assert (await jobs.renew_due()).outcomes == {}
     key = f"renew:1:{int(sub.current_period_end.timestamp())}:0"
@@ -195,7 +195,7 @@ async def test_a_renewal_charges_once_per_period_and_attempt(billing):
 async def test_a_renewing_period_that_ends_unpaid_goes_past_due_then_expires(billing):
     await _paid_with_saved_card(billing)
     billing.service.context.gateway.yookassa = None  # renewals cannot be charged
-    jobs = BillingJobs(billing.service)
+    jobs = BillingJobs(billing.service.context, billing.service.renewals, billing.service.crediting)
     billing.clock.advance(days=30, minutes=1)
     await jobs.expire_due()
     sub = await billing.subscriptions.get(1)
