@@ -36,6 +36,10 @@ class CheckinScheduler:
         self._task: asyncio.Task[None] | None = None
 
     @property
+    def service(self) -> OutreachService:
+        return self._service
+
+    @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 

@@ -103,6 +103,9 @@ class OutreachService:
                 silence_due=silence_due(now, zone, self.settings),
                 plan_at=now + self._plan_delay,
             )
+            # /forget deletes the profile first: if it ran meanwhile, take back what we wrote.
+            if await self._users.get(user.id) is None:
+                await self.store.forget(user.id)
         except Exception:
             log.exception("check-ins: could not record activity")
 

@@ -320,6 +320,11 @@ class JobStore:
         cursor = self._jobs.find({"user_id": user_id, "state": {"$exists": True}})
         return [_to_job(document) async for document in cursor.sort("due_at", ASCENDING)]
 
+    async def forget(self, user_id: int) -> int:
+        """Everything about the user (a write that raced their erasure)."""
+        result = await self._jobs.delete_many({"user_id": user_id})
+        return result.deleted_count
+
     # -- the weekly cap ---------------------------------------------------------------------------
 
     async def reserve_slot(self, user_id: int, now: datetime, cap: int) -> bool:

@@ -125,6 +125,10 @@ async def test_the_persona_follows_up_on_the_exam_evening_local_time(scene: Scen
     assert lines[-1].role is MessageRole.ASSISTANT and lines[-1].text == FOLLOW_UP
     stored = await scene.outreach.store.get(job.id)
     assert stored is not None and stored.state is JobState.SENT
+    registry = scene.harness.container.metrics.registry
+    sent = {"kind": "event", "text": "model"}
+    assert registry.get_sample_value("companion_checkins_sent_total", sent) == 1
+    assert registry.get_sample_value("companion_checkins_due_jobs") == 0
 
     # Another tick later sends nothing more.
     scene.user.skip()
