@@ -38,8 +38,9 @@ Webhook deliveries answered with an error (or not at all) are repeated, as Teleg
 after the pauses in `redeliver_after_s` (default: none, one attempt); each attempt is a
 `WebhookDelivery` in `deliveries`.
 
-Flood control: `set_rate_limit(count, window_s, methods=...)` limits calls per chat; beyond it
-the answer is 429 with ``parameters.retry_after`` (seconds until the window frees a slot).
+Flood control: `set_rate_limit(count, window_s, methods=...)` limits calls per chat, and
+`set_global_rate_limit(...)` calls over all chats together; beyond either the answer is 429 with
+``parameters.retry_after`` (seconds until the window frees a slot).
 `fail_next(method, ...)` scripts one-off errors for any method, e.g.
 ``fail_next("editUserStarSubscription", error_code=500)`` answers the next such call with
 500 "Internal Server Error". `on_call(method, callback)` awaits ``callback(params)`` when a call
@@ -295,6 +296,7 @@ class TelegramBotAPIEmulator:
             defaultdict(list)
         )
         self._rate_limit: _RateLimit | None = None
+        self._global_limit: _RateLimit | None = None
         self._delivery_tasks: set[asyncio.Task[None]] = set()
         self._webhook_sem: asyncio.Semaphore | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -374,6 +376,14 @@ class TelegramBotAPIEmulator:
 
     def clear_rate_limit(self) -> None:
         self._rate_limit = None
+        self._global_limit = None
+
+    def set_global_rate_limit(
+        self, count: int, window_s: float, methods: Iterable[str] | None = None
+    ) -> None:
+        """At most `count` calls per `window_s` over all chats together, like Telegram's limit
+        on bulk notifications (about 30 messages a second): beyond it, 429 with retry_after."""
+        self._global_limit = _RateLimit(count, window_s, frozenset(methods) if methods else None)
 
     def fail_next(
         self,
@@ -550,6 +560,7 @@ class TelegramBotAPIEmulator:
         self._check_scripted(method, chat_id)
         if chat_id is not None:
             self._check_rate_limit(method, chat_id, arrived)
+            self._check_limit(self._global_limit, method, 0, arrived)
         result = handler(params, files)
         if isinstance(result, Awaitable):
             result = await result
@@ -566,12 +577,14 @@ class TelegramBotAPIEmulator:
             raise ApiError(script.error_code, script.description, parameters)
 
     def _check_rate_limit(self, method: str, chat_id: int, now: float) -> None:
-        limit = self._rate_limit
+        self._check_limit(self._rate_limit, method, chat_id, now)
+
+    def _check_limit(self, limit: _RateLimit | None, method: str, key: int, now: float) -> None:
         if limit is None or method in ("getUpdates", "getMe", "answerCallbackQuery"):
             return
         if limit.methods is not None and method not in limit.methods:
             return
-        hits = limit.hits[chat_id]
+        hits = limit.hits[key]
         while hits and now - hits[0] >= limit.window_s:
             hits.popleft()
         if len(hits) >= limit.count:
