@@ -63,7 +63,8 @@ def segments_keyboard(i18n: I18n, campaign: str) -> InlineKeyboardMarkup:
         ],
         [
             _button(
-                i18n("broadcast-segment-language", lang=lang.upper()), _seg(campaign, k.LANGUAGE, lang)
+                i18n("broadcast-segment-language", lang=lang.upper()),
+                _seg(campaign, k.LANGUAGE, lang),
             )
             for lang in SUPPORTED_LANGUAGES
         ],
