@@ -18,7 +18,16 @@ ROOT = Path(companion.__file__).parent
 DOMAIN = frozenset({"domain"})
 # Settings, texts, prompts and process plumbing every layer may use; they import only each other.
 BASICS = frozenset(
-    {"config", "i18n", "prompts", "resources", "logging_setup", "event_loop", "gc_tuning"}
+    {
+        "config",
+        "i18n",
+        "prompts",
+        "resources",
+        "logging_setup",
+        "event_loop",
+        "gc_tuning",
+        "shutdown",
+    }
 )
 # Adapters to the outside world and to data: they know the domain, not each other.
 ADAPTERS = frozenset({"storage", "llm", "speech", "personas"})
