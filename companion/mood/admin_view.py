@@ -19,7 +19,7 @@ def mood_lines(t: Text, groups: list[GroupMood], *, min_users: int) -> list[str]
             t(
                 "admin-mood-row",
                 kind=g.kind,
-                key=g.key,
+                group=g.key,
                 week=g.week,
                 users=g.users,
                 messages=g.messages,
@@ -49,12 +49,12 @@ def survey_lines(t: Text, stats: SurveyStats) -> list[str]:
     lines.append(t("admin-survey-distribution", distribution=distribution))
     lines.append(t("admin-survey-by-persona"))
     lines += [
-        t("admin-survey-persona", key=g.key, mean=f"{g.mean:.2f}", answers=g.answers)
+        t("admin-survey-persona", group=g.key, mean=f"{g.mean:.2f}", answers=g.answers)
         for g in stats.by_persona
     ]
     lines.append(t("admin-survey-by-week"))
     lines += [
-        t("admin-survey-week", key=g.key, mean=f"{g.mean:.2f}", answers=g.answers)
+        t("admin-survey-week", group=g.key, mean=f"{g.mean:.2f}", answers=g.answers)
         for g in stats.by_week
     ]
     return lines

@@ -42,14 +42,14 @@ survey-invalid = Sorry, that answer didn't work. Please try again.
 ## Admin
 admin-mood-title = <b>Mood & satisfaction</b>, last { $days } days
 admin-mood-groups = <b>Mood by persona and module</b> (weeks with at least { $min } people):
-admin-mood-row = { $kind } <b>{ $key }</b>, { $week }: { $users } people, { $messages } msgs, negative { $negative }%, joyful { $positive }%, est. satisfaction { $satisfaction }
+admin-mood-row = { $kind } <b>{ $group }</b>, { $week }: { $users } people, { $messages } msgs, negative { $negative }%, joyful { $positive }%, est. satisfaction { $satisfaction }
 admin-mood-none = No groups large enough to show.
 admin-survey-title = <b>Survey</b>: { $answers } answers, { $skipped } skipped, { $comments } comments
 admin-survey-mean = Mean { $mean } (target { $target }) { $ok }
 admin-survey-nomean = No answers yet (target { $target }).
 admin-survey-distribution = Distribution: { $distribution }
-admin-survey-persona = { $key }: { $mean } ({ $answers })
-admin-survey-week = { $key }: { $mean } ({ $answers })
+admin-survey-persona = { $group }: { $mean } ({ $answers })
+admin-survey-week = { $group }: { $mean } ({ $answers })
 admin-survey-by-persona = <b>By persona</b>:
 admin-survey-by-week = <b>By week</b>:
 

@@ -44,14 +44,14 @@ survey-invalid = Извините, этот ответ не получилось
 ## Админка
 admin-mood-title = <b>Настроение и удовлетворённость</b>, последние { $days } дн.
 admin-mood-groups = <b>Настроение по персонажам и модулям</b> (недели, где не меньше { $min } человек):
-admin-mood-row = { $kind } <b>{ $key }</b>, { $week }: { $users } чел., { $messages } сообщ., негатив { $negative }%, радость { $positive }%, оценка удовлетворённости { $satisfaction }
+admin-mood-row = { $kind } <b>{ $group }</b>, { $week }: { $users } чел., { $messages } сообщ., негатив { $negative }%, радость { $positive }%, оценка удовлетворённости { $satisfaction }
 admin-mood-none = Нет групп достаточного размера.
 admin-survey-title = <b>Опрос</b>: { $answers } ответов, { $skipped } пропусков, { $comments } комментариев
 admin-survey-mean = Среднее { $mean } (цель { $target }) { $ok }
 admin-survey-nomean = Ответов пока нет (цель { $target }).
 admin-survey-distribution = Распределение: { $distribution }
-admin-survey-persona = { $key }: { $mean } ({ $answers })
-admin-survey-week = { $key }: { $mean } ({ $answers })
+admin-survey-persona = { $group }: { $mean } ({ $answers })
+admin-survey-week = { $group }: { $mean } ({ $answers })
 admin-survey-by-persona = <b>По персонажам</b>:
 admin-survey-by-week = <b>По неделям</b>:
 

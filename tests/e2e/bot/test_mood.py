@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ from companion.app import Overrides
 from companion.config import Settings
 from companion.mood.emotions import Emotion, EmotionReading
 from companion.storage import collections as c
-from tests.e2e.bot.conftest import BotHarness, running_bot
+from tests.e2e.bot.conftest import BotHarness, make_settings, running_bot
 from tests.emulators.openai_server import OpenAIEmulator
 from tests.emulators.telegram import TelegramBotAPIEmulator, TelegramUser
 
@@ -232,3 +233,66 @@ async def test_survey_on_the_third_day_score_comment_skip_and_not_again_within_3
     await user.expect("editMessageText", contains="maybe another time")
     scores = [a["score"] async for a in mood_bot.db[c.SURVEY_RESPONSES].find({"user_id": 7501})]
     assert sorted(scores, key=str) == [8, None]
+
+
+ADMIN = 7999
+
+
+@pytest.fixture
+async def mood_console(
+    mongo_uri: str,
+    redis_prefix: str,
+    llm: OpenAIEmulator,
+    tg: TelegramBotAPIEmulator,
+    personas_dir: Path,
+    clock: FakeClock,
+    reader: KeywordReader,
+) -> AsyncIterator[BotHarness]:
+    settings = make_settings(
+        mongo_uri=mongo_uri,
+        prefix=redis_prefix,
+        llm=llm,
+        tg=tg,
+        personas_dir=personas_dir,
+        admin_ids=[ADMIN],
+    )
+    settings.survey = settings.survey.model_copy(update={"after_active_days": 1})
+    settings.mood_care = settings.mood_care.model_copy(update={"min_group_users": 3})
+    overrides = Overrides(emotion_reader=reader, clock=clock)
+    async with running_bot(settings, tg, llm, mongo_uri, overrides=overrides) as harness:
+        yield harness
+
+
+async def test_admin_sees_hand_counted_survey_and_anonymous_mood(mood_console: BotHarness) -> None:
+    # Three people write to Anna once; two rate her 9 and 6, one skips.
+    for user_id, text, answer in [
+        (7601, "happy", "9"),
+        (7602, "happy", "6"),
+        (7603, "sad", "Skip"),
+    ]:
+        user = await _chatting(mood_console, user_id)
+        await _say(mood_console, user, f"I am {text}")
+        await user.expect("sendMessage", contains="How satisfied are you with Anna?")
+        await user.press(text=answer)
+        await user.expect("editMessageText")
+    # Mark gets one person only: below the anonymity threshold of 3.
+    await mood_console.chatted_user(7604)
+    await mood_console.container.mood.tracker.idle()
+
+    admin = mood_console.user(ADMIN)
+    await admin.command("admin")
+    await admin.expect("sendMessage", contains="Owner's console")
+    await admin.press("adm:mood")
+    screen = await admin.expect(("editMessageText", "sendMessage"), contains="Mood & satisfaction")
+    text = screen.text or ""
+    assert "Survey: 2 answers, 1 skipped, 0 comments" in text
+    assert "Mean 7.50 (target 7.5) ✅" in text  # (9 + 6) / 2
+    assert "Distribution: 1:0 2:0 3:0 4:0 5:0 6:1 7:0 8:0 9:1 10:0" in text
+    assert "anna: 7.50 (2)" in text
+    # Anna, week 2026-W45: 3 people, 3 messages, 1 sad (33%), 2 joyful (67%); estimates
+    # 8.25, 8.25 and 3.25 (one message, one day each) -> 6.6.
+    assert (
+        "persona anna, 2026-W45: 3 people, 3 msgs, negative 33%, joyful 67%, est. satisfaction 6.6"
+    ) in text
+    assert "module support, 2026-W45: 3 people" in text
+    assert "mark" not in text and "7601" not in text

@@ -13,6 +13,8 @@ from companion.mood.admin_view import mood_lines, survey_lines
 from companion.mood.reports import MoodReports
 
 PERIOD_DAYS = 28
+# As the panel's own screens: an admin who never accepted the terms still uses it.
+CONSENT_FREE = {"consent_free": True}
 # Telegram's limit is 4096; a long report keeps its head (the survey) and the newest rows.
 MAX_CHARS = 3900
 
@@ -31,5 +33,7 @@ async def show_mood_section(query: CallbackQuery, i18n: I18n, mood_reports: Mood
 
 def build_router() -> Router:
     router = Router(name="admin-mood")
-    router.callback_query.register(show_mood_section, AdminSection.filter(F.section == "mood"))
+    router.callback_query.register(
+        show_mood_section, AdminSection.filter(F.section == "mood"), flags=CONSENT_FREE
+    )
     return router
