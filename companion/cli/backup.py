@@ -108,7 +108,10 @@ def restore(
         if target is None:
             fail("--from-bucket needs COMPANION_BACKUP__S3_BUCKET (or --bucket)")
         directory.mkdir(parents=True, exist_ok=True)
-        archive = asyncio.run(download(target, from_bucket, directory))
+        try:
+            archive = asyncio.run(download(target, from_bucket, directory))
+        except OffsiteUnavailableError as exc:
+            fail(str(exc))
     path = archive or archives.latest(directory)
     if path is None or not path.is_file():
         fail(f"no backup archive found ({archive or directory})")
