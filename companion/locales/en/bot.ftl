@@ -83,6 +83,7 @@ help =
     /forget — erase all your data
     /lang — change the language
     /timezone — your time zone
+    /checkins — may your companion write first (on/off)
     /mood — your mood lately (off/on/clear)
     /pro — PRO subscription
     /subscription — your subscription
