@@ -84,6 +84,7 @@ help =
     /lang — change the language
     /timezone — your time zone
     /checkins — may your companion write first (on/off)
+    /news — news from us (on/off)
     /mood — your mood lately (off/on/clear)
     /pro — PRO subscription
     /subscription — your subscription
