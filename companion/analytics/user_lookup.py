@@ -52,6 +52,13 @@ def parse_query(text: str) -> UserQuery:
     return UserQuery(username=match.group(1))
 
 
+def looks_like_query(text: str) -> bool:
+    """Whether `text` is meant as a lookup at all: a number, an "@name" or a t.me link (a typo
+    in one gets a hint), as opposed to ordinary chat typed while the prompt waited."""
+    query = text.strip()
+    return query[:1].isdigit() or query.startswith(("@", "t.me/", "http://", "https://"))
+
+
 class UserDirectory(Protocol):
     """`companion.storage.users.UserRepository`."""
 

@@ -116,18 +116,27 @@ async def test_the_admin_finds_a_user_by_id_and_by_username_without_their_messag
         assert not any(data.startswith("admu:r:") for data in _button_data(card))
 
 
-async def test_a_bad_or_unknown_query_is_answered_and_the_prompt_keeps_waiting(
+async def test_a_bad_or_unknown_query_is_answered_and_chat_ends_the_prompt(
     console: BotHarness,
 ) -> None:
     admin = console.user(ADMIN)
+    await console.onboard(admin)
+    await console.choose(admin, "mark")
     await _open_users(admin)
-    await admin.say("who is it?")
+    await admin.say("@who is it")
     await admin.expect("sendMessage", contains="neither a Telegram id nor a @username")
     await admin.say("@nobody_here")
     await admin.expect("sendMessage", contains="No user @nobody_here here")
     await admin.say("999999")
     await admin.expect("sendMessage", contains="No user 999999 here")
     assert console.llm.chat_requests == []  # none of it went to the persona
+    # Ordinary chat: the prompt stops waiting and the persona answers, now and after.
+    console.llm.reply = "Sure, tell me more."
+    await admin.say("Let me just chat now")
+    await admin.expect("sendMessage", contains="Sure, tell me more.")
+    await admin.say("42 is my favourite number")
+    await admin.expect("sendMessage", contains="Sure, tell me more.")
+    assert len(console.llm.chat_requests) == 2
 
 
 async def test_grant_through_the_panel_is_confirmed_and_happens_once(console: BotHarness) -> None:

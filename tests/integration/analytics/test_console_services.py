@@ -24,6 +24,7 @@ from companion.analytics.user_lookup import (
     MessageActivity,
     UserLookup,
     UserQuery,
+    looks_like_query,
     parse_query,
 )
 from companion.billing.history import LedgerHistory
@@ -351,3 +352,11 @@ async def test_reloading_personas_reports_every_broken_file_and_keeps_the_last_g
     assert any(issue.startswith("broken.yaml") for issue in result.issues)
     assert any(issue.startswith("anna.yaml") and "module" in issue for issue in result.issues)
     assert personas.get("anna") is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [("42", True), ("@anna", True), ("@who is it", True), ("t.me/x", True), ("hello", False)],
+)
+def test_what_counts_as_a_lookup_while_the_prompt_waits(text: str, meant: bool) -> None:
+    assert looks_like_query(text) is meant

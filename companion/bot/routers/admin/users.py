@@ -15,11 +15,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from aiogram import F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from companion.analytics.user_lookup import InvalidQueryError, UserLookup
+from companion.analytics.user_lookup import InvalidQueryError, UserLookup, looks_like_query
 from companion.billing.admin import AdminService
 from companion.billing.plans import PlanCatalog
 from companion.bot.filters import Magic
@@ -67,6 +68,10 @@ async def ask_for_user(query: CallbackQuery, i18n: I18n, state: FSMContext) -> N
 async def user_typed(
     message: Message, i18n: I18n, state: FSMContext, user_lookup: UserLookup
 ) -> None:
+    if not looks_like_query(message.text or ""):
+        # Ordinary chat: the admin moved on. Stop waiting and let the persona have it.
+        await state.clear()
+        raise SkipHandler
     found, text, markup = await _find(user_lookup, i18n, message.text or "")
     if found:  # a miss keeps waiting, so the admin can just type again
         await state.clear()
