@@ -261,7 +261,9 @@ async def build_app(
             ttl_s=settings.billing.entitlement_cache_ttl_s,
         )
 
-        memory = build_memory(settings, stack, database, cipher, messages, llm, personas)
+        memory = build_memory(
+            settings, stack, database, cipher, messages, llm, personas, metrics.observe_memory_pass
+        )
 
         user_data = UserDataService(db, cipher, locks=locks)
         # An erase cut off by a crash is finished before anything else touches that user.
@@ -272,7 +274,8 @@ async def build_app(
         outreach = build_outreach(
             settings, db, users=users, personas=personas, conversations=conversations,
             messages=messages, events=events, locks=locks, llm=llm, texts=translator,
-            registry=metrics.registry, facts=memory, clock=overrides.clock,
+            registry=metrics.registry, facts=memory, entitlements=entitlements,
+            clock=overrides.clock,
         )  # fmt: skip
         prompts = PromptBuilder()
         dialog = DialogService(

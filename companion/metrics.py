@@ -32,6 +32,15 @@ class Metrics:
             registry=self.registry,
             buckets=_STAGE_BUCKETS,
         )
+        # One background memory pass (companion.memory.learning): extraction by the model,
+        # reconciliation and embeddings, by outcome (learned, nothing, undone, failed).
+        self.memory_pass_seconds = Histogram(
+            "companion_memory_pass_seconds",
+            "Time of one background memory pass over a conversation's new messages",
+            ["outcome"],
+            registry=self.registry,
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300),
+        )
         self.updates = Counter(
             "companion_updates_total",
             "Telegram updates received, by type",
@@ -70,6 +79,9 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+
+    def observe_memory_pass(self, seconds: float, outcome: str) -> None:
+        self.memory_pass_seconds.labels(outcome=outcome).observe(seconds)
 
     def observe(self, stage: str, seconds: float) -> None:
         """`StageTimer` for the dialogue service."""

@@ -4,13 +4,16 @@
 background pass every `extract_every_turns` exchanges, or after `idle_extract_s` without a new
 one. A pass embeds the new exchanges into `episodes`, extracts facts with the LLM and
 reconciles them. One pass runs at a time per user; the tasks are kept and `drain()` /
-`aclose()` finish them on shutdown.
+`aclose()` finish them on shutdown, within a limit: a pass stuck past it (a model call that
+never returns) is cancelled and logged, not waited for forever. Nothing is lost by that: the
+messages stay stored, and the conversation's next pass reads from the last embedded exchange.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -27,6 +30,7 @@ from companion.memory.reconcile import Action, Outcome, Reconciler
 from companion.memory.records import MemoryRecord
 from companion.memory.retriever import Retriever
 from companion.memory.store import FactStore, ForgetMarker
+from companion.shutdown import finish_or_abandon
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,7 @@ class MemoryLearner:
         persona_name: Callable[[str, str], str],
         clock: Callable[[], datetime],
         user_locks: dict[int, asyncio.Lock],
+        observe_pass: Callable[[float, str], None] | None = None,
     ) -> None:
         self.facts = facts
         self.episodes = episodes
@@ -60,12 +65,19 @@ class MemoryLearner:
         self._persona_name = persona_name
         self._clock = clock
         self._user_locks = user_locks
+        # Told each pass's duration and outcome (the memory_pass histogram of /metrics).
+        self._observe_pass = observe_pass
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle_timers: dict[str, tuple[asyncio.Task[None], User, Conversation]] = {}
         self._pending: dict[str, int] = {}
         self._cursors: OrderedDict[str, int] = OrderedDict()
         self._closed = False
         self.last_outcomes: list[Outcome] = []  # of the latest pass (for tests and the CLI)
+
+    @property
+    def backlog(self) -> int:
+        """Learning passes waiting for their conversation to go idle or running now."""
+        return len(self._tasks)
 
     def schedule_extraction(self, user: User, conversation: Conversation) -> None:
         """Count one more exchange; start a background pass when a batch is due."""
@@ -77,26 +89,44 @@ class MemoryLearner:
         if timer is not None:
             timer[0].cancel()
         if count >= self.config.extract_every_turns:
-            self._spawn(self._pass(user, conversation))
+            self._spawn(self._pass(user, conversation), conversation.id)
         else:
-            task = self._spawn(self._after_idle(user, conversation))
+            task = self._spawn(self._after_idle(user, conversation), conversation.id)
             self._idle_timers[conversation.id] = (task, user, conversation)
 
-    async def drain(self) -> None:
-        """Run every due or waiting pass now and wait for all background work to finish."""
+    async def drain(self, timeout_s: float | None = None) -> bool:
+        """Run every due or waiting pass now and wait for all background work to finish; with
+        `timeout_s`, passes still running after it are cancelled and logged. True when all
+        finished. A caller that is cancelled (a shutdown's own limit) cancels them too."""
         for task, user, conversation in list(self._idle_timers.values()):
             task.cancel()
-            self._spawn(self._pass(user, conversation))
+            self._spawn(self._pass(user, conversation), conversation.id)
         self._idle_timers.clear()
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
+        while self._tasks:  # a pass may start another (an idle timer turned into a pass)
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                break
+            try:
+                await asyncio.wait(set(self._tasks), timeout=remaining)
+            except asyncio.CancelledError:
+                await finish_or_abandon(self._tasks, 0, what="memory pass(es)")
+                raise
+        if not self._tasks:
+            return True
+        await finish_or_abandon(self._tasks, 0, what="memory pass(es)")
+        return False
 
-    async def aclose(self) -> None:
-        await self.drain()
+    async def aclose(self, timeout_s: float | None = 10.0) -> None:
+        """Stop taking passes and drain the started ones (see `drain`)."""
         self._closed = True
+        await self.drain(timeout_s)
 
-    def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine)
+    def _spawn(self, coroutine: Any, conversation_id: str) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(
+            coroutine, name=f"memory pass of conversation {conversation_id}"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -107,14 +137,21 @@ class MemoryLearner:
         await self._pass(user, conversation)
 
     async def _pass(self, user: User, conversation: Conversation) -> None:
+        outcome, started = "failed", 0.0
         try:
             async with self._user_locks.setdefault(user.id, asyncio.Lock()):
+                started = time.perf_counter()  # the pass itself, not the wait for the lock
                 self._pending[conversation.id] = 0
-                await self._learn(user, conversation)
+                outcome = await self._learn(user, conversation)
         except Exception:
             log.exception("memory pass failed for conversation %s", conversation.id)
+        finally:
+            if self._observe_pass is not None and started:
+                self._observe_pass(time.perf_counter() - started, outcome)
 
-    async def _learn(self, user: User, conversation: Conversation) -> None:
+    async def _learn(self, user: User, conversation: Conversation) -> str:
+        """One pass over the conversation's new messages: "learned", "nothing" (no finished
+        exchange yet) or "undone" (the user erased them meanwhile)."""
         # Read fresh for every pass: another worker may have run /forget since the last one.
         marker = await self.facts.last_forgotten(user.id)
         cursor = self._cursors.get(conversation.id)
@@ -129,7 +166,7 @@ class MemoryLearner:
         while messages and messages[-1].role is MessageRole.USER:
             messages.pop()
         if not messages:
-            return
+            return "nothing"
         episode_ids = await self._store_episodes(user, conversation, messages)
         outcomes: list[Outcome] = []
         if self.extractor is not None:
@@ -143,11 +180,12 @@ class MemoryLearner:
             self.last_outcomes = outcomes
         if await self._erased_meanwhile(user.id, conversation.id, messages, marker):
             await self._undo(user.id, episode_ids, outcomes)
-            return
+            return "undone"
         self._cursors[conversation.id] = messages[-1].seq
         self._cursors.move_to_end(conversation.id)
         while len(self._cursors) > 10_000:
             self._cursors.popitem(last=False)
+        return "learned"
 
     async def _erased_meanwhile(
         self,

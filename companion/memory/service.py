@@ -79,6 +79,7 @@ class MemoryService:
         persona_name: Callable[[str, str], str] | None = None,
         prompts_dir: Path | None = None,
         clock: Callable[[], datetime] | None = None,
+        observe_pass: Callable[[float, str], None] | None = None,
     ) -> None:
         self.facts = facts
         self.episodes = episodes
@@ -108,6 +109,7 @@ class MemoryService:
             persona_name=self._persona_name,
             clock=self._clock,
             user_locks=self._user_locks,
+            observe_pass=observe_pass,
         )
 
     @classmethod
@@ -124,6 +126,7 @@ class MemoryService:
         persona_name: Callable[[str, str], str] | None = None,
         prompts_dir: Path | None = None,
         config: MemoryConfig | None = None,
+        observe_pass: Callable[[float, str], None] | None = None,
     ) -> MemoryService:
         """The usual wiring: Mongo stores, exact retrievers (or `$vectorSearch`), the LLM.
 
@@ -177,6 +180,7 @@ class MemoryService:
             count_tokens=count_tokens,
             persona_name=persona_name,
             prompts_dir=prompts_dir,
+            observe_pass=observe_pass,
         )
 
     # ---- recall (MemoryRecall) ---------------------------------------------------------------

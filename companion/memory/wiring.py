@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 from companion.config import Settings
@@ -22,6 +23,7 @@ def build_memory(
     messages: MessageRepository,
     llm: ChatModel,
     personas: PersonaRepository,
+    observe_pass: Callable[[float, str], None] | None = None,
 ) -> MemoryService | None:
     """The memory service over the database and the model, or None when memory is off; its
     embedder and pending extractions are closed by `stack`."""
@@ -51,6 +53,7 @@ def build_memory(
         settings=settings.memory,
         count_tokens=llm.count_tokens,
         persona_name=persona_name,
+        observe_pass=observe_pass,
     )
     # Drains pending extractions first, so nothing the user said is lost on shutdown.
     stack.push_async_callback(memory.aclose)

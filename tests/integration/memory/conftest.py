@@ -102,9 +102,14 @@ async def world(
     )
     messages = MessageRepository(mongo_db, cipher)
 
-    def make_service(config: MemoryConfig | None = None, **settings: Any) -> MemoryService:
+    def make_service(
+        config: MemoryConfig | None = None,
+        observe_pass: Callable[[float, str], None] | None = None,
+        **settings: Any,
+    ) -> MemoryService:
         options = {"extract_every_turns": 1, **settings}
         return MemoryService.build(
+            observe_pass=observe_pass,
             config=config,
             db=mongo_db,
             cipher=cipher,

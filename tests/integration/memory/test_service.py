@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from companion.domain.personas import Persona
 from companion.memory.reconcile import Action
 from companion.memory.service import MemoryService
+from companion.metrics import Metrics
 from companion.storage.crypto import AesGcmCipher
 from companion.storage.user_data import UserDataService
 from tests.integration.memory.conftest import MemoryWorld, fact
@@ -126,6 +127,32 @@ async def test_a_deleted_fact_never_comes_back(world: MemoryWorld) -> None:
     assert [f.text for f in await world.service.list_facts(42)] == [
         "The user goes running every morning"
     ]
+
+
+async def test_each_pass_is_timed_by_outcome_on_the_metrics(world: MemoryWorld) -> None:
+    metrics = Metrics()
+    service = world.make_service(observe_pass=metrics.observe_memory_pass)
+    try:
+        user = world.user()
+        conversation = await world.conversations.get_or_start(user.id, "anna")
+        await world.exchange(conversation, "I grow tomatoes", "Lovely!")
+        world.script.extract.append({"facts": [fact("The user grows tomatoes", "preferences")]})
+        service.schedule_extraction(user, conversation)
+        await service.drain()
+        service.schedule_extraction(user, conversation)  # nothing new since the last pass
+        await service.drain()
+    finally:
+        await service.aclose()
+
+    def sample(name: str, outcome: str) -> float:
+        value = metrics.registry.get_sample_value(name, {"outcome": outcome})
+        return value or 0.0
+
+    assert sample("companion_memory_pass_seconds_count", "learned") == 1
+    assert sample("companion_memory_pass_seconds_count", "nothing") == 1
+    assert sample("companion_memory_pass_seconds_count", "failed") == 0
+    assert 0 < sample("companion_memory_pass_seconds_sum", "learned") < 60
+    assert [f.text for f in await service.list_facts(user.id)] == ["The user grows tomatoes"]
 
 
 async def test_an_edited_fact_is_recalled_by_its_new_wording(world: MemoryWorld) -> None:
