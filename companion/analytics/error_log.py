@@ -20,6 +20,7 @@ write that fails (Redis down) is dropped with a debug line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -47,7 +48,10 @@ class ErrorLog:
         self._redis = redis
         self._prefix = prefix
         self._clock = clock
+        # The loop that writes; learned here when built on it, else at the first note on it.
         self._loop: asyncio.AbstractEventLoop | None = None
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
         self._pending: set[asyncio.Task[None]] = set()
 
     def _key(self, bucket: int) -> str:
