@@ -161,15 +161,31 @@ class MoodStore:
                 document = await self._state.find_one({"_id": user_id})
         return _state(document)
 
-    async def claim(self, user_id: int, field: str, now: datetime, not_since: datetime) -> bool:
+    async def claim(
+        self,
+        user_id: int,
+        field: str,
+        now: datetime,
+        not_since: datetime,
+        also: dict[str, object] | None = None,
+    ) -> bool:
         """Set `field` (survey_shown_at, help_offered_at) to `now` unless it is already at or
-        after `not_since`; True when this call claimed it (one worker shows it, once)."""
+        after `not_since`; True when this call claimed it (one worker shows it, once). `also`:
+        more fields set by the same write."""
         result = await self._state.update_one(
             {
                 "_id": user_id,
                 "$or": [{field: None}, {field: {"$exists": False}}, {field: {"$lt": not_since}}],
             },
-            {"$set": {field: now}},
+            {"$set": {field: now, **(also or {})}},
+        )
+        return result.modified_count == 1
+
+    async def close_survey(self, user_id: int, persona_id: str) -> bool:
+        """Take the open survey about `persona_id` (one answer per invitation); False when
+        none is open (answered already, or never shown)."""
+        result = await self._state.update_one(
+            {"_id": user_id, "survey_open": persona_id}, {"$unset": {"survey_open": ""}}
         )
         return result.modified_count == 1
 

@@ -32,6 +32,10 @@ class InvalidSurveyAnswerError(ValueError):
     """A score outside 1-10, or an empty comment."""
 
 
+class SurveyClosedError(InvalidSurveyAnswerError):
+    """No survey about this persona is waiting for an answer (answered already)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SurveyResponse:
     """One answer; `score` None: the person skipped the survey."""
@@ -66,23 +70,32 @@ class SurveyService:
         """Count `day` (ISO, the user's zone) as a day with messages, once."""
         return await self._store.note_day(user.id, day)
 
-    async def claim_if_due(self, user: User, state: MoodState) -> bool:
-        """True when the survey is due now; then it is marked shown (atomically: one worker
-        shows it, once)."""
+    async def claim_if_due(self, user: User, state: MoodState, persona: Persona) -> bool:
+        """True when the survey is due now; then it is marked shown and open for one answer
+        about `persona` (atomically: one worker shows it, once)."""
         if not self._settings.enabled or state.active_days < self._settings.after_active_days:
             return False
         now = self._clock()
         not_since = now - timedelta(days=self._settings.every_days)
-        return await self._store.claim(user.id, SURVEY_SHOWN, now, not_since)
+        return await self._store.claim(
+            user.id, SURVEY_SHOWN, now, not_since, also={"survey_open": persona.id}
+        )
 
     async def answer(self, user: User, persona: Persona, score: int) -> str:
         """Store a score; returns the answer's id (for the comment that may follow)."""
         if not 1 <= score <= 10:
             raise InvalidSurveyAnswerError(f"score {score} is outside 1-10")
+        await self._close(user, persona)
         return await self._insert(user, persona, score)
 
     async def skip(self, user: User, persona: Persona) -> None:
+        await self._close(user, persona)
         await self._insert(user, persona, None)
+
+    async def _close(self, user: User, persona: Persona) -> None:
+        # A second tap, an old message's buttons or a forged button: not a second answer.
+        if not await self._store.close_survey(user.id, persona.id):
+            raise SurveyClosedError(persona.id)
 
     async def comment(self, user_id: int, response_id: str, text: str) -> bool:
         text = text.strip()

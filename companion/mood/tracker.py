@@ -194,7 +194,7 @@ class MoodTracker:
                 return  # nobody to show anything to (the terminal chat): nothing is claimed
             if await self._care.help_offer_due(user):
                 await notifier.offer_help(user, persona)
-            elif await self._survey.claim_if_due(user, state):
+            elif await self._survey.claim_if_due(user, state, persona):
                 await notifier.invite_survey(user, persona)
         except Exception:
             log.exception("mood: follow-up failed for user %s", user.id)

@@ -1,9 +1,9 @@
 """The satisfaction survey in Telegram: the invitation the mood service sends (through
 `BotMoodNotifier`), the 1-10 buttons, "skip", and the optional comment that may follow.
 
-A score is stored at once; the comment is the next plain text the person sends while the
-survey asks for it (an FSM state; the question says so), or nothing when they press
-"no comment". Commands still work meanwhile.
+A score is stored at once. A comment is opt-in: only after "add a comment" is the next plain
+text the comment (an FSM state), so a person who just goes on chatting talks to the persona.
+One answer per invitation: a second tap gets "already answered".
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from companion.domain.models import User
 from companion.domain.personas import Persona
 from companion.domain.ports import PersonaCatalog
 from companion.i18n import Translator
-from companion.mood.survey import InvalidSurveyAnswerError, SurveyService
+from companion.mood.survey import InvalidSurveyAnswerError, SurveyClosedError, SurveyService
 
 log = logging.getLogger(__name__)
 
 
 class SurveyCb(CallbackData, prefix="srv"):
-    action: str  # "score" | "skip" | "nocomment"
+    action: str  # "score" | "skip" | "comment" | "nocomment"
     persona: str
     score: int = 0
 
@@ -54,8 +54,12 @@ def survey_keyboard(i18n: I18n, persona_id: str) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def _no_comment_keyboard(i18n: I18n, persona_id: str) -> InlineKeyboardMarkup:
+def _comment_keyboard(i18n: I18n, persona_id: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
+    builder.button(
+        text=i18n("survey-add-comment"),
+        callback_data=SurveyCb(action="comment", persona=persona_id),
+    )
     builder.button(
         text=i18n("survey-no-comment"),
         callback_data=SurveyCb(action="nocomment", persona=persona_id),
@@ -102,16 +106,12 @@ async def on_score(
         if persona is None:
             raise InvalidSurveyAnswerError("unknown persona")
         response_id = await survey.answer(user, persona, callback_data.score)
-    except InvalidSurveyAnswerError:
-        await query.answer(i18n("survey-invalid"), show_alert=True)
+    except InvalidSurveyAnswerError as exc:
+        await _refuse(query, i18n, exc)
         return
-    await state.set_state(SurveyStates.comment)
     await state.update_data(survey_response=response_id)
-    await _edit(
-        query,
-        i18n("survey-thanks", score=callback_data.score),
-        _no_comment_keyboard(i18n, callback_data.persona),
-    )
+    thanks = i18n("survey-thanks", score=callback_data.score)
+    await _edit(query, thanks, _comment_keyboard(i18n, callback_data.persona))
 
 
 async def on_skip(
@@ -123,13 +123,26 @@ async def on_skip(
     personas: PersonaCatalog,
 ) -> None:
     persona = personas.get(callback_data.persona)
-    if persona is not None:
+    try:
+        if persona is None:
+            raise InvalidSurveyAnswerError("unknown persona")
         await survey.skip(user, persona)
+    except InvalidSurveyAnswerError as exc:
+        await _refuse(query, i18n, exc)
+        return
     await _edit(query, i18n("survey-skipped"), None)
 
 
+async def on_add_comment(query: CallbackQuery, i18n: I18n, state: FSMContext) -> None:
+    if not (await state.get_data()).get("survey_response"):
+        await query.answer(i18n("survey-answered"), show_alert=True)
+        return
+    await state.set_state(SurveyStates.comment)
+    await _edit(query, i18n("survey-comment-prompt"), None)
+
+
 async def on_no_comment(query: CallbackQuery, i18n: I18n, state: FSMContext) -> None:
-    await state.clear()
+    await state.update_data(survey_response=None)
     await _edit(query, i18n("survey-done"), None)
 
 
@@ -137,13 +150,19 @@ async def on_comment(
     message: Message, user: User, i18n: I18n, survey: SurveyService, state: FSMContext
 ) -> None:
     data = await state.get_data()
-    await state.clear()
+    await state.set_state(None)
+    await state.update_data(survey_response=None)
     try:
         await survey.comment(user.id, str(data.get("survey_response", "")), message.text or "")
     except InvalidSurveyAnswerError:
         await message.answer(i18n("survey-invalid"))
         return
     await message.answer(i18n("survey-comment-thanks"))
+
+
+async def _refuse(query: CallbackQuery, i18n: I18n, exc: InvalidSurveyAnswerError) -> None:
+    key = "survey-answered" if isinstance(exc, SurveyClosedError) else "survey-invalid"
+    await query.answer(i18n(key), show_alert=True)
 
 
 async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
@@ -159,6 +178,7 @@ def build_router() -> Router:
     router = Router(name="survey")
     router.callback_query.register(on_score, SurveyCb.filter(F.action == "score"))
     router.callback_query.register(on_skip, SurveyCb.filter(F.action == "skip"))
+    router.callback_query.register(on_add_comment, SurveyCb.filter(F.action == "comment"))
     router.callback_query.register(on_no_comment, SurveyCb.filter(F.action == "nocomment"))
     # Only plain text that is not a command: /mood or /start still work while it waits.
     router.message.register(

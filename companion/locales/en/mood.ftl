@@ -32,7 +32,10 @@ mood-help-offer =
 ## Satisfaction survey
 survey-question = How satisfied are you with { $name }? Rate from 1 to 10.
 survey-skip = Skip
-survey-thanks = Thank you for the { $score }! If you like, write one message with what to improve — or press the button.
+survey-thanks = Thank you for the { $score }! Would you like to add a comment on what to improve?
+survey-add-comment = ✍️ Add a comment
+survey-comment-prompt = Write your comment in one message.
+survey-answered = You've already answered this one — thank you!
 survey-no-comment = No comment
 survey-done = Thank you!
 survey-skipped = No problem — maybe another time.

@@ -69,6 +69,8 @@ def reader() -> KeywordReader:
 
 def _settings(bot_settings: Settings, *, survey: bool) -> Settings:
     bot_settings.survey = bot_settings.survey.model_copy(update={"enabled": survey})
+    # Days pass in milliseconds here: not a flood.
+    bot_settings.telegram = bot_settings.telegram.model_copy(update={"throttle_messages": 100})
     return bot_settings
 
 
@@ -212,10 +214,18 @@ async def test_survey_on_the_third_day_score_comment_skip_and_not_again_within_3
     # A forged score changes nothing.
     await user.press_raw("srv:score:anna:11", user.history()[-1])
     await user.expect("answerCallbackQuery", contains="didn't work")
+    invitation = user.history()[-1]
     await user.press(text="8")
     await user.expect("editMessageText", contains="Thank you for the 8")
+    # The same invitation's buttons again (a double tap): not a second answer.
+    await user.press_raw("srv:score:anna:3", invitation)
+    await user.expect("answerCallbackQuery", contains="already answered")
+    await user.press(text="Add a comment")
+    await user.expect("editMessageText", contains="Write your comment")
     await user.say("More jokes, please")
     await user.expect("sendMessage", contains="passed it on")
+    # Back to chatting: the next text goes to the persona, not to the survey.
+    await _say(mood_bot, user, "and how are you?")
     user.skip()
     [answer] = await mood_bot.db[c.SURVEY_RESPONSES].find({"user_id": 7501}).to_list()
     assert answer["score"] == 8 and answer["persona_id"] == "anna"
@@ -255,6 +265,7 @@ async def mood_console(
         tg=tg,
         personas_dir=personas_dir,
         admin_ids=[ADMIN],
+        throttle_messages=100,
     )
     settings.survey = settings.survey.model_copy(update={"after_active_days": 1})
     settings.mood_care = settings.mood_care.model_copy(update={"min_group_users": 3})
