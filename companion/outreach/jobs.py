@@ -28,11 +28,11 @@ class SkipReason(StrEnum):
     BLOCKED = "blocked"
     PERSONA_CHANGED = "persona_changed"
     NO_CONVERSATION = "no_conversation"
+    NO_ACCESS = "no_access"  # PRO lapsed, or an 18+ persona not confirmed
     FACT_GONE = "fact_gone"
     WEEKLY_CAP = "weekly_cap"
     CRISIS = "crisis"  # in the crisis window with no reviewed template to send
     STALE = "stale"  # due too long ago (the bot was down): a late "how did it go" is odd
-    ANSWERED = "answered"  # the user wrote after the job was planned (silence only)
     FAILED = "failed"  # gave up after retries (model or Telegram kept failing)
 
 

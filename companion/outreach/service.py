@@ -18,8 +18,10 @@ from companion.config import OutreachSettings
 from companion.domain.models import Conversation, Event, EventName, MessageRole, MessageSource, User
 from companion.domain.personas import Persona
 from companion.domain.ports import (
+    AccessDecision,
     CheckinSender,
     ConversationStore,
+    Entitlements,
     FactSource,
     MessageStore,
     PersonaCatalog,
@@ -65,6 +67,7 @@ class OutreachService:
         clock: Clock,
         metrics: OutreachMetrics,
         facts: FactSource | None = None,
+        entitlements: Entitlements | None = None,
         plan_delay_s: float = 180.0,
     ) -> None:
         self.store = store
@@ -79,6 +82,7 @@ class OutreachService:
         self.clock = clock
         self.metrics = metrics
         self._facts = facts
+        self._entitlements = entitlements
         # Memory learns a few minutes after the exchange (`memory.idle_extract_s`): the
         # user's facts are planned after that.
         self._plan_delay = timedelta(seconds=plan_delay_s)
@@ -176,6 +180,13 @@ class OutreachService:
         conversation = await self._conversations.get_active(user.id, job.persona_id)
         if persona is None or conversation is None:
             return await self._skip(job, SkipReason.NO_CONVERSATION)
+        # A PRO or 18+ persona does not write to someone who may no longer open it.
+        entitlements = self._entitlements
+        allowed = entitlements is None or (
+            await entitlements.check(user, persona) is AccessDecision.ALLOWED
+        )
+        if not allowed:
+            return await self._skip(job, SkipReason.NO_ACCESS)
         text = await self._text(job, verdict, user, persona, conversation, zone, fact_text)
         if text is None:
             return await self._retry(job, "writing")

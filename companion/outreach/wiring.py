@@ -14,6 +14,7 @@ from companion.config import Settings
 from companion.domain.ports import (
     CheckinSender,
     ConversationStore,
+    Entitlements,
     FactSource,
     MemoryWriter,
     MessageStore,
@@ -63,6 +64,7 @@ def build_outreach(
     texts: TextCatalog,
     registry: CollectorRegistry,
     facts: FactSource | None,
+    entitlements: Entitlements | None = None,
     clock: Clock | Callable[[], datetime] | None = None,
 ) -> OutreachComponents | None:
     """Check-ins, or None when `outreach.enabled` is false."""
@@ -83,6 +85,7 @@ def build_outreach(
         clock=as_clock(clock),
         metrics=OutreachMetrics(registry),
         facts=facts,
+        entitlements=entitlements,
         plan_delay_s=config.plan_delay_s,
     )
     scheduler = CheckinScheduler(service, interval_s=config.poll_interval_s)

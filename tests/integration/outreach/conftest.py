@@ -14,7 +14,9 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from companion.config import LLMSettings, OutreachSettings
+from companion.billing.entitlements import EntitlementService
+from companion.billing.plans import PlanCatalog
+from companion.config import BillingSettings, LLMSettings, OutreachSettings
 from companion.dialogs.ordering import LocalUserLocks
 from companion.domain.models import User
 from companion.domain.ports import SendOutcome
@@ -31,6 +33,7 @@ from companion.storage.crypto import AesGcmCipher
 from companion.storage.events import EventRepository
 from companion.storage.indexes import ensure_indexes
 from companion.storage.messages import MessageRepository
+from companion.storage.subscriptions import SubscriptionRepository
 from companion.storage.users import UserRepository
 from tests.e2e.bot.conftest import write_personas
 from tests.emulators.openai_server import OpenAIEmulator
@@ -94,16 +97,16 @@ class World:
     events: EventRepository
     make_worker: Any
 
-    async def person(self, user_id: int, **fields: Any) -> User:
+    async def person(self, user_id: int, persona_id: str = "anna", **fields: Any) -> User:
         user = User(
             id=user_id,
             language="en",
             consent_at=START - timedelta(days=30),
-            current_persona_id="anna",
+            current_persona_id=persona_id,
             **fields,
         )
         await self.users.upsert(user)
-        await self.conversations.start(user_id, "anna")
+        await self.conversations.start(user_id, persona_id)
         return user
 
     def exam(
@@ -171,6 +174,10 @@ async def world(
             clock=clock,
             metrics=OutreachMetrics(),
             facts=facts,
+            # Real billing rules: a PRO persona needs an active subscription.
+            entitlements=EntitlementService(
+                SubscriptionRepository(db, cipher), None, PlanCatalog(BillingSettings().plans)
+            ),
             plan_delay_s=150,
         )
         sender = RecordingSender()

@@ -12,7 +12,7 @@ from companion.i18n import Translator
 from companion.outreach.jobs import JobState
 from companion.outreach.store import event_key, silence_key
 from tests.emulators.openai_server import OpenAIEmulator
-from tests.integration.outreach.conftest import START, World
+from tests.integration.outreach.conftest import START, StoredFact, World
 
 
 async def schedule_exam(world: World, user_id: int) -> None:
@@ -112,3 +112,23 @@ async def test_the_loop_runs_due_jobs_and_stops_within_its_bound(world: World) -
     await asyncio.wait_for(scheduler.stop(), 15)
     assert [u for u, _ in sender.sent] == [user_id]
     assert not scheduler.running
+
+
+async def test_a_pro_persona_does_not_write_once_pro_is_gone(world: World) -> None:
+    user_id = 9006
+    await world.person(user_id, "lily", adult_confirmed_at=START - timedelta(days=40))
+    store = world.make_worker()[2]
+    world.facts.by_user[user_id] = [
+        StoredFact("f9006", "The user has a date", date(2026, 12, 7), "lily", START)
+    ]
+    await store.schedule_event(
+        user_id=user_id,
+        persona_id="lily",
+        fact_id="f9006",
+        event_date=date(2026, 12, 7),
+        due_at=START,
+        now=START,
+    )
+    scheduler, sender, _ = world.make_worker()
+    assert await scheduler.run_once() == {"skipped:no_access": 1}
+    assert sender.sent == []
