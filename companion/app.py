@@ -91,7 +91,8 @@ class Overrides:
     bot_dialogs: Dialogs | None = None
     # A started transcription pool (its owner closes it); tests share one loaded model.
     speech_pool: SpeechPool | None = None
-    # The emotion classifier (tests: a tiny reader) and the clock mood and the survey go by.
+    # The emotion classifier (tests: a tiny reader); the clock billing, mood, the survey and
+    # check-ins go by (tests move it).
     emotion_reader: EmotionReader | None = None
     clock: Clock | None = None
     # Voice replies' engine (its owner closes it); tests use a failing one.
@@ -313,6 +314,7 @@ async def build_app(
             plans=plans,
             cipher=cipher,
             metrics=BillingMetrics(metrics.registry),
+            clock=overrides.clock,
         )
         # Stops the jobs (if a front-end started them) before the stores close.
         stack.push_async_callback(billing.aclose)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
@@ -39,6 +39,7 @@ from companion.billing.yookassa import YooKassaClient
 from companion.config import Settings
 from companion.domain.ports import EventSink, UserStore
 from companion.storage.crypto import FieldCipher, load_cipher
+from companion.storage.documents import storage_now, to_storage_precision
 
 
 @dataclass
@@ -133,7 +134,10 @@ def build_billing(
     plans: PlanCatalog | None = None,
     cipher: FieldCipher | None = None,
     metrics: BillingMetrics | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> BillingComponents:
+    """`clock`: what billing takes as "now" (tests move it); kept at BSON's millisecond
+    precision, as stored dates come back."""
     billing = settings.billing
     # Saved-card tokens are sealed with the same key as messages (the container's cipher).
     cipher = cipher or load_cipher(settings.privacy, settings.environment)
@@ -149,6 +153,7 @@ def build_billing(
         events,
         yookassa=yookassa,
         metrics=metrics,
+        clock=(lambda: to_storage_precision(clock())) if clock is not None else storage_now,
     )
     jobs = BillingJobs(service.context, service.renewals, service.crediting)
     scheduler = BillingScheduler(

@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 import os
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo import AsyncMongoClient, MongoClient
 from redis.asyncio import Redis
 from typer.testing import CliRunner
 
-from companion.app import build_app
+from companion.app import Overrides, build_app
 from companion.bot.runner import BotConfigError
 from companion.bot.services import NoMemory, NoSpeech
 from companion.cli.billing import app as billing_cli
@@ -72,6 +73,24 @@ async def test_the_bot_gets_typed_services_and_disabled_variants(
             assert services.stars_billing is app.billing.stars
             assert services.stars_billing.selling is False
             assert services.erasure is app.erasure
+    finally:
+        await _drop(settings)
+
+
+async def test_one_clock_override_moves_billing(mongo_uri: str, redis_prefix: str) -> None:
+    """A test moves time for every service through `Overrides.clock`, not per service."""
+    settings = _settings(mongo_uri, redis_prefix)
+    moment = datetime(2031, 2, 3, 4, 5, 6, 789_123, tzinfo=UTC)
+    try:
+        async with build_app(
+            settings, Overrides(clock=lambda: moment), watch_personas=False
+        ) as app:
+            # At the millisecond precision stored dates come back with.
+            assert app.billing.service.now() == moment.replace(microsecond=789_000)
+            granted = await app.billing.admin.grant(4712, "pro_month", 30, by=1)
+            assert granted.current_period_end == moment.replace(microsecond=789_000) + timedelta(
+                days=30
+            )
     finally:
         await _drop(settings)
 
