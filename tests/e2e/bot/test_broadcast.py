@@ -384,3 +384,83 @@ async def test_two_workers_never_send_one_campaign_twice(
         call for call in admin.calls("sendMessage") if "Broadcast finished" in (call.text or "")
     ]
     assert len(reports) == 1
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (10, 200, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def test_a_photo_with_a_formatted_caption_to_one_persona(
+    make: Callable[..., Settings], tg: TelegramBotAPIEmulator, llm: OpenAIEmulator, mongo_uri: str
+) -> None:
+    async with bot_with_worker(make(), tg, llm, mongo_uri) as harness:
+        await add_people(harness, [8001, 8003], current_persona_id="anna")
+        await add_people(harness, [8002], current_persona_id="mark")
+        admin = harness.user(ADMIN)
+        await admin.command("admin")
+        await admin.expect("sendMessage", contains="Owner's console")
+        await admin.press("adm:broadcast")
+        await admin.expect("editMessageText", contains="New broadcast")
+        await admin.send_sticker()
+        await admin.expect("sendMessage", contains="Only text or a photo")
+        stored = tg.store_file(_png(), kind="photos")
+        size = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id}
+        photo = [{**size, "width": 32, "height": 32, "file_size": stored.size}]
+        bold = [{"type": "bold", "offset": 0, "length": 3}]
+        await admin.send_message(
+            admin._message(photo=photo, caption="New look <3", caption_entities=bold)
+        )
+        await admin.expect("sendMessage", contains="link buttons")
+        await admin.press(text="No buttons")
+        preview = await admin.expect("sendPhoto")
+        assert preview.params["photo"] == stored.file_id
+        assert preview.raw_text == "<b>New</b> look &lt;3"
+        await admin.expect("sendMessage", contains="Who should get it?")
+
+        await admin.press(text="Inactive")
+        await admin.expect("editMessageText", contains="Inactive for how long?")
+        await admin.press(text="7 days")  # everyone here joined today
+        await admin.expect("editMessageText", contains="Nobody is in")
+        await admin.press(text="Back")
+        await admin.expect("editMessageText", contains="Who should get it?")
+        await admin.press(text="By persona")
+        await admin.expect("editMessageText", contains="talk to which persona")
+        await admin.press(text="Anna")
+        await admin.expect("editMessageText", contains="talking to Anna: 2 people")
+        await admin.press(text="Send")
+        assert "Delivered: 2" in await wait_report(admin)
+
+    for uid in (8001, 8003):
+        (call,) = [c for c in tg.calls_for(uid, "sendPhoto") if c.ok]
+        assert call.params["photo"] == stored.file_id
+        assert call.raw_text == "<b>New</b> look &lt;3"
+    assert tg.calls_for(8002, "sendPhoto") == []
+
+
+async def test_stop_leaves_the_rest_unsent_and_reports_it(
+    make: Callable[..., Settings], tg: TelegramBotAPIEmulator, llm: OpenAIEmulator, mongo_uri: str
+) -> None:
+    ids = list(range(9001, 9021))
+    async with bot_with_worker(make(rate_per_s=4), tg, llm, mongo_uri) as harness:
+        await add_people(harness, ids)
+        admin = harness.user(ADMIN)
+        campaign = await start_campaign(harness, "Stopped news")
+        progress = await admin.expect("editMessageText", contains="Sending:", timeout=20)
+        await admin.press("bc:stop:" + campaign + "::", message=progress.result)
+        report = await wait_report(admin)
+        states, status = await _outcome(harness, campaign)
+        await asyncio.sleep(1.0)  # nothing more goes out after the report
+
+    sent = [uid for uid, state in states.items() if state == "sent"]
+    unsent = [uid for uid, state in states.items() if state == "pending"]
+    assert status == CampaignStatus.CANCELLED.value
+    assert sent and unsent and len(sent) + len(unsent) == len(ids)
+    assert f"Delivered: {len(sent)}" in report and f"Not sent: {len(unsent)}" in report
+    assert all(delivered(tg, uid, "Stopped news") == 1 for uid in sent)
+    assert all(broadcast_calls(tg, uid, "Stopped news") == [] for uid in unsent)
