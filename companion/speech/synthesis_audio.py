@@ -20,6 +20,9 @@ from companion.speech.synthesis_base import Pcm, SynthesisError
 VOICE_SAMPLE_RATE = 48_000  # Opus works at 48 kHz internally; Telegram's own notes use it
 # Speech at 32 kb/s is transparent for a phone speaker; a minute is about 240 KB.
 DEFAULT_BITRATE = 32_000
+# libopus effort 0-10 (FFmpeg's default 10). 5 encodes speech 2.5x faster at the same bitrate
+# (benchmarks/tts_rtf.py): encoding, not synthesis, is most of a voice reply's CPU time.
+DEFAULT_COMPLEXITY = 5
 _PAUSE_S = 0.25  # between synthesised pieces, so sentences do not run into each other
 
 
@@ -39,7 +42,9 @@ def join(pieces: list[Pcm]) -> Pcm:
     return Pcm(np.concatenate(parts), rate)
 
 
-def encode_ogg_opus(pcm: Pcm, *, bitrate: int = DEFAULT_BITRATE) -> bytes:
+def encode_ogg_opus(
+    pcm: Pcm, *, bitrate: int = DEFAULT_BITRATE, complexity: int = DEFAULT_COMPLEXITY
+) -> bytes:
     """Encode to OGG/Opus, 48 kHz mono (resampled by FFmpeg when the engine's rate differs)."""
     if len(pcm.samples) == 0:
         raise SynthesisError("no audio to encode")
@@ -48,6 +53,7 @@ def encode_ogg_opus(pcm: Pcm, *, bitrate: int = DEFAULT_BITRATE) -> bytes:
         with av.open(buffer, mode="w", format="ogg") as container:
             stream = container.add_stream("libopus", rate=VOICE_SAMPLE_RATE, layout="mono")
             stream.bit_rate = bitrate
+            stream.options = {"compression_level": str(complexity)}
             frame = av.AudioFrame.from_ndarray(
                 pcm.samples.reshape(1, -1), format="s16", layout="mono"
             )

@@ -46,26 +46,19 @@ LANGUAGES = {"ru": "ru", "en": "en-us"}
 WORDS_PER_MINUTE = 165  # eSpeak's 175 default sounds hurried for a conversational reply
 
 
-class EspeakEngine:
-    """Blocking synthesis to 16-bit PCM (22 050 Hz); call from worker threads."""
+class _Library:
+    """The process's one eSpeak NG: initialised once, used under one lock by every engine."""
 
-    name = "espeak-ng"
-
-    def __init__(self, *, words_per_minute: int = WORDS_PER_MINUTE) -> None:
-        self._wpm = words_per_minute
-        self._lock = threading.Lock()
-        self._lib: Any = None
-        self._rate = 0
-        self._chunks: list[npt.NDArray[np.int16]] = []
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lib: Any = None
+        self.rate = 0
+        self.chunks: list[npt.NDArray[np.int16]] = []
         self._callback = _CALLBACK(self._collect)  # kept referenced: C holds the pointer
 
-    def load(self) -> None:
-        with self._lock:
-            self._load_locked()
-
-    def _load_locked(self) -> None:
-        if self._lib is not None:
-            return
+    def load_locked(self) -> Any:
+        if self.lib is not None:
+            return self.lib
         try:
             import espeakng_loader  # type: ignore[import-untyped]
         except ImportError as exc:
@@ -88,32 +81,49 @@ class EspeakEngine:
         if rate <= 0:
             raise SynthesisError(f"eSpeak NG did not start (error {rate})")
         lib.espeak_SetSynthCallback(self._callback)
-        self._lib, self._rate = lib, rate
+        self.lib, self.rate = lib, rate
+        return lib
 
     def _collect(self, wav: Any, count: int, events: Any) -> int:
         if count > 0 and wav:
-            self._chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
+            self.chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
         return 0  # 0 = go on
+
+
+_LIBRARY = _Library()
+
+
+class EspeakEngine:
+    """Blocking synthesis to 16-bit PCM (22 050 Hz); call from worker threads."""
+
+    name = "espeak-ng"
+
+    def __init__(self, *, words_per_minute: int = WORDS_PER_MINUTE) -> None:
+        self._wpm = words_per_minute
+
+    def load(self) -> None:
+        with _LIBRARY.lock:
+            _LIBRARY.load_locked()
 
     def synthesize(self, text: str, *, voice: str, language: str) -> Pcm:
         variant, pitch = VARIANTS.get(voice, VARIANTS["female-warm"])
         name = f"{LANGUAGES.get(language, 'en-us')}+{variant}"
         data = text.encode("utf-8")
-        with self._lock:
-            self._load_locked()
-            lib = self._lib
+        with _LIBRARY.lock:
+            lib = _LIBRARY.load_locked()
             if lib.espeak_SetVoiceByName(name.encode()) != 0:
                 raise SynthesisError(f"eSpeak NG has no voice {name!r}")
             lib.espeak_SetParameter(_RATE, self._wpm, 0)
             lib.espeak_SetParameter(_PITCH, pitch, 0)
-            self._chunks = []
+            _LIBRARY.chunks = []
             status = lib.espeak_Synth(
                 data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None
             )
             lib.espeak_Synchronize()
-            chunks, self._chunks = self._chunks, []
+            chunks, _LIBRARY.chunks = _LIBRARY.chunks, []
+            rate = _LIBRARY.rate
         if status != 0:
             raise SynthesisError(f"eSpeak NG synthesis failed (error {status})")
         if not chunks:
             raise SynthesisError("eSpeak NG produced no audio")
-        return Pcm(np.concatenate(chunks), self._rate)
+        return Pcm(np.concatenate(chunks), rate)
