@@ -36,6 +36,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from companion.llm.base import LLMUnavailableError
+from companion.shutdown import CANCEL_GRACE_S, finish_or_abandon
 from companion.storage.database import DatabaseUnavailableError
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,10 @@ class UpdateDelivery:
             self._local.append((now + delay, item))
         return True
 
+    async def queued(self) -> int:
+        """Deferred updates waiting in the shared retry queue (every worker's)."""
+        return int(await self._redis.zcard(self._queue_key))
+
     @property
     def pending_here(self) -> int:
         """Deferred updates only this worker holds (Redis was down when they failed)."""
@@ -203,14 +208,15 @@ class UpdateDelivery:
             self._consumer = asyncio.create_task(self._consume(feed), name="update-retries")
 
     async def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the consumer, give the retries under way `timeout_s` to finish (the rest are
+        cancelled: their queue entries come due again when the lease ends) and put what only
+        this worker holds into Redis. Bounded throughout: a shutdown never hangs here."""
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await consumer
-        if self._running:
-            await asyncio.wait(set(self._running), timeout=timeout_s)
-        await self._save_local()
+            await finish_or_abandon([consumer], CANCEL_GRACE_S, what="update retry consumer")
+        await finish_or_abandon(self._running, timeout_s, what="update retries")
+        await self._save_local(timeout_s)
 
     async def _consume(self, feed: Callable[..., Awaitable[Any]]) -> None:
         while True:
@@ -291,14 +297,20 @@ class UpdateDelivery:
                 return
             self._abandoned.pop(update_id, None)
 
-    async def _save_local(self) -> None:
+    async def _save_local(self, timeout_s: float) -> None:
         if not self._local:
             return
+        entries = {item.dump(): at for at, item in self._local}
         try:
-            await self._redis.zadd(self._queue_key, {item.dump(): at for at, item in self._local})
+            # A Redis that stopped answering (no socket timeout is set) must not hold the exit.
+            await asyncio.wait_for(self._redis.zadd(self._queue_key, entries), timeout_s)
             self._local.clear()
-        except RedisError:
-            log.error("%d deferred update(s) are lost: Redis is down at shutdown", len(self._local))
+        except (RedisError, TimeoutError) as exc:
+            log.error(
+                "%d deferred update(s) are lost: Redis is unavailable at shutdown (%s)",
+                len(self._local),
+                type(exc).__name__,
+            )
 
 
 class ClaimMiddleware(BaseMiddleware):

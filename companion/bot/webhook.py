@@ -3,8 +3,10 @@
 Requests without the right ``X-Telegram-Bot-Api-Secret-Token`` get 401 and are not processed.
 Each update is claimed in Redis before the 200 (`companion.bot.delivery`), then handled in the
 background with at most ``telegram.max_concurrent_updates`` in flight. Several processes may
-share the port (``SO_REUSEPORT``). On SIGTERM a worker stops taking updates, lets replies in
-flight finish (up to ``telegram.shutdown_timeout_s``) and exits.
+share the port (``SO_REUSEPORT``). On SIGTERM a worker stops taking updates (503: Telegram
+sends them again, to a worker still up), lets replies in flight finish (up to
+``telegram.shutdown_timeout_s`` in all; what is still running then is cancelled and logged, see
+`companion.shutdown`) and exits.
 """
 
 from __future__ import annotations
@@ -30,8 +32,16 @@ from companion.bot.readiness import Readiness, add_health_routes
 from companion.bot.runner import BotConfigError
 from companion.config import TelegramSettings
 from companion.legal.web import setup_legal_routes
+from companion.shutdown import finish_or_abandon
 
 log = logging.getLogger(__name__)
+
+# Once the app's shutdown hooks ran, how long the server waits for requests still being
+# answered (each only claims in Redis or answers 503 by then) before it cancels them.
+REQUEST_SHUTDOWN_TIMEOUT_S = 5.0
+# How long an update cut short by the shutdown may take to be put back in the retry queue
+# (within the grace `companion.shutdown` gives cancelled work).
+REQUEUE_S = 1.0
 
 
 class BoundedRequestHandler(SimpleRequestHandler):
@@ -52,12 +62,27 @@ class BoundedRequestHandler(SimpleRequestHandler):
         self._slots = asyncio.Semaphore(max(1, max_concurrency))
         self._tasks: set[asyncio.Task[None]] = set()
         self._shutdown_timeout_s = shutdown_timeout_s
+        # When the shutdown began (loop time); None while serving.
+        self._stopping_since: float | None = None
+
+    def register(self, app: web.Application, /, path: str, **kwargs: Any) -> None:
+        # First of the shutdown hooks, before the dispatcher's (`setup_application`): from then
+        # on no update is taken, and one budget covers all the waiting that follows.
+        app.on_shutdown.insert(0, self._stop_taking)
+        super().register(app, path=path, **kwargs)
+
+    async def _stop_taking(self, app: web.Application) -> None:
+        self._stopping_since = asyncio.get_running_loop().time()
 
     async def close(self) -> None:
-        """On shutdown: let admitted updates finish (the dispatcher's shutdown already waited
-        for those in handlers), then close the bot's HTTP session."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=self._shutdown_timeout_s)
+        """On shutdown, after the dispatcher's (which waits for updates in handlers): give the
+        admitted updates what is left of ``shutdown_timeout_s``, cancel the rest (logged), then
+        close the bot's HTTP session."""
+        started = self._stopping_since
+        if started is None:  # closed without the app's shutdown (a test, another runner)
+            started = self._stopping_since = asyncio.get_running_loop().time()
+        left = self._shutdown_timeout_s - (asyncio.get_running_loop().time() - started)
+        await finish_or_abandon(self._tasks, left, what="webhook update(s)")
         await super().close()
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -66,7 +91,12 @@ class BoundedRequestHandler(SimpleRequestHandler):
             bad_updates.count(self.dispatcher.workflow_data.get("metrics"), bad_updates.BAD_SECRET)
             log.warning("webhook request with a wrong secret token refused")
             return web.Response(body="Unauthorized", status=401)
+        if self._stopping_since is not None:
+            return _shutting_down()
         await self._slots.acquire()
+        if self._stopping_since is not None:  # it waited for a slot while the shutdown began
+            self._slots.release()
+            return _shutting_down()
         try:
             update = await request.json(loads=self.bot.session.json_loads)
         except Exception:
@@ -80,7 +110,8 @@ class BoundedRequestHandler(SimpleRequestHandler):
         if refused is not None:
             self._slots.release()
             return refused
-        task = asyncio.create_task(self._feed(update))
+        update_id = update.get("update_id") if isinstance(update, dict) else None
+        task = asyncio.create_task(self._feed(update), name=f"update {update_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return web.json_response({}, dumps=self.bot.session.json_dumps)
@@ -127,8 +158,30 @@ class BoundedRequestHandler(SimpleRequestHandler):
             # Already answered 200, so Telegram will not send it again and again; the log
             # names the fields, never their values (they may be what someone wrote).
             bad_updates.invalid_update(update, exc, self.dispatcher.workflow_data.get("metrics"))
+        except asyncio.CancelledError:
+            if self._stopping_since is not None:
+                await self._requeue(update)
+            raise
         finally:
             self._slots.release()
+
+    async def _requeue(self, update: dict[str, Any]) -> None:
+        """An update cut short by the shutdown's limit was answered 200 already, so Telegram
+        will not send it again: the retry queue hands it to a worker that is still up."""
+        delivery: UpdateDelivery = self.dispatcher.workflow_data["delivery"]
+        update_id = update.get("update_id") if isinstance(update, dict) else None
+        try:
+            parsed = Update.model_validate(update, context={"bot": self.bot})
+            await asyncio.wait_for(delivery.defer(parsed, attempt=1, since=None), REQUEUE_S)
+        except Exception as exc:  # shutting down: log it and go on
+            log.error("update %s cut short by the shutdown is lost (%r)", update_id, exc)
+        else:
+            log.warning("update %s cut short by the shutdown; queued for another try", update_id)
+
+
+def _shutting_down() -> web.Response:
+    """Not claimed, not handled: Telegram delivers it again, to a worker still serving."""
+    return web.json_response({"ok": False, "description": "shutting down"}, status=503)
 
 
 def create_webhook_app(bot: Bot, dp: Dispatcher, settings: TelegramSettings) -> web.Application:
@@ -157,6 +210,13 @@ def create_webhook_app(bot: Bot, dp: Dispatcher, settings: TelegramSettings) -> 
     add_health_routes(app, readiness_of(dp))
     setup_legal_routes(app, dp.workflow_data["legal_pages"])
     return app
+
+
+def webhook_runner(app: web.Application) -> web.AppRunner:
+    """The runner of a webhook app. Its stop is bounded: the app's shutdown hooks bound their
+    own waits (`telegram.shutdown_timeout_s`), and requests still open after them get
+    `REQUEST_SHUTDOWN_TIMEOUT_S` (aiohttp's default is a minute, twice)."""
+    return web.AppRunner(app, access_log=None, shutdown_timeout=REQUEST_SHUTDOWN_TIMEOUT_S)
 
 
 def readiness_of(dp: Dispatcher) -> Readiness:
@@ -200,7 +260,7 @@ async def run_webhook(
         configure(app)
     if register:
         await register_webhook(bot, dp, settings)
-    runner = web.AppRunner(app, access_log=None)
+    runner = webhook_runner(app)
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port, reuse_port=True)
     await site.start()

@@ -36,7 +36,7 @@ from redis.asyncio import Redis
 from companion.app import App, Overrides, build_app
 from companion.bot.dispatcher import build_dispatcher
 from companion.bot.runner import build_fsm_storage
-from companion.bot.webhook import create_webhook_app, register_webhook
+from companion.bot.webhook import create_webhook_app, register_webhook, webhook_runner
 from companion.config import Environment, Settings
 from companion.storage import collections as c
 from tests.emulators.openai_server import OpenAIEmulator
@@ -235,7 +235,7 @@ async def running_bot(
                     update={"webhook_url": f"http://127.0.0.1:{port}"}
                 )
                 web_app = create_webhook_app(bot, dp, telegram)
-                harness.webhook_runner = web.AppRunner(web_app, access_log=None)
+                harness.webhook_runner = webhook_runner(web_app)  # as `companion bot` stops
                 await harness.webhook_runner.setup()
                 await web.TCPSite(harness.webhook_runner, "127.0.0.1", port).start()
                 await register_webhook(bot, dp, telegram)
