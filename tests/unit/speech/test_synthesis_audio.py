@@ -143,3 +143,31 @@ async def test_concurrency_is_bounded_and_overflow_is_refused_at_once() -> None:
     finally:
         engine.release.set()
         await synthesizer.close()
+
+
+def test_espeak_is_one_library_shared_safely_by_engines_and_threads() -> None:
+    """eSpeak NG has process-wide state: two engines used from many threads at once must speak
+    as one engine alone does (initialising it twice corrupted its phoneme data and crashed).
+    eSpeak varies its output slightly from run to run, so lengths and loudness are compared."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def rms(samples: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
+
+    texts = [("Привет, как дела?", "ru"), ("Hello, how are you?", "en")] * 6
+    alone = {
+        text: EspeakEngine().synthesize(text, voice="male-warm", language=lang).samples
+        for text, lang in texts[:2]
+    }
+    engines = [EspeakEngine(), EspeakEngine()]
+
+    def speak(index: int) -> tuple[str, np.ndarray]:
+        text, lang = texts[index]
+        engine = engines[index % 2]
+        return text, engine.synthesize(text, voice="male-warm", language=lang).samples
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(speak, range(len(texts))))
+    for text, samples in results:
+        assert len(samples) == pytest.approx(len(alone[text]), rel=0.02), text
+        assert rms(samples) == pytest.approx(rms(alone[text]), rel=0.1), text
