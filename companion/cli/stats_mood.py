@@ -1,90 +1,105 @@
 """`companion stats mood` and `companion stats survey`: the owner's anonymous mood trends and
-the satisfaction survey, as the admin section shows them (`companion.mood.admin_view`).
+the satisfaction survey, the same numbers as the admin panel's "Mood & survey" section, for the
+same kind of period as the other `companion stats` reports (`--days`, or `--since/--until`).
 
-Registered on the `stats` group (`companion.cli.stats`) with `register(stats_app)`.
+Registered on the `stats` group (`companion.cli.stats`) by `register(stats.app)`.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
 
 import typer
-from pymongo.errors import PyMongoError
-from rich.console import Console
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+from rich.table import Table
 
-from companion.cli.errors import fail, settings_or_exit
+from companion.cli.errors import fail
+from companion.cli.stats import Days, Since, Until, period_from, stdout, with_database
 from companion.config import Settings
-from companion.i18n import Translator
-from companion.mood.admin_view import mood_lines, survey_lines
-from companion.mood.reports import MoodReports
+from companion.mood.reports import GroupMood, MoodReports, SurveyStats
 from companion.mood.store import MoodStore
 from companion.mood.survey import SurveyService
 from companion.storage.crypto import DecryptionError, EncryptionKeyError, load_cipher
-from companion.storage.database import DatabaseUnavailableError, open_database
-
-T = TypeVar("T")
-stdout = Console(highlight=False, soft_wrap=True)
-DaysOption = Annotated[int, typer.Option("--days", min=1, max=3660, help="Period, in days")]
-LangOption = Annotated[str, typer.Option("--lang", help="Language of the labels: ru or en")]
+from companion.storage.documents import Document
 
 
-def _reports(settings: Settings, work: Callable[[MoodReports], Awaitable[T]]) -> T:
-    async def run() -> T:
+def _reports(db: AsyncDatabase[Document], settings: Settings) -> MoodReports:
+    try:
         cipher = load_cipher(settings.privacy, settings.environment)
-        database = await open_database(settings)
-        try:
-            store = MoodStore(database.db, cipher)
+    except EncryptionKeyError as exc:
+        fail(str(exc).splitlines()[0])
+    store = MoodStore(db, cipher)
 
-            def now() -> datetime:
-                return datetime.now(UTC)
+    def now() -> datetime:
+        return datetime.now(UTC)
 
-            survey = SurveyService(database.db, cipher, store, settings.survey, now)
-            reports = MoodReports(
-                store, survey, min_group_users=settings.mood_care.min_group_users, clock=now
-            )
-            with stdout.status("Reading the period…"):
-                return await work(reports)
-        finally:
-            await database.aclose()
+    survey = SurveyService(db, cipher, store, settings.survey, now)
+    return MoodReports(store, survey, min_group_users=settings.mood_care.min_group_users, clock=now)
+
+
+def mood(days: Days = 28, since: Since = None, until: Until = None) -> None:
+    """Anonymous mood per persona and module per week, with the satisfaction estimate."""
+    period = period_from(days, since, until)
+
+    async def work(
+        db: AsyncDatabase[Document], redis: Redis | None, settings: Settings
+    ) -> tuple[list[GroupMood], int]:
+        reports = _reports(db, settings)
+        with stdout.status("Reading the mood of the period…"):
+            return await reports.mood_between(period.since, period.until), reports.min_group_users
 
     try:
-        return asyncio.run(run())
-    except (DatabaseUnavailableError, EncryptionKeyError, DecryptionError) as exc:
+        groups, min_users = with_database(work)
+    except DecryptionError as exc:
         fail(str(exc).splitlines()[0])
-    except PyMongoError as exc:
-        fail(f"database error: {str(exc).splitlines()[0]}")
-
-
-def _print(lines: list[str]) -> None:
-    for line in lines:
-        # The texts are Telegram HTML; the terminal gets them plain.
-        stdout.print(line.replace("<b>", "").replace("</b>", ""), markup=False)
-
-
-def mood(days: DaysOption = 28, lang: LangOption = "en") -> None:
-    """Anonymous mood by persona and module per week, with the satisfaction estimate."""
-    settings = settings_or_exit()
-    translator = Translator()
-    groups = _reports(settings, lambda reports: reports.mood(days))
-    text = translator.get
-    _print(
-        mood_lines(
-            lambda key, **a: text(lang, key, **a),
-            groups,
-            min_users=settings.mood_care.min_group_users,
+    table = Table(title=f"Mood by persona and module · {period.label()}")
+    for column in ("Group", "Week", "People", "Messages", "Negative", "Joyful", "Satisfaction"):
+        table.add_column(column, justify="left" if column in ("Group", "Week") else "right")
+    for g in groups:
+        table.add_row(
+            f"{g.kind} {g.key}",
+            g.week,
+            str(g.users),
+            str(g.messages),
+            f"{g.negative_share:.1%}",
+            f"{g.positive_share:.1%}",
+            f"{g.satisfaction:.2f}",
         )
-    )
+    stdout.print(table)
+    stdout.print(f"Groups with fewer than {min_users} people are not shown (anonymity).")
 
 
-def survey(days: DaysOption = 180, lang: LangOption = "en") -> None:
+def survey(days: Days = 180, since: Since = None, until: Until = None) -> None:
     """The 1-10 survey: mean against the target, distribution, by persona, by week."""
-    settings = settings_or_exit()
-    translator = Translator()
-    stats = _reports(settings, lambda reports: reports.survey(days))
-    _print(survey_lines(lambda key, **a: translator.get(lang, key, **a), stats))
+    period = period_from(days, since, until)
+
+    async def work(db: AsyncDatabase[Document], redis: Redis | None, s: Settings) -> SurveyStats:
+        with stdout.status("Reading the survey answers…"):
+            return await _reports(db, s).survey_between(period.since, period.until)
+
+    stats = with_database(work)
+    stdout.print(f"Satisfaction survey · {period.label()}")
+    stdout.print(
+        f"Answers: {stats.answers} · skipped: {stats.skipped} · with a comment: {stats.comments}"
+    )
+    if stats.mean is None:
+        stdout.print(f"No answers yet (target {stats.target:.1f}).")
+        return
+    verdict = "meets" if stats.meets_target else "below"
+    stdout.print(f"Mean: {stats.mean:.2f} ({verdict} the target {stats.target:.1f})")
+    distribution = Table(title="Distribution")
+    for score in stats.distribution:
+        distribution.add_column(str(score), justify="right")
+    distribution.add_row(*(str(n) for n in stats.distribution.values()))
+    stdout.print(distribution)
+    for title, groups in (("By persona", stats.by_persona), ("By week", stats.by_week)):
+        table = Table(title=title)
+        for column in ("", "Answers", "Mean"):
+            table.add_column(column, justify="left" if not column else "right")
+        for g in groups:
+            table.add_row(g.key, str(g.answers), f"{g.mean:.2f}")
+        stdout.print(table)
 
 
 def register(stats_app: typer.Typer) -> None:

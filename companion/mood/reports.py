@@ -168,16 +168,21 @@ class MoodReports:
     def min_group_users(self) -> int:
         return self._min_users
 
-    def _period(self, days: int) -> tuple[datetime, datetime]:
+    def _last(self, days: int) -> tuple[datetime, datetime]:
         until = self._clock()
         return until - timedelta(days=days), until + timedelta(seconds=1)
 
     async def mood(self, days: int = 28) -> list[GroupMood]:
-        since, until = self._period(days)
+        return await self.mood_between(*self._last(days))
+
+    async def survey(self, days: int = 180) -> SurveyStats:
+        return await self.survey_between(*self._last(days))
+
+    async def mood_between(self, since: datetime, until: datetime) -> list[GroupMood]:
+        """Readings in [since, until), grouped; only groups of `min_group_users` or more."""
         readings = [r async for r in self._store.between(since, until)]
         return mood_groups(readings, min_users=self._min_users)
 
-    async def survey(self, days: int = 180) -> SurveyStats:
-        since, until = self._period(days)
+    async def survey_between(self, since: datetime, until: datetime) -> SurveyStats:
         responses = [r async for r in self._survey.between(since, until)]
         return survey_stats(responses, target=self._survey.settings.target_score)
