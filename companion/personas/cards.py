@@ -154,6 +154,7 @@ def persona_from_card(
         "pro_only": partner or (same_module and companion.get("pro_only") is True),
         "adult": partner or (same_module and companion.get("adult") is True),
         "tags": _texts(data.get("tags")),
+        "voice": companion.get("voice") if isinstance(companion.get("voice"), dict) else {},
     }
     extensions = companion.get("extensions")
     stash: dict[str, Any] = {
@@ -340,6 +341,7 @@ def _companion_blob(persona: Persona, primary: str) -> dict[str, Any]:
             "sampling",
             "pro_only",
             "adult",
+            "voice",
         )
     }
     blob["card_language"] = primary

@@ -63,3 +63,13 @@ def test_every_shipped_persona_names_a_voice_for_each_of_its_languages() -> None
     for persona in repository.all():
         assert set(persona.voice) == set(persona.languages), persona.id
         assert set(persona.voice.values()) <= set(VOICE_IDS)
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_the_voice_survives_a_character_card_export_and_import(version: int) -> None:
+    from companion.personas.cards import card_from_persona, persona_from_card
+
+    persona = Persona.model_validate(card(voice={"ru": "male-deep", "en": "male-bright"}))
+    exported = card_from_persona(persona, version=version)  # type: ignore[arg-type]
+    again = persona_from_card(exported)
+    assert again.voice == {"ru": "male-deep", "en": "male-bright"}
