@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from companion.storage import collections as c
 from companion.storage.crypto import AesGcmCipher
 from companion.storage.documents import Document
+from companion.storage.users import USERNAME_KEY, username_key
 
 
 async def reencrypt(
@@ -46,8 +47,13 @@ async def reencrypt(
                     new_value = cipher.reencrypted(value)
                 if new_value is None:
                     continue
+                update: Document = {field: new_value}
+                if collection_name == c.USERS and field == "username":
+                    # The @username index is keyed too: re-key it, or the old key's digest stops
+                    # matching once that key is dropped (docs/admin.md).
+                    update[USERNAME_KEY] = username_key(cipher, cipher.decrypt(value))
                 result = await collection.update_one(
-                    {"_id": document["_id"], field: value}, {"$set": {field: new_value}}
+                    {"_id": document["_id"], field: value}, {"$set": update}
                 )
                 changed += result.modified_count
         counts[collection_name] = changed

@@ -32,6 +32,13 @@ _SEALED = c.ENCRYPTED_TEXT_FIELDS[c.USERS]
 USERNAME_KEY = "username_key"
 
 
+def username_key(cipher: FieldCipher, username: object) -> str | None:
+    """The ``username_key`` for a username (None for none): case and "@" do not matter."""
+    if not isinstance(username, str) or not username.strip():
+        return None
+    return cipher.fingerprint(username.strip().lstrip("@").lower())
+
+
 class UserRepository:
     """Implements `companion.domain.ports.UserStore`."""
 
@@ -43,13 +50,8 @@ class UserRepository:
     def _seal(self, document: Document) -> Document:
         sealed = seal(document, _SEALED, self._cipher)
         if "username" in document:
-            sealed[USERNAME_KEY] = self._username_key(document["username"])
+            sealed[USERNAME_KEY] = username_key(self._cipher, document["username"])
         return sealed
-
-    def _username_key(self, username: object) -> str | None:
-        if not isinstance(username, str) or not username.strip():
-            return None
-        return self._cipher.fingerprint(username.strip().lstrip("@").lower())
 
     def _open(self, document: Document) -> User:
         return from_document(User, unseal(document, _SEALED, self._cipher))
@@ -75,7 +77,7 @@ class UserRepository:
         query = {USERNAME_KEY: {"$exists": False}, "username": {"$ne": None}}
         async for document in self._users.find(query, {"username": 1}):
             name = self._cipher.decrypt(document["username"])
-            key = self._username_key(name)
+            key = username_key(self._cipher, name)
             await self._users.update_one({"_id": document["_id"]}, {"$set": {USERNAME_KEY: key}})
             indexed += 1
         return indexed

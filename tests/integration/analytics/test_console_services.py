@@ -36,6 +36,7 @@ from companion.storage import collections as c
 from companion.storage.conversations import ConversationRepository
 from companion.storage.crypto import AesGcmCipher
 from companion.storage.messages import MessageRepository
+from companion.storage.reencrypt import reencrypt
 from companion.storage.subscriptions import SubscriptionRepository
 from companion.storage.users import UserRepository
 from tests.e2e.bot.conftest import write_personas
@@ -360,3 +361,16 @@ async def test_reloading_personas_reports_every_broken_file_and_keeps_the_last_g
 )
 def test_what_counts_as_a_lookup_while_the_prompt_waits(text: str, meant: bool) -> None:
     assert looks_like_query(text) is meant
+
+
+async def test_usernames_are_found_across_a_key_rotation(mongo_db: Db) -> None:
+    old_key, new_key = os.urandom(32), os.urandom(32)
+    await UserRepository(mongo_db, AesGcmCipher(old_key)).upsert(User(id=21, username="Rotated"))
+    rotating = AesGcmCipher(new_key, previous_keys=[old_key])
+    found = await UserRepository(mongo_db, rotating).find_by_username("rotated")
+    assert found is not None and found.id == 21  # matched under the previous key
+
+    await reencrypt(mongo_db, rotating)
+    after = AesGcmCipher(new_key)  # the old key dropped
+    found = await UserRepository(mongo_db, after).find_by_username("@ROTATED")
+    assert found is not None and found.username == "Rotated"
