@@ -464,3 +464,33 @@ async def test_stop_leaves_the_rest_unsent_and_reports_it(
     assert f"Delivered: {len(sent)}" in report and f"Not sent: {len(unsent)}" in report
     assert all(delivered(tg, uid, "Stopped news") == 1 for uid in sent)
     assert all(broadcast_calls(tg, uid, "Stopped news") == [] for uid in unsent)
+
+
+async def test_telegram_refusals_are_told_apart(
+    make: Callable[..., Settings], tg: TelegramBotAPIEmulator, llm: OpenAIEmulator, mongo_uri: str
+) -> None:
+    """403 "user is deactivated" counts as blocked (and is marked); 400 "chat not found" and a
+    500 fail that one message only, nobody is marked, nothing is retried."""
+    async with bot_with_worker(make(), tg, llm, mongo_uri) as harness:
+        await add_people(harness, [9501, 9502, 9504])
+        fields = {"language": "en", "consent_at": datetime.now(UTC)}
+        await harness.container.users.upsert(User(id=9503, **fields))  # no chat with the bot
+        admin = harness.user(ADMIN)
+        tg.fail_next("sendMessage", error_code=403, description="Forbidden: user is deactivated",
+                     chat_id=9502)  # fmt: skip
+        tg.fail_next("sendMessage", error_code=500, chat_id=9504)
+        campaign = await start_campaign(harness, "Mixed news")
+        report = await wait_report(admin)
+        states, _ = await _outcome(harness, campaign)
+        marked = {
+            doc["_id"]: doc.get("blocked_at") is not None
+            async for doc in harness.db[c.USERS].find({"_id": {"$in": [9501, 9502, 9503, 9504]}})
+        }
+
+    assert states == {9501: "sent", 9502: "blocked", 9503: "failed", 9504: "failed"}
+    assert "Delivered: 1" in report and "Blocked the bot: 1" in report and "Failed: 2" in report
+    assert marked == {9501: False, 9502: True, 9503: False, 9504: False}
+    assert [c.description for c in broadcast_calls(tg, 9503, "Mixed news")] == [
+        "Bad Request: chat not found"
+    ]
+    assert len(broadcast_calls(tg, 9504, "Mixed news")) == 1
