@@ -23,13 +23,14 @@ from aiohttp import web
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
-from companion.app import build_app
+from companion.app import Overrides, build_app
 from companion.billing.webhook import setup_billing_routes
 from companion.bot.dispatcher import build_dispatcher
 from companion.bot.runner import build_fsm_storage
 from companion.config import Settings
 from companion.storage import collections as c
 from tests.e2e.bot.conftest import BotHarness, make_settings
+from tests.e2e.bot.test_mood import KeywordReader
 from tests.emulators.openai_server import OpenAIEmulator
 from tests.emulators.telegram import TelegramBotAPIEmulator, TelegramUser
 from tests.emulators.telegram.server import free_port
@@ -112,7 +113,9 @@ async def production_bot(
     *,
     clear_redis: bool = True,
 ) -> AsyncIterator[tuple[BotHarness, str]]:
-    async with build_app(settings, watch_personas=False) as app:
+    # A mood reader, so the person has emotion readings to erase too.
+    overrides = Overrides(emotion_reader=KeywordReader())
+    async with build_app(settings, overrides, watch_personas=False) as app:
         assert app.redis is not None and app.database.embedded is not None
         assert app.telegram is not None
         bot = app.telegram
@@ -164,6 +167,8 @@ async def test_forget_leaves_no_trace_in_database_redis_logs_or_files(
         llm.reply = "What a name for a parrot."
         await user.say(SECRET_TEXT)
         await user.expect("sendMessage", contains="What a name for a parrot.")
+        await harness.container.mood.tracker.idle()
+        assert await harness.db[c.MOOD_READINGS].count_documents({"user_id": USER_ID}) == 1
 
         # PRO by card, the card saved for renewals.
         await user.command("pro")
@@ -203,6 +208,10 @@ async def test_forget_leaves_no_trace_in_database_redis_logs_or_files(
                 if hits:
                     problems.append(f"collection {name}: {hits}")
         assert await db[c.PAYMENTS].count_documents({"user_ref": {"$exists": True}}) == 1
+        # The id is stored as a number, which the byte needles above do not see.
+        for name, field in c.USER_DATA_FIELDS.items():
+            if await db[name].count_documents({field: USER_ID}):
+                problems.append(f"collection {name}: documents of the person")
 
         # Redis: no key under the service's prefix names the person or holds their data.
         redis = harness.redis
