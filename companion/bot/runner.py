@@ -29,8 +29,13 @@ from redis.asyncio import Redis
 from companion.bot.response_types import pin_response_types
 from companion.bot.session import TolerantSession
 from companion.config import RedisSettings, TelegramSettings
+from companion.shutdown import finish_or_abandon
 
 log = logging.getLogger(__name__)
+
+# What polling's stop may take beyond replies in flight: the update retries' stop (10 s) and
+# closing the session.
+STOP_MARGIN_S = 15.0
 
 
 class BotConfigError(ValueError):
@@ -95,6 +100,10 @@ async def run_polling(bot: Bot, dp: Dispatcher) -> None:
         # cancels that loop only when it stops by itself): stop it that way and wait.
         with contextlib.suppress(RuntimeError):  # already stopped
             await dp.stop_polling()
-        with contextlib.suppress(asyncio.CancelledError):
-            await polling
+        # Its shutdown waits up to shutdown_timeout_s for replies, then stops the retries.
+        await finish_or_abandon(
+            [polling], settings.shutdown_timeout_s + STOP_MARGIN_S, what="polling loop"
+        )
+        if polling.done() and not polling.cancelled() and polling.exception() is not None:
+            log.error("polling stopped with an error", exc_info=polling.exception())
         raise

@@ -38,6 +38,7 @@ from companion.bot.dispatcher import build_dispatcher
 from companion.bot.runner import build_fsm_storage
 from companion.bot.webhook import create_webhook_app, register_webhook, webhook_runner
 from companion.config import Environment, Settings
+from companion.shutdown import bounded_step
 from companion.storage import collections as c
 from tests.emulators.openai_server import OpenAIEmulator
 from tests.emulators.telegram import DEFAULT_TOKEN, TelegramBotAPIEmulator, TelegramUser
@@ -256,11 +257,23 @@ async def running_bot(
                     await asyncio.wait_for(polling, 10)
             if harness.webhook_runner is not None:
                 await harness.webhook_runner.cleanup()  # also closes the bot session
-            await mongo.drop_database(settings.mongo.database)
-            await mongo.close()
-            keys = [k async for k in app.redis.scan_iter(f"{settings.redis.key_prefix}:*")]
-            if keys:
-                await app.redis.delete(*keys)
+            # The shared servers' cleanup, bounded like the app's own closes: a stalled server
+            # leaves a uniquely named database or prefix behind, not a hung run.
+            await bounded_step(
+                lambda: mongo.drop_database(settings.mongo.database), 60, what="drop test database"
+            )
+            await bounded_step(mongo.close, 30, what="close test Mongo client")
+            await bounded_step(
+                lambda: _delete_prefix(harness.redis, settings.redis.key_prefix),
+                60,
+                what="delete test Redis keys",
+            )
+
+
+async def _delete_prefix(redis: Redis, prefix: str) -> None:
+    keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
+    if keys:
+        await redis.delete(*keys)
 
 
 @pytest.fixture
