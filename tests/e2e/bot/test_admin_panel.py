@@ -3,6 +3,7 @@ Users section (lookup, grant, refund) and the developer view (health, persona re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from importlib import metadata
 from pathlib import Path
@@ -54,6 +55,17 @@ async def test_a_non_admin_gets_the_unknown_command_answer(console: BotHarness) 
     await stranger.expect("sendMessage", contains="I don't know that command")
     await stranger.idle()
     assert not [c for c in stranger.calls() if "console" in (c.text or "").lower()]
+
+
+async def test_the_panel_never_opens_in_a_group(console: BotHarness) -> None:
+    admin = console.user(ADMIN)
+    group = console.tg.register_group(-100777, "Team chat")
+    await admin.say_in_group(group, "/admin user 4100")
+    await admin.say_in_group(group, "/admin")
+    await admin.command("admin")  # after them: by its answer, the group's were handled too
+    await admin.expect("sendMessage", contains="Owner's console")
+    await asyncio.sleep(0.5)
+    assert not [c for c in console.tg.calls_for(-100777) if c.method == "sendMessage"]
 
 
 async def test_the_admin_opens_the_menu_with_every_section(console: BotHarness) -> None:
