@@ -279,6 +279,9 @@ async def test_developer_view_shows_health_queues_errors_and_version(
     assert "Errors: 1 in the last hour, 1 in 24 h" in text
     assert "<code>reply_failed</code>: 1 / 1" in (view.raw_text or "")
 
+    await admin.command("admin", "dev")  # the same screen, straight away
+    await admin.expect("sendMessage", contains="Errors: 1 in the last hour, 1 in 24 h")
+
 
 async def test_persona_reload_shows_the_validation_report(
     console: BotHarness, personas_dir: Path

@@ -10,7 +10,8 @@ to the snapshot.
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from companion.analytics.health import HealthReport, HealthSnapshot, PersonaReloadReport
@@ -101,6 +102,13 @@ async def open_developer(
     await edit_or_send(query, await _screen(health, delivery, i18n), _keyboard(i18n))
 
 
+async def developer_command(
+    message: Message, i18n: I18n, health: HealthReport, delivery: UpdateDelivery
+) -> None:
+    """``/admin dev``: the same screen as a new message (a quick look from the command line)."""
+    await message.answer(await _screen(health, delivery, i18n), reply_markup=_keyboard(i18n))
+
+
 async def reload_personas(query: CallbackQuery, i18n: I18n, health: HealthReport) -> None:
     report = health.reload_personas()
     await edit_or_send(query, reload_text(report, i18n), _keyboard(i18n))
@@ -108,6 +116,11 @@ async def reload_personas(query: CallbackQuery, i18n: I18n, health: HealthReport
 
 def build_router() -> Router:
     router = Router(name="admin-developer")
+    router.message.register(
+        developer_command,
+        Command("admin", magic=F.args.regexp(r"(?i)^dev(eloper)?\s*$")),
+        flags=CONSENT_FREE,
+    )
     on_button = router.callback_query.register
     on_button(open_developer, AdminSection.filter(F.section == "dev"), flags=CONSENT_FREE)
     on_button(open_developer, AdminDevCb.filter(F.action == "refresh"), flags=CONSENT_FREE)
