@@ -1,10 +1,10 @@
-"""Text to a Telegram voice note: the `SpeechSynthesizer` port and its engines.
+"""Text to a Telegram voice note: the engines behind the `SpeechSynthesizer` port
+(`synthesis_base`, which also has `NoSynthesis` and `build_synthesizer`).
 
 - `OfflineSynthesizer` runs a blocking engine (eSpeak NG by default, `synthesis_espeak`) in a
   small thread pool, so the event loop never waits on synthesis or encoding;
 - `OpenAISpeechSynthesizer` (`synthesis_openai`) asks an OpenAI-compatible
   ``POST /v1/audio/speech`` server (production neural TTS);
-- `NoSynthesis` is the "off" variant (``tts.engine=off`` or the voice extra missing).
 
 Every engine takes the reply as the chat shows it; `synthesis_text.prepare` strips markup and
 emoji, caps the length and splits it into sentence-sized pieces. At most ``workers`` notes are
