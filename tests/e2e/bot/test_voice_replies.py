@@ -209,3 +209,43 @@ async def test_with_voice_replies_off_the_command_says_so(
         await user.expect("sendMessage", contains="Text only.")
         await user.idle()
         assert not user.calls("sendVoice")
+
+
+class CrashingSynthesizer:
+    """An engine with a bug (not a `SynthesisError`): the reply must survive it too."""
+
+    enabled = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def synthesize(self, text: str, *, voice: str, language: str) -> None:
+        self.calls += 1
+        raise RuntimeError("engine bug")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_an_engine_bug_is_logged_and_counted_and_the_chat_goes_on(
+    bot_settings: Settings, tg: TelegramBotAPIEmulator, llm: OpenAIEmulator, mongo_uri: str
+) -> None:
+    crashing = CrashingSynthesizer()
+    overrides = Overrides(synthesizer=crashing)
+    async with running_bot(bot_settings, tg, llm, mongo_uri, overrides=overrides) as harness:
+        user = await ready_user(harness, 5307)
+        await user.command("voice", "on")
+        await user.expect("sendMessage", contains="voice note")
+        harness.llm.reply = "Here I am."
+        await user.say("Hello")
+        await user.expect("sendMessage", contains="Here I am.")
+        await user.say("Still there?")
+        await user.expect("sendMessage", contains="Here I am.")
+        await user.idle()
+        assert crashing.calls == 2
+        assert not user.calls("sendVoice")
+        assert not [c for c in user.calls("sendMessage") if "wrong" in (c.text or "").lower()]
+        failures = harness.container.metrics.registry.get_sample_value(
+            "companion_tts_failures_total", {"reason": "unexpected"}
+        )
+        assert failures == 2
