@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from companion.cli import build_cli
 from companion.speech.synthesis_audio import probe
