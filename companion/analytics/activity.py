@@ -1,14 +1,16 @@
 """New users, DAU/WAU/MAU, messages and voice notes per day.
 
 Messages are counted by metadata only (role, source, time; the text is never read), with the
-`messages.created` index narrowing each pipeline to the period; new users are the `consent`
+`messages.role_created` index narrowing each pipeline to the period; new users are the `consent`
 events of the period (`events.name_at`). One pass over the period's user messages gives DAU,
-messages and voice notes together.
+messages and voice notes together; closed days are read from their rollups
+(`companion.analytics.rollups`), so only the open day is counted raw.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -18,6 +20,9 @@ from companion.domain.models import EventName, MessageRole, MessageSource
 from companion.storage import collections as c
 from companion.storage.documents import Document
 
+if TYPE_CHECKING:
+    from companion.analytics.rollups import DailyRollups
+
 
 def _day(field: str) -> Document:
     return {"$dateToString": {"format": DAY_FORMAT, "date": f"${field}"}}
@@ -25,7 +30,7 @@ def _day(field: str) -> Document:
 
 def user_messages(since: datetime, until: datetime) -> Document:
     """The `$match` of the messages people sent (not the personas' replies) in [since, until)."""
-    return {"created_at": {"$gte": since, "$lt": until}, "role": MessageRole.USER.value}
+    return {"role": MessageRole.USER.value, "created_at": {"$gte": since, "$lt": until}}
 
 
 async def daily_messages(
@@ -87,17 +92,16 @@ async def daily_new_users(db: AsyncDatabase[Document], period: Period) -> dict[s
     }
 
 
-async def activity_report(db: AsyncDatabase[Document], period: Period) -> ActivityReport:
-    messages = await daily_messages(db, period)
-    new_users = await daily_new_users(db, period)
+async def activity_report(period: Period, rollups: DailyRollups) -> ActivityReport:
+    days = await rollups.series(period)
     keys = [day_key(day) for day in period.days]
-    zero = (0, 0, 0)
+    wau, mau = await rollups.reach(period)
     return ActivityReport(
         period=period,
-        new_users=[new_users.get(key, 0) for key in keys],
-        dau=[messages.get(key, zero)[0] for key in keys],
-        messages=[messages.get(key, zero)[1] for key in keys],
-        voice=[messages.get(key, zero)[2] for key in keys],
-        wau=await distinct_writers(db, period.until - timedelta(days=7), period.until),
-        mau=await distinct_writers(db, period.until - timedelta(days=30), period.until),
+        new_users=[days[key].new_users for key in keys],
+        dau=[days[key].people for key in keys],
+        messages=[days[key].messages for key in keys],
+        voice=[days[key].voice for key in keys],
+        wau=wau,
+        mau=mau,
     )

@@ -14,6 +14,7 @@ from companion.analytics.money import paywall_report, revenue_report, subscripti
 from companion.analytics.period import Period
 from companion.analytics.reports import REPORTS, Report
 from companion.analytics.retention import retention_report
+from companion.analytics.rollups import DailyRollups
 from companion.config import Settings
 from companion.domain.ports import PersonaCatalog
 from companion.storage.documents import Document
@@ -44,6 +45,7 @@ class AnalyticsService:
         self._redis = redis
         self._prefix = key_prefix
         self._clock = clock
+        self._rollups = DailyRollups(db, clock)
 
     @classmethod
     def build(
@@ -65,7 +67,7 @@ class AnalyticsService:
 
     async def report(self, name: str, period: Period) -> Report:
         if name == "activity":
-            return await activity_report(self._db, period)
+            return await activity_report(period, self._rollups)
         if name == "funnel":
             return await funnel_report(self._db, self._redis, self._prefix, period)
         if name == "personas":

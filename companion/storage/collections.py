@@ -35,6 +35,9 @@ EVENTS: Final = "events"
 OUTREACH_JOBS: Final = "outreach_jobs"
 # Named monotonic counters for whoever needs one (`_id` = counter name, `value`); no user data.
 COUNTERS: Final = "counters"
+# The owner's stats, one document per closed UTC day (`_id` "YYYY-MM-DD"): counts only, no user
+# ids (companion.analytics.rollups), so nothing here for export or erasure.
+ANALYTICS_DAILY: Final = "analytics_daily"
 # One emotion reading per user message (mood issue); `user_id`; day, persona and module in the
 # clear for the daily series and anonymous aggregates, the labels and scores sealed.
 MOOD_READINGS: Final = "mood_readings"
@@ -86,6 +89,7 @@ ENCRYPTED_TEXT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     MEMORY_HISTORY: ("text",),
     EPISODES: ("user_text", "reply_text"),
     MOOD_READINGS: ("reading",),
+    MOOD_STATE: ("care",),
     SURVEY_RESPONSES: ("comment",),
 }
 

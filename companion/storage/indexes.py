@@ -51,9 +51,10 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
             unique=True,
         ),
         IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING)], name="user_created"),
-        # The owner's stats (companion.analytics): messages, voice notes and active users of a
-        # period are a range scan, not a pass over every message.
-        IndexModel([("created_at", ASCENDING)], name="created"),
+        # The owner's stats (companion.analytics): people's messages of a period are a range
+        # scan, not a pass over every message (`role` first: SecantusDB's planner scans the
+        # whole collection when a query has a field its index lacks).
+        IndexModel([("role", ASCENDING), ("created_at", ASCENDING)], name="role_created"),
     ),
     c.MEMORIES: (
         IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING)], name="user_created"),
@@ -108,7 +109,7 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
     c.OUTREACH_JOBS: (
         # Due jobs, oldest first (the scheduler's claim), and due fact-planning passes.
         IndexModel([("state", ASCENDING), ("due_at", ASCENDING)], name="state_due"),
-        IndexModel([("plan_at", ASCENDING)], name="plan_at"),
+        IndexModel([("kind", ASCENDING), ("plan_at", ASCENDING)], name="kind_plan_at"),
         IndexModel([("user_id", ASCENDING), ("state", ASCENDING)], name="user_state"),
     ),
     c.EVENTS: (

@@ -180,3 +180,59 @@ async def test_every_report_draws_a_png(analytics: AnalyticsService) -> None:
         image = Image.open(io.BytesIO(png))
         assert image.format == "PNG", name
         assert image.size == (900, 500), name
+
+
+async def test_closed_days_are_kept_as_rollups(analytics: AnalyticsService, mongo_db) -> None:
+    first = await analytics.report("activity", PERIOD)
+    kept = {doc["_id"]: doc async for doc in mongo_db["analytics_daily"].find({})}
+    assert sorted(kept) == [f"2026-11-0{d}" for d in range(1, 8)]
+    assert (kept["2026-11-04"]["people"], kept["2026-11-04"]["messages"]) == (1, 4)
+    assert (kept["2026-11-07"]["wau"], kept["2026-11-07"]["mau"]) == (4, 5)
+    assert not any(key in doc for doc in kept.values() for key in ("user_id", "users", "ids"))
+    # A closed day is read from its rollup: a message stamped into it later is not counted.
+    await mongo_db["messages"].insert_one(
+        {
+            "_id": "late",
+            "user_id": 9,
+            "persona_id": "leo",
+            "role": "user",
+            "source": "text",
+            "created_at": datetime(2026, 11, 4, 20, tzinfo=UTC),
+            "seq": 1,
+            "conversation_id": "x",
+        }
+    )
+    again = await analytics.report("activity", PERIOD)
+    assert again == first
+
+
+async def test_the_open_day_is_counted_live(mongo_db, personas, world) -> None:
+    # On 11-04 at noon: days before are closed (rollups), 11-04 is open, later days are empty.
+    service = AnalyticsService(
+        mongo_db,
+        personas,
+        redis=None,
+        key_prefix="x",
+        clock=lambda: datetime(2026, 11, 4, 12, 30, tzinfo=UTC),
+    )
+    report = await service.report("activity", PERIOD)
+    assert isinstance(report, ActivityReport)
+    assert report.messages[:4] == [2, 2, 2, 4]
+    await mongo_db["messages"].insert_one(
+        {
+            "_id": "now",
+            "user_id": 1,
+            "persona_id": "kylie",
+            "role": "user",
+            "source": "voice",
+            "created_at": datetime(2026, 11, 4, 12, 29, tzinfo=UTC),
+            "seq": 99,
+            "conversation_id": "y",
+        }
+    )
+    report = await service.report("activity", PERIOD)
+    assert isinstance(report, ActivityReport)
+    assert (report.messages[3], report.voice[3], report.dau[3]) == (5, 1, 2)
+    assert await mongo_db["analytics_daily"].count_documents({}) == 3  # 11-01 … 11-03
+    # WAU/MAU as of the end of 11-03, the last closed day: people 1, 2, 3 (and 7 in October).
+    assert (report.wau, report.mau) == (3, 4)
