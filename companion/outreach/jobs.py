@@ -41,7 +41,10 @@ class CheckinJob(BaseModel):
     kind: JobKind
     user_id: int
     persona_id: str
+    # When to look at it next: the planned time, or the end of the lease while it is held.
     due_at: datetime
+    # When it was planned for (the staleness check); moved only by a deferral or a retry.
+    scheduled_at: datetime
     state: JobState = JobState.PENDING
     fact_id: str | None = None
     event_date: date | None = None

@@ -62,7 +62,7 @@ def decide(
         return Verdict(Action.SKIP, SkipReason.PERSONA_CHANGED)
     if job.kind is JobKind.EVENT and not facts.fact_exists:
         return Verdict(Action.SKIP, SkipReason.FACT_GONE)
-    if now - job.due_at > STALE_AFTER[job.kind]:
+    if now - job.scheduled_at > STALE_AFTER[job.kind]:
         return Verdict(Action.SKIP, SkipReason.STALE)
     allowed = next_allowed(now, facts.zone, settings)
     if allowed > now:

@@ -8,10 +8,13 @@ cover them):
 - "quota:<user>": the times of the user's check-ins of the last 7 days (the weekly cap);
 - "activity:<user>": the last exchange and when its facts are to be planned (`plan_at`).
 
-**Exactly once across workers.** A worker claims one due job with a single findOneAndUpdate
-that sets a fresh `lease_token` and `lease_until`; only a job whose lease is missing or expired
-can be claimed, so two workers never hold the same job. Every later write is conditional on
-the token: a worker whose lease expired (it hung, the job was reclaimed) cannot touch it.
+**Exactly once across workers.** A worker reads a few due jobs from the `state_due` index and
+takes one with an update conditional on its lease being free or expired (`lease_until <= now`)
+that sets a fresh `lease_token` and `lease_until`: a compare-and-set, so of two workers racing
+for a job exactly one update matches. (A single findOneAndUpdate would do the same in one round
+trip, but the embedded server answers it with a scan of the whole collection:
+benchmarks/outreach_claims.py.) Every later write is conditional on the token: a worker whose
+lease expired (it hung, the job was reclaimed) cannot touch the job any more.
 
 **The crash window.** Before the Bot API call the job goes `pending -> sending`, after it
 `sending -> sent`. A worker that dies while a job is `pending` (writing the text, say) leaves
@@ -26,10 +29,10 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -39,6 +42,11 @@ from companion.storage.documents import to_storage_precision
 
 Document = dict[str, Any]
 WEEK = timedelta(days=7)
+# `lease_until` of a job nobody holds: never null, so "free or expired" is one comparison.
+FREE = datetime(1970, 1, 1, tzinfo=UTC)
+# Due jobs read per claim; a worker that loses all of them to others reads again.
+_CANDIDATES = 8
+_ROUNDS = 3
 
 
 def event_key(user_id: int, fact_id: str) -> str:
@@ -86,10 +94,11 @@ class JobStore:
                     "fact_id": fact_id,
                     "event_date": event_date.isoformat(),
                     "due_at": _ms(due_at),
+                    "scheduled_at": _ms(due_at),
                     "state": JobState.PENDING.value,
                     "attempts": 0,
                     "lease_token": None,
-                    "lease_until": None,
+                    "lease_until": FREE,
                     "created_at": _ms(now),
                     "updated_at": _ms(now),
                 }
@@ -108,6 +117,7 @@ class JobStore:
                 "$set": {
                     "event_date": event_date.isoformat(),
                     "due_at": _ms(due_at),
+                    "scheduled_at": _ms(due_at),
                     "updated_at": _ms(now),
                 }
             },
@@ -147,11 +157,12 @@ class JobStore:
                     "$set": {
                         "persona_id": persona_id,
                         "due_at": _ms(silence_due),
+                        "scheduled_at": _ms(silence_due),
                         "state": JobState.PENDING.value,
                         "last_activity_at": _ms(at),
                         "attempts": 0,
                         "lease_token": None,
-                        "lease_until": None,
+                        "lease_until": FREE,
                         "reason": None,
                         "updated_at": _ms(at),
                     },
@@ -166,11 +177,9 @@ class JobStore:
 
     async def due_plans(self, now: datetime, limit: int = 100) -> list[tuple[int, str, datetime]]:
         """(user, persona, plan_at) of activity whose facts are due to be planned."""
-        cursor = (
-            self._jobs.find({"kind": "activity", "plan_at": {"$lte": _ms(now)}})
-            .sort("plan_at", ASCENDING)
-            .limit(limit)
-        )
+        # The `kind_plan_at` index's keys exactly (see `claim`).
+        query = {"kind": "activity", "plan_at": {"$lte": _ms(now)}}
+        cursor = self._jobs.find(query).sort("plan_at", ASCENDING).limit(limit)
         return [(d["user_id"], d["persona_id"], d["plan_at"]) async for d in cursor]
 
     async def planned(self, user_id: int, plan_at: datetime) -> None:
@@ -182,25 +191,41 @@ class JobStore:
     # -- claiming and the send marks ------------------------------------------------------------
 
     async def claim(self, now: datetime, lease_s: float) -> CheckinJob | None:
-        """Lease the oldest due job (exactly one worker gets it); None when none is due."""
-        document = await self._jobs.find_one_and_update(
-            {
-                "state": JobState.PENDING.value,
-                "due_at": {"$lte": _ms(now)},
-                "$or": [{"lease_until": None}, {"lease_until": {"$lte": _ms(now)}}],
-            },
-            {
-                "$set": {
-                    "lease_token": uuid.uuid4().hex,
-                    "lease_until": _ms(now + timedelta(seconds=lease_s)),
-                    "updated_at": _ms(now),
-                },
-                "$inc": {"attempts": 1},
-            },
-            sort=[("due_at", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
-        )
-        return _to_job(document) if document is not None else None
+        """Lease the oldest due job (exactly one worker gets it); None when none is due.
+
+        A claim moves the job's `due_at` to the end of its lease, so a held job is simply not
+        due: due jobs are free or their lease expired, and are read from the `state_due` index
+        (the query names exactly its keys; the embedded server scans the collection for
+        anything else, benchmarks/outreach_claims.py). Each is then taken with an update
+        conditional on still being due: of workers racing for a job, one update matches.
+        """
+        at = _ms(now)
+        due = {"state": JobState.PENDING.value, "due_at": {"$lte": at}}
+        until = _ms(now + timedelta(seconds=lease_s))
+        for _ in range(_ROUNDS):
+            cursor = self._jobs.find(due, {"_id": 1}).sort("due_at", ASCENDING)
+            candidates = [d["_id"] async for d in cursor.limit(_CANDIDATES)]
+            for job_id in candidates:
+                token = uuid.uuid4().hex
+                result = await self._jobs.update_one(
+                    {"_id": job_id, **due, "lease_until": {"$lte": at}},
+                    {
+                        "$set": {
+                            "lease_token": token,
+                            "lease_until": until,
+                            "due_at": until,
+                            "updated_at": at,
+                        },
+                        "$inc": {"attempts": 1},
+                    },
+                )
+                if result.modified_count == 1:
+                    document = await self._jobs.find_one({"_id": job_id})
+                    if document is not None and document.get("lease_token") == token:
+                        return _to_job(document)
+            if len(candidates) < _CANDIDATES:
+                return None
+        return None
 
     def _held(self, job: CheckinJob, state: JobState = JobState.PENDING) -> Document:
         return {"_id": job.id, "lease_token": job.lease_token, "state": state.value}
@@ -212,8 +237,9 @@ class JobStore:
             {
                 "$set": {
                     "due_at": _ms(until),
+                    "scheduled_at": _ms(until),
                     "lease_token": None,
-                    "lease_until": None,
+                    "lease_until": FREE,
                     "updated_at": _ms(now),
                 },
                 "$inc": {"attempts": -1},
@@ -228,8 +254,9 @@ class JobStore:
             {
                 "$set": {
                     "due_at": _ms(until),
+                    "scheduled_at": _ms(until),
                     "lease_token": None,
-                    "lease_until": None,
+                    "lease_until": FREE,
                     "updated_at": _ms(now),
                 }
             },
@@ -246,7 +273,7 @@ class JobStore:
                     "state": JobState.SKIPPED.value,
                     "reason": reason,
                     "lease_token": None,
-                    "lease_until": None,
+                    "lease_until": FREE,
                     "updated_at": _ms(now),
                 }
             },
@@ -269,7 +296,7 @@ class JobStore:
                     "state": JobState.SENT.value,
                     "sent_at": _ms(now),
                     "lease_token": None,
-                    "lease_until": None,
+                    "lease_until": FREE,
                     "updated_at": _ms(now),
                 }
             },
@@ -284,8 +311,9 @@ class JobStore:
                 "$set": {
                     "state": JobState.PENDING.value,
                     "due_at": _ms(until),
+                    "scheduled_at": _ms(until),
                     "lease_token": None,
-                    "lease_until": None,
+                    "lease_until": FREE,
                     "updated_at": _ms(now),
                 }
             },
@@ -300,7 +328,7 @@ class JobStore:
                 "$set": {
                     "state": JobState.UNKNOWN.value,
                     "lease_token": None,
-                    "lease_until": None,
+                    "lease_until": FREE,
                     "updated_at": _ms(now),
                 }
             },

@@ -79,6 +79,7 @@ def job(kind: JobKind = JobKind.EVENT, due: datetime | None = None) -> CheckinJo
         user_id=1,
         persona_id="anna",
         due_at=due,
+        scheduled_at=due,
         created_at=due - timedelta(days=1),
         updated_at=due,
     )
