@@ -91,6 +91,20 @@ def _button_data(call: ApiCall) -> set[str]:
     return {b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row}
 
 
+async def test_every_section_opens_for_an_admin_who_never_accepted_the_terms(
+    console: BotHarness,
+) -> None:
+    admin = console.user(ADMIN)  # no /start, no consent
+    await admin.command("admin")
+    await admin.expect("sendMessage", contains="Owner's console")
+    for section in ("stats", "broadcast", "users", "dev", "mood", "menu"):
+        await admin.press_raw(f"adm:{section}", admin.history()[-1])
+        await admin.expect("answerCallbackQuery")
+        await admin.idle()
+    texts = [str(call.params.get("text", "")) for call in admin.calls()]
+    assert not [t for t in texts if "accept the terms" in t], texts
+
+
 async def _open_users(admin: TelegramUser) -> None:
     await admin.command("admin")
     await admin.expect("sendMessage", contains="Owner's console")

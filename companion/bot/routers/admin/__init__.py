@@ -15,9 +15,7 @@ from aiogram.filters import Command
 from companion.bot.routers.admin import broadcast, cards, developer, menu, mood, stats, users
 from companion.bot.routers.admin.callbacks import AdminSection
 from companion.bot.routers.admin.filters import IsAdmin
-
-# An admin who never went through /start still runs the console (no terms to accept for it).
-CONSENT_FREE = {"consent_free": True}
+from companion.bot.routers.admin.menu import CONSENT_FREE
 
 
 def build_router() -> Router:
@@ -33,7 +31,19 @@ def build_router() -> Router:
     router.include_router(stats.build_router())
     router.include_router(broadcast.build_router())  # composing waits in an FSM state
     router.include_router(_menu_router())  # last: plain /admin (with any arguments) and "back"
+    _mark_consent_free(router)
     return router
+
+
+def _mark_consent_free(router: Router) -> None:
+    """Every handler of the console, whichever section brought it, runs for an admin who never
+    accepted the terms (`companion.bot.middlewares.consent` reads the handler's flags)."""
+    for name, observer in router.observers.items():
+        if name not in {"update", "error", "errors"}:
+            for handler in observer.handlers:
+                handler.flags.update(CONSENT_FREE)
+    for child in router.sub_routers:
+        _mark_consent_free(child)
 
 
 def _menu_router() -> Router:
