@@ -200,12 +200,15 @@ async def build_app(
     speech: bool = False,
     telegram: bool = True,
     warm_up: bool = False,
+    create_indexes: bool = True,
 ) -> AsyncIterator[App]:
     """Build every service. `use_redis=False` serves one process (the terminal chat);
     `speech=True` starts the voice transcription pool (the bot); `telegram=False` builds no Bot
     API client even with a token (operator commands that must not message anyone);
     `warm_up=True` loads the in-process models (local LLM, embedder) in the background at once,
-    so the first message is as fast as the tenth (the bot and the terminal chat)."""
+    so the first message is as fast as the tenth (the bot and the terminal chat);
+    `create_indexes=False` leaves the database's indexes as they are (a backup dumps what is
+    there)."""
     overrides = overrides or Overrides()
     # Each close gets at most `shutdown_step_timeout_s`: a stuck one must not keep the process
     # from stopping (SIGTERM), see companion/shutdown.py.
@@ -220,7 +223,7 @@ async def build_app(
             await personas.start_watching()
             stack.push_async_callback(personas.stop_watching)
 
-        database = await open_database(settings)
+        database = await open_database(settings, create_indexes=create_indexes)
         stack.push_async_callback(database.aclose)
         db = database.db
         cipher = load_cipher(settings.privacy, settings.environment)

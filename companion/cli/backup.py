@@ -19,6 +19,7 @@ from companion.cli.errors import fail, settings_or_exit, stderr
 from companion.config import Settings
 from companion.storage import backup as archives
 from companion.storage.backup_offsite import OffsiteUnavailableError, S3Target, download, upload
+from companion.storage.crypto import EncryptionKeyError
 from companion.storage.database import DatabaseUnavailableError, open_database
 
 Directory = Annotated[
@@ -67,6 +68,8 @@ def backup(
                 fail(f"backup failed: {exc}")
             # A loop keeps going: the next run may find the database back.
             stderr.print(f"backup failed: {exc}")
+        except EncryptionKeyError as exc:  # the settings, not the moment: no use trying again
+            fail(f"backup failed: {exc}")
         if every is None:
             return
         time.sleep(every)
@@ -75,11 +78,16 @@ def backup(
 async def _backup_once(
     settings: Settings, directory: Path, keep_days: float, target: S3Target | None
 ) -> None:
-    database = await open_database(settings, create_indexes=False)
-    try:
-        info = await archives.dump(database.db, directory)
-    finally:
-        await database.aclose()
+    # Imported here: the whole service (aiogram included) loads only for this command.
+    from companion.app import build_app
+
+    # The database as the composition root opens it (an erasure cut off by a crash is finished
+    # first, so the archive holds none half-done), without Redis or a Bot API client, and
+    # dumped as it is: no index is added on the way.
+    async with build_app(
+        settings, use_redis=False, watch_personas=False, telegram=False, create_indexes=False
+    ) as built:
+        info = await archives.dump(built.database.db, directory)
     total = sum(info.counts.values())
     print(f"backup {info.path.name}: {len(info.counts)} collections, {total} documents")
     if target is not None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pymongo.errors import PyMongoError
@@ -32,6 +32,9 @@ from companion.storage.database import Database, DatabaseUnavailableError, open_
 from companion.storage.redis import RedisUnavailableError
 from companion.storage.reencrypt import reencrypt
 from companion.storage.user_data import UserDataService
+
+if TYPE_CHECKING:
+    from companion.app import App
 
 T = TypeVar("T")
 
@@ -60,6 +63,26 @@ def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
         finally:
             await database.aclose()
 
+    return _or_fail(run)
+
+
+def _run_app(settings: Settings, work: Callable[[App], Awaitable[T]]) -> T:
+    """`work` on the services as the composition root builds them, without Redis or a Bot API
+    client (nobody is messaged from here); known failures become one-line errors."""
+
+    async def run() -> T:
+        # Imported here: the whole service (aiogram included) loads only for these commands.
+        from companion.app import build_app
+
+        async with build_app(
+            settings, use_redis=False, watch_personas=False, telegram=False
+        ) as built:
+            return await work(built)
+
+    return _or_fail(run)
+
+
+def _or_fail(run: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         return asyncio.run(run())
     except (DatabaseUnavailableError, EncryptionKeyError, DecryptionError) as exc:
@@ -71,7 +94,7 @@ def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
 @app.command("info")
 def info() -> None:
     """Show the server (URI with credentials masked), its version, collections and indexes."""
-    _run(settings_or_exit(), _print_info)
+    _run_app(settings_or_exit(), lambda built: _print_info(built.database))
 
 
 @app.command("export-user")
@@ -152,14 +175,16 @@ def reencrypt_command(
 ) -> None:
     """Re-seal stored text with the current key after a rotation (previous keys still set)."""
     settings = settings_or_exit()
-    cipher = _cipher_or_exit(settings)
-    if not isinstance(cipher, AesGcmCipher):
+    # Checked before anything is opened: a wrong key or no encryption is a one-line answer.
+    if not isinstance(_cipher_or_exit(settings), AesGcmCipher):
         fail("encryption at rest is off (privacy.encrypt_at_rest=false): nothing to re-encrypt")
 
-    async def run(database: Database) -> dict[str, int]:
-        return await reencrypt(database.db, cipher, encrypt_plaintext=encrypt_plaintext)
+    async def run(built: App) -> dict[str, int]:
+        cipher = built.cipher
+        assert isinstance(cipher, AesGcmCipher)  # the same settings as checked above
+        return await reencrypt(built.database.db, cipher, encrypt_plaintext=encrypt_plaintext)
 
-    counts = _run(settings, run)
+    counts = _run_app(settings, run)
     stdout.print("re-encrypted: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
 
 

@@ -19,9 +19,8 @@ from companion.config import Settings
 from companion.memory.embedder import EmbedderError, build_embedder
 from companion.memory.reembed import Reembedder, ReembedReport
 from companion.memory.service import MemoryService
-from companion.storage.crypto import DecryptionError, EncryptionKeyError, load_cipher
-from companion.storage.database import DatabaseUnavailableError, open_database
-from companion.storage.messages import MessageRepository
+from companion.storage.crypto import DecryptionError, EncryptionKeyError
+from companion.storage.database import DatabaseUnavailableError
 
 T = TypeVar("T")
 
@@ -42,31 +41,23 @@ def memory() -> None:
 
 
 def _run(settings: Settings, work: Callable[[MemoryService], Awaitable[T]]) -> T:
-    """Open the database, build the memory service (no LLM: nothing is extracted), run."""
+    """The memory service as the composition root builds it for the bot (same embedder, same
+    stores), without Redis or a Bot API client; nothing is extracted from here."""
+    # What memory holds stays someone's data after memory is switched off: the operator can
+    # still list, search and erase it.
+    settings = settings.model_copy(
+        update={"memory": settings.memory.model_copy(update={"enabled": True})}
+    )
 
     async def run() -> T:
-        cipher = load_cipher(settings.privacy, settings.environment)
-        database = await open_database(settings)
-        memory = settings.memory
-        embedder = build_embedder(
-            memory.embedding_model,
-            query_prefix=memory.query_prefix,
-            passage_prefix=memory.passage_prefix,
-            batch_size=memory.embedding_batch_size,
-        )
-        try:
-            service = MemoryService.build(
-                db=database.db,
-                cipher=cipher,
-                embedder=embedder,
-                messages=MessageRepository(database.db, cipher),
-                chat_model=None,
-                settings=memory,
-            )
-            return await work(service)
-        finally:
-            embedder.close()
-            await database.aclose()
+        # Imported here: the whole service (aiogram included) loads only for these commands.
+        from companion.app import build_app
+
+        async with build_app(
+            settings, use_redis=False, watch_personas=False, telegram=False
+        ) as built:
+            assert built.memory is not None  # enabled above
+            return await work(built.memory)
 
     try:
         return asyncio.run(run())
