@@ -277,7 +277,7 @@ async def build_app(
         mood = build_mood(settings, stack, db, cipher, users, reader, overrides.clock, metrics)
         outreach = build_outreach(
             settings, db, users=users, personas=personas, conversations=conversations,
-            messages=messages, events=events, locks=locks, llm=llm, texts=translator,
+            messages=messages, locks=locks, llm=llm, texts=translator,
             registry=metrics.registry, facts=memory, entitlements=entitlements,
             clock=overrides.clock,
         )  # fmt: skip

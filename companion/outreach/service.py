@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 from companion.config import OutreachSettings
-from companion.domain.models import Conversation, Event, EventName, MessageRole, MessageSource, User
+from companion.domain.models import Conversation, MessageRole, MessageSource, User
 from companion.domain.personas import Persona
 from companion.domain.ports import (
     AccessDecision,
@@ -45,10 +45,10 @@ RETRY_AFTER = timedelta(minutes=30)
 RECENT_LINES = 6
 
 
-class UserEvents(Protocol):
-    """`companion.storage.events.EventRepository` (crisis replies are events)."""
+class CrisisLog(Protocol):
+    """`companion.outreach.crisis.CrisisEvents`: the latest crisis reply since a time."""
 
-    async def for_user(self, user_id: int, *, limit: int = 0) -> list[Event]: ...
+    async def last_crisis(self, user_id: int, since: datetime) -> datetime | None: ...
 
 
 class OutreachService:
@@ -60,7 +60,7 @@ class OutreachService:
         personas: PersonaCatalog,
         conversations: ConversationStore,
         messages: MessageStore,
-        events: UserEvents,
+        crisis: CrisisLog,
         locks: UserLocks,
         writer: CheckinWriter,
         settings: OutreachSettings,
@@ -75,7 +75,7 @@ class OutreachService:
         self._personas = personas
         self._conversations = conversations
         self._messages = messages
-        self._events = events
+        self._crisis = crisis
         self._locks = locks
         self._writer = writer
         self.settings = settings
@@ -165,8 +165,9 @@ class OutreachService:
                 fact = await self._facts.get_fact(job.user_id, job.fact_id or "")
             fact_ok = fact is not None and fact.refers_to == job.event_date
             fact_text = fact.text if fact is not None else ""
-        crisis = await self._last_crisis(job.user_id) if user is not None else None
         now = self.clock.now()
+        since = now - timedelta(days=self.settings.crisis_days)
+        crisis = await self._crisis.last_crisis(job.user_id, since) if user is not None else None
         verdict = decide(job, Circumstances(user, zone, crisis, fact_ok), now, self.settings)
         if verdict.action is Action.SKIP:
             return await self._skip(job, verdict.reason or "policy")
@@ -290,11 +291,6 @@ class OutreachService:
         await self.store.retry(job, now + RETRY_AFTER, now)
         self.metrics.deferred.labels(reason="retry").inc()
         return f"retry:{stage}"
-
-    async def _last_crisis(self, user_id: int) -> datetime | None:
-        events = await self._events.for_user(user_id)
-        times = [e.at for e in events if e.name == EventName.CRISIS.value]
-        return max(times) if times else None
 
     # -- background tasks ---------------------------------------------------------------------
 

@@ -323,7 +323,8 @@ class JobStore:
     async def recover(self, now: datetime) -> int:
         """Jobs whose worker died mid-send: `unknown`, never sent again (at most once)."""
         result = await self._jobs.update_many(
-            {"state": JobState.SENDING.value, "lease_until": {"$lte": _ms(now)}},
+            # A sending job's due_at is its lease end (set by `claim`): the index's keys.
+            {"state": JobState.SENDING.value, "due_at": {"$lte": _ms(now)}},
             {
                 "$set": {
                     "state": JobState.UNKNOWN.value,

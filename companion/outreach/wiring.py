@@ -25,9 +25,10 @@ from companion.domain.ports import (
 from companion.llm.base import ChatModel
 from companion.outreach.activity import ActivityTap
 from companion.outreach.clock import Clock, as_clock
+from companion.outreach.crisis import CrisisEvents
 from companion.outreach.metrics import OutreachMetrics
 from companion.outreach.scheduler import CheckinScheduler
-from companion.outreach.service import OutreachService, UserEvents
+from companion.outreach.service import OutreachService
 from companion.outreach.store import JobStore
 from companion.outreach.writer import CheckinWriter, TextCatalog
 
@@ -58,7 +59,6 @@ def build_outreach(
     personas: PersonaCatalog,
     conversations: ConversationStore,
     messages: MessageStore,
-    events: UserEvents,
     locks: UserLocks,
     llm: ChatModel,
     texts: TextCatalog,
@@ -78,7 +78,7 @@ def build_outreach(
         personas=personas,
         conversations=conversations,
         messages=messages,
-        events=events,
+        crisis=CrisisEvents(db),
         locks=locks,
         writer=CheckinWriter(llm, texts),
         settings=config,

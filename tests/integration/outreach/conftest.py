@@ -22,6 +22,7 @@ from companion.domain.models import User
 from companion.domain.ports import SendOutcome
 from companion.i18n import Translator
 from companion.llm.openai_backend import OpenAIChatModel
+from companion.outreach.crisis import CrisisEvents
 from companion.outreach.metrics import OutreachMetrics
 from companion.outreach.scheduler import CheckinScheduler
 from companion.outreach.service import OutreachService
@@ -167,7 +168,7 @@ async def world(
             personas=personas,
             conversations=ConversationRepository(db, cipher),
             messages=messages,
-            events=EventRepository(db),
+            crisis=CrisisEvents(db),
             locks=LocalUserLocks(),
             writer=CheckinWriter(model, Translator()),
             settings=settings or OutreachSettings(max_per_week=10),
