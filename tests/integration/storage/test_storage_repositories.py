@@ -16,6 +16,7 @@ from companion.domain.models import (
     Subscription,
     SubscriptionStatus,
     User,
+    UserSettings,
 )
 from companion.domain.ports import ConversationStore, EventSink, MessageStore, UserStore
 from companion.storage import collections as c
@@ -56,7 +57,12 @@ async def test_user_round_trip_and_updates(db: Db) -> None:
     assert await users.get(7) == updated
 
     raw = await db[c.USERS].find_one({"_id": 7})
-    assert raw is not None and raw["settings"] == {"echo_transcripts": True, "timezone": None}
+    # The whole settings sub-document is stored: the changed field and every other default.
+    assert raw is not None and raw["settings"] == {
+        **UserSettings().model_dump(),
+        "echo_transcripts": True,
+    }
+    assert raw["settings"]["timezone"] is None and raw["settings"]["news"] is True
 
     with pytest.raises(ValueError, match="unknown field"):
         await users.update(7, favourite_colour="red")
