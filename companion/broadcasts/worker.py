@@ -276,9 +276,13 @@ class BroadcastWorker:
         shown = time.monotonic()
         while True:
             await asyncio.sleep(every)
-            renewed = await self._store.renew_lease(
-                campaign.id, self.owner, now=self._clock(), ttl_s=settings.lease_s
-            )
+            try:
+                renewed = await self._store.renew_lease(
+                    campaign.id, self.owner, now=self._clock(), ttl_s=settings.lease_s
+                )
+            except Exception:  # a database blip: sends go on (their writes are conditional)
+                log.warning("broadcast %s: lease not renewed this time", campaign.id)
+                continue
             if not renewed:
                 self._lost.set()
                 return
