@@ -59,10 +59,17 @@ class RecordingSender:
 
     sent: list[tuple[int, str]] = field(default_factory=list)
     blocked: set[int] = field(default_factory=set)
+    # Answers to give before delivering: FAILED (Telegram refused) or an exception (no answer).
+    failures: list[SendOutcome | Exception] = field(default_factory=list)
 
     async def send(self, user_id: int, text: str) -> SendOutcome:
         if user_id in self.blocked:
             return SendOutcome.BLOCKED
+        if self.failures:
+            failure = self.failures.pop(0)
+            if isinstance(failure, Exception):
+                raise failure
+            return failure
         self.sent.append((user_id, text))
         return SendOutcome.SENT
 
