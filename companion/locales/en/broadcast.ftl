@@ -72,7 +72,7 @@ broadcast-report-done =
     ✅ Delivered: { $sent }
     🚫 Blocked the bot: { $blocked }
     ⚠️ Failed: { $failed }
-    ❔ Not confirmed (cut off by a restart, not resent): { $unconfirmed }
+    ❔ Not confirmed (no answer from Telegram, or cut off by a restart; not resent): { $unconfirmed }
     💤 Skipped (turned news off or left since): { $skipped }
 broadcast-report-cancelled =
     📣 <b>Broadcast stopped</b>: { $total } recipients.
