@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
-from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -152,7 +151,7 @@ class MoodCareSource(Protocol):
 class SendOutcome(StrEnum):
     SENT = "sent"
     BLOCKED = "blocked"  # 403 "bot was blocked by the user": never retried
-    FAILED = "failed"  # anything else (network, 429, 5xx): may be retried later
+    FAILED = "failed"  # Telegram refused it (429, 400, 5xx): not delivered, may be retried
 
 
 class CheckinSender(Protocol):
@@ -204,37 +203,3 @@ class PaymentHistory(Protocol):
     """A person's payments, newest first (`companion.billing.history.LedgerHistory`)."""
 
     async def payments_of(self, user_id: int, limit: int = 10) -> list[PaymentLine]: ...
-
-
-class SendOutcome(StrEnum):
-    SENT = "sent"
-    BLOCKED = "blocked"  # 403 "bot was blocked by the user": never retried
-    FAILED = "failed"  # Telegram refused it (429, 400, 5xx): not delivered, may be retried
-
-
-class CheckinSender(Protocol):
-    """Delivers a proactive check-in (`companion.bot.checkin_sender` over the Bot API)."""
-
-    async def send(self, user_id: int, text: str) -> SendOutcome: ...
-
-
-class DatedFact(Protocol):
-    """A remembered fact as check-ins read it (`companion.memory.facts.Fact` has these)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def refers_to(self) -> date | None: ...
-    @property
-    def persona_id(self) -> str | None: ...
-    @property
-    def created_at(self) -> datetime: ...
-
-
-class FactSource(Protocol):
-    """The user's remembered facts (`companion.memory.service.MemoryService`)."""
-
-    async def list_facts(self, user_id: int) -> Sequence[DatedFact]: ...
-    async def get_fact(self, user_id: int, fact_id: str) -> DatedFact | None: ...
