@@ -47,5 +47,5 @@ class MoodService:
 
     async def clear(self, user: User) -> int:
         deleted = await self._store.delete_user(user.id)
-        self._care.invalidate(user.id)
+        await self._care.forget_days(user)
         return deleted

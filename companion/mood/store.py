@@ -17,6 +17,7 @@ from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from companion.mood.emotions import Emotion, EmotionReading
 from companion.storage import collections as c
@@ -26,6 +27,9 @@ from companion.storage.sealing import seal, unseal
 
 Document = dict[str, Any]
 _SEALED = ("reading",)
+# (messages, negative, joyful) of one day.
+DayCounts = tuple[int, int, int]
+_VERSION_ATTEMPTS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +142,50 @@ class MoodStore:
     async def state(self, user_id: int) -> MoodState:
         document = await self._state.find_one({"_id": user_id})
         return _state(document)
+
+    async def add_day_counts(
+        self, user_id: int, increments: dict[str, DayCounts], keep_from: str
+    ) -> dict[str, DayCounts]:
+        """Add (messages, negative, joyful) per day to the user's recent days, drop days before
+        `keep_from`, and return the result. Sealed (how someone felt, day by day); written with
+        a version check, so two workers adding at once both count."""
+        for _ in range(_VERSION_ATTEMPTS):
+            document = await self._state.find_one({"_id": user_id}, {"days": 1, "days_v": 1})
+            version = (document or {}).get("days_v")
+            days = self._open_days(document)
+            for day, (messages, negative, joyful) in increments.items():
+                old = days.get(day, (0, 0, 0))
+                days[day] = (old[0] + messages, old[1] + negative, old[2] + joyful)
+            days = {day: counts for day, counts in sorted(days.items()) if day >= keep_from}
+            sealed = seal({"days": json.dumps(days, sort_keys=True)}, ("days",), self._cipher)
+            update = {"$set": {"days": sealed["days"], "days_v": (version or 0) + 1}}
+            try:
+                if document is None:
+                    await self._state.insert_one({"_id": user_id, **update["$set"]})
+                    return days
+                check = {"$exists": False} if version is None else version
+                result = await self._state.update_one({"_id": user_id, "days_v": check}, update)
+                if result.modified_count == 1:
+                    return days
+            except DuplicateKeyError:
+                pass  # another worker created it first: read it again
+        raise RuntimeError("mood state kept changing under the update")  # pragma: no cover
+
+    async def day_counts(self, user_id: int) -> dict[str, DayCounts]:
+        """The user's recent days as `add_day_counts` keeps them."""
+        return self._open_days(await self._state.find_one({"_id": user_id}, {"days": 1}))
+
+    async def clear_day_counts(self, user_id: int) -> None:
+        await self._state.update_one({"_id": user_id}, {"$unset": {"days": ""}})
+
+    def _open_days(self, document: Document | None) -> dict[str, DayCounts]:
+        if document is None or document.get("days") is None:
+            return {}
+        try:
+            raw = json.loads(unseal(document, ("days",), self._cipher)["days"])
+        except DecryptionError:
+            return {}
+        return {str(day): (int(c[0]), int(c[1]), int(c[2])) for day, c in raw.items()}
 
     async def delete_state(self, user_id: int) -> None:
         await self._state.delete_one({"_id": user_id})

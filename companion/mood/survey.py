@@ -77,6 +77,8 @@ class SurveyService:
             return False
         now = self._clock()
         not_since = now - timedelta(days=self._settings.every_days)
+        if state.survey_shown_at is not None and state.survey_shown_at >= not_since:
+            return False  # known from the state: no round trip
         return await self._store.claim(
             user.id, SURVEY_SHOWN, now, not_since, also={"survey_open": persona.id}
         )

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -24,10 +25,12 @@ from companion.domain.models import Conversation, User
 from companion.domain.personas import Persona
 from companion.mood.care import MoodCare, local_day
 from companion.mood.emotions import EmotionReader
-from companion.mood.store import MoodStore, StoredReading
+from companion.mood.store import MoodState, MoodStore, StoredReading
 from companion.mood.survey import SurveyService
 
 log = logging.getLogger(__name__)
+
+_STATES_KEPT = 4096
 
 
 class MoodNotifier(Protocol):
@@ -92,6 +95,8 @@ class MoodTracker:
         # stored (what they write after coming back is).
         self._forgotten: dict[int, datetime] = {}
         self._batch_lock = asyncio.Lock()
+        # Per user, the mood state as this process last saw it (days counted, what was shown).
+        self._states: OrderedDict[int, MoodState] = OrderedDict()
 
     @property
     def reading(self) -> bool:
@@ -115,10 +120,17 @@ class MoodTracker:
         """An erasure step (/forget): the user's queued messages are never read, a batch in
         flight finishes first, then whatever it stored is deleted again."""
         self._forgotten[user_id] = self._clock()
+        self._states.pop(user_id, None)
         async with self._batch_lock:
             await self._store.delete_user(user_id)
             await self._store.delete_state(user_id)
         self._care.invalidate(user_id)
+
+    def _remember_state(self, user_id: int, state: MoodState) -> None:
+        self._states[user_id] = state
+        self._states.move_to_end(user_id)
+        while len(self._states) > _STATES_KEPT:
+            self._states.popitem(last=False)
 
     async def idle(self) -> None:
         """Wait until everything queued so far is processed (tests, benchmarks)."""
@@ -164,23 +176,24 @@ class MoodTracker:
             reader = self._reader
             # CPU-bound model inference: in a worker thread, never on the event loop.
             readings = await asyncio.to_thread(reader.read, [item.text for item in tracked])
-            await self._store.add_many(
-                [
-                    StoredReading(
-                        user_id=item.user.id,
-                        at=item.at,
-                        day=local_day(item.user, item.at).isoformat(),
-                        persona_id=item.persona.id,
-                        module=item.persona.module.value,
-                        conversation_id=item.conversation_id,
-                        reading=reading,
-                    )
-                    for item, reading in zip(tracked, readings, strict=True)
-                ]
-            )
+            stored = [
+                StoredReading(
+                    user_id=item.user.id,
+                    at=item.at,
+                    day=local_day(item.user, item.at).isoformat(),
+                    persona_id=item.persona.id,
+                    module=item.persona.module.value,
+                    conversation_id=item.conversation_id,
+                    reading=reading,
+                )
+                for item, reading in zip(tracked, readings, strict=True)
+            ]
+            await self._store.add_many(stored)
             self._metrics.read.inc(len(tracked))
-            for item in tracked:
-                self._care.invalidate(item.user.id)
+            # The care answer for the next reply, decided here rather than on its path.
+            users = {item.user.id: item.user for item in tracked}
+            for user_id, user in users.items():
+                await self._care.add(user, [r for r in stored if r.user_id == user_id])
         for item in batch:
             await self._follow_up(item)
 
@@ -189,12 +202,22 @@ class MoodTracker:
         user, persona = item.user, item.persona
         notifier = self.notifier
         try:
-            state = await self._survey.count_day(user, local_day(user, item.at).isoformat())
+            day = local_day(user, item.at).isoformat()
+            state = self._states.get(user.id)
+            if state is None or state.last_day != day:
+                # The first message of a day: counted once; the rest of the day reads the
+                # state kept here (the claims below are atomic whatever it says).
+                state = await self._survey.count_day(user, day)
+            self._remember_state(user.id, state)
             if notifier is None:
                 return  # nobody to show anything to (the terminal chat): nothing is claimed
-            if await self._care.help_offer_due(user):
+            now = self._clock()
+            if await self._care.help_offer_due(user, state):
+                self._remember_state(user.id, replace(state, help_offered_at=now))
                 await notifier.offer_help(user, persona)
             elif await self._survey.claim_if_due(user, state, persona):
+                self._remember_state(user.id, replace(state, survey_shown_at=now))
                 await notifier.invite_survey(user, persona)
         except Exception:
+            self._states.pop(user.id, None)
             log.exception("mood: follow-up failed for user %s", user.id)

@@ -51,6 +51,26 @@ def daily_series(readings: Iterable[StoredReading], days: Sequence[str]) -> list
     return [DayMood(day, *counts[day]) for day in days]
 
 
+def series_from_counts(
+    counts: dict[str, tuple[int, int, int]], days: Sequence[str]
+) -> list[DayMood]:
+    """The same series from per-day (messages, negative, joyful) counts."""
+    return [DayMood(day, *counts.get(day, (0, 0, 0))) for day in days]
+
+
+def day_counts(readings: Iterable[StoredReading]) -> dict[str, tuple[int, int, int]]:
+    """(messages, negative, joyful) per day of `readings`."""
+    counts: dict[str, tuple[int, int, int]] = {}
+    for stored in readings:
+        m, n, p = counts.get(stored.day, (0, 0, 0))
+        counts[stored.day] = (
+            m + 1,
+            n + stored.reading.negative,
+            p + bool(stored.reading.labels & POSITIVE),
+        )
+    return counts
+
+
 def sustained_negative(series: Sequence[DayMood], *, window_days: int, negative_days: int) -> bool:
     """At least `negative_days` negative days among the last `window_days` of `series`."""
     window = series[-window_days:]

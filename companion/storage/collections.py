@@ -89,7 +89,7 @@ ENCRYPTED_TEXT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     MEMORY_HISTORY: ("text",),
     EPISODES: ("user_text", "reply_text"),
     MOOD_READINGS: ("reading",),
-    MOOD_STATE: ("care",),
+    MOOD_STATE: ("days",),
     SURVEY_RESPONSES: ("comment",),
 }
 
