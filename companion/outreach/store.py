@@ -9,12 +9,13 @@ cover them):
 - "activity:<user>": the last exchange and when its facts are to be planned (`plan_at`).
 
 **Exactly once across workers.** A worker reads a few due jobs from the `state_due` index and
-takes one with an update conditional on its lease being free or expired (`lease_until <= now`)
-that sets a fresh `lease_token` and `lease_until`: a compare-and-set, so of two workers racing
-for a job exactly one update matches. (A single findOneAndUpdate would do the same in one round
-trip, but the embedded server answers it with a scan of the whole collection:
-benchmarks/outreach_claims.py.) Every later write is conditional on the token: a worker whose
-lease expired (it hung, the job was reclaimed) cannot touch the job any more.
+takes one with an update conditional on it still being due with its lease free or expired: a
+compare-and-set, so of two workers racing for a job exactly one update matches. The update
+sets a fresh `lease_token`, `lease_until`, and moves `due_at` to the lease's end, so a held job
+is not due (`scheduled_at` keeps the planned time). (A single findOneAndUpdate would do the
+same in one round trip, but the embedded server answers it with a scan of the whole
+collection: benchmarks/outreach_claims.py.) Every later write is conditional on the token: a
+worker whose lease expired (it hung, the job was reclaimed) cannot touch the job any more.
 
 **The crash window.** Before the Bot API call the job goes `pending -> sending`, after it
 `sending -> sent`. A worker that dies while a job is `pending` (writing the text, say) leaves
