@@ -2,20 +2,29 @@
 
 ``/news`` shows the setting with a button that flips it; ``/news on`` and ``/news off`` set it;
 every broadcast carries a "turn off news" button (`NewsCb`) that does the same as ``/news off``.
+Blocking the bot (Telegram's ``my_chat_member`` update) marks the person `User.blocked_at`,
+unblocking clears it, so broadcasts skip blocked people before a send bounces.
 Broadcasts re-read the profile before each send, so turning news off mid-campaign counts.
 """
 
 from __future__ import annotations
 
 from aiogram import F, Router
+from aiogram.enums import ChatMemberStatus
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import (
+    CallbackQuery,
+    ChatMemberUpdated,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
 
 from companion.bot.deps import Users
 from companion.bot.filters import Magic
 from companion.bot.localization import I18n
-from companion.domain.models import User
+from companion.domain.models import User, utcnow
 
 _WORDS = {"on": True, "off": False, "вкл": True, "выкл": False}
 
@@ -61,9 +70,18 @@ async def news_button_pressed(
         await query.message.answer(text, reply_markup=markup)
 
 
+async def bot_blocked_or_unblocked(event: ChatMemberUpdated, users: Users) -> None:
+    """Telegram tells the bot when a person blocks it (its status in their chat becomes
+    "kicked") or unblocks it: broadcasts and check-ins skip them from then on, not only after
+    a send bounced. Nothing is stored for someone who never accepted the terms."""
+    blocked = event.new_chat_member.status == ChatMemberStatus.KICKED
+    await users.update(event.from_user.id, blocked_at=utcnow() if blocked else None)
+
+
 def build_router() -> Router:
     router = Router(name="news")
     router.message.filter(Magic(F.chat.type == "private"))
     router.message.register(news_command, Command("news"))
     router.callback_query.register(news_button_pressed, NewsCb.filter())
+    router.my_chat_member.register(bot_blocked_or_unblocked, Magic(F.chat.type == "private"))
     return router

@@ -217,6 +217,40 @@ async def test_news_command_switches_and_explains(
         }
         assert stored == {2001: True, 2002: False}
 
+        # Blocking the bot in Telegram marks Boris at once; unblocking clears it.
+        await tg.push_update(_membership(boris, "kicked"))
+        assert await _blocked_at(harness, 2002, want=True) is not None
+        await tg.push_update(_membership(boris, "member"))
+        assert await _blocked_at(harness, 2002, want=False) is None
+
+
+def _membership(user: TelegramUser, status: str) -> dict[str, Any]:
+    """Telegram's my_chat_member update when a person blocks ("kicked") or unblocks the bot."""
+    bot = user.tg.bot_user
+    old, new = ("member", "kicked") if status == "kicked" else ("kicked", "member")
+    member = {"member": {"status": "member", "user": bot}, "kicked": {
+        "status": "kicked", "user": bot, "until_date": 0}}  # fmt: skip
+    return {
+        "my_chat_member": {
+            "chat": user.chat,
+            "from": user.user,
+            "date": 1_700_000_000,
+            "old_chat_member": member[old],
+            "new_chat_member": member[new],
+        }
+    }
+
+
+async def _blocked_at(harness: BotHarness, uid: int, *, want: bool) -> Any:
+    """The stored `blocked_at` once it is set (or cleared), or what it is after 10 s."""
+    for _ in range(100):
+        doc = await harness.db[c.USERS].find_one({"_id": uid})
+        value = doc.get("blocked_at") if doc else None
+        if (value is not None) == want:
+            return value
+        await asyncio.sleep(0.1)
+    return value
+
 
 async def test_a_429_pauses_every_send_for_retry_after(
     make: Callable[..., Settings], tg: TelegramBotAPIEmulator, llm: OpenAIEmulator, mongo_uri: str
