@@ -153,6 +153,12 @@ async def test_tracking_off_reads_nothing_new_and_on_resumes(
     await _say(mood_bot, user, "sad again")
     assert await mood_bot.db[c.MOOD_READINGS].count_documents({"user_id": 7201}) == 2
 
+    await user.command("mood", "clear")
+    await user.expect("sendMessage", contains="mood history is deleted")
+    assert await mood_bot.db[c.MOOD_READINGS].count_documents({"user_id": 7201}) == 0
+    await user.command("mood")
+    await user.expect("sendMessage", contains="anything to show yet")
+
 
 async def test_sustained_negative_trend_puts_care_into_the_prompt_and_offers_help_once(
     mood_bot: BotHarness, clock: FakeClock, llm: OpenAIEmulator
