@@ -33,7 +33,8 @@ broadcast-segment-language = Language: { $lang }
 broadcast-segment-persona = By persona…
 broadcast-segment-inactive = Inactive…
 broadcast-pick-persona = Those who talk to which persona now?
-broadcast-pick-inactive = Inactive for how long?
+broadcast-pick-inactive = Inactive for how long? Press a button or send a number of days.
+broadcast-days-invalid = Send a whole number of days from 1 to 3650, or press a button.
 broadcast-days = { $days ->
         [one] { $days } day
        *[other] { $days } days

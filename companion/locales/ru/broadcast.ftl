@@ -33,7 +33,8 @@ broadcast-segment-language = Язык: { $lang }
 broadcast-segment-persona = По персонажу…
 broadcast-segment-inactive = Неактивным…
 broadcast-pick-persona = Тем, кто сейчас общается с каким персонажем?
-broadcast-pick-inactive = Неактивным сколько дней?
+broadcast-pick-inactive = Неактивным сколько дней? Нажмите кнопку или пришлите число дней.
+broadcast-days-invalid = Пришлите целое число дней от 1 до 3650 или нажмите кнопку.
 broadcast-days = { $days ->
         [one] { $days } день
         [few] { $days } дня

@@ -456,7 +456,15 @@ async def test_a_photo_with_a_formatted_caption_to_one_persona(
 
         await admin.press(text="Inactive")
         await admin.expect("editMessageText", contains="Inactive for how long?")
-        await admin.press(text="7 days")  # everyone here joined today
+        await admin.say("a week")
+        await admin.expect("sendMessage", contains="whole number of days")
+        await admin.say("7")  # everyone here joined today
+        await admin.expect("sendMessage", contains="Nobody is in")
+        await admin.press(text="Back")
+        await admin.expect("editMessageText", contains="Who should get it?")
+        await admin.press(text="Inactive")
+        await admin.expect("editMessageText", contains="Inactive for how long?")
+        await admin.press(text="30 days")
         await admin.expect("editMessageText", contains="Nobody is in")
         await admin.press(text="Back")
         await admin.expect("editMessageText", contains="Who should get it?")

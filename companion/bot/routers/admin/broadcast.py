@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiogram import Bot, F, Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from companion.bot.broadcast_sender import AiogramBroadcastSender, BroadcastCb, stop_markup
 from companion.bot.filters import Magic
@@ -119,36 +119,74 @@ async def _preview(
     await message.answer(text, reply_markup=view.segments_keyboard(i18n, campaign.id))
 
 
-async def show_segments(query: CallbackQuery, callback_data: BroadcastCb, i18n: I18n) -> None:
+async def show_segments(
+    query: CallbackQuery, callback_data: BroadcastCb, i18n: I18n, state: FSMContext
+) -> None:
+    await state.clear()  # no longer waiting for a number of days
     markup = view.segments_keyboard(i18n, callback_data.campaign)
     await edit_or_send(query, i18n("broadcast-segment"), markup)
+
+
+async def _confirm_screen(
+    cb: BroadcastCb, i18n: I18n, broadcasts: BroadcastService, personas: PersonaCatalog
+) -> tuple[str, InlineKeyboardMarkup] | None:
+    """The segment's head count with Send (or "nobody there"); None for a forged segment."""
+    segment = view.segment_of(cb)
+    if segment is None:
+        return None
+    name = escape(view.segment_name(segment, i18n, personas))
+    count = await broadcasts.count(segment)
+    key, markup = "broadcast-confirm", view.confirm_keyboard(i18n, cb.campaign, cb)
+    if count == 0:
+        key, markup = "broadcast-confirm-empty", view.retry_keyboard(i18n, cb.campaign)
+    return i18n(key, segment=name, count=count), markup
 
 
 async def pick_segment(
     query: CallbackQuery,
     callback_data: BroadcastCb,
     i18n: I18n,
+    state: FSMContext,
     broadcasts: BroadcastService,
     personas: PersonaCatalog,
 ) -> None:
     cid = callback_data.campaign
+    await state.clear()
     if not callback_data.value and callback_data.kind == SegmentKind.PERSONA:
         markup = view.personas_keyboard(i18n, cid, personas)
         await edit_or_send(query, i18n("broadcast-pick-persona"), markup)
         return
     if not callback_data.value and callback_data.kind == SegmentKind.INACTIVE:
+        await state.set_state(view.BroadcastStates.inactive_days)
+        await state.update_data(broadcast_campaign=cid)
         await edit_or_send(query, i18n("broadcast-pick-inactive"), view.days_keyboard(i18n, cid))
         return
-    segment = view.segment_of(callback_data)
-    if segment is None:
+    screen = await _confirm_screen(callback_data, i18n, broadcasts, personas)
+    if screen is None:
         await query.answer(i18n("broadcast-gone"), show_alert=True)
         return
-    name = escape(view.segment_name(segment, i18n, personas))
-    count = await broadcasts.count(segment)
-    key, markup = "broadcast-confirm", view.confirm_keyboard(i18n, cid, callback_data)
-    if count == 0:
-        key, markup = "broadcast-confirm-empty", view.retry_keyboard(i18n, cid)
-    await edit_or_send(query, i18n(key, segment=name, count=count), markup)
+    await edit_or_send(query, *screen)
+
+
+async def days_typed(
+    message: Message,
+    i18n: I18n,
+    state: FSMContext,
+    broadcasts: BroadcastService,
+    personas: PersonaCatalog,
+) -> None:
+    """A number of days typed instead of pressing one of the presets."""
+    cid = (await state.get_data()).get("broadcast_campaign", "")
+    days = (message.text or "").strip()
+    cb = BroadcastCb(action="seg", campaign=cid, kind=SegmentKind.INACTIVE.value, value=days)
+    screen = await _confirm_screen(cb, i18n, broadcasts, personas) if days.isdigit() else None
+    if screen is None:
+        await message.answer(
+            i18n("broadcast-days-invalid"), reply_markup=view.days_keyboard(i18n, cid)
+        )
+        return
+    await state.clear()
+    await message.answer(screen[0], reply_markup=screen[1])
 
 
 async def send(
@@ -196,6 +234,13 @@ def build_router() -> Router:
     router.message.register(composed, StateFilter(compose), _NOT_A_COMMAND, flags=CONSENT_FREE)
     router.message.register(
         buttons_typed, StateFilter(buttons), Magic(F.text), _NOT_A_COMMAND, flags=CONSENT_FREE
+    )
+    router.message.register(
+        days_typed,
+        StateFilter(view.BroadcastStates.inactive_days),
+        Magic(F.text),
+        _NOT_A_COMMAND,
+        flags=CONSENT_FREE,
     )
     actions: dict[str, Callable[..., Awaitable[None]]] = {
         "nobuttons": no_buttons,

@@ -18,6 +18,7 @@ _CALLBACK_LIMIT = 64  # bytes, Telegram's limit for callback data
 class BroadcastStates(StatesGroup):
     compose = State()  # waits for the text or photo to send
     buttons = State()  # waits for "Text | URL" lines (or the "no buttons" button)
+    inactive_days = State()  # a number of days may be typed instead of pressing a preset
 
 
 def content_of(message: Message) -> Content | None:
