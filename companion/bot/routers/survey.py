@@ -150,13 +150,13 @@ async def on_comment(
     message: Message, user: User, i18n: I18n, survey: SurveyService, state: FSMContext
 ) -> None:
     data = await state.get_data()
-    await state.set_state(None)
-    await state.update_data(survey_response=None)
     try:
         await survey.comment(user.id, str(data.get("survey_response", "")), message.text or "")
     except InvalidSurveyAnswerError:
-        await message.answer(i18n("survey-invalid"))
+        await message.answer(i18n("survey-invalid"))  # still waiting for the comment
         return
+    await state.set_state(None)
+    await state.update_data(survey_response=None)
     await message.answer(i18n("survey-comment-thanks"))
 
 

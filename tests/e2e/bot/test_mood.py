@@ -313,3 +313,24 @@ async def test_admin_sees_hand_counted_survey_and_anonymous_mood(mood_console: B
     ) in text
     assert "module support, 2026-W45: 3 people" in text
     assert "mark" not in text and "7601" not in text
+
+
+async def test_survey_speaks_russian_and_waits_past_an_empty_comment(
+    mood_console: BotHarness,
+) -> None:
+    user = await _chatting(mood_console, 7701, "Русский")
+    await _say(mood_console, user, "привет")
+    await user.expect("sendMessage", contains="Насколько вы довольны общением с персонажем «Anna»?")
+    await user.press(text="10")
+    await user.expect("editMessageText", contains="Спасибо за 10!")
+    await user.press(text="Добавить комментарий")
+    await user.expect("editMessageText", contains="Напишите комментарий")
+    await user.say("   ")
+    await user.expect("sendMessage", contains="не получилось принять")
+    [answer] = await mood_console.db[c.SURVEY_RESPONSES].find({"user_id": 7701}).to_list()
+    assert answer["score"] == 10 and "comment" not in answer
+    # Still waiting for the comment: the next text is it.
+    await user.say("Больше шуток")
+    await user.expect("sendMessage", contains="Спасибо, я передам")
+    [answer] = await mood_console.db[c.SURVEY_RESPONSES].find({"user_id": 7701}).to_list()
+    assert isinstance(answer["comment"], bytes)
