@@ -29,19 +29,37 @@ def satisfaction_estimate(readings: Sequence[StoredReading]) -> float:
     """1-10 for one conversation, from its mood and engagement: the share of joyful minus the
     share of negative messages moves it most (±2.5 around 5.5), length adds up to 1.5 (more
     messages, more interest) and return visits (distinct days) up to 1.0."""
-    if not readings:
-        return 5.5
-    total = len(readings)
-    positive = sum(1 for r in readings if r.reading.labels & POSITIVE) / total
-    negative = sum(1 for r in readings if r.reading.negative) / total
-    days = len({r.day for r in readings})
-    score = (
-        5.5
-        + 2.5 * (positive - negative)
-        + min(1.5, math.log2(1 + total) / 4)
-        + min(1.0, (days - 1) * 0.25)
-    )
-    return round(min(10.0, max(1.0, score)), 2)
+    tally = _Conversation()
+    for r in readings:
+        tally.add(r)
+    return tally.estimate()
+
+
+@dataclass(slots=True)
+class _Conversation:
+    """What the estimate needs of one conversation: counts, not the readings."""
+
+    total: int = 0
+    positive: int = 0
+    negative: int = 0
+    days: set[str] = field(default_factory=set)
+
+    def add(self, r: StoredReading) -> None:
+        self.total += 1
+        self.positive += bool(r.reading.labels & POSITIVE)
+        self.negative += r.reading.negative
+        self.days.add(r.day)
+
+    def estimate(self) -> float:
+        if not self.total:
+            return 5.5
+        score = (
+            5.5
+            + 2.5 * (self.positive - self.negative) / self.total
+            + min(1.5, math.log2(1 + self.total) / 4)
+            + min(1.0, (len(self.days) - 1) * 0.25)
+        )
+        return round(min(10.0, max(1.0, score)), 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,38 +76,57 @@ class GroupMood:
     satisfaction: float  # mean estimate over the group's conversations
 
 
-def mood_groups(readings: Iterable[StoredReading], *, min_users: int) -> list[GroupMood]:
-    """Per persona and per module and ISO week; groups under `min_users` people left out."""
-    groups: dict[tuple[str, str, str], list[StoredReading]] = defaultdict(list)
-    for r in readings:
-        week = week_of(r.day)
-        groups[("persona", r.persona_id, week)].append(r)
-        groups[("module", r.module, week)].append(r)
-    result = []
-    for (kind, key, week), members in sorted(groups.items()):
-        users = len({r.user_id for r in members})
-        if users < min_users:
-            continue
-        by_conversation: dict[str, list[StoredReading]] = defaultdict(list)
-        for r in members:
-            by_conversation[r.conversation_id].append(r)
-        estimates = [satisfaction_estimate(rs) for rs in by_conversation.values()]
-        total = len(members)
-        result.append(
-            GroupMood(
-                kind=kind,
-                key=key,
-                week=week,
-                users=users,
-                messages=total,
-                negative_share=round(sum(r.reading.negative for r in members) / total, 3),
-                positive_share=round(
-                    sum(1 for r in members if r.reading.labels & POSITIVE) / total, 3
-                ),
-                satisfaction=round(sum(estimates) / len(estimates), 2),
-            )
+class MoodAggregator:
+    """Groups readings one at a time (a period can hold millions: only counts are kept, per
+    group and conversation, and the set of people per group)."""
+
+    def __init__(self) -> None:
+        self._conversations: dict[tuple[str, str, str], dict[str, _Conversation]] = defaultdict(
+            dict
         )
-    return result
+        self._users: dict[tuple[str, str, str], set[int]] = defaultdict(set)
+
+    def add(self, r: StoredReading) -> None:
+        week = week_of(r.day)
+        for group in (("persona", r.persona_id, week), ("module", r.module, week)):
+            conversations = self._conversations[group]
+            tally = conversations.get(r.conversation_id)
+            if tally is None:
+                tally = conversations[r.conversation_id] = _Conversation()
+            tally.add(r)
+            self._users[group].add(r.user_id)
+
+    def groups(self, *, min_users: int) -> list[GroupMood]:
+        """Per persona and per module and ISO week; groups under `min_users` people left out."""
+        result = []
+        for (kind, key, week), conversations in sorted(self._conversations.items()):
+            users = len(self._users[(kind, key, week)])
+            if users < min_users:
+                continue
+            tallies = list(conversations.values())
+            total = sum(t.total for t in tallies)
+            estimates = [t.estimate() for t in tallies]
+            result.append(
+                GroupMood(
+                    kind=kind,
+                    key=key,
+                    week=week,
+                    users=users,
+                    messages=total,
+                    negative_share=round(sum(t.negative for t in tallies) / total, 3),
+                    positive_share=round(sum(t.positive for t in tallies) / total, 3),
+                    satisfaction=round(sum(estimates) / len(estimates), 2),
+                )
+            )
+        return result
+
+
+def mood_groups(readings: Iterable[StoredReading], *, min_users: int) -> list[GroupMood]:
+    """`MoodAggregator` over `readings`."""
+    aggregator = MoodAggregator()
+    for r in readings:
+        aggregator.add(r)
+    return aggregator.groups(min_users=min_users)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +217,10 @@ class MoodReports:
 
     async def mood_between(self, since: datetime, until: datetime) -> list[GroupMood]:
         """Readings in [since, until), grouped; only groups of `min_group_users` or more."""
-        readings = [r async for r in self._store.between(since, until)]
-        return mood_groups(readings, min_users=self._min_users)
+        aggregator = MoodAggregator()
+        async for reading in self._store.between(since, until):
+            aggregator.add(reading)
+        return aggregator.groups(min_users=self._min_users)
 
     async def survey_between(self, since: datetime, until: datetime) -> SurveyStats:
         responses = [r async for r in self._survey.between(since, until)]
