@@ -3,8 +3,9 @@ estimate, and the survey (mean against the target, distribution, by persona, by 
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup
+from aiogram.utils.chat_action import ChatActionSender
 
 from companion.bot.localization import I18n
 from companion.bot.routers.admin.callbacks import AdminSection
@@ -15,13 +16,17 @@ from companion.mood.reports import MoodReports
 PERIOD_DAYS = 28
 # As the panel's own screens: an admin who never accepted the terms still uses it.
 CONSENT_FREE = {"consent_free": True}
-# Telegram's limit is 4096; a long report keeps its head (the survey) and the newest rows.
+# Telegram's limit is 4096: a longer report is cut at a line, the survey (first) kept whole.
 MAX_CHARS = 3900
 
 
-async def show_mood_section(query: CallbackQuery, i18n: I18n, mood_reports: MoodReports) -> None:
-    survey = await mood_reports.survey(days=180)
-    groups = await mood_reports.mood(days=PERIOD_DAYS)
+async def show_mood_section(
+    query: CallbackQuery, bot: Bot, i18n: I18n, mood_reports: MoodReports
+) -> None:
+    # Reading a period's readings takes a while on a big bot: "typing…" meanwhile.
+    async with ChatActionSender.typing(bot=bot, chat_id=query.from_user.id):
+        survey = await mood_reports.survey(days=180)
+        groups = await mood_reports.mood(days=PERIOD_DAYS)
     lines = [i18n("admin-mood-title", days=PERIOD_DAYS), ""]
     lines += [*survey_lines(i18n, survey), ""]
     lines += mood_lines(i18n, groups, min_users=mood_reports.min_group_users)
