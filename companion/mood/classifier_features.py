@@ -71,7 +71,7 @@ class Lemmatizer:
         if self._morph is None:
             with self._lock:
                 if self._morph is None:
-                    import pymorphy3
+                    import pymorphy3  # type: ignore[import-untyped]
 
                     self._morph = pymorphy3.MorphAnalyzer()
         return self._morph

@@ -1,0 +1,91 @@
+"""Quality and latency of the emotion classifier beside its baseline (issue 17).
+
+    .venv/bin/python benchmarks/mood_classifier.py \
+        [--data ../shared/data/cedr/cedr-main-train.csv] \
+        [--english benchmarks/data/mood_english_sanity.csv] [--latency-messages 1000]
+
+Quality: per-label F1 and the two negative F1s (docs/mood.md defines them) on the held-out
+20 % of CEDR's train split (`companion.mood.classifier_data.is_holdout`: rows the training
+script never reads), for the shipped model and the word TF-IDF baseline; then the same on a
+small hand-written English set (a sanity check of the transfer to English, not a benchmark
+of it: 61 sentences written for this project).
+
+Latency: one message per `read` call (how the bot reads), held-out messages in order, after
+one warm-up pass over 50 of them; p50/p95/max in milliseconds, and the model's cold load.
+Budget: p95 <= 10 ms per message on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from companion.cli.mood import evaluate_models, scores_table
+from companion.mood.classifier import BASELINE, MODEL, LinearEmotionReader
+from companion.mood.classifier_data import read_csv, split
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cedr" / "cedr-main-train.csv"
+DEFAULT_ENGLISH = ROOT / "benchmarks" / "data" / "mood_english_sanity.csv"
+BUDGET_P95_MS = 10.0
+
+
+def latency(name: str, texts: list[str]) -> tuple[float, list[float]]:
+    started = time.perf_counter()
+    reader = LinearEmotionReader.load(name)
+    reader.read(["прогрев", "warm-up"])  # pymorphy3 opens its dictionaries on first use
+    load_s = time.perf_counter() - started
+    for text in texts[:50]:
+        reader.read([text])
+    timings = []
+    for text in texts:
+        started = time.perf_counter()
+        reader.read([text])
+        timings.append((time.perf_counter() - started) * 1000)
+    return load_s, timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--english", type=Path, default=DEFAULT_ENGLISH)
+    parser.add_argument("--latency-messages", type=int, default=1000)
+    args = parser.parse_args()
+    console = Console(highlight=False)
+
+    _, held = split(read_csv(args.data))
+    results = evaluate_models(held, [MODEL, BASELINE], console)
+    console.print(scores_table(f"CEDR held-out 20 %: {len(held)} sentences", results))
+    english = read_csv(args.english)
+    results = evaluate_models(english, [MODEL, BASELINE], console)
+    console.print(scores_table(f"English sanity set: {len(english)} sentences", results))
+
+    texts = [row.text for row in held][: args.latency_messages]
+    table = Table(title=f"Latency: one message per call, {len(texts)} held-out messages")
+    for column in ("model", "cold load s", "p50 ms", "p95 ms", "max ms", "budget p95"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name in (MODEL, BASELINE):
+        load_s, timings = latency(name, texts)
+        p50, p95 = np.percentile(timings, [50, 95])
+        verdict = "ok" if p95 <= BUDGET_P95_MS else "OVER"
+        table.add_row(
+            name,
+            f"{load_s:.2f}",
+            f"{p50:.3f}",
+            f"{p95:.3f}",
+            f"{max(timings):.3f}",
+            f"{verdict} (<= {BUDGET_P95_MS:g})",
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""`companion mood ...`: the emotion classifier behind mood tracking (docs/mood.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from companion.cli.errors import fail
+from companion.mood.classifier import BASELINE, MODEL, EmotionModelError, load_reader
+from companion.mood.classifier_data import EmotionDataError, LabelledText, read_csv
+from companion.mood.classifier_metrics import REPORTED, Counts, EmotionScores, score
+from companion.mood.emotions import Emotion, EmotionReader
+
+app = typer.Typer(
+    name="mood",
+    help="The emotion classifier behind mood tracking.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+_BATCH = 64
+
+
+@app.callback()
+def mood() -> None:
+    """The emotion classifier behind mood tracking."""
+
+
+def read_all(
+    reader: EmotionReader, rows: Sequence[LabelledText], name: str, console: Console
+) -> list[frozenset[Emotion]]:
+    """Every row's predicted labels, with a progress bar."""
+    predicted: list[frozenset[Emotion]] = []
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(f"reading with {name}", total=len(rows))
+        for start in range(0, len(rows), _BATCH):
+            batch = rows[start : start + _BATCH]
+            predicted.extend(r.labels for r in reader.read([row.text for row in batch]))
+            progress.advance(task, len(batch))
+    return predicted
+
+
+def scores_table(title: str, results: dict[str, EmotionScores]) -> Table:
+    """F1 per label and the negative F1s, one column per model (the first one is the model)."""
+    table = Table(title=title)
+    table.add_column("label")
+    table.add_column("support", justify="right")
+    names = list(results)
+    first = results[names[0]]
+    table.add_column(f"{names[0]} P / R", justify="right")
+    for name in names:
+        table.add_column(f"{name} F1", justify="right", style="bold" if name == names[0] else "")
+
+    def row(label: str, support: int, counts_of: dict[str, tuple[float, float, float]]) -> None:
+        p, r, _ = counts_of[names[0]]
+        table.add_row(
+            label, str(support), f"{p:.3f} / {r:.3f}", *(f"{counts_of[n][2]:.3f}" for n in names)
+        )
+
+    for label in REPORTED:
+        counts = first.per_label[label]
+        row(
+            label.value,
+            counts.tp + counts.fn,
+            {n: _prf(results[n].per_label[label]) for n in names},
+        )
+    table.add_section()
+    negative = first.negative_binary
+    row(
+        "negative (binary, per message)",
+        negative.tp + negative.fn,
+        {n: _prf(results[n].negative_binary) for n in names},
+    )
+    micro = first.negative_micro
+    row(
+        "negative (micro over sadness, fear, anger)",
+        micro.tp + micro.fn,
+        {n: _prf(results[n].negative_micro) for n in names},
+    )
+    row(
+        "micro F1 (5 emotions)",
+        first.micro.tp + first.micro.fn,
+        {n: _prf(results[n].micro) for n in names},
+    )
+    table.add_row("macro F1 (5 emotions)", "", "", *(f"{results[n].macro_f1:.3f}" for n in names))
+    return table
+
+
+def _prf(counts: Counts) -> tuple[float, float, float]:
+    return counts.precision, counts.recall, counts.f1
+
+
+def evaluate_models(
+    rows: Sequence[LabelledText], models: Sequence[str], console: Console
+) -> dict[str, EmotionScores]:
+    gold = [row.labels for row in rows]
+    return {name: score(gold, read_all(load_reader(name), rows, name, console)) for name in models}
+
+
+@app.command("eval")
+def evaluate(
+    data: Annotated[
+        Path,
+        typer.Option("--data", help="CSV with text and labels columns (CEDR's shape: [1 2])"),
+    ],
+    model: Annotated[
+        str, typer.Option("--model", help="emotions (shipped), baseline, or a model path")
+    ] = MODEL,
+) -> None:
+    """Per-label and negative F1 of the classifier on a labelled CSV, beside the baseline."""
+    stdout = Console(highlight=False)
+    try:
+        rows = read_csv(data)
+    except EmotionDataError as exc:
+        fail(str(exc))
+    if not rows:
+        fail(f"{data}: no rows")
+    models = [model] if model == BASELINE else [model, BASELINE]
+    try:
+        results = evaluate_models(rows, models, stdout)
+    except EmotionModelError as exc:
+        fail(str(exc))
+    stdout.print(scores_table(f"{data.name}: {len(rows)} messages", results))

@@ -1,0 +1,223 @@
+"""The shipped emotion reader: a linear model over character n-grams and distilled word scores.
+
+One file pair per model in companion/mood/model/: ``NAME.json`` (labels, thresholds, which
+features, where it came from) and ``NAME.npz`` (arrays only, opened with
+``allow_pickle=False``, so a model file can never run code). Written by
+training/mood/train_emotions.py; docs/mood.md has the data, numbers and limits.
+
+Reading one message is a few dictionary look-ups and a small dot product (well under a
+millisecond), so the bot can read every message on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from companion.config import Settings
+from companion.mood.classifier_data import LABELS
+from companion.mood.classifier_features import Lemmatizer, char_ngrams, normalize, word_tokens
+from companion.mood.emotions import Emotion, EmotionReader, EmotionReading
+from companion.resources import package_folder
+
+FORMAT = 1
+MODEL = "emotions"  # the model the bot uses
+BASELINE = "baseline"  # word TF-IDF + logistic regression, for reports beside the model
+FEATURE_KINDS = frozenset({"char", "word"})
+
+Array = npt.NDArray[np.float32]
+
+
+class EmotionModelError(RuntimeError):
+    """A model file that is missing, unreadable or of another format."""
+
+
+def packaged_model_dir() -> Path:
+    return package_folder("companion.mood", "model")
+
+
+def model_paths(name_or_path: str | Path) -> tuple[Path, Path]:
+    """(json, npz) of a packaged model name (``emotions``, ``baseline``) or of a path stem."""
+    text = str(name_or_path)
+    if text in {MODEL, BASELINE}:
+        stem = packaged_model_dir() / text
+    else:
+        stem = Path(text)
+        if stem.suffix in {".json", ".npz"}:
+            stem = stem.with_suffix("")
+    return stem.with_suffix(".json"), stem.with_suffix(".npz")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    name: str
+    features: str  # "char" or "word": the sparse view
+    lemma_table: bool  # whether distilled word scores are added
+    thresholds: tuple[float, ...]
+    description: str
+    # Thresholds of the word-scores-only head read for Latin-script messages, if it has one.
+    latin_thresholds: tuple[float, ...] | None = None
+
+
+class LinearEmotionReader:
+    """`EmotionReader` over a linear model file (the shipped model or the baseline)."""
+
+    def __init__(self, info: ModelInfo, arrays: dict[str, Any]) -> None:
+        self.info = info
+        vocabulary = arrays["vocabulary"]
+        self._index = {str(term): i for i, term in enumerate(vocabulary.tolist())}
+        self._idf: Array = arrays["idf"].astype(np.float32)
+        self._coef: Array = arrays["coef"].astype(np.float32)
+        self._intercept: Array = arrays["intercept"].astype(np.float32)
+        self._thresholds = np.asarray(info.thresholds, dtype=np.float32)
+        shapes_ok = (
+            self._coef.shape == (len(self._index), len(LABELS))
+            and self._idf.shape == (len(self._index),)
+            and self._intercept.shape == (len(LABELS),)
+            and self._thresholds.shape == (len(LABELS),)
+        )
+        self._lemma_index: dict[str, int] = {}
+        self._lemma_scores: Array = np.zeros((0, len(LABELS)), dtype=np.float32)
+        if info.lemma_table:
+            self._lemma_index = {str(w): i for i, w in enumerate(arrays["lemmas"].tolist())}
+            self._lemma_scores = arrays["lemma_scores"].astype(np.float32)
+            shapes_ok = shapes_ok and self._lemma_scores.shape == (
+                len(self._lemma_index),
+                len(LABELS),
+            )
+        self._latin: tuple[Array, Array, Array] | None = None
+        if info.lemma_table and info.latin_thresholds is not None:
+            latin_scores = arrays["latin_lemma_scores"].astype(np.float32)
+            self._latin = (
+                latin_scores,
+                arrays["latin_intercept"].astype(np.float32),
+                np.asarray(info.latin_thresholds, dtype=np.float32),
+            )
+            shapes_ok = shapes_ok and latin_scores.shape == self._lemma_scores.shape
+        if not shapes_ok:
+            raise EmotionModelError(f"model {info.name}: array shapes do not match")
+        self._lemmatizer = Lemmatizer()
+
+    @classmethod
+    def load(cls, name_or_path: str | Path) -> LinearEmotionReader:
+        meta_path, arrays_path = model_paths(name_or_path)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            with np.load(arrays_path, allow_pickle=False) as archive:
+                arrays = {key: archive[key] for key in archive.files}
+        except (OSError, ValueError) as exc:
+            raise EmotionModelError(f"cannot load emotion model {name_or_path}: {exc}") from exc
+        if meta.get("format") != FORMAT or meta.get("features") not in FEATURE_KINDS:
+            raise EmotionModelError(f"{meta_path}: not an emotion model of format {FORMAT}")
+        if [label.value for label in LABELS] != meta.get("labels"):
+            raise EmotionModelError(f"{meta_path}: labels {meta.get('labels')} are not CEDR's")
+        info = ModelInfo(
+            name=str(meta.get("name", meta_path.stem)),
+            features=meta["features"],
+            lemma_table=bool(meta.get("lemma_table", False)),
+            thresholds=tuple(float(t) for t in meta["thresholds"]),
+            description=str(meta.get("description", "")),
+            latin_thresholds=(
+                tuple(float(t) for t in meta["latin_thresholds"])
+                if "latin_thresholds" in meta
+                else None
+            ),
+        )
+        try:
+            return cls(info, arrays)
+        except KeyError as exc:
+            raise EmotionModelError(f"{arrays_path}: missing array {exc}") from exc
+
+    def probabilities(self, text: str) -> Array:
+        """Per-label probabilities (in `LABELS` order) of one message."""
+        return self._read(normalize(text))[0]
+
+    def read(self, texts: Sequence[str]) -> list[EmotionReading]:
+        readings = []
+        for text in texts:
+            probabilities, thresholds = self._read(normalize(text))
+            readings.append(_reading(probabilities, thresholds))
+        return readings
+
+    def _read(self, normal: str) -> tuple[Array, Array]:
+        if self._latin is not None and is_latin(normal):
+            # The character n-grams and thresholds were fitted on Russian; for English only
+            # the word scores, which come from a multilingual encoder, carry over.
+            scores, intercept, thresholds = self._latin
+            return _sigmoid(intercept + self._mean_word_scores(normal, scores)), thresholds
+        logits = self._intercept + self._mean_word_scores(normal, self._lemma_scores)
+        terms = char_ngrams(normal) if self.info.features == "char" else word_tokens(normal)
+        counts = Counter(self._index[t] for t in terms if t in self._index)
+        if counts:
+            rows = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+            weights = (1.0 + np.log(tf)) * self._idf[rows]
+            weights /= float(np.linalg.norm(weights)) or 1.0
+            logits = logits + weights @ self._coef[rows]
+        return _sigmoid(logits), self._thresholds
+
+    def _mean_word_scores(self, normal: str, scores: Array) -> Array:
+        if not self._lemma_index:
+            return np.zeros(len(LABELS), dtype=np.float32)
+        known = [
+            self._lemma_index[lemma]
+            for lemma in self._lemmatizer.lemmas(normal)
+            if lemma in self._lemma_index
+        ]
+        if not known:
+            return np.zeros(len(LABELS), dtype=np.float32)
+        mean: Array = scores[known].mean(axis=0, dtype=np.float32)
+        return mean
+
+
+def is_latin(normal: str) -> bool:
+    """Whether a normalised message is written mostly in Latin letters (English, say)."""
+    latin = sum(1 for ch in normal if "a" <= ch <= "z")
+    cyrillic = sum(1 for ch in normal if "а" <= ch <= "я")
+    return latin > cyrillic
+
+
+def _sigmoid(logits: Array) -> Array:
+    return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+
+
+def _reading(probabilities: Array, thresholds: Array) -> EmotionReading:
+    labels = frozenset(
+        label for label, p, t in zip(LABELS, probabilities, thresholds, strict=True) if p >= t
+    )
+    scores = {label: float(p) for label, p in zip(LABELS, probabilities, strict=True)}
+    # "No emotion" is as likely as the most likely label is not.
+    scores[Emotion.NONE] = 1.0 - max(scores.values())
+    return EmotionReading(labels=labels or frozenset({Emotion.NONE}), scores=scores)
+
+
+_cache: dict[str, LinearEmotionReader] = {}
+_cache_lock = threading.Lock()
+
+
+def load_reader(name_or_path: str | Path) -> LinearEmotionReader:
+    """A model, loaded once per process (the arrays are read-only, so readers are shared)."""
+    key = str(name_or_path)
+    with _cache_lock:
+        reader = _cache.get(key)
+        if reader is None:
+            reader = _cache[key] = LinearEmotionReader.load(name_or_path)
+        return reader
+
+
+def load_emotion_reader(settings: Settings) -> EmotionReader | None:
+    """The reader `settings.mood` names, or None when mood reading is switched off.
+
+    Raises `EmotionModelError` when the model cannot be loaded.
+    """
+    if not settings.mood.enabled:
+        return None
+    return load_reader(settings.mood.model)

@@ -1,0 +1,1 @@
+"""Training of the emotion classifier shipped in companion/mood/model/ (issue 17)."""

