@@ -15,7 +15,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter
@@ -119,7 +119,13 @@ class MoodTracker:
     async def forget_user(self, user_id: int) -> None:
         """An erasure step (/forget): the user's queued messages are never read, a batch in
         flight finishes first, then whatever it stored is deleted again."""
-        self._forgotten[user_id] = self._clock()
+        now = self._clock()
+        # Older marks matter no more: nothing stays queued that long (`drain_timeout_s` and
+        # the queue's bound).
+        self._forgotten = {
+            uid: at for uid, at in self._forgotten.items() if now - at < timedelta(days=1)
+        }
+        self._forgotten[user_id] = now
         self._states.pop(user_id, None)
         async with self._batch_lock:
             await self._store.delete_user(user_id)
@@ -173,29 +179,36 @@ class MoodTracker:
     async def _process(self, batch: list[_Item]) -> None:
         tracked = [item for item in batch if item.user.settings.mood_tracking]
         if tracked and self._reader is not None:
-            reader = self._reader
-            # CPU-bound model inference: in a worker thread, never on the event loop.
-            readings = await asyncio.to_thread(reader.read, [item.text for item in tracked])
-            stored = [
-                StoredReading(
-                    user_id=item.user.id,
-                    at=item.at,
-                    day=local_day(item.user, item.at).isoformat(),
-                    persona_id=item.persona.id,
-                    module=item.persona.module.value,
-                    conversation_id=item.conversation_id,
-                    reading=reading,
-                )
-                for item, reading in zip(tracked, readings, strict=True)
-            ]
-            await self._store.add_many(stored)
-            self._metrics.read.inc(len(tracked))
-            # The care answer for the next reply, decided here rather than on its path.
-            users = {item.user.id: item.user for item in tracked}
-            for user_id, user in users.items():
-                await self._care.add(user, [r for r in stored if r.user_id == user_id])
+            try:
+                await self._read(tracked, self._reader)
+            except Exception:
+                # The survey and the help offer below do not depend on this batch's readings.
+                self._metrics.failed.inc()
+                log.exception("mood: reading a batch of %d message(s) failed", len(tracked))
         for item in batch:
             await self._follow_up(item)
+
+    async def _read(self, tracked: list[_Item], reader: EmotionReader) -> None:
+        # CPU-bound model inference: in a worker thread, never on the event loop.
+        readings = await asyncio.to_thread(reader.read, [item.text for item in tracked])
+        stored = [
+            StoredReading(
+                user_id=item.user.id,
+                at=item.at,
+                day=local_day(item.user, item.at).isoformat(),
+                persona_id=item.persona.id,
+                module=item.persona.module.value,
+                conversation_id=item.conversation_id,
+                reading=reading,
+            )
+            for item, reading in zip(tracked, readings, strict=True)
+        ]
+        await self._store.add_many(stored)
+        self._metrics.read.inc(len(tracked))
+        # The care answer for the next reply, decided here rather than on its path.
+        users = {item.user.id: item.user for item in tracked}
+        for user_id, user in users.items():
+            await self._care.add(user, [r for r in stored if r.user_id == user_id])
 
     async def _follow_up(self, item: _Item) -> None:
         """The help offer during a low stretch; the survey on its day. One message at most."""

@@ -133,3 +133,52 @@ async def test_an_erased_users_queued_messages_are_never_stored(
     assert await mongo_db[c.MOOD_READINGS].count_documents({"user_id": 6}) == 1
     assert await store.count_for_user(6) == 1
     await tracker.close()
+
+
+class BrokenReader:
+    def read(self, texts: Sequence[str]) -> list[EmotionReading]:
+        raise RuntimeError("model file is corrupt")
+
+
+class ShownToUsers:
+    """The Telegram side of `MoodNotifier`, as a record of what each person was shown."""
+
+    def __init__(self) -> None:
+        self.shown: list[tuple[int, str]] = []
+
+    async def offer_help(self, user: User, persona: Persona) -> None:
+        self.shown.append((user.id, "help"))
+
+    async def invite_survey(self, user: User, persona: Persona) -> None:
+        self.shown.append((user.id, f"survey:{persona.id}"))
+
+
+async def test_a_failing_classifier_stores_nothing_but_the_survey_still_comes(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    cipher = AesGcmCipher(b"k" * 32)
+    store = MoodStore(mongo_db, cipher)
+    settings = MoodCareSettings()
+    care = MoodCare(store, settings, lambda: NOW)
+    survey = SurveyService(
+        mongo_db, cipher, store, SurveySettings(after_active_days=1), lambda: NOW
+    )
+    shown = ShownToUsers()
+    metrics = MoodMetrics()
+    tracker = MoodTracker(
+        store=store,
+        reader=BrokenReader(),
+        care=care,
+        survey=survey,
+        settings=settings,
+        clock=lambda: NOW,
+        metrics=metrics,
+        notifier=shown,
+    )
+    _say(tracker, 9, "hello")
+    _say(tracker, 9, "hello again")
+    await tracker.idle()
+    assert shown.shown == [(9, "survey:anna")]  # once, though two messages came
+    assert metrics.failed._value.get() >= 1
+    assert await mongo_db[c.MOOD_READINGS].count_documents({}) == 0
+    await tracker.close()
