@@ -6,7 +6,8 @@ one. A pass embeds the new exchanges into `episodes`, extracts facts with the LL
 reconciles them. One pass runs at a time per user; the tasks are kept and `drain()` /
 `aclose()` finish them on shutdown, within a limit: a pass stuck past it (a model call that
 never returns) is cancelled and logged, not waited for forever. Nothing is lost by that: the
-messages stay stored, and the conversation's next pass reads from the last embedded exchange.
+messages stay stored, the cut pass takes back the episodes it stored, and the conversation's
+next pass (after a restart too) reads those messages again.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ from companion.memory.store import FactStore, ForgetMarker
 from companion.shutdown import finish_or_abandon
 
 log = logging.getLogger(__name__)
+
+# How long a pass cut short may take to delete the episodes it stored (within the grace that
+# `companion.shutdown` gives cancelled work).
+TAKE_BACK_S = 1.0
 
 
 class MemoryLearner:
@@ -167,17 +172,21 @@ class MemoryLearner:
             messages.pop()
         if not messages:
             return "nothing"
-        episode_ids = await self._store_episodes(user, conversation, messages)
-        outcomes: list[Outcome] = []
-        if self.extractor is not None:
-            persona_name = self._persona_name(conversation.persona_id, user.language)
-            candidates = await self.extractor.extract(
-                messages, persona_name=persona_name, language=user.language
-            )
-            outcomes = await self.reconciler.apply(
-                user.id, candidates, persona_id=conversation.persona_id, now=self._clock()
-            )
-            self.last_outcomes = outcomes
+        try:
+            episode_ids = await self._store_episodes(user, conversation, messages)
+            outcomes: list[Outcome] = []
+            if self.extractor is not None:
+                persona_name = self._persona_name(conversation.persona_id, user.language)
+                candidates = await self.extractor.extract(
+                    messages, persona_name=persona_name, language=user.language
+                )
+                outcomes = await self.reconciler.apply(
+                    user.id, candidates, persona_id=conversation.persona_id, now=self._clock()
+                )
+                self.last_outcomes = outcomes
+        except asyncio.CancelledError:
+            await self._take_back_episodes(user.id, messages)
+            raise
         if await self._erased_meanwhile(user.id, conversation.id, messages, marker):
             await self._undo(user.id, episode_ids, outcomes)
             return "undone"
@@ -186,6 +195,17 @@ class MemoryLearner:
         while len(self._cursors) > 10_000:
             self._cursors.popitem(last=False)
         return "learned"
+
+    async def _take_back_episodes(self, user_id: int, messages: Sequence[Message]) -> None:
+        """A pass cut short (the shutdown's limit) takes back the episodes it stored: they are
+        where the next pass starts (`episodes.last_seq`, after a restart), and the facts of
+        these messages are not extracted yet. So the next pass reads them again, all of it."""
+        ids = [m.id for m in messages if m.role is MessageRole.USER]  # an episode's id
+        try:
+            await asyncio.wait_for(self.episodes.delete(user_id, ids), TAKE_BACK_S)
+            self.episode_retriever.invalidate(user_id)
+        except Exception as exc:  # shutting down: the facts of these messages may be missed
+            log.warning("a cut memory pass could not take back its episodes (%r)", exc)
 
     async def _erased_meanwhile(
         self,
