@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -16,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from companion.config import Settings
 from companion.domain.ports import UserStore
 from companion.mood.care import MoodCare
+from companion.mood.classifier import EmotionModelError, load_emotion_reader
 from companion.mood.emotions import EmotionReader
 from companion.mood.reports import MoodReports
 from companion.mood.service import MoodService
@@ -51,15 +51,12 @@ class MoodComponents:
 
 
 def load_reader(settings: Settings) -> EmotionReader | None:
-    """The emotion classifier (`companion.mood.classifier.load_emotion_reader`), or None when
-    it cannot be loaded: then nothing is read, and the rest (survey, /mood) still works."""
+    """The emotion classifier (`settings.mood`), or None when it is switched off or cannot be
+    loaded: then nothing is read, and the rest (survey, /mood of what was read) still works."""
     try:
-        # Imported here: the classifier's module loads a model and is optional at start-up.
-        classifier = importlib.import_module("companion.mood.classifier")
-        loader: Callable[[Settings], EmotionReader] = classifier.load_emotion_reader
-        return loader(settings)
-    except Exception as exc:
-        log.warning("mood: no emotion classifier, messages are not read (%s)", type(exc).__name__)
+        return load_emotion_reader(settings)
+    except EmotionModelError as exc:
+        log.warning("mood: no emotion classifier, messages are not read (%s)", exc)
         return None
 
 

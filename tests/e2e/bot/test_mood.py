@@ -334,3 +334,16 @@ async def test_survey_speaks_russian_and_waits_past_an_empty_comment(
     await user.expect("sendMessage", contains="Спасибо, я передам")
     [answer] = await mood_console.db[c.SURVEY_RESPONSES].find({"user_id": 7701}).to_list()
     assert isinstance(answer["comment"], bytes)
+
+
+async def test_the_shipped_classifier_reads_messages_as_built_by_the_root(
+    harness: BotHarness,
+) -> None:
+    # No reader override: `build_app` loads the packaged emotion model.
+    user = await _chatting(harness, 7801)
+    await _say(harness, user, "I am so sad and lonely today, I keep crying.")
+    await user.command("mood")
+    photo = await user.expect("sendPhoto")
+    assert "1 day with conversations" in (photo.text or "")
+    [stored] = await harness.container.mood.store.for_user(7801, datetime(2000, 1, 1, tzinfo=UTC))
+    assert Emotion.SADNESS in stored.reading.labels
