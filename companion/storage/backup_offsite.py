@@ -30,8 +30,8 @@ class OffsiteUnavailableError(RuntimeError):
 
 def _client(target: S3Target) -> Any:
     try:
-        import boto3  # type: ignore[import-not-found,unused-ignore]
-        from botocore.config import Config  # type: ignore[import-not-found,unused-ignore]
+        import boto3  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        from botocore.config import Config  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError as exc:  # optional dependency
         raise OffsiteUnavailableError("an S3 bucket is set but boto3 is not installed") from exc
     # Services other than AWS (MinIO, Yandex Object Storage) are reached at their own endpoint
