@@ -71,7 +71,7 @@ FRAMEWORKS: dict[str, frozenset[str]] = {
 
 
 def _package_of(path: Path) -> str:
-    """`companion/bot/routers/chat.py` -> "bot"; `companion/config.py` -> "config"."""
+    """`companion/bot/routers/chat.py` -> "bot"; `companion/config/services.py` -> "config"."""
     parts = path.relative_to(ROOT).with_suffix("").parts
     return parts[0]
 
