@@ -1,14 +1,6 @@
-"""The composition root: Settings -> clients -> repositories -> services, in one place.
+"""`build_app`: Settings -> clients -> repositories -> services, in one place.
 
-    async with build_app(settings) as app:                       # every command and the bot
-        await app.dialog.start(user, "anna")
-    async with build_app(settings, speech=True) as app:          # `companion bot`
-        dp = build_dispatcher(app.bot_services(), build_fsm_storage(app.redis, settings.redis))
-
-Everything long-lived is built here, once, and closed here in reverse order when the context
-ends, each close within a limit (`shutdown_step_timeout_s`). Tests and benchmarks replace only
-what they fake, with `Overrides` (a Bot API emulator's URL, a fake /memory store, a stub
-dialogue service...); the rest comes from settings.
+See `companion.app` for how it is used; what it returns is `companion.app.container.App`.
 """
 
 from __future__ import annotations
@@ -16,15 +8,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 
 from aiogram import Bot
 from redis.asyncio import Redis
 
 from companion.analytics.console import build_health, build_user_lookup, count_errors
-from companion.analytics.health import HealthReport
-from companion.analytics.service import AnalyticsService
-from companion.analytics.user_lookup import UserLookup
+from companion.app.container import App, Overrides
 from companion.billing.entitlements import EntitlementService
 from companion.billing.factory import BillingComponents, build_billing
 from companion.billing.history import LedgerHistory
@@ -34,39 +23,33 @@ from companion.bot.alerts import AdminAlerts
 from companion.bot.billing_adapters import AiogramStarsApi, BotNotifier
 from companion.bot.broadcast_sender import AiogramBroadcastSender, BotBroadcastProgress
 from companion.bot.checkin_sender import AiogramCheckinSender
-from companion.bot.deps import Dialogs, MemoryFacts
 from companion.bot.readiness import Readiness, service_checks
 from companion.bot.routers.survey import BotMoodNotifier
-from companion.bot.runner import BotConfigError, build_bot
-from companion.bot.services import BotServices, NoMemory, NoSpeech, SpeechPool
+from companion.bot.runner import build_bot
+from companion.bot.services import NoSpeech, SpeechPool
 from companion.bot.user_cache import CachedUserStore
 from companion.bot.voice_replier import VoiceReplier
-from companion.broadcasts.wiring import BroadcastComponents, build_broadcasts
+from companion.broadcasts.wiring import build_broadcasts
 from companion.config import Settings
 from companion.dialogs.ordering import LocalUserLocks, RedisUserLocks
 from companion.dialogs.prompts import PromptBuilder
 from companion.dialogs.service import DialogLimits, DialogService
 from companion.domain.ports import UserLocks, UserStore
 from companion.i18n import Translator
-from companion.legal.pages import LegalPages
-from companion.llm.base import ChatModel
 from companion.llm.factory import build_chat_model
-from companion.llm.warmup import ModelWarmup, start_model_warmup
-from companion.memory.service import MemoryService
+from companion.llm.warmup import start_model_warmup
 from companion.memory.wiring import build_memory
 from companion.metrics import Metrics
-from companion.mood.emotions import EmotionReader
-from companion.mood.wiring import Clock, MoodComponents, build_mood, load_reader
-from companion.outreach.wiring import OutreachComponents, build_outreach
+from companion.mood.wiring import build_mood, load_reader
+from companion.outreach.wiring import build_outreach
 from companion.personas.repository import PersonaRepository, packaged_library_dir
 from companion.privacy.consent import Onboarding
-from companion.privacy.erasure import Erasure
 from companion.privacy.wiring import build_erasure
 from companion.shutdown import BoundedExitStack
 from companion.speech import synthesis_base as tts
 from companion.storage.conversations import ConversationRepository
-from companion.storage.crypto import FieldCipher, load_cipher
-from companion.storage.database import Database, open_database
+from companion.storage.crypto import load_cipher
+from companion.storage.database import open_database
 from companion.storage.events import EventRepository
 from companion.storage.messages import MessageRepository
 from companion.storage.redis import create_redis
@@ -75,119 +58,6 @@ from companion.storage.user_data import UserDataService
 from companion.storage.users import UserRepository
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Overrides:
-    """What a test, a benchmark or a command line option replaces; None: built from settings."""
-
-    # A local Bot API server or an emulator instead of `telegram.api_server` / api.telegram.org.
-    telegram_api_server: str | None = None
-    # The chat model (its owner closes it).
-    llm: ChatModel | None = None
-    # What /memory lists and deletes.
-    memory_facts: MemoryFacts | None = None
-    # What the bot's chat screens talk to (the throughput benchmark's baseline stub).
-    bot_dialogs: Dialogs | None = None
-    # A started transcription pool (its owner closes it); tests share one loaded model.
-    speech_pool: SpeechPool | None = None
-    # The emotion classifier (tests: a tiny reader); the clock billing, mood, the survey and
-    # check-ins go by (tests move it).
-    emotion_reader: EmotionReader | None = None
-    clock: Clock | None = None
-    # Voice replies' engine (its owner closes it); tests use a failing one.
-    synthesizer: tts.ClosableSynthesizer | None = None
-
-
-@dataclass(slots=True)
-class App:
-    """Every service, built from settings; valid inside `build_app`'s context only."""
-
-    settings: Settings
-    overrides: Overrides
-    database: Database
-    redis: Redis | None
-    cipher: FieldCipher
-    metrics: Metrics
-    translator: Translator
-    personas: PersonaRepository
-    prompts: PromptBuilder
-    llm: ChatModel
-    users: UserStore
-    conversations: ConversationRepository
-    messages: MessageRepository
-    events: EventRepository
-    subscriptions: SubscriptionRepository
-    user_data: UserDataService
-    plans: PlanCatalog
-    entitlements: EntitlementService
-    memory: MemoryService | None
-    dialog: DialogService
-    # Emotion readings, /mood, the persona's care, the survey, the owner's mood reports.
-    mood: MoodComponents
-    onboarding: Onboarding
-    # The Bot API client: None without a token (the terminal chat, operator commands).
-    telegram: Bot | None
-    # Checkout, crediting, refunds, jobs; Stars when there is a Bot API client.
-    billing: BillingComponents
-    # /forget and `companion db erase-user`: the same steps.
-    erasure: Erasure
-    # GET /readyz: database, Redis and the model; "models" until the warm-up is done.
-    readiness: Readiness
-    speech_pool: SpeechPool
-    voice_replier: VoiceReplier  # the persona's reply as a voice note (docs/voice.md)
-    user_lookup: UserLookup  # the owner's console (companion.analytics.console)
-    health: HealthReport
-    # News broadcasts: the admin screens' service and the sending worker (docs/admin.md).
-    broadcasts: BroadcastComponents
-    # The start-up warm-up of the in-process models (None unless `warm_up=True`).
-    warmup: ModelWarmup | None = None
-    # Proactive check-ins (docs/outreach.md); None when `outreach.enabled` is false.
-    outreach: OutreachComponents | None = None
-
-    def bot_services(self) -> BotServices:
-        """What the Telegram handlers receive, by name (`companion.bot.dispatcher`)."""
-        if self.redis is None or not isinstance(self.users, CachedUserStore):
-            raise BotConfigError("the bot needs Redis (FSM, throttling, per-user ordering)")
-        if self.telegram is None or self.billing.stars is None:
-            raise BotConfigError(
-                "telegram.token is not set: create a bot with @BotFather and set "
-                "COMPANION_TELEGRAM__TOKEN"
-            )
-        settings = self.settings
-        return BotServices(
-            tg_settings=settings.telegram,
-            translator=self.translator,
-            default_language=settings.default_language,
-            dialogs=self.overrides.bot_dialogs or self.dialog,
-            users=self.users,
-            user_data=self.user_data,
-            personas=self.personas,
-            persona_library=self.personas,
-            memory=self.overrides.memory_facts or self.memory or NoMemory(),
-            events=self.events,
-            onboarding=self.onboarding,
-            erasure=self.erasure,
-            plans=self.plans,
-            checkout=self.billing.checkout,
-            subscriptions=self.billing.management,
-            billing_admin=self.billing.admin,
-            stars_billing=self.billing.stars,
-            speech_pool=self.speech_pool,
-            voice_replier=self.voice_replier,
-            metrics=self.metrics,
-            legal_pages=LegalPages.from_settings(settings),
-            readiness=self.readiness,
-            broadcasts=self.broadcasts.service,
-            user_lookup=self.user_lookup,
-            health=self.health,
-            mood=self.mood.service,
-            survey=self.mood.survey,
-            mood_reports=self.mood.reports,
-            analytics=AnalyticsService.build(self.database.db, self.personas, self.redis, settings),
-            redis=self.redis,
-            key_prefix=settings.redis.key_prefix,
-        )
 
 
 @asynccontextmanager
