@@ -40,7 +40,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[impo
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 from sklearn.model_selection import KFold  # type: ignore[import-untyped]
 
-from companion.mood.classifier import BASELINE, FORMAT, MODEL
+from companion.mood.classifier import BASELINE, FORMAT, MODEL, decide_labels
 from companion.mood.classifier_data import (
     LABELS,
     LabelledText,
@@ -171,15 +171,29 @@ def _thresholds(probabilities: Matrix, targets: npt.NDArray[np.int_]) -> list[fl
 
 
 def _negative_f1(probabilities: Matrix, targets: npt.NDArray[np.int_], t: Sequence[float]) -> float:
+    """Binary negative F1 of the labels the reader would give (`decide_labels`)."""
     negative = [LABELS.index(label) for label in LABELS if label in NEGATIVE]
-    predicted = np.asarray((probabilities >= np.asarray(t))[:, negative].any(axis=1), dtype=bool)
+    predicted = np.asarray(
+        [bool(decide_labels(row, t) & NEGATIVE) for row in probabilities.tolist()], dtype=bool
+    )
     return _f1(targets[:, negative].max(axis=1), predicted)
 
 
 class Trainer:
-    def __init__(self, rows: Sequence[LabelledText], lemma_view: LemmaView | None) -> None:
+    def __init__(
+        self,
+        rows: Sequence[LabelledText],
+        lemma_view: LemmaView | None,
+        *,
+        negative_head: bool = False,
+    ) -> None:
         self.texts = [row.text for row in rows]
-        self.targets = np.asarray(label_matrix(row.labels for row in rows), dtype=np.int_)
+        targets = np.asarray(label_matrix(row.labels for row in rows), dtype=np.int_)
+        if negative_head:  # a sixth column: any of sadness, fear, anger
+            negative = [LABELS.index(label) for label in LABELS if label in NEGATIVE]
+            targets = np.hstack([targets, targets[:, negative].max(axis=1, keepdims=True)])
+        self.targets = targets
+        self.negative_head = negative_head
         self.lemma_view = lemma_view
         self._dense = lemma_view.features(self.texts) if lemma_view else None
         self.fitted: tuple[TfidfVectorizer, list[LogisticRegression], float] | None = None
@@ -366,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             | text_vocabulary((r.text for r in fit_rows), lemmatizer)
         )
     vectors = WordVectors(args.cache).matrix(words)
-    trainer = Trainer(fit_rows, LemmaView(words, vectors, lemmatizer))
+    trainer = Trainer(fit_rows, LemmaView(words, vectors, lemmatizer), negative_head=True)
 
     weight, latin_weight, latin_c = WORD_WEIGHT, LATIN_WEIGHT, LATIN_C
     if args.grid:
@@ -386,9 +400,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     meta = {
         "description": "char 2-5-gram TF-IDF + distilled multilingual-e5 word scores, "
-        "logistic regression; Latin-script messages: the word scores alone",
+        "logistic regression, with an any-negative head; Latin-script messages: the word "
+        "scores alone",
         "features": "char",
         "lemma_table": True,
+        "negative_head": True,
         "thresholds": thresholds,
         "latin_thresholds": latin_thresholds,
         "C": MODEL_C,

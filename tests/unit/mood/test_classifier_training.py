@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from companion.mood.classifier import FORMAT, LinearEmotionReader, is_latin
+from companion.mood.classifier import FORMAT, LinearEmotionReader, decide_labels, is_latin
 from companion.mood.classifier_data import LABELS, LabelledText
 from companion.mood.classifier_features import Lemmatizer, normalize
 from companion.mood.emotions import Emotion
@@ -41,7 +41,7 @@ def test_reader_reproduces_sklearn_probabilities(tmp_path: Path) -> None:
     lemmatizer = Lemmatizer()
     words = sorted({"грустно", "рада", "страшно", "ярость", "happy", "sad", "angry", "день"})
     vectors = np.random.default_rng(0).normal(size=(len(words), 16)).astype(np.float32)
-    trainer = Trainer(_rows(), LemmaView(words, vectors, lemmatizer))
+    trainer = Trainer(_rows(), LemmaView(words, vectors, lemmatizer), negative_head=True)
     for name, features, weight in (("with-words", "char", 2.0), ("words-only", "word", 0.0)):
         arrays = trainer.fit(features, 4.0, weight)
         latin = weight > 0
@@ -53,8 +53,9 @@ def test_reader_reproduces_sklearn_probabilities(tmp_path: Path) -> None:
             "labels": [label.value for label in LABELS],
             "features": features,
             "lemma_table": "lemma_scores" in arrays,
-            "thresholds": [0.5] * len(LABELS),
-            **({"latin_thresholds": [0.4] * len(LABELS)} if latin else {}),
+            "negative_head": True,
+            "thresholds": [0.5] * (len(LABELS) + 1),
+            **({"latin_thresholds": [0.4] * (len(LABELS) + 1)} if latin else {}),
         }
         meta_path, _ = _write(tmp_path, name, arrays, meta)
         reader = LinearEmotionReader.load(meta_path)
@@ -66,8 +67,23 @@ def test_reader_reproduces_sklearn_probabilities(tmp_path: Path) -> None:
             assert english == [False, True, False, False, False]
             expected[english] = trainer.words_probabilities(unseen)[english]
         actual = np.stack([reader.probabilities(text) for text in unseen])
+        assert actual.shape == (len(unseen), len(LABELS) + 1)
         np.testing.assert_allclose(actual, expected, atol=2e-5)
         # Separable toy data: the model must also be right, not only consistent.
         assert reader.read(["Мне грустно и одиноко"])[0].labels == {Emotion.SADNESS}
         saved = json.loads(meta_path.read_text(encoding="utf-8"))
         assert saved["labels"] == ["joy", "sadness", "surprise", "fear", "anger"]
+
+
+def test_negative_head_adds_the_likeliest_negative_label_only_when_none_passes() -> None:
+    thresholds = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+    #              joy  sad  surp fear anger | negative head
+    assert decide_labels([0.1, 0.3, 0.1, 0.4, 0.2, 0.7], thresholds) == {Emotion.FEAR}
+    assert decide_labels([0.6, 0.3, 0.1, 0.4, 0.2, 0.7], thresholds) == {Emotion.JOY, Emotion.FEAR}
+    # A negative label already passes: nothing is added.
+    assert decide_labels([0.1, 0.6, 0.1, 0.4, 0.2, 0.9], thresholds) == {Emotion.SADNESS}
+    # The head below its threshold changes nothing, nor does it remove labels.
+    assert decide_labels([0.1, 0.3, 0.1, 0.4, 0.2, 0.4], thresholds) == set()
+    assert decide_labels([0.1, 0.3, 0.1, 0.4, 0.9, 0.1], thresholds) == {Emotion.ANGER}
+    # Without a head (five columns, the baseline) only thresholds decide.
+    assert decide_labels([0.1, 0.3, 0.1, 0.4, 0.2], thresholds[:5]) == set()
