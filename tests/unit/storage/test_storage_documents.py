@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from companion.domain.models import User
+from companion.domain.models import User, UserSettings
 from companion.storage.database import mask_uri
 from companion.storage.documents import validated_updates
 
@@ -33,7 +33,8 @@ def test_updates_accept_top_level_nested_and_dotted_fields() -> None:
 def test_a_nested_model_is_stored_as_a_document() -> None:
     updates = validated_updates(User, {"settings": {"echo_transcripts": True}}, frozen=FROZEN)
     # The whole sub-document is written, defaults included, so a later field read finds it.
-    assert updates == {"settings": {"echo_transcripts": True, "timezone": None}}
+    assert updates == {"settings": {**UserSettings().model_dump(), "echo_transcripts": True}}
+    assert updates["settings"]["timezone"] is None and updates["settings"]["news"] is True
 
 
 @pytest.mark.parametrize(
