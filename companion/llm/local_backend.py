@@ -14,8 +14,8 @@
   loads: several times faster on CPU) and transformers (`local_runtime`, the fallback).
 - A `json_schema` request is decoded under the schema's grammar (xgrammar, `json_grammar`) in
   either runtime, as vLLM's `response_format` does server-side: the answer is JSON the schema
-  accepts. The system message also describes the schema (`companion/prompts/json_output.j2`),
-  which helps a small model choose sensible values.
+  accepts. The system message only asks for JSON (`companion/prompts/json_output.j2`): the
+  grammar writes the keys, so repeating the schema would only lengthen every prompt pass.
 - Sampling: temperature 0 is greedy; temperature, top_p, max_tokens, repetition_penalty, seed
   and stop strings are honoured; presence/frequency penalties have no transformers equivalent
   and are ignored. The request's `adapter` (a vLLM LoRA name) is ignored here.

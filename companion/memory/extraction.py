@@ -33,36 +33,45 @@ LANGUAGE_NAMES = {"ru": "Russian", "en": "English"}
 MAX_FACT_CHARS = 300
 MAX_FACTS_PER_PASS = 8
 
-EXTRACTION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "facts": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "text": {"type": "string", "minLength": 3, "maxLength": MAX_FACT_CHARS},
-                    "category": {"type": "string", "enum": [c.value for c in FactCategory]},
-                    "importance": {"type": "integer", "minimum": 1, "maximum": 5},
-                    # Every field bounded: the local backend decodes this schema as a
-                    # grammar, and a small model inside an unbounded string or list runs
-                    # on until max_tokens (then nothing parses).
-                    "when": {"type": ["string", "null"], "maxLength": 40},
-                    "sources": {
-                        "type": "array",
-                        "items": {"type": "integer", "minimum": 1, "maximum": 99},
-                        "maxItems": 8,
+# A user message rarely holds more than a few facts; a small model given room for 8 fills it
+# with repeats (measured: 8 copies of one fact, 279 tokens, most of an extraction's time).
+FACTS_PER_USER_MESSAGE = 3
+
+
+def extraction_schema(max_facts: int = MAX_FACTS_PER_PASS) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "facts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "text": {"type": "string", "minLength": 3, "maxLength": MAX_FACT_CHARS},
+                        "category": {"type": "string", "enum": [c.value for c in FactCategory]},
+                        "importance": {"type": "integer", "minimum": 1, "maximum": 5},
+                        # Every field bounded: the local backend decodes this schema as a
+                        # grammar, and a small model inside an unbounded string or list runs
+                        # on until max_tokens (then nothing parses).
+                        "when": {"type": ["string", "null"], "maxLength": 40},
+                        "sources": {
+                            "type": "array",
+                            "items": {"type": "integer", "minimum": 1, "maximum": 99},
+                            "maxItems": 8,
+                        },
                     },
+                    "required": ["text", "category", "importance", "when", "sources"],
+                    "additionalProperties": False,
                 },
-                "required": ["text", "category", "importance", "when", "sources"],
-                "additionalProperties": False,
-            },
-            "maxItems": MAX_FACTS_PER_PASS,
-        }
-    },
-    "required": ["facts"],
-    "additionalProperties": False,
-}
+                "maxItems": max_facts,
+            }
+        },
+        "required": ["facts"],
+        "additionalProperties": False,
+    }
+
+
+EXTRACTION_SCHEMA = extraction_schema()
 
 
 class ExtractedItem(BaseModel):
@@ -184,6 +193,8 @@ class FactExtractor:
         """Facts about the user in `messages` (oldest first); [] when there are none."""
         if not any(message.role is MessageRole.USER for message in messages):
             return []
+        user_messages = sum(message.role is MessageRole.USER for message in messages)
+        max_facts = min(MAX_FACTS_PER_PASS, FACTS_PER_USER_MESSAGE * user_messages)
         request = ChatRequest(
             messages=[
                 ChatMessage(
@@ -192,7 +203,7 @@ class FactExtractor:
                 )
             ],
             sampling=self._sampling,
-            json_schema=EXTRACTION_SCHEMA,
+            json_schema=extraction_schema(max_facts),
             schema_name="memory_facts",
         )
         items: list[ExtractedItem] | None = None
