@@ -214,7 +214,9 @@ async def build_app(
             key_prefix=settings.redis.key_prefix,
         )
         speech_pool = overrides.speech_pool or (
-            await _start_speech(settings, metrics, stack) if speech else NoSpeech()
+            await _start_speech(settings, metrics, stack, load=not warm_up)
+            if speech
+            else NoSpeech()
         )
         tts_metrics = tts.PrometheusSynthesisMetrics(metrics.registry)
         synthesizer = overrides.synthesizer or tts.build_synthesizer(
@@ -222,7 +224,10 @@ async def build_app(
         )
         warmup = (
             start_model_warmup(
-                stack, llm=llm, embedder=memory.embedder if memory is not None else None
+                stack,
+                llm=llm,
+                embedder=memory.embedder if memory is not None else None,
+                speech=speech_pool,
             )
             if warm_up
             else None
@@ -301,9 +306,11 @@ def _attach_telegram(
     )
 
 
-async def _start_speech(settings: Settings, metrics: Metrics, stack: AsyncExitStack) -> SpeechPool:
+async def _start_speech(
+    settings: Settings, metrics: Metrics, stack: AsyncExitStack, *, load: bool = True
+) -> SpeechPool:
     """The voice pool, or `NoSpeech` when the voice extra is not installed (voice notes then
-    get a polite "please type" answer)."""
+    get a polite "please type" answer). `load=False`: the background warm-up loads Whisper."""
     try:
         from companion.speech.metrics import PrometheusSpeechMetrics
         from companion.speech.pool import TranscriptionPool
@@ -317,6 +324,7 @@ async def _start_speech(settings: Settings, metrics: Metrics, stack: AsyncExitSt
         queue_limit=settings.speech.queue_limit,
         metrics=PrometheusSpeechMetrics(metrics.registry),
     )
-    await pool.start()
+    if load:
+        await pool.start()
     stack.push_async_callback(pool.close)
     return pool

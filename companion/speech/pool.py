@@ -126,6 +126,12 @@ class TranscriptionPool:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._engine.load)
 
+    async def warm_up(self) -> None:
+        """The background warm-up's step (`companion.llm.warmup`): the same load as `start`,
+        which the bot then does not wait for; a note arriving first waits for the load in its
+        worker (the engine loads once)."""
+        await self.start()
+
     async def transcribe(
         self,
         user_id: int,

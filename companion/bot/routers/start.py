@@ -1,4 +1,5 @@
-"""Onboarding: /start → language → welcome → terms and privacy consent → the library.
+"""Onboarding: /start → language → welcome → terms and privacy consent → time zone (asked
+once, skippable) → the library.
 
 The use cases (the /start counter, storing the person at consent) are
 `companion.privacy.consent.Onboarding`; until consent the chosen language is kept in the FSM
@@ -18,6 +19,7 @@ from companion.bot.filters import Magic
 from companion.bot.keyboards import consent_keyboard, language_keyboard
 from companion.bot.library import LibraryView
 from companion.bot.localization import SUPPORTED_LANGUAGES, I18n
+from companion.bot.routers.timezone import ask_timezone
 from companion.config import TelegramSettings
 from companion.domain.models import User
 from companion.metrics import Metrics
@@ -106,9 +108,12 @@ async def consent_accepted(
     await query.answer()
     if isinstance(query.message, Message):
         await quietly(query.message.edit_reply_markup(reply_markup=None), metrics)
-    if await onboarding.accept_terms(user):
+    first = await onboarding.accept_terms(user)
+    if first:
         await state.set_data({})
     await bot.send_message(query.from_user.id, i18n("consent-accepted"))
+    if first:  # asked once; the zone inferred from the language holds until then
+        await ask_timezone(bot, query.from_user.id, user, i18n)
     await library.show(bot, query.from_user.id, i18n)
 
 

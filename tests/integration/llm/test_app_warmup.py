@@ -53,3 +53,24 @@ async def test_without_warm_up_nothing_loads_up_front(
         assert "models" not in await app.readiness.status()
         await asyncio.sleep(0.2)
         assert not getattr(app.llm, "loaded", True)
+
+
+async def test_the_bot_warms_whisper_up_in_the_background(
+    mongo_uri: str, redis_prefix: str, tiny_model_dir: Path
+) -> None:
+    from companion.speech.pool import TranscriptionPool
+
+    settings = _settings(mongo_uri, redis_prefix, tiny_model_dir)
+    async with build_app(
+        settings, use_redis=False, watch_personas=False, warm_up=True, speech=True
+    ) as app:
+        assert app.warmup is not None and app.warmup.names == ["llm", "speech"]
+        pool = app.speech_pool
+        assert isinstance(pool, TranscriptionPool)
+        assert await asyncio.wait_for(app.warmup.wait(), 300)
+        assert app.warmup.durations_s["speech"] > 0
+        for _ in range(100):
+            if (await app.readiness.status()).get("models"):
+                break
+            await asyncio.sleep(0.05)
+        assert (await app.readiness.status())["models"] is True

@@ -63,3 +63,23 @@ async def test_a_server_backed_model_needs_no_warmup() -> None:
         warmup = start_model_warmup(stack, llm=model)
         assert warmup.names == []
         assert await warmup.ready()
+
+
+async def test_whisper_is_loaded_by_the_warmup_and_readiness_waits_for_it() -> None:
+    from companion.config import SpeechSettings
+    from companion.speech.pool import TranscriptionPool
+    from companion.speech.transcriber import Transcriber
+
+    transcriber = Transcriber(SpeechSettings())
+    pool = TranscriptionPool(transcriber, workers=1, queue_limit=1)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(pool.close)
+        warmup = start_model_warmup(stack, speech=pool)
+        readiness = Readiness({"models": warmup.ready}, cache_s=0.0)
+        assert warmup.names == ["speech"]
+        # The caller is not kept waiting for Whisper.
+        assert not transcriber.loaded
+        assert await readiness.status() == {"models": False}
+        assert await asyncio.wait_for(warmup.wait(), 300)
+        assert transcriber.loaded
+        assert await readiness.status() == {"models": True}
