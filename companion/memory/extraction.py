@@ -38,7 +38,8 @@ MAX_FACTS_PER_PASS = 8
 FACTS_PER_USER_MESSAGE = 3
 
 
-def extraction_schema(max_facts: int = MAX_FACTS_PER_PASS) -> dict[str, Any]:
+def extraction_schema(max_facts: int = MAX_FACTS_PER_PASS, messages: int = 99) -> dict[str, Any]:
+    """The answer's JSON schema for `messages` numbered messages and at most `max_facts`."""
     return {
         "type": "object",
         "properties": {
@@ -53,11 +54,12 @@ def extraction_schema(max_facts: int = MAX_FACTS_PER_PASS) -> dict[str, Any]:
                         # Every field bounded: the local backend decodes this schema as a
                         # grammar, and a small model inside an unbounded string or list runs
                         # on until max_tokens (then nothing parses).
-                        "when": {"type": ["string", "null"], "maxLength": 40},
+                        # An ISO date, or words like "the day after tomorrow".
+                        "when": {"type": ["string", "null"], "maxLength": 24},
                         "sources": {
                             "type": "array",
-                            "items": {"type": "integer", "minimum": 1, "maximum": 99},
-                            "maxItems": 8,
+                            "items": {"type": "integer", "minimum": 1, "maximum": messages},
+                            "maxItems": min(8, messages),
                         },
                     },
                     "required": ["text", "category", "importance", "when", "sources"],
@@ -203,7 +205,7 @@ class FactExtractor:
                 )
             ],
             sampling=self._sampling,
-            json_schema=extraction_schema(max_facts),
+            json_schema=extraction_schema(max_facts, len(messages)),
             schema_name="memory_facts",
         )
         items: list[ExtractedItem] | None = None

@@ -23,6 +23,7 @@ from companion.bot.routers.timezone import ask_timezone
 from companion.config import TelegramSettings
 from companion.domain.models import User
 from companion.metrics import Metrics
+from companion.personas.forms import address_of
 from companion.privacy.consent import Onboarding
 
 FREE = {"consent_free": True}
@@ -117,9 +118,11 @@ async def consent_accepted(
     await library.show(bot, query.from_user.id, i18n)
 
 
-async def help_command(message: Message, i18n: I18n) -> None:
+async def help_command(message: Message, i18n: I18n, user: User, library: LibraryView) -> None:
     await message.answer(i18n("help"))
-    await message.answer(i18n("support-disclaimer"))
+    # The disclaimer speaks for the persona in the chat: its ты/вы ("вы" before one is chosen).
+    persona = library.persona(user.current_persona_id) if user.current_persona_id else None
+    await message.answer(i18n("support-disclaimer", address=address_of(persona)))
 
 
 def build_router() -> Router:

@@ -26,6 +26,7 @@ from companion.domain.personas import Persona
 from companion.domain.ports import PersonaCatalog
 from companion.i18n import Translator
 from companion.mood.survey import InvalidSurveyAnswerError, SurveyClosedError, SurveyService
+from companion.personas.forms import address_of
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,9 @@ class BotMoodNotifier:
         )
 
     async def offer_help(self, user: User, persona: Persona) -> None:
-        await self._send(user, self._translator.get(user.language, "mood-help-offer"), None)
+        # In the ты/вы of the persona the user talks to, as every text in its voice.
+        text = self._translator.get(user.language, "mood-help-offer", address=address_of(persona))
+        await self._send(user, text, None)
 
     async def _send(self, user: User, text: str, markup: InlineKeyboardMarkup | None) -> None:
         try:

@@ -61,3 +61,22 @@ async def test_names_are_declined_and_address_follows_the_persona(harness: BotHa
     await harness.choose(user, "lev")
     assert _said(user, "Снова со Львом")
     assert not _said(user, "с Лев ")
+
+
+async def test_crisis_reply_speaks_in_the_personas_form_of_address(harness: BotHarness) -> None:
+    user = harness.user(6002, language_code="ru")
+    await harness.onboard(user, language="Русский")
+    await harness.choose(user, "lev")  # support: "ты"
+    await user.say("Я не хочу жить")
+    await user.expect("sendMessage", contains="Ты не один и не одна")
+    assert not _said(user, "Вы не одни")
+
+    await user.command("persona")
+    await user.expect("sendPhoto")
+    await harness.choose(user, "holmes")  # celebrity: "вы"
+    await user.say("Я не хочу жить")
+    await user.expect("sendMessage", contains="Вы не одни")
+    await user.idle()
+    # The bot's own /help keeps "вы"; its disclaimer follows the persona in the chat ("вы").
+    await user.command("help")
+    await user.expect("sendMessage", contains="обратитесь к профессионалу")

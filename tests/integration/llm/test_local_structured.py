@@ -17,7 +17,12 @@ import pytest
 from companion.config import LLMSettings
 from companion.llm.base import ChatMessage, ChatRequest, Role, SamplingParams
 from companion.llm.local_backend import LocalChatModel
-from companion.memory.extraction import EXTRACTION_SCHEMA, parse_items
+from companion.memory.extraction import (
+    EXTRACTION_SCHEMA,
+    FACTS_PER_USER_MESSAGE,
+    extraction_schema,
+    parse_items,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -82,8 +87,9 @@ async def test_json_schema_request_returns_json_the_schema_accepts(
 
 
 async def test_fact_extraction_schema_parses(smollm2: LocalChatModel) -> None:
+    # The schema the extractor sends for one user message (3 facts at most).
     request = _chatty(
-        EXTRACTION_SCHEMA,
+        extraction_schema(FACTS_PER_USER_MESSAGE, 1),
         "[1] user: I'm Maria, a nurse in Boston, and my dog is called Rex.\n"
         "List the facts about the user as JSON.",
         max_tokens=400,
@@ -92,7 +98,7 @@ async def test_fact_extraction_schema_parses(smollm2: LocalChatModel) -> None:
     raw = await smollm2.complete(request)
     items, invalid = parse_items(raw)  # raises on anything but a {"facts": [...]} object
     assert invalid == 0
-    assert len(items) <= 8
+    assert len(items) <= FACTS_PER_USER_MESSAGE
 
 
 async def test_free_text_streams_and_respects_max_tokens(smollm2: LocalChatModel) -> None:
