@@ -1,7 +1,7 @@
 """The memory pass on the embedded default (SmolLM2-135M, CTranslate2 int8): constrained JSON
 decoding as it was (baseline) and as it is, in the same process on the same model.
 
-    .venv/bin/python benchmarks/memory_pass.py [--runs 3]
+    .venv/bin/python benchmarks/memory_pass.py [--runs 3] [--chat]
 
 Per mode and message set: one fact extraction (`FactExtractor.extract`) and one
 reconciliation decision (`Reconciler`'s LLM call, the only other JSON request of the pass);
@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +46,8 @@ from companion.llm.local_backend import LocalChatModel
 from companion.memory.extraction import FactExtractor
 from companion.memory.reconcile import RECONCILE_SCHEMA
 from companion.prompts import prompt_templates
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SETS: dict[str, list[tuple[MessageRole, str]]] = {
     "en": [
@@ -262,12 +265,66 @@ async def main_async(runs: int, cache: Path) -> None:
     await model.aclose()
 
 
+def _read_until(proc: subprocess.Popen[bytes], marker: bytes, seen: bytearray) -> None:
+    assert proc.stdout is not None
+    while marker not in seen:
+        chunk = proc.stdout.read1(4096)  # type: ignore[attr-defined]
+        if not chunk:
+            raise RuntimeError(f"the chat exited before {marker!r}: {bytes(seen)[-400:]!r}")
+        seen.extend(chunk)
+
+
+def chat_turn(cache: Path, text: str) -> None:
+    """`companion chat` as a user meets it: launch to the prompt, message to the next prompt
+    (the reply streamed; the memory pass must not hold the prompt back), then /quit to exit
+    (the exit waits for the memory pass still running in the background)."""
+    with tempfile.TemporaryDirectory() as work:
+        env = dict(os.environ)
+        env["COMPANION_MONGO__EMBEDDED_DATA_DIR"] = str(Path(work) / "db")
+        env["COMPANION_LLM__LOCAL_CACHE_DIR"] = str(cache)
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "companion"), "chat"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+        )
+        assert proc.stdin is not None
+        seen = bytearray()
+        _read_until(proc, b"you:", seen)
+        launch = time.monotonic() - started
+        seen.clear()
+        sent = time.monotonic()
+        proc.stdin.write(text.encode() + b"\n")
+        proc.stdin.flush()
+        _read_until(proc, b"you:", seen)
+        turn = time.monotonic() - sent
+        quit_at = time.monotonic()
+        proc.stdin.write(b"/quit\n")
+        proc.stdin.flush()
+        proc.wait(timeout=600)
+        tail = time.monotonic() - quit_at
+    print(
+        f"chat: launch to prompt {launch:.1f} s; message to the next prompt {turn:.1f} s;"
+        f" /quit to exit (the memory pass left in the background) {tail:.1f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument("--chat", action="store_true", help="also time `companion chat`")
     args = parser.parse_args()
     print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}")
+    if args.chat:
+        with tempfile.TemporaryDirectory() as work:
+            cache = args.cache_dir or Path(work) / "models"
+            asyncio.run(main_async(args.runs, cache))
+            chat_turn(cache, "My sister Anna lives in Kazan. I'm flying there on 12 July.")
+        return
     if args.cache_dir is not None:
         asyncio.run(main_async(args.runs, args.cache_dir))
         return

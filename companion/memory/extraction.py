@@ -33,6 +33,10 @@ LANGUAGE_NAMES = {"ru": "Russian", "en": "English"}
 MAX_FACT_CHARS = 300
 MAX_FACTS_PER_PASS = 8
 
+# The persona's lines are context only (facts come from the user's): their head is enough, and
+# a long reply made the extraction prompt twice as long (every decoding pass reads it).
+MAX_PERSONA_LINE_CHARS = 240
+
 # A user message rarely holds more than a few facts; a small model given room for 8 fills it
 # with repeats (measured: 8 copies of one fact, 279 tokens, most of an extraction's time).
 FACTS_PER_USER_MESSAGE = 3
@@ -74,6 +78,10 @@ def extraction_schema(max_facts: int = MAX_FACTS_PER_PASS, messages: int = 99) -
 
 
 EXTRACTION_SCHEMA = extraction_schema()
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 class ExtractedItem(BaseModel):
@@ -183,7 +191,9 @@ class FactExtractor:
                 {
                     "n": n,
                     "role": "user" if message.role is MessageRole.USER else "persona",
-                    "text": message.text,
+                    "text": message.text
+                    if message.role is MessageRole.USER
+                    else _shorten(message.text, MAX_PERSONA_LINE_CHARS),
                 }
                 for n, message in enumerate(messages, start=1)
             ],
