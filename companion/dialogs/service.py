@@ -65,9 +65,8 @@ from companion.llm.base import (
     LLMStreamInterruptedError,
     SamplingParams,
 )
-from companion.personas import gallery
+from companion.personas import forms, gallery
 from companion.personas.dayparts import pick_greeting
-from companion.personas.forms import address_of
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +348,7 @@ class DialogService:
     ) -> AsyncIterator[DialogEvent]:
         language = persona.reply_language(user.language)
         user_message = await self._store_turn_start(conversation, text, source)
-        reply_text = self._texts.get(language, "crisis-reply", address=address_of(persona))
+        reply_text = self._texts.get(language, "crisis-reply", address=forms.address_of(persona))
         reply = await self._messages.append(
             conversation,
             MessageRole.ASSISTANT,
