@@ -168,16 +168,28 @@ _AGO_RE = re.compile(
     r"\s+(?:ago|назад)\b"
 )
 _LAST_UNIT_RE = re.compile(
-    r"\b(?:last|past|previous)\s+(week|month|year|weekend)\b"
+    r"\b(?:last|previous)\s+(week|month|year|weekend)\b"
     r"|\bна\s+прошлой\s+(неделе)\b|\bв\s+прошлом\s+(месяце|году)\b|\bв\s+прошлые\s+(выходные)\b"
 )
 _LAST_WEEKDAY_RE = re.compile(
     r"\b(?:last|this\s+past)\s+(monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
     r"|\bв\s+прошл(?:ый|ую|ое)\s+(понедельник|вторник|среду|четверг|пятницу|субботу|воскресенье)\b"
 )
+# "in the past two weeks", "over the last 3 months", "the past month", "за последние две недели":
+# every day from then up to the reference, not a point in time.
+_SPAN_RE = re.compile(
+    rf"\b(?:(?:past|last)\s+(?:({_NUMBER_WORD}|\d{{1,3}})\s+)?(days|weeks|months|years)"
+    r"|past\s+(week|month|year))\b"
+    rf"|\bза\s+последн(?:ие|юю|ий|ее)\s+(?:({_NUMBER_WORD}|\d{{1,3}})\s+)?"
+    r"(дн(?:я|ей)|недел[юиь]|месяц(?:а|ев)?|год(?:а)?|лет)"
+)
+_THIS_RE = re.compile(
+    r"\b(?:earlier\s+)?this\s+(week|month|year)\b|\bна\s+этой\s+(неделе)\b"
+    r"|\bв\s+этом\s+(месяце|году)\b"
+)
 _DAY_WORD_RE = re.compile(r"\b(yesterday|позавчера|вчера|today|сегодня)\b")
 _MONTH_RE = re.compile(
-    r"\b(?:in|в)\s+(january|february|march|april|may|june|july|august|september|october"
+    r"\b(?:in|в)\s+(?:the\s+month\s+of\s+)?(january|february|march|april|may|june|july|august|september|october"
     r"|november|december|январе|феврале|марте|апреле|мае|июне|июле|августе|сентябре|октябре"
     r"|ноябре|декабре)\b(?:\s+(\d{4}))?"
 )
@@ -225,6 +237,23 @@ def find_windows(text: str, reference: date) -> list[Window]:
         weekday = _WEEKDAY_NAMES[next(group for group in match.groups() if group)]
         back = (reference.weekday() - weekday) % 7 or 7
         windows.append(_around(reference - timedelta(days=back), 0))
+    for match in _SPAN_RE.finditer(lowered):
+        count_word = match.group(1) or match.group(4)
+        unit_word = match.group(2) or match.group(3) or match.group(5)
+        count = (_NUMBERS.get(count_word) or int(count_word)) if count_word else 1
+        windows.append(
+            (reference - timedelta(days=count * _UNIT_DAYS[_unit(unit_word)]), reference)
+        )
+    for match in _THIS_RE.finditer(lowered):
+        word = next(group for group in match.groups() if group)
+        unit = _unit(word.replace("неделе", "week").replace("году", "year"))
+        if unit == "week":
+            first = reference - timedelta(days=reference.weekday())
+        elif unit == "month":
+            first = reference.replace(day=1)
+        else:
+            first = reference.replace(month=1, day=1)
+        windows.append((first, reference))
     for match in _MONTH_RE.finditer(lowered):
         month = _MONTHS.get(match.group(1), 5)  # "may"/"мае": only "may" is not in the table
         year = int(match.group(2)) if match.group(2) else reference.year

@@ -236,14 +236,16 @@ class Retriever:
         relevance = smooth_with_neighbours(
             relevance, index.previous.view(), index.following.view(), cfg.neighbour_weight
         )
-        if cfg.date_weight > 0:
-            relevance += cfg.date_weight * self._in_query_window(index, query, now, times)
-
         # The candidates for the final pick: the best fused rows among the candidates of
-        # either ranking and what neighbours or dates lifted above zero.
+        # either ranking and what neighbours lifted above zero.
         eligible = mask & (relevance > 0)
         eligible[dense_order] = True
         eligible[lexical_order] = True
+        if cfg.date_weight > 0:
+            # Only candidates are lifted: a record of the right day that is about something
+            # else must not push out what the question is about.
+            in_window = self._in_query_window(index, query, now, times, mask)
+            relevance += cfg.date_weight * np.where(eligible, in_window, 0.0)
         pool = max(cfg.candidates, k)
         rows = np.asarray(
             top_rows(np.where(eligible, relevance, -np.inf), pool, positive_only=False),
@@ -329,12 +331,22 @@ class Retriever:
 
     @staticmethod
     def _in_query_window(
-        index: UserIndex, query: str, now: datetime | None, times: npt.NDArray[np.float64]
+        index: UserIndex,
+        query: str,
+        now: datetime | None,
+        times: npt.NDArray[np.float64],
+        mask: npt.NDArray[np.bool_],
     ) -> npt.NDArray[np.float64]:
-        """1.0 for rows said in, or speaking of, a span of days the query names; else 0."""
+        """For rows said in, or speaking of, a span of days the query names: how selective
+        the span is (1 - the share of the user's records inside it); else 0.
+
+        "A week ago" picks out a few conversations and tells a lot; "in the past few months"
+        may hold most of the history and tells nothing, so it lifts (almost) nothing.
+        """
         windows = find_windows(query, (now or datetime.now(UTC)).date())
         hits = np.zeros(index.size, dtype=np.float64)
-        if not windows:
+        live = int(mask.sum())
+        if not windows or live == 0:
             return hits
         said = np.floor(times / 86400.0) + _UNIX_EPOCH_ORDINAL
         refers_from, refers_to = index.refers_from.view(), index.refers_to.view()
@@ -342,7 +354,8 @@ class Retriever:
             low, high = float(first.toordinal()), float(last.toordinal())
             inside = (said >= low) & (said <= high)
             inside |= (refers_from >= 0) & (refers_from <= high) & (refers_to >= low)
-            hits[inside] = 1.0
+            selectivity = 1.0 - float((inside & mask).sum()) / live
+            hits = np.maximum(hits, np.where(inside, selectivity, 0.0))
         return hits
 
     def _blas_limit(self) -> contextlib.AbstractContextManager[object]:

@@ -317,6 +317,40 @@ async def test_a_date_in_the_question_favours_what_was_said_then_or_spoke_of_the
                 assert abs(scores["weekend"] - scores["earlier"]) < 0.2
 
 
+async def test_a_date_window_lifts_only_candidates_and_only_as_much_as_it_selects() -> None:
+    # Asked on 3 June. "Two weeks ago" (17-23 May) holds one of the hikes, the 20 May one,
+    # and one unrelated record; "in the past few months" (since 5 March) holds every record
+    # but the January hike, so it tells little about which hike is meant.
+    asked = datetime(2026, 6, 3, 12, tzinfo=UTC)
+    records = [
+        MemoryRecord("hike-may", "We went hiking in the hills", datetime(2026, 5, 20, tzinfo=UTC)),
+        MemoryRecord("hike-jan", "We went hiking in the hills", datetime(2026, 1, 20, tzinfo=UTC)),
+        MemoryRecord("tax", "Filed the tax forms at last", datetime(2026, 5, 19, tzinfo=UTC)),
+        *(
+            MemoryRecord(f"filler{i}", text, datetime(2026, 3, 10 + i, tzinfo=UTC))
+            for i, text in enumerate(FILLERS)
+        ),
+    ]
+    # Two candidates from each ranking (the two hikes), as on a long history where the
+    # candidates are a small share of the records.
+    config = RetrieverConfig(
+        candidates=2, date_weight=0.5, recency_weight=0.0, supersede_weight=0.0, mmr_lambda=1.0
+    )
+    retriever = Retriever(HashingEmbedder(), InMemoryRecordSource(), config=config)
+    await retriever.index(USER, records)
+
+    async def scores(question: str) -> dict[str, float]:
+        hits = await retriever.search(USER, question, len(records), now=asked)
+        return {hit.id: hit.score for hit in hits}
+
+    narrow = await scores("where did we go hiking two weeks ago?")
+    assert narrow["hike-may"] > narrow["hike-jan"] + 0.3
+    # In the window but about something else: it gets no lift over the other hike.
+    assert "tax" not in narrow
+    wide = await scores("where did we go hiking in the past few months?")
+    assert 0.0 < wide["hike-may"] - wide["hike-jan"] < 0.1
+
+
 async def test_query_expansion_finds_the_second_hop() -> None:
     # "Where does the person who gave me the guitar live?": the first pass finds the gift
     # (it names the guitar); the second hop ("Kolya moved to Tver") shares nothing with the

@@ -63,6 +63,15 @@ WEDNESDAY = date(2026, 6, 3)
         ("in March", [(date(2026, 3, 1), date(2026, 3, 31))]),
         ("в декабре", [(date(2025, 12, 1), date(2025, 12, 31))]),  # the last December
         ("in may 2025", [(date(2025, 5, 1), date(2025, 5, 31))]),
+        # Spans up to the day asked, not points in time.
+        ("What did I buy in the past two weeks?", [(date(2026, 5, 20), date(2026, 6, 3))]),
+        ("over the past month", [(date(2026, 5, 4), date(2026, 6, 3))]),
+        ("in the last 3 months", [(date(2026, 3, 5), date(2026, 6, 3))]),
+        ("за последние две недели", [(date(2026, 5, 20), date(2026, 6, 3))]),
+        ("earlier this week", [(date(2026, 6, 1), date(2026, 6, 3))]),
+        ("в этом месяце", [(date(2026, 6, 1), date(2026, 6, 3))]),
+        ("in the month of February", [(date(2026, 2, 1), date(2026, 2, 28))]),
+        ("How many days ago did I meet Emma?", []),  # asks for the span, names none
         ("May I ask you something?", []),
         ("nothing about time here", []),
     ],
