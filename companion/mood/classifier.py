@@ -24,14 +24,21 @@ import numpy.typing as npt
 
 from companion.config import Settings
 from companion.mood.classifier_data import LABELS
-from companion.mood.classifier_features import Lemmatizer, char_ngrams, normalize, word_tokens
+from companion.mood.classifier_features import (
+    Lemmatizer,
+    char_ngrams,
+    lemma_ngrams,
+    normalize,
+    word_tokens,
+)
 from companion.mood.emotions import NEGATIVE, Emotion, EmotionReader, EmotionReading
 from companion.resources import package_folder
 
 FORMAT = 1
 MODEL = "emotions"  # the model the bot uses
 BASELINE = "baseline"  # word TF-IDF + logistic regression, for reports beside the model
-FEATURE_KINDS = frozenset({"char", "word"})
+# "char+lemma": character n-grams plus a second TF-IDF block of lemma 1-2-grams.
+FEATURE_KINDS = frozenset({"char", "word", "char+lemma"})
 
 Array = npt.NDArray[np.float32]
 
@@ -59,7 +66,7 @@ def model_paths(name_or_path: str | Path) -> tuple[Path, Path]:
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
     name: str
-    features: str  # "char" or "word": the sparse view
+    features: str  # "char", "word" or "char+lemma": the sparse view(s)
     lemma_table: bool  # whether distilled word scores are added
     thresholds: tuple[float, ...]
     description: str
@@ -78,16 +85,16 @@ class LinearEmotionReader:
 
     def __init__(self, info: ModelInfo, arrays: dict[str, Any]) -> None:
         self.info = info
-        vocabulary = arrays["vocabulary"]
-        self._index = {str(term): i for i, term in enumerate(vocabulary.tolist())}
-        self._idf: Array = arrays["idf"].astype(np.float32)
-        self._coef: Array = arrays["coef"].astype(np.float32)
+        columns = info.columns
+        self._block = _SparseBlock(arrays, "", columns)
+        self._lemma_block = (
+            _SparseBlock(arrays, "lemma_ngram_", columns) if info.features == "char+lemma" else None
+        )
         self._intercept: Array = arrays["intercept"].astype(np.float32)
         self._thresholds = np.asarray(info.thresholds, dtype=np.float32)
-        columns = info.columns
         shapes_ok = (
-            self._coef.shape == (len(self._index), columns)
-            and self._idf.shape == (len(self._index),)
+            self._block.shapes_ok
+            and (self._lemma_block is None or self._lemma_block.shapes_ok)
             and self._intercept.shape == (columns,)
             and self._thresholds.shape == (columns,)
         )
@@ -160,34 +167,53 @@ class LinearEmotionReader:
         return readings
 
     def _read(self, normal: str) -> tuple[Array, Array]:
+        lemmas = self._lemmatizer.lemmas(normal) if self._needs_lemmas else []
         if self._latin is not None and is_latin(normal):
             # The character n-grams and thresholds were fitted on Russian; for English only
             # the word scores, which come from a multilingual encoder, carry over.
             scores, intercept, thresholds = self._latin
-            return _sigmoid(intercept + self._mean_word_scores(normal, scores)), thresholds
-        logits = self._intercept + self._mean_word_scores(normal, self._lemma_scores)
-        terms = char_ngrams(normal) if self.info.features == "char" else word_tokens(normal)
-        counts = Counter(self._index[t] for t in terms if t in self._index)
-        if counts:
-            rows = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-            tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
-            weights = (1.0 + np.log(tf)) * self._idf[rows]
-            weights /= float(np.linalg.norm(weights)) or 1.0
-            logits = logits + weights @ self._coef[rows]
+            return _sigmoid(intercept + self._mean_word_scores(lemmas, scores)), thresholds
+        logits = self._intercept + self._mean_word_scores(lemmas, self._lemma_scores)
+        terms = char_ngrams(normal) if self.info.features != "word" else word_tokens(normal)
+        logits = logits + self._block.logits(terms)
+        if self._lemma_block is not None:
+            logits = logits + self._lemma_block.logits(lemma_ngrams(lemmas))
         return _sigmoid(logits), self._thresholds
 
-    def _mean_word_scores(self, normal: str, scores: Array) -> Array:
-        if not self._lemma_index:
-            return np.zeros(self.info.columns, dtype=np.float32)
-        known = [
-            self._lemma_index[lemma]
-            for lemma in self._lemmatizer.lemmas(normal)
-            if lemma in self._lemma_index
-        ]
+    @property
+    def _needs_lemmas(self) -> bool:
+        return bool(self._lemma_index) or self._lemma_block is not None
+
+    def _mean_word_scores(self, lemmas: list[str], scores: Array) -> Array:
+        known = [self._lemma_index[lemma] for lemma in lemmas if lemma in self._lemma_index]
         if not known:
             return np.zeros(self.info.columns, dtype=np.float32)
         mean: Array = scores[known].mean(axis=0, dtype=np.float32)
         return mean
+
+
+class _SparseBlock:
+    """One TF-IDF block (sublinear tf, l2) times its coefficients, as scikit-learn fits it."""
+
+    def __init__(self, arrays: dict[str, Any], prefix: str, columns: int) -> None:
+        vocabulary = arrays[f"{prefix}vocabulary"]
+        self.index = {str(term): i for i, term in enumerate(vocabulary.tolist())}
+        self.idf: Array = arrays[f"{prefix}idf"].astype(np.float32)
+        self.coef: Array = arrays[f"{prefix}coef"].astype(np.float32)
+        self.shapes_ok = self.coef.shape == (len(self.index), columns) and self.idf.shape == (
+            len(self.index),
+        )
+        self.columns = columns
+
+    def logits(self, terms: list[str]) -> Array:
+        counts = Counter(self.index[t] for t in terms if t in self.index)
+        if not counts:
+            return np.zeros(self.columns, dtype=np.float32)
+        rows = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+        weights = (1.0 + np.log(tf)) * self.idf[rows]
+        weights /= float(np.linalg.norm(weights)) or 1.0
+        return (weights @ self.coef[rows]).astype(np.float32)
 
 
 def is_latin(normal: str) -> bool:

@@ -14,6 +14,7 @@ was fitted on.
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from functools import lru_cache
@@ -53,6 +54,12 @@ def char_ngrams(text: str, low: int = 2, high: int = 5) -> list[str]:
 def word_tokens(text: str) -> list[str]:
     """Alphabetic words (two letters or more) of a normalised text."""
     return [word for word in _WORD.findall(text) if len(word) > 1]
+
+
+def lemma_ngrams(lemmas: list[str]) -> list[str]:
+    """Lemma unigrams and adjacent bigrams ("не нравиться"): pools Russian inflections and
+    keeps a negation with the word it negates."""
+    return lemmas + [f"{a} {b}" for a, b in itertools.pairwise(lemmas)]
 
 
 class Lemmatizer:

@@ -42,7 +42,11 @@ def test_reader_reproduces_sklearn_probabilities(tmp_path: Path) -> None:
     words = sorted({"грустно", "рада", "страшно", "ярость", "happy", "sad", "angry", "день"})
     vectors = np.random.default_rng(0).normal(size=(len(words), 16)).astype(np.float32)
     trainer = Trainer(_rows(), LemmaView(words, vectors, lemmatizer), negative_head=True)
-    for name, features, weight in (("with-words", "char", 2.0), ("words-only", "word", 0.0)):
+    for name, features, weight in (
+        ("with-words", "char", 2.0),
+        ("with-lemma-ngrams", "char+lemma", 2.0),
+        ("words-only", "word", 0.0),
+    ):
         arrays = trainer.fit(features, 4.0, weight)
         latin = weight > 0
         if latin:
