@@ -183,9 +183,10 @@ _SPAN_RE = re.compile(
     rf"|\bза\s+последн(?:ие|юю|ий|ее)\s+(?:({_NUMBER_WORD}|\d{{1,3}})\s+)?"
     r"(дн(?:я|ей)|недел[юиь]|месяц(?:а|ев)?|год(?:а)?|лет)"
 )
+# "This week", "this month": from its first day up to the reference. Not "this year": in
+# "my ambition for this year" the year is what is spoken of, not when it was said.
 _THIS_RE = re.compile(
-    r"\b(?:earlier\s+)?this\s+(week|month|year)\b|\bна\s+этой\s+(неделе)\b"
-    r"|\bв\s+этом\s+(месяце|году)\b"
+    r"\b(?:earlier\s+)?this\s+(week|month)\b|\bна\s+этой\s+(неделе)\b|\bв\s+этом\s+(месяце)\b"
 )
 _DAY_WORD_RE = re.compile(r"\b(yesterday|позавчера|вчера|today|сегодня)\b")
 _MONTH_RE = re.compile(
@@ -246,14 +247,10 @@ def find_windows(text: str, reference: date) -> list[Window]:
         )
     for match in _THIS_RE.finditer(lowered):
         word = next(group for group in match.groups() if group)
-        unit = _unit(word.replace("неделе", "week").replace("году", "year"))
-        if unit == "week":
-            first = reference - timedelta(days=reference.weekday())
-        elif unit == "month":
-            first = reference.replace(day=1)
+        if _unit(word.replace("неделе", "week")) == "week":
+            windows.append((reference - timedelta(days=reference.weekday()), reference))
         else:
-            first = reference.replace(month=1, day=1)
-        windows.append((first, reference))
+            windows.append((reference.replace(day=1), reference))
     for match in _MONTH_RE.finditer(lowered):
         month = _MONTHS.get(match.group(1), 5)  # "may"/"мае": only "may" is not in the table
         year = int(match.group(2)) if match.group(2) else reference.year
