@@ -131,3 +131,27 @@ async def test_reply_is_not_queued_behind_a_background_extraction(ct2_cache: Pat
         await background
     finally:
         await model.aclose()
+
+
+async def test_constrained_restarts_use_a_bounded_prompt_cache(ct2_cache: Path) -> None:
+    """Grammar restarts read the prompt's state from the cache; after `capacity` distinct
+    prompts the cache's generator is dropped with its states and loaded afresh."""
+    from companion.llm.ct2_runtime import Ct2Model
+
+    model = LocalChatModel(
+        LLMSettings(local_model="smollm2", local_runtime="ctranslate2", local_cache_dir=ct2_cache)
+    )
+    await model.load()
+    try:
+        loaded = model._loaded
+        assert isinstance(loaded, Ct2Model) and loaded.prompt_cache is not None
+        for question in ("How are you?", "What is your mood?", "Tell me about today."):
+            raw = await model.complete(_chatty(MOOD_SCHEMA, question, 120))
+            assert set(json.loads(raw)) == {"mood", "reason"}
+        # Three distinct prompts, capacity 2: loaded for the first, reloaded for the third.
+        assert loaded.prompt_cache.loads == 2
+        raw = await model.complete(_chatty(MOOD_SCHEMA, "Tell me about today.", 120))
+        assert set(json.loads(raw)) == {"mood", "reason"}
+        assert loaded.prompt_cache.loads == 2  # the same prompt again: its state is cached
+    finally:
+        await model.aclose()
