@@ -28,6 +28,7 @@ from companion.domain.models import User
 from companion.domain.personas import Module
 from companion.domain.ports import AccessDecision
 from companion.logging_setup import configure_logging
+from companion.personas.forms import address_of
 from companion.storage.database import DatabaseUnavailableError
 
 stdout = Console(highlight=False, soft_wrap=True)
@@ -89,7 +90,7 @@ async def _run(
         name = persona.display_name(user.language)
         out = stdout if interactive else stderr
         for notice in started.notices:
-            _show_notice(app, notice, out)
+            _show_notice(app, notice, out, address_of(persona))
         if interactive:
             stdout.print(
                 f"[bold]{name}[/bold] · {persona.module.value} · "
@@ -136,7 +137,7 @@ async def _repl(app: App, user: User, persona_id: str) -> None:
             persona_id = started.persona.id
             name = started.persona.display_name(user.language)
             for notice in started.notices:
-                _show_notice(app, notice, stdout)
+                _show_notice(app, notice, stdout, address_of(started.persona))
             if started.greeting:
                 stdout.print(
                     f"[bold magenta]{name}:[/bold magenta] {started.greeting}", markup=True
@@ -167,7 +168,7 @@ async def _turn(
                 out.print(event.text, end="", markup=False)
             elif isinstance(event, Notice):
                 status.stop()
-                _show_notice(app, event, notices_to)
+                _show_notice(app, event, notices_to, address_of(app.personas.get(persona_id)))
             elif isinstance(event, PhotoToSend):
                 notices_to.print(f"[dim]📷 {event.caption} ({event.path})[/dim]", markup=True)
             elif isinstance(event, ReplyDone):
@@ -226,7 +227,8 @@ def _access_text(app: App, user: User, decision: AccessDecision) -> str:
     return app.translator.get(user.language, key)
 
 
-def _show_notice(app: App, notice: Notice, console: Console) -> None:
-    text = app.translator.get(notice.language, notice.text_key)
+def _show_notice(app: App, notice: Notice, console: Console, address: str) -> None:
+    # In the persona's ты/вы, as in Telegram (the texts select on $address).
+    text = app.translator.get(notice.language, notice.text_key, address=address)
     # soft_wrap off here: the console soft-wraps streamed text, which would crop a panel.
     console.print(Panel(text, border_style="yellow"), soft_wrap=False)
