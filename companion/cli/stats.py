@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -63,7 +63,7 @@ def period_from(days: int, since: str | None, until: str | None) -> Period:
     if since is None and until is None:
         return Period.last_days(days)
     try:
-        last = date.fromisoformat(until) if until else date.today()
+        last = date.fromisoformat(until) if until else datetime.now(UTC).date()
         first = (
             date.fromisoformat(since) if since else last.fromordinal(last.toordinal() - days + 1)
         )
