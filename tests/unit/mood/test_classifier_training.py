@@ -15,7 +15,13 @@ from companion.mood.classifier import FORMAT, LinearEmotionReader, decide_labels
 from companion.mood.classifier_data import LABELS, LabelledText
 from companion.mood.classifier_features import Lemmatizer, normalize
 from companion.mood.emotions import Emotion
-from training.mood.train_emotions import LemmaView, Trainer, _write
+from training.mood.train_emotions import (
+    LemmaView,
+    Trainer,
+    _joint_negative,
+    _negative_f1,
+    _write,
+)
 
 SENTENCES = {
     Emotion.JOY: ["Ура, я так рада!", "Какой чудесный день)))", "I am so happy today"],
@@ -91,3 +97,24 @@ def test_negative_head_adds_the_likeliest_negative_label_only_when_none_passes()
     assert decide_labels([0.1, 0.3, 0.1, 0.4, 0.9, 0.1], thresholds) == {Emotion.ANGER}
     # Without a head (five columns, the baseline) only thresholds decide.
     assert decide_labels([0.1, 0.3, 0.1, 0.4, 0.2], thresholds[:5]) == set()
+
+
+def test_joint_tuning_targets_the_per_message_negative_decision() -> None:
+    # Sadness alone separates the negative messages, at 0.38 rather than the starting 0.5;
+    # the head (column 5) is noise and is best switched off.
+    rng = np.random.default_rng(1)
+    rows = 400
+    negative = rng.random(rows) < 0.4
+    probabilities = rng.uniform(0.0, 0.25, size=(rows, 6)).astype(np.float32)
+    probabilities[negative, 1] = rng.uniform(0.38, 0.5, size=int(negative.sum()))
+    probabilities[:, 5] = rng.uniform(0.0, 0.6, size=rows)
+    targets = np.zeros((rows, 6), dtype=np.int_)
+    targets[negative, 1] = 1
+    targets[:, 5] = negative
+    start = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+    tuned = _joint_negative(probabilities, targets, start)
+    assert _negative_f1(probabilities, targets, tuned) == 1.0
+    assert _negative_f1(probabilities, targets, start) < 0.5
+    assert tuned[0] == start[0] and tuned[2] == start[2]  # joy and surprise are left alone
+    assert tuned[1] == tuned[3] == tuned[4] < 0.5  # the negative labels move together
+    assert tuned[5] >= 0.6  # the noisy head no longer fires
