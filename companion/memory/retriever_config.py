@@ -22,8 +22,9 @@ class RetrieverConfig:
     # "zscore": dense_weight and lexical_weight times each signal's z-score over the user;
     # "rrf": weighted reciprocal rank fusion of the two rankings (scores ignored).
     # Then, on any: + neighbour_weight * the better neighbour's relevance (the exchanges just
-    # before and after, within neighbour_gap_s), + date_weight when the record was said in
-    # (or speaks of) a span of days the query names ("last weekend", "в марте"),
+    # before and after, within neighbour_gap_s), + date_weight x the window's selectivity
+    # (1 - the share of the user's records inside it) for a candidate said in (or speaking
+    # of) a span of days the query names ("last weekend", "в марте", "the past two weeks"),
     # + recency_weight * 0.5 ** (age / half-life) + importance_weight * (importance - 3) / 2.
     # With expansion_weight > 0 a second dense pass moves the query vector towards the
     # expansion_docs best records of the first (pseudo-relevance feedback, for multi-hop).
@@ -40,7 +41,9 @@ class RetrieverConfig:
     neighbour_gap_s: float = 1800.0
     expansion_weight: float = 0.0
     expansion_docs: int = 2
-    date_weight: float = 0.05
+    # Fitted on the dated questions of half a of LongMemEval-S and -oracle (the generated
+    # sets name no dates in their questions): BENCHMARKS.md, "Memory: recall".
+    date_weight: float = 0.7
     # A candidate is superseded when a newer candidate about the same thing (their cosine in
     # the top supersede_quantile of the candidates' pairs) is at least half as relevant: the
     # user's situation changed ("moved to Tver" after "I live in Kazan"); it loses this much.
