@@ -3,15 +3,19 @@ recall benchmark runs on them. The inputs here are tiny, in the published files'
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
 
 from benchmarks.data.convert_public_memory import convert_locomo, convert_longmemeval
 from benchmarks.memory_recall import evaluate, exchanges
+from companion.memory.evaluation import cache_path, run_eval
 from companion.memory.retriever_config import RetrieverConfig
+from tests.unit.memory.fakes import HashingEmbedder
 
 FILLER = [
     ("What should I cook tonight?", "Maybe a quick pasta with tomatoes?"),
@@ -197,3 +201,26 @@ async def test_the_recall_benchmark_runs_on_converted_data(tmp_path: Path) -> No
     assert float(np.mean(results["hybrid@5"]["single-session-user"])) == 1.0
     assert float(np.mean(results["dense@5"]["single-session-user"])) == 1.0
     assert set(results["hybrid@10"]) == {"single-session-user", "multi-session", "all"}
+
+
+async def test_eval_keeps_only_dated_questions_or_only_cached_users(tmp_path: Path) -> None:
+    data = convert_longmemeval(longmemeval())
+    data["questions"][0]["question"] = "What did we talk about two weeks ago?"
+    path = tmp_path / "lme.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    console = Console(file=io.StringIO(), width=200)
+    dated_user = data["questions"][0]["user_id"]
+
+    dated = await run_eval(
+        path, HashingEmbedder(), "hashing", console, cache_dir=tmp_path, dated_only=True
+    )
+    assert len(dated["hybrid@5"]["all"]) == 1
+    # Only the dated question's user was embedded, so only its question has cached vectors.
+    stored = np.load(cache_path("hashing", path, tmp_path))
+    assert {name for name in stored.files if name.startswith("u")} == {f"u{dated_user}"}
+    cached = await run_eval(
+        path, HashingEmbedder(), "hashing", console, cache_dir=tmp_path, cached_only=True
+    )
+    assert len(cached["hybrid@5"]["all"]) == 1
+    whole = await run_eval(path, HashingEmbedder(), "hashing", console, cache_dir=tmp_path)
+    assert len(whole["hybrid@5"]["all"]) == 2
