@@ -19,6 +19,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from companion.bot.filters import Magic
 from companion.bot.localization import I18n
 from companion.bot.texts import escape
 from companion.domain.models import User
@@ -187,8 +188,6 @@ def build_router() -> Router:
     router.message.register(
         on_comment,
         StateFilter(SurveyStates.comment),
-        F.text,
-        ~F.text.startswith("/"),
-        F.chat.type == "private",
+        Magic(F.text & ~F.text.startswith("/") & (F.chat.type == "private")),
     )
     return router

@@ -19,7 +19,7 @@ from aiogram.filters import StateFilter
 from aiogram.types import Message
 from aiohttp import ClientError
 
-from companion.bot.filters import Magic
+from companion.bot.filters import Check, Magic
 from companion.bot.localization import I18n
 from companion.bot.texts import escape
 from companion.domain.personas import Module
@@ -145,7 +145,7 @@ def build_router() -> Router:
     # No FSM state: a broadcast being composed may take a photo or a file as its content.
     router.message.register(
         import_card_file,
-        _is_card_file,
+        Check(_is_card_file),
         StateFilter(None),
         Magic(F.chat.type == "private"),
         flags={"consent_free": True},
