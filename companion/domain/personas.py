@@ -154,9 +154,7 @@ class Persona(BaseModel):
     def _known_voices(cls, value: dict[str, str]) -> dict[str, str]:
         for language, voice in value.items():
             if language not in SUPPORTED_LANGUAGES:
-                raise ValueError(
-                    f"unknown language {language!r}; use {list(SUPPORTED_LANGUAGES)}"
-                )
+                raise ValueError(f"unknown language {language!r}; use {list(SUPPORTED_LANGUAGES)}")
             if voice not in VOICE_IDS:
                 raise ValueError(f"unknown voice {voice!r} for {language}; use {list(VOICE_IDS)}")
         return value

@@ -137,8 +137,9 @@ class MessageObserver(Protocol):
     """Told about each user message once its reply is stored (mood tracking, the survey);
     must return at once: whatever it does runs in the background, off the reply's path."""
 
-    def observe(self, user: User, persona: Persona, conversation: Conversation, text: str) -> None:
-        ...
+    def observe(
+        self, user: User, persona: Persona, conversation: Conversation, text: str
+    ) -> None: ...
 
 
 class MoodCareSource(Protocol):
