@@ -214,6 +214,9 @@ async def run(args: argparse.Namespace) -> None:
                     "COMPANION_PRIVACY__ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),
                 }
             )
+            off = {"mood", "survey", "outreach"} if args.core_only else set(args.off)
+            for feature in off:
+                env[f"COMPANION_{feature.upper()}__ENABLED"] = "false"
             urls = []
             for _ in range(args.workers):
                 port = free_port()
@@ -453,6 +456,18 @@ def main() -> None:
         "--baseline",
         action="store_true",
         help="replace the dialogue service by a stub (no storage, no model): the bot layer alone",
+    )
+    parser.add_argument(
+        "--core-only",
+        action="store_true",
+        help="mood readings, the survey and check-ins off: the pipeline as measured before them",
+    )
+    parser.add_argument(
+        "--off",
+        action="append",
+        default=[],
+        choices=["mood", "survey", "outreach"],
+        help="switch one feature off (repeatable), to see what it costs per message",
     )
     parser.add_argument(
         "--profile", help="profile the measured window of each worker into PROFILE.<port>"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 RETRY_AFTER = timedelta(minutes=30)
 RECENT_LINES = 6
+# Exchanges this close to the last activity written for the user do not write it again.
+ACTIVITY_COALESCE = timedelta(seconds=60)
 
 
 class CrisisLog(Protocol):
@@ -89,11 +92,23 @@ class OutreachService:
         # Set once the Bot API client exists (`OutreachComponents.attach_sender`).
         self.sender: CheckinSender | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # The last activity written per (user, persona) by this process: an exchange within
+        # ACTIVITY_COALESCE of it writes nothing (a chat is one database write a minute, not
+        # one per message); planning waits that much longer to cover the exchanges skipped.
+        self._touched: OrderedDict[tuple[int, str], datetime] = OrderedDict()
 
     # -- activity and planning ----------------------------------------------------------------
 
     def note_exchange(self, user: User, conversation: Conversation) -> None:
         """After each reply (never blocks it): move the silence check-in, plan facts later."""
+        key, now = (user.id, conversation.persona_id), self.clock.now()
+        last = self._touched.get(key)
+        if last is not None and timedelta(0) <= now - last < ACTIVITY_COALESCE:
+            return
+        self._touched[key] = now
+        self._touched.move_to_end(key)
+        while len(self._touched) > 10_000:
+            self._touched.popitem(last=False)
         self._spawn(self.record_activity(user, conversation.persona_id))
 
     async def record_activity(self, user: User, persona_id: str) -> None:
@@ -105,7 +120,7 @@ class OutreachService:
                 persona_id=persona_id,
                 at=now,
                 silence_due=silence_due(now, zone, self.settings),
-                plan_at=now + self._plan_delay,
+                plan_at=now + self._plan_delay + ACTIVITY_COALESCE,
             )
             # /forget deletes the profile first: if it ran meanwhile, take back what we wrote.
             if await self._users.get(user.id) is None:

@@ -5,9 +5,9 @@ scheduler loop starts and stops within its bound."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
-from companion.domain.models import Event, EventName, UserSettings
+from companion.domain.models import Conversation, Event, EventName, UserSettings
 from companion.i18n import Translator
 from companion.outreach.jobs import JobState
 from companion.outreach.store import event_key, silence_key
@@ -79,6 +79,36 @@ async def test_silence_check_in_follows_the_last_exchange(world: World) -> None:
     # No reply: no second note a few days later.
     world.clock.advance(days=5)
     assert await scheduler.run_once() == {}
+
+
+async def test_a_chat_writes_its_activity_once_a_minute(world: World) -> None:
+    """Each reply tells check-ins the user talked; a chat of many messages is one write a
+    minute, and its facts are planned only after the last skipped exchange was learnt."""
+    user_id = 9006
+    user = await world.person(user_id, settings=UserSettings(timezone="Europe/Moscow"))
+    scheduler, _, _ = world.make_worker()
+    service = scheduler.service
+    conversation = Conversation(id="c9006", user_id=user_id, persona_id="anna")
+
+    async def written() -> datetime | None:
+        await service.drain()
+        raw = await world.db["outreach_jobs"].find_one({"_id": f"activity:{user_id}"})
+        return None if raw is None else raw["last_at"]
+
+    service.note_exchange(user, conversation)
+    first = await written()
+    assert first is not None
+    world.clock.advance(seconds=30)
+    service.note_exchange(user, conversation)  # within the minute: nothing written
+    assert await written() == first
+    world.clock.advance(seconds=31)
+    service.note_exchange(user, conversation)
+    later = await written()
+    assert later is not None and later > first
+    raw = await world.db["outreach_jobs"].find_one({"_id": f"activity:{user_id}"})
+    assert raw is not None
+    # Planned after memory's delay plus the minute whose exchanges were not written.
+    assert raw["plan_at"] >= later + timedelta(seconds=150 + 60) - timedelta(seconds=1)
 
 
 async def test_quiet_hours_defer_to_the_users_morning(world: World) -> None:
