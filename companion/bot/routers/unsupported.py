@@ -4,10 +4,12 @@ expect it (edited messages, group chatter that is not addressed to the bot). Inc
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, Message
 
+from companion.bot.bad_updates import quietly
 from companion.bot.filters import Magic
 from companion.bot.localization import I18n
+from companion.metrics import Metrics
 
 
 def _addressed_to_bot(message: Message, bot_username: str | None) -> bool:
@@ -48,6 +50,12 @@ async def anything_else(message: Message, i18n: I18n) -> None:
     await message.answer(i18n("unsupported-media"))
 
 
+async def stale_button(query: CallbackQuery, i18n: I18n, metrics: Metrics) -> None:
+    """A button no handler takes (an old message's, a forged one, an admin's pressed by
+    someone else): answered, so the client's spinner stops, and nothing else happens."""
+    await quietly(query.answer(i18n("unsupported-button")), metrics)
+
+
 def build_router() -> Router:
     router = Router(name="unsupported")
     router.message.register(
@@ -59,4 +67,5 @@ def build_router() -> Router:
     router.message.register(location, Magic(F.location | F.venue))
     router.message.register(poll, Magic(F.poll))
     router.message.register(anything_else, Magic(F.chat.type == "private"))
+    router.callback_query.register(stale_button, flags={"consent_free": True})
     return router

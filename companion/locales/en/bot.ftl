@@ -111,6 +111,7 @@ unsupported-document = I can't read files — please write to me or send a voice
 unsupported-location = I can't use locations — tell me in words instead.
 unsupported-poll = I can't take part in polls, sorry.
 unsupported-media = I can only read text and voice messages.
+unsupported-button = This button no longer works.
 error-generic = Sorry, something went wrong on my side. Please try again.
 unknown-command = I don't know that command. See /help.
 group-private-only = Let's talk in private: @{ $bot_username }

@@ -115,6 +115,7 @@ unsupported-document = Файлы я читать не умею — напиши
 unsupported-location = С геолокацией я не работаю — расскажите словами.
 unsupported-poll = В опросах я, увы, не участвую.
 unsupported-media = Я понимаю только текст и голосовые сообщения.
+unsupported-button = Эта кнопка больше не работает.
 error-generic = Простите, у меня что-то пошло не так. Попробуйте ещё раз.
 unknown-command = Такой команды я не знаю. Смотрите /help.
 group-private-only = Давайте поговорим в личных сообщениях: @{ $bot_username }

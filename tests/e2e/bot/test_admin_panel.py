@@ -55,6 +55,11 @@ async def test_a_non_admin_gets_the_unknown_command_answer(console: BotHarness) 
     await stranger.expect("sendMessage", contains="I don't know that command")
     await stranger.idle()
     assert not [c for c in stranger.calls() if "console" in (c.text or "").lower()]
+    # An admin button pressed by someone else (forged or forwarded) only stops the spinner.
+    await stranger.press_raw("adm:users", stranger.history()[-1])
+    await stranger.expect("answerCallbackQuery", contains="no longer works")
+    await stranger.idle()
+    assert not [c for c in stranger.calls() if "console" in (c.text or "").lower()]
 
 
 async def test_the_panel_never_opens_in_a_group(console: BotHarness) -> None:
