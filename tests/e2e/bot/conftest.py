@@ -210,6 +210,11 @@ def make_settings(
     )
 
 
+def with_telegram(settings: Settings, **telegram: Any) -> Settings:
+    """`settings` with some `telegram` fields changed (an admin id, a throttle limit...)."""
+    return settings.model_copy(update={"telegram": settings.telegram.model_copy(update=telegram)})
+
+
 @contextlib.asynccontextmanager
 async def running_bot(
     settings: Settings,

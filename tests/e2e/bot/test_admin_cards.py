@@ -12,7 +12,7 @@ import pytest
 
 from companion.config import Settings
 from companion.personas.card_files import card_to_png
-from tests.e2e.bot.conftest import BotHarness, make_settings, running_bot
+from tests.e2e.bot.conftest import BotHarness, running_bot, with_telegram
 from tests.emulators.openai_server import OpenAIEmulator
 from tests.emulators.telegram import TelegramBotAPIEmulator
 
@@ -37,20 +37,9 @@ def card(name: str = "Aria", **data: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def owner(
-    mongo_uri: str,
-    redis_prefix: str,
-    llm: OpenAIEmulator,
-    tg: TelegramBotAPIEmulator,
-    personas_dir: Path,
+    bot_settings: Settings, tg: TelegramBotAPIEmulator, llm: OpenAIEmulator, mongo_uri: str
 ) -> AsyncIterator[BotHarness]:
-    settings: Settings = make_settings(
-        mongo_uri=mongo_uri,
-        prefix=redis_prefix,
-        llm=llm,
-        tg=tg,
-        personas_dir=personas_dir,
-        admin_ids=[ADMIN],
-    )
+    settings = with_telegram(bot_settings, admin_ids=[ADMIN])
     async with running_bot(settings, tg, llm, mongo_uri) as running:
         yield running
 

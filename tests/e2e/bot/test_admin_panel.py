@@ -12,7 +12,7 @@ import pytest
 
 from companion.config import Settings
 from companion.domain.models import SubscriptionStatus
-from tests.e2e.bot.conftest import BotHarness, make_settings, running_bot
+from tests.e2e.bot.conftest import BotHarness, running_bot, with_telegram
 from tests.emulators.openai_server import OpenAIEmulator
 from tests.emulators.telegram import TelegramBotAPIEmulator, TelegramUser
 from tests.emulators.telegram.server import ApiCall
@@ -21,21 +21,8 @@ ADMIN = 4100
 
 
 @pytest.fixture
-def admin_settings(
-    mongo_uri: str,
-    redis_prefix: str,
-    llm: OpenAIEmulator,
-    tg: TelegramBotAPIEmulator,
-    personas_dir: Path,
-) -> Settings:
-    return make_settings(
-        mongo_uri=mongo_uri,
-        prefix=redis_prefix,
-        llm=llm,
-        tg=tg,
-        personas_dir=personas_dir,
-        admin_ids=[ADMIN],
-    )
+def admin_settings(bot_settings: Settings) -> Settings:
+    return with_telegram(bot_settings, admin_ids=[ADMIN])
 
 
 @pytest.fixture

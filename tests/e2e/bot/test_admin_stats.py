@@ -4,12 +4,11 @@ report and gets a PNG chart with the numbers in its caption, over 7 or 30 days."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from companion.config import Settings
-from tests.e2e.bot.conftest import BotHarness, make_settings, running_bot
+from tests.e2e.bot.conftest import BotHarness, running_bot, with_telegram
 from tests.emulators.openai_server import OpenAIEmulator
 from tests.emulators.telegram import TelegramBotAPIEmulator
 
@@ -19,21 +18,10 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture
 async def console(
-    mongo_uri: str,
-    redis_prefix: str,
-    llm: OpenAIEmulator,
-    tg: TelegramBotAPIEmulator,
-    personas_dir: Path,
+    bot_settings: Settings, tg: TelegramBotAPIEmulator, llm: OpenAIEmulator, mongo_uri: str
 ) -> AsyncIterator[BotHarness]:
-    settings: Settings = make_settings(
-        mongo_uri=mongo_uri,
-        prefix=redis_prefix,
-        llm=llm,
-        tg=tg,
-        personas_dir=personas_dir,
-        admin_ids=[ADMIN],
-        throttle_messages=50,  # eleven messages in a row are not a flood here
-    )
+    # Eleven messages in a row are not a flood here.
+    settings = with_telegram(bot_settings, admin_ids=[ADMIN], throttle_messages=50)
     async with running_bot(settings, tg, llm, mongo_uri) as running:
         yield running
 
