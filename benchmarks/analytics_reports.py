@@ -1,18 +1,22 @@
-"""The owner's reports (`companion.analytics`) at two sizes, to show how their cost grows.
+"""The owner's reports (`companion.analytics`) at two sizes, raw against the daily rollups.
 
-A SecantusDB server (the embedded MongoDB-wire server, started here in a temporary folder,
-indexes as the bot creates them) is bulk-loaded with synthetic data spread over 90 days:
-`--users` people, `--events` funnel/paywall/billing events, `--messages` messages (half the
-people's, half the replies; 5 % voice notes), and payments, subscriptions and subscription
-changes in proportion. The same data at `--small` of that size is loaded into a second database
-first: the baseline in the same run. Each report is then timed over the last 7, 30 and 90 days
-(cold: with no daily rollups kept yet; warm: best of `--repeat` runs after), and the chart
-of the 30-day report rendered once.
+A SecantusDB server (the embedded MongoDB-wire server, indexes as the bot creates them) is
+bulk-loaded with synthetic data spread over 90 days: `--users` people, `--events`
+funnel/paywall/billing events, `--messages` messages (half the people's, half the replies; 5 %
+voice notes), and payments, subscriptions and subscription changes in proportion. The same data
+at `--small` of that size is loaded into a second database first, to show how cost grows. Each
+report is timed over the last 7, 30 and 90 days three ways in the same run: raw (the reference
+aggregation over the raw collections, `AnalyticsService(raw=True)`, what the reports did before
+the rollups of people), rollups cold (no daily rollups kept yet: they are dropped first) and
+rollups warm (best of `--repeat` runs after); the chart of the 30-day report is rendered once.
 
     .venv/bin/python benchmarks/analytics_reports.py [--users 10000] [--events 1000000]
         [--messages 1000000] [--small 0.1] [--repeat 3] [--no-index-check]
+        [--keep DIR] [--load-only]
 
-`--no-index-check` skips the extra measurement of the activity report with the
+`--keep DIR` keeps the server's data in DIR: a later run with the same sizes reuses what was
+loaded (loading 1M events and 1M messages takes ~15-20 min here); `--load-only` stops after
+loading. `--no-index-check` skips the extra measurement of the activity report with the
 `messages.role_created` index dropped (what the index buys).
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import statistics
 import sys
@@ -46,7 +51,7 @@ from companion.storage import collections as c
 from companion.storage.embedded import EmbeddedMongoServer
 from companion.storage.indexes import ensure_indexes
 
-console = Console(highlight=False)
+console = Console(highlight=False, width=150)
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 SPAN_DAYS = 90
 BATCH = 10_000
@@ -176,30 +181,48 @@ async def load(
         await _insert(db, c.SUBSCRIPTION_TRANSITIONS, changes)
 
 
+Timings = dict[tuple[str, int], tuple[float, float, float]]
+
+
+async def _once(analytics: AnalyticsService, name: str, period: Period) -> float:
+    started = time.perf_counter()
+    await analytics.report(name, period)
+    return time.perf_counter() - started
+
+
 async def time_reports(
-    db: AsyncDatabase[Any], analytics: AnalyticsService, repeat: int
-) -> dict[tuple[str, int], tuple[float, float]]:
-    """(report, days) -> (cold, warm) seconds: cold with no rollups kept (they are dropped
-    first), warm the best of `repeat` runs after it."""
-    timings: dict[tuple[str, int], tuple[float, float]] = {}
+    db: AsyncDatabase[Any], raw: AnalyticsService, rolled: AnalyticsService, repeat: int
+) -> Timings:
+    """(report, days) -> (raw, rollups cold, rollups warm) seconds: raw once, cold with no
+    rollups kept (they are dropped first), warm the best of `repeat` runs after it."""
+    timings: Timings = {}
     for name in REPORTS:
         for days in (7, 30, 90):
             period = Period.last_days(days, now=NOW)
-            await db[c.ANALYTICS_DAILY].delete_many({})
-            runs = []
-            for _ in range(1 + repeat):
-                started = time.perf_counter()
-                await analytics.report(name, period)
-                runs.append(time.perf_counter() - started)
-            timings[(name, days)] = (runs[0], min(runs[1:]))
+            raw_s = await _once(raw, name, period)
+            await db[c.ANALYTICS_PEOPLE].delete_many({})
+            cold = await _once(rolled, name, period)
+            warm = min([await _once(rolled, name, period) for _ in range(repeat)])
+            timings[(name, days)] = (raw_s, cold, warm)
     return timings
+
+
+async def _loaded(db: AsyncDatabase[Any], sizes: tuple[int, int, int]) -> float | None:
+    """The load time of a kept database loaded with these sizes, else None (it is emptied)."""
+    meta = await db["bench_meta"].find_one({"_id": "load"})
+    if meta is not None and tuple(meta["sizes"]) == sizes:
+        return float(meta["seconds"])
+    for name in await db.list_collection_names():
+        await db.drop_collection(name)
+    return None
 
 
 async def run(args: argparse.Namespace) -> None:
     library = PersonaRepository(packaged_library_dir())
     library.load_all()
-    with tempfile.TemporaryDirectory(prefix="analytics-bench-") as tmp:
-        server = EmbeddedMongoServer(Path(tmp) / "db")
+    with contextlib.ExitStack() as stack:
+        folder = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        server = EmbeddedMongoServer(folder / "db")
         server.start()
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(server.uri, tz_aware=True)
         try:
@@ -211,23 +234,35 @@ async def run(args: argparse.Namespace) -> None:
                 ),
                 "large": (args.users, args.events, args.messages),
             }
-            results: dict[str, dict[tuple[str, int], tuple[float, float]]] = {}
+            results: dict[str, Timings] = {}
             load_s: dict[str, float] = {}
             dbs: dict[str, AsyncDatabase[Any]] = {}
             with Progress(console=console) as progress:
                 for label, (users, events, messages) in sizes.items():
                     db = client[f"bench_{label}"]
                     dbs[label] = db
-                    await ensure_indexes(db)
+                    kept = await _loaded(db, sizes[label])
+                    await ensure_indexes(db)  # the index check below drops one
+                    if kept is not None:
+                        load_s[label] = kept
+                        continue
                     started = time.perf_counter()
                     await load(db, users, events, messages, progress)
                     load_s[label] = time.perf_counter() - started
+                    meta = {"sizes": list(sizes[label]), "seconds": load_s[label]}
+                    await db["bench_meta"].replace_one({"_id": "load"}, meta, upsert=True)
+            if args.load_only:
+                return
             for label, db in dbs.items():
-                analytics = AnalyticsService(
-                    db, library, redis=None, key_prefix="bench", clock=lambda: NOW
-                )
+                common: dict[str, Any] = {
+                    "redis": None,
+                    "key_prefix": "bench",
+                    "clock": lambda: NOW,
+                }
+                raw = AnalyticsService(db, library, raw=True, **common)
+                analytics = AnalyticsService(db, library, **common)
                 with console.status(f"timing the reports on {label}…"):
-                    results[label] = await time_reports(db, analytics, args.repeat)
+                    results[label] = await time_reports(db, raw, analytics, args.repeat)
                 if label == "large":
                     report = await analytics.report("activity", Period.last_days(30, now=NOW))
                     started = time.perf_counter()
@@ -247,7 +282,7 @@ async def _without_index(db: AsyncDatabase[Any], library: PersonaRepository) -> 
     period = Period.last_days(7, now=NOW)
     timings = []
     for _ in range(2):
-        await db[c.ANALYTICS_DAILY].delete_many({})
+        await db[c.ANALYTICS_PEOPLE].delete_many({})
         started = time.perf_counter()
         await analytics.report("activity", period)
         timings.append(time.perf_counter() - started)
@@ -262,7 +297,7 @@ async def _without_index(db: AsyncDatabase[Any], library: PersonaRepository) -> 
 def _print(
     sizes: dict[str, tuple[int, int, int]],
     load_s: dict[str, float],
-    results: dict[str, dict[tuple[str, int], tuple[float, float]]],
+    results: dict[str, Timings],
     chart_s: float,
 ) -> None:
     for label, (users, events, messages) in sizes.items():
@@ -274,24 +309,29 @@ def _print(
     table = Table(
         "report",
         "days",
-        "small cold ms",
-        "small warm ms",
-        "large cold ms",
-        "large warm ms",
-        "warm large / small",
+        "small raw",
+        "small cold",
+        "small warm",
+        "large raw",
+        "large cold",
+        "large warm",
+        "raw/warm",
+        "warm l/s",
+        title="milliseconds",
     )
-    ratios = []
+    growth = []
     for name, days in results["small"]:
         small, large = results["small"][(name, days)], results["large"][(name, days)]
-        ratios.append(large[1] / small[1])
+        growth.append(large[2] / small[2])
         table.add_row(
             name,
             str(days),
             *(f"{t * 1000:.0f}" for t in (*small, *large)),
-            f"{large[1] / small[1]:.1f}×",
+            f"{large[0] / large[2]:.0f}×",
+            f"{large[2] / small[2]:.1f}×",
         )
     console.print(table)
-    console.print(f"median growth, warm, large/small: {statistics.median(ratios):.1f}×")
+    console.print(f"median growth, rollups warm, large/small: {statistics.median(growth):.1f}×")
     console.print(f"chart (activity, 30 days) rendered in {chart_s * 1000:.0f} ms")
 
 
@@ -303,6 +343,8 @@ def main() -> None:
     parser.add_argument("--small", type=float, default=0.1, help="the baseline's share")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-index-check", action="store_true")
+    parser.add_argument("--keep", type=Path, help="keep the loaded data here, reuse it later")
+    parser.add_argument("--load-only", action="store_true")
     asyncio.run(run(parser.parse_args()))
 
 

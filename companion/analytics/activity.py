@@ -3,25 +3,21 @@
 Messages are counted by metadata only (role, source, time; the text is never read), with the
 `messages.role_created` index narrowing each pipeline to the period; new users are the `consent`
 events of the period (`events.name_at`). One pass over the period's user messages gives DAU,
-messages and voice notes together; closed days are read from their rollups
-(`companion.analytics.rollups`), so only the open day is counted raw.
+messages and voice notes together. This is the raw reference; the report the owner sees is
+`rolled.activity_report`, from the daily sets of people (`companion.analytics.people`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from companion.analytics.period import DAY_FORMAT, Period, day_key
+from companion.analytics.period import DAY_FORMAT, Period, closed, day_key
 from companion.analytics.reports import ActivityReport
 from companion.domain.models import EventName, MessageRole, MessageSource
 from companion.storage import collections as c
 from companion.storage.documents import Document
-
-if TYPE_CHECKING:
-    from companion.analytics.rollups import DailyRollups
 
 
 def _day(field: str) -> Document:
@@ -92,16 +88,23 @@ async def daily_new_users(db: AsyncDatabase[Document], period: Period) -> dict[s
     }
 
 
-async def activity_report(period: Period, rollups: DailyRollups) -> ActivityReport:
-    days = await rollups.series(period)
+async def activity_report(
+    db: AsyncDatabase[Document], period: Period, *, now: datetime
+) -> ActivityReport:
+    """Counted from the raw collections: the reference for `rolled.activity_report`. WAU and
+    MAU are the 7 and 30 days ending with the period's last closed day (the period's end when
+    none is closed)."""
+    messages = await daily_messages(db, period)
+    new_users = await daily_new_users(db, period)
+    ended = [day for day in period.days if closed(day, now)]
+    until = Period.between(ended[-1], ended[-1]).until if ended else period.until
     keys = [day_key(day) for day in period.days]
-    wau, mau = await rollups.reach(period)
     return ActivityReport(
         period=period,
-        new_users=[days[key].new_users for key in keys],
-        dau=[days[key].people for key in keys],
-        messages=[days[key].messages for key in keys],
-        voice=[days[key].voice for key in keys],
-        wau=wau,
-        mau=mau,
+        new_users=[new_users.get(key, 0) for key in keys],
+        dau=[messages.get(key, (0, 0, 0))[0] for key in keys],
+        messages=[messages.get(key, (0, 0, 0))[1] for key in keys],
+        voice=[messages.get(key, (0, 0, 0))[2] for key in keys],
+        wau=await distinct_writers(db, until - timedelta(days=7), until),
+        mau=await distinct_writers(db, until - timedelta(days=30), until),
     )

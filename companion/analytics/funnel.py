@@ -9,7 +9,7 @@ the period's end (`events.user_at` serves the `$in` of their ids; `name_at` find
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
@@ -25,7 +25,7 @@ from companion.storage.documents import Document
 from companion.storage.redis import onboarding_counter_key
 
 # Steps after consent, in order, and the event that marks each.
-_LATER_STEPS = (
+LATER_STEPS = (
     ("persona", EventName.PERSONA_CHOSEN),
     ("first_message", EventName.FIRST_MESSAGE),
     ("tenth_message", EventName.TENTH_MESSAGE),
@@ -71,13 +71,11 @@ async def funnel_report(
     too: the events of the period are all the funnel needs."""
     starts, languages = await anonymous_steps(redis, prefix, period)
     consent = EventName.CONSENT.value
-    names = [consent, *(event.value for _, event in _LATER_STEPS)]
+    names = [consent, *(event.value for _, event in LATER_STEPS)]
     steps = await steps_by_person(db, names, period)
     cohort = [taken for taken in steps.values() if consent in taken]
     counts = [("start", starts), ("language", languages), ("consent", len(cohort))]
-    counts += [
-        (step, sum(event.value in taken for taken in cohort)) for step, event in _LATER_STEPS
-    ]
+    counts += [(step, sum(event.value in taken for taken in cohort)) for step, event in LATER_STEPS]
     return FunnelReport(period=period, steps=counts)
 
 
@@ -100,21 +98,25 @@ async def popularity_report(
             int(row["_id"]["user"]),
             int(row["n"]),
         )
-        for key in (("persona", persona_id), ("module", _module(personas, persona_id))):
+        for key in (("persona", persona_id), ("module", module_of(personas, persona_id))):
             people.setdefault(key, set()).add(person)
             messages[key] = messages.get(key, 0) + count
 
     def rows(kind: str) -> list[PopularityRow]:
-        found = [
+        return ranked(
             PopularityRow(name, len(people[(k, name)]), messages[(k, name)])
             for k, name in people
             if k == kind
-        ]
-        return sorted(found, key=lambda row: (-row.users, -row.messages, row.key))
+        )
 
     return PopularityReport(period=period, personas=rows("persona"), modules=rows("module"))
 
 
-def _module(personas: PersonaCatalog, persona_id: str) -> str:
+def ranked(rows: Iterable[PopularityRow]) -> list[PopularityRow]:
+    """Most people first, then most messages, then by name."""
+    return sorted(rows, key=lambda row: (-row.users, -row.messages, row.key))
+
+
+def module_of(personas: PersonaCatalog, persona_id: str) -> str:
     persona = personas.get(persona_id)
     return "unknown" if persona is None else persona.module.value

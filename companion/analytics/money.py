@@ -99,7 +99,11 @@ async def revenue_report(db: AsyncDatabase[Document], period: Period) -> Revenue
     return RevenueReport(period=period, rows=rows, daily=series)
 
 
-async def subscriptions_report(db: AsyncDatabase[Document], period: Period) -> SubscriptionsReport:
+async def subscriptions_report(
+    db: AsyncDatabase[Document], period: Period, *, pro_events: tuple[int, int] | None = None
+) -> SubscriptionsReport:
+    """`pro_events`: (new PRO people, renewals) when the daily rollups already counted them;
+    otherwise counted from the period's `paid` and `renewed` events."""
     at = period.until
     # As `Subscription.grants_pro` decides, with the subscriptions as they are stored now. One
     # query per status, each answered by `status_period_end` (past-due ones are few: their
@@ -119,7 +123,10 @@ async def subscriptions_report(db: AsyncDatabase[Document], period: Period) -> S
         grace = doc.get("grace_until")
         if grace is not None and grace > at:
             by_plan[str(doc.get("plan_id"))] += 1
-    events = await people_by_event(db, [EventName.PAID.value, EventName.RENEWED.value], period)
+    if pro_events is None:
+        names = [EventName.PAID.value, EventName.RENEWED.value]
+        events = await people_by_event(db, names, period)
+        pro_events = events[EventName.PAID.value][0], events[EventName.RENEWED.value][1]
     ended: set[int] = set()
     for ended_as in _ENDED:  # one query per status: the `to_at` index
         query = {"to": ended_as, "at": _in(period)}
@@ -131,7 +138,7 @@ async def subscriptions_report(db: AsyncDatabase[Document], period: Period) -> S
         period=period,
         active_pro=sum(by_plan.values()),
         by_plan=dict(by_plan),
-        new_pro=events[EventName.PAID.value][0],
-        renewals=events[EventName.RENEWED.value][1],
+        new_pro=pro_events[0],
+        renewals=pro_events[1],
         churned=churned,
     )

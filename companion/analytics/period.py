@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 DAY = timedelta(days=1)
+# A day counts as closed this long after its midnight: a message stamped by a worker whose clock
+# is a little behind still lands in a day that is not kept as final yet.
+CLOSE_AFTER = timedelta(minutes=10)
 
 
 def _midnight(day: date) -> datetime:
@@ -49,6 +52,11 @@ class Period:
     def label(self) -> str:
         last = (self.until - DAY).astimezone(UTC).date()
         return f"{self.since.astimezone(UTC).date().isoformat()} … {last.isoformat()}"
+
+
+def closed(day: date, now: datetime) -> bool:
+    """Whether the day has ended (and the `CLOSE_AFTER` after it)."""
+    return _midnight(day) + DAY + CLOSE_AFTER <= now
 
 
 def day_key(day: date) -> str:

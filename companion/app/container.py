@@ -154,7 +154,9 @@ class App:
             mood=self.mood.service,
             survey=self.mood.survey,
             mood_reports=self.mood.reports,
-            analytics=AnalyticsService.build(self.database.db, self.personas, self.redis, settings),
+            analytics=AnalyticsService.build(
+                self.database.db, self.personas, self.redis, settings, cipher=self.cipher
+            ),
             redis=self.redis,
             key_prefix=settings.redis.key_prefix,
         )

@@ -50,6 +50,12 @@ Until = Annotated[str | None, typer.Option("--until", help="Last day, YYYY-MM-DD
 Charts = Annotated[
     Path | None, typer.Option("--charts", help="Write each report's chart here as a PNG")
 ]
+Raw = Annotated[
+    bool,
+    typer.Option(
+        "--raw", help="Count from the raw events and messages, not the daily rollups (slow)"
+    ),
+]
 
 
 @app.callback()
@@ -117,14 +123,16 @@ def _show(report: Report, texts: Translator) -> None:
         stdout.print(table)
 
 
-def _print_reports(names: list[str], period: Period, charts: Path | None) -> None:
+def _print_reports(
+    names: list[str], period: Period, charts: Path | None, *, raw: bool = False
+) -> None:
     if charts is not None:
         charts.mkdir(parents=True, exist_ok=True)
 
     async def work(db: AsyncDatabase[Document], redis: Redis | None, settings: Settings) -> None:
         personas = PersonaRepository(settings.personas.directory or packaged_library_dir())
         personas.load_all()
-        analytics = AnalyticsService.build(db, personas, redis, settings)
+        analytics = AnalyticsService.build(db, personas, redis, settings, raw=raw)
         texts = Translator()
         for name in names:
             with stdout.status(f"computing {name}…"):
@@ -142,9 +150,13 @@ def _print_reports(names: list[str], period: Period, charts: Path | None) -> Non
 
 def _command(name: str, doc: str) -> None:
     def command(
-        days: Days = 7, since: Since = None, until: Until = None, charts: Charts = None
+        days: Days = 7,
+        since: Since = None,
+        until: Until = None,
+        charts: Charts = None,
+        raw: Raw = False,
     ) -> None:
-        _print_reports([name], period_from(days, since, until), charts)
+        _print_reports([name], period_from(days, since, until), charts, raw=raw)
 
     command.__doc__ = doc
     app.command(name)(command)
@@ -161,7 +173,28 @@ _command("retention", "D1/D7/D30 retention of the daily cohorts (accepted the te
 
 @app.command("all")
 def all_reports(
-    days: Days = 7, since: Since = None, until: Until = None, charts: Charts = None
+    days: Days = 7,
+    since: Since = None,
+    until: Until = None,
+    charts: Charts = None,
+    raw: Raw = False,
 ) -> None:
     """Every report, one after another."""
-    _print_reports(list(REPORTS), period_from(days, since, until), charts)
+    _print_reports(list(REPORTS), period_from(days, since, until), charts, raw=raw)
+
+
+@app.command("rebuild")
+def rebuild(days: Days = 7, since: Since = None, until: Until = None) -> None:
+    """Drop the kept daily rollups of the period: the next report counts those days again from
+    the raw events and messages (after events were imported or stamped late into a past day)."""
+    period = period_from(days, since, until)
+
+    async def work(db: AsyncDatabase[Document], redis: Redis | None, settings: Settings) -> int:
+        personas = PersonaRepository(packaged_library_dir())  # not read by a rebuild
+        analytics = AnalyticsService.build(db, personas, redis, settings)
+        return await analytics.rebuild(period.days[0], period.days[-1])
+
+    dropped = with_database(work)
+    stdout.print(
+        f"dropped {dropped} kept day(s) of {period.label()}; the next report recounts them"
+    )

@@ -6,6 +6,9 @@ ledger to be kept, so each payment keeps only `PAYMENT_ACCOUNTING_FIELDS` and it
 replaced by `user_ref`, a keyed hash (HMAC with a key derived from the encryption key), so the
 row can no longer be tied to the person by reading the database.
 
+The owner's reports keep daily sets of pseudonyms (`analytics_people`): the person is taken
+out of them with their counts (`people_sets.forget_person`).
+
 Crash safety: erase first records the user id in `erasures`, then deletes (profile first, so the
 person immediately stops being a known user), strips payments, and removes the marker last.
 Every step is idempotent, so re-running `erase` (or `finish_pending_erasures` at start-up)
@@ -27,6 +30,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from companion.storage import collections as c
 from companion.storage.crypto import DecryptionError, FieldCipher
 from companion.storage.documents import Document, storage_now
+from companion.storage.people_sets import forget_person
 
 if TYPE_CHECKING:
     from companion.domain.ports import UserLocks
@@ -169,6 +173,8 @@ class UserDataService:
             result = await self._db[collection].delete_many({field: user_id})
             counts[collection] = result.deleted_count
         counts[c.PAYMENTS] = await self._strip_payments(user_id)
+        # The owner's reports keep daily sets of pseudonyms: the person leaves them too.
+        counts[c.ANALYTICS_PEOPLE] = await forget_person(self._db, self._cipher.pseudonym, user_id)
         await self._db[c.ERASURES].delete_one({"_id": user_id})
         log.info("erased user data: %s", counts)  # counts only: no user id in the log
         return counts

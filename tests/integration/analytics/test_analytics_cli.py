@@ -69,3 +69,22 @@ async def test_a_bad_date_is_one_line() -> None:
     assert result.exit_code == 1
     assert "invalid period" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.usefixtures("env")
+async def test_raw_prints_what_the_rollups_print(mongo_db: Any) -> None:
+    rolled = await stats("all", *PERIOD)
+    assert await mongo_db["analytics_people"].count_documents({}) > 0
+    raw = await stats("all", *PERIOD, "--raw")
+    assert rolled.exit_code == raw.exit_code == 0, raw.output
+    assert rolled.output == raw.output
+
+
+@pytest.mark.usefixtures("env")
+async def test_rebuild_drops_the_kept_days(mongo_db: Any) -> None:
+    assert (await stats("paywall", *PERIOD)).exit_code == 0
+    kept = await mongo_db["analytics_people"].count_documents({})
+    result = await stats("rebuild", "--since", "2026-11-02", "--until", "2026-11-03")
+    assert result.exit_code == 0, result.output
+    assert "dropped 6 kept day(s) of 2026-11-02 … 2026-11-03" in result.output  # 3 kinds × 2
+    assert await mongo_db["analytics_people"].count_documents({}) == kept - 6

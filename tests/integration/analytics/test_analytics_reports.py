@@ -184,10 +184,18 @@ async def test_every_report_draws_a_png(analytics: AnalyticsService) -> None:
 
 async def test_closed_days_are_kept_as_rollups(analytics: AnalyticsService, mongo_db) -> None:
     first = await analytics.report("activity", PERIOD)
-    kept = {doc["_id"]: doc async for doc in mongo_db["analytics_daily"].find({})}
-    assert sorted(kept) == [f"2026-11-0{d}" for d in range(1, 8)]
-    assert (kept["2026-11-04"]["people"], kept["2026-11-04"]["messages"]) == (1, 4)
-    assert (kept["2026-11-07"]["wau"], kept["2026-11-07"]["mau"]) == (4, 5)
+    kept = {doc["_id"]: doc async for doc in mongo_db["analytics_people"].find({})}
+    days = [f"2026-11-0{d}" for d in range(1, 8)]
+    month = [f"2026-10-{d:02d}" for d in range(9, 32)] + days  # MAU: the 30 days to 11-07
+    assert sorted(kept) == sorted(
+        [f"consent:{day}" for day in days] + [f"messages:{day}" for day in month]
+    )
+    # 11-04: person 5, three to dasha and one to ghost; pseudonyms only, never the user id.
+    groups = {g["g"]: g for g in kept["messages:2026-11-04"]["groups"]}
+    assert sorted(groups) == ["dasha", "ghost"]
+    assert len(groups["dasha"]["people"]) == 8 and groups["dasha"]["people"] != (5).to_bytes(
+        8, "little"
+    )
     assert not any(key in doc for doc in kept.values() for key in ("user_id", "users", "ids"))
     # A closed day is read from its rollup: a message stamped into it later is not counted.
     await mongo_db["messages"].insert_one(
@@ -207,7 +215,8 @@ async def test_closed_days_are_kept_as_rollups(analytics: AnalyticsService, mong
 
 
 async def test_the_open_day_is_counted_live(mongo_db, personas, world) -> None:
-    # On 11-04 at noon: days before are closed (rollups), 11-04 is open, later days are empty.
+    # On 11-04 at 12:30: days before are closed, 11-04 is kept up to 12:20 and counted live
+    # after it, later days are empty.
     service = AnalyticsService(
         mongo_db,
         personas,
@@ -233,6 +242,7 @@ async def test_the_open_day_is_counted_live(mongo_db, personas, world) -> None:
     report = await service.report("activity", PERIOD)
     assert isinstance(report, ActivityReport)
     assert (report.messages[3], report.voice[3], report.dau[3]) == (5, 1, 2)
-    assert await mongo_db["analytics_daily"].count_documents({}) == 3  # 11-01 … 11-03
+    kept = await mongo_db["analytics_people"].find_one({"_id": "messages:2026-11-04"})
+    assert kept is not None and kept["through"] == datetime(2026, 11, 4, 12, 20, tzinfo=UTC)
     # WAU/MAU as of the end of 11-03, the last closed day: people 1, 2, 3 (and 7 in October).
     assert (report.wau, report.mau) == (3, 4)
