@@ -42,9 +42,10 @@ MODULE_ADDRESS = {
 }
 DEFAULT_ADDRESS = "vy"  # before a persona is chosen (onboarding, settings): polite
 # Russian texts said in a persona's voice: each selects on $address ("ty" / "vy") and every
-# place that renders one passes `address_of(persona)`. The bot's own texts (onboarding,
-# billing, legal, settings) say "вы" and take no $address
-# (tests/unit/personas/test_address_keys.py).
+# place that renders one passes `address_of(persona)`: the Translator refuses to render them
+# without it (`AddressMissingError`), and a test checks every call site in the code. The bot's
+# own texts (onboarding, billing, legal, settings) say "вы" and take no $address
+# (tests/unit/personas/test_address_keys.py; this list must equal `Translator.addressed_keys`).
 PERSONA_VOICED_KEYS = (
     "support-disclaimer",
     "crisis-reply",

@@ -59,7 +59,7 @@ async def test_support_disclaimer_before_first_support_conversation(harness: Bot
     await harness.onboard(user)
     await harness.choose(user, "anna")
     texts = [c.text or "" for c in user.calls("sendMessage")]
-    disclaimer = harness.container.translator.get("en", "support-disclaimer")
+    disclaimer = harness.container.translator.get("en", "support-disclaimer", address="ty")
     assert disclaimer in texts
     assert texts.index(disclaimer) < texts.index("Hi, I am Anna!")
     await user.command("persona")

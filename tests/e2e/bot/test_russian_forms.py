@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from companion.personas.forms import PERSONA_VOICED_KEYS, address_of, persona_text_args
 from tests.e2e.bot.conftest import BotHarness, _persona
+from tests.unit.personas.test_address_keys import TY_FORMS, VY_FORMS
 
 
 @pytest.fixture
@@ -80,3 +82,53 @@ async def test_crisis_reply_speaks_in_the_personas_form_of_address(harness: BotH
     # The bot's own /help keeps "вы"; its disclaimer follows the persona in the chat ("вы").
     await user.command("help")
     await user.expect("sendMessage", contains="обратитесь к профессионалу")
+
+
+def _texts(user: Any) -> list[str]:
+    """Every text the user got so far: messages and photo captions, tags stripped."""
+    calls = user.calls("sendMessage") + user.calls("sendPhoto") + user.calls("editMessageText")
+    texts = [c.params.get("text") or c.params.get("caption") or "" for c in calls]
+    return [re.sub(r"<[^>]+>", "", text) for text in texts if text]
+
+
+@pytest.mark.parametrize(
+    ("persona_id", "address", "crisis"),
+    [("lev", "ty", "Ты не один и не одна"), ("holmes", "vy", "Вы не одни")],
+)
+async def test_every_text_the_user_sees_keeps_one_form_of_address(
+    harness: BotHarness, persona_id: str, address: str, crisis: str
+) -> None:
+    """A whole session in Russian with a ты-persona and with a вы-persona: onboarding, the
+    library, the persona's start, a reply, a crisis reply, /help, /reset. What the persona says
+    is in its form of address, what the bot says is in "вы", and no text mixes the two."""
+    translator = harness.container.translator
+    persona = harness.container.personas.get(persona_id)
+    assert persona is not None and address_of(persona) == address
+    user = harness.user(6101 if address == "ty" else 6102, language_code="ru")
+    await harness.onboard(user, language="Русский")
+    await harness.choose(user, persona_id)
+    harness.llm.reply = "Понимаю. Это был длинный день."  # no form of address either way
+    await user.say("Сегодня был длинный день")
+    await user.expect("sendMessage", contains="Понимаю.")
+    await user.say("Я не хочу жить")
+    await user.expect("sendMessage", contains=crisis)
+    await user.command("help")
+    await user.expect("sendMessage", contains="/persona")
+    await user.command("reset")
+    await user.expect("sendMessage", contains="Начинаем заново")
+    await user.idle()
+
+    args = persona_text_args(persona, "ru")
+    voiced = {
+        re.sub(r"<[^>]+>", "", translator.get("ru", key, **args)) for key in PERSONA_VOICED_KEYS
+    }
+    texts = _texts(user)
+    seen_voiced = [text for text in texts if any(v in text for v in voiced)]
+    # At least "now you talk with..." and the crisis reply (a support persona: its notice).
+    assert len(seen_voiced) >= 2 + (address == "ty"), texts
+    own, other = (TY_FORMS, VY_FORMS) if address == "ty" else (VY_FORMS, TY_FORMS)
+    for text in seen_voiced:
+        assert own.search(text) and not other.search(text), text
+    for text in texts:
+        if text not in seen_voiced:
+            assert not TY_FORMS.search(text), f"the bot's own text says ты: {text!r}"
