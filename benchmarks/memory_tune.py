@@ -53,7 +53,9 @@ GRID: dict[str, list[object]] = {
     "supersede_quantile": [0.9, 0.95, 0.97, 0.99],
     "supersede_gap_s": [3600.0, 86400.0],
     "expansion_weight": [0.0, 0.15, 0.3],
-    "date_weight": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0],
+    "date_weight": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0],
+    "date_mode": ["add", "scale"],
+    "part_weight": [0.0, 0.5, 0.7, 0.85, 1.0],
     "mmr_lambda": [0.7, 0.8, 0.9, 1.0],
 }
 # Where the search starts: the setting a first look at the three sets suggested.
@@ -68,6 +70,8 @@ START: dict[str, object] = {
     "supersede_gap_s": 86400.0,
     "expansion_weight": 0.0,
     "date_weight": 0.0,
+    "date_mode": "add",
+    "part_weight": 0.0,
     "mmr_lambda": 0.8,
 }
 
@@ -109,6 +113,14 @@ async def main() -> None:
         help="one weight per --data in the objective (default: all the same)",
     )
     parser.add_argument("--cache-dir", type=Path, default=CACHE)
+    parser.add_argument(
+        "--from-defaults",
+        action="store_true",
+        help="start from RetrieverConfig's defaults instead of START",
+    )
+    parser.add_argument(
+        "--only", nargs="*", help="search only these settings (the others stay at the start)"
+    )
     parser.add_argument(
         "--cached-only",
         action="store_true",
@@ -160,12 +172,16 @@ async def main() -> None:
         return float(np.average(per_set, weights=args.weights or None))
 
     started = time.perf_counter()
-    current = dict(START)
+    defaults = RetrieverConfig()
+    current = (
+        {name: getattr(defaults, name) for name in START} if args.from_defaults else dict(START)
+    )
+    grid = {name: GRID[name] for name in args.only} if args.only else GRID
     current_value = await value(current)
     print(f"{current_value:+.4f} start {current}", flush=True)
     for _ in range(args.rounds):
         improved = False
-        for name, choices in GRID.items():
+        for name, choices in grid.items():
             for choice in choices:
                 if choice == current[name]:
                     continue

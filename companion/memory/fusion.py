@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from companion.memory.retriever_config import RetrieverConfig
+
 Floats = npt.NDArray[np.float64]
 Rows = npt.NDArray[np.int64]
 
@@ -132,3 +134,57 @@ def superseded(
     relevant = relevance[None, :] >= 0.5 * relevance[:, None]
     out[(close & newer & relevant).any(axis=1)] = 1.0
     return out
+
+
+def fuse(
+    config: RetrieverConfig,
+    dense: npt.NDArray[np.float32],
+    dense_order: list[int],
+    lexical: npt.NDArray[np.float32],
+    lexical_order: list[int],
+    lexical_signal: Floats | None,
+    ideal: float | None,
+    mask: npt.NDArray[np.bool_],
+) -> Floats:
+    """Relevance of every row (0 for rows in neither candidate list), by `config.fusion`.
+
+    `lexical_signal`: BM25 already mapped onto 0..1 (the whole question's and its parts',
+    `Retriever._lexical`), used by "normalized"; the other modes read the raw `lexical`.
+    """
+    size = dense.shape[0]
+    if config.fusion == "rrf":
+        return rrf(
+            [(dense_order, config.dense_weight), (lexical_order, config.lexical_weight)],
+            size,
+            config.rrf_k,
+        )
+    candidates = np.asarray(sorted(set(dense_order) | set(lexical_order)), dtype=np.int64)
+    if config.fusion == "adaptive":
+        # BM25's say grows with how much of the question its best match covers (score /
+        # ideal): a question sharing its rare words with a record is a keyword question,
+        # a paraphrase (no shared rare words) is the embedder's.
+        best = float(lexical.max()) if lexical.size else 0.0
+        coverage = min(1.0, best / ideal) if ideal else 0.0
+        lexical_weight = config.lexical_weight * coverage
+        fused = (1.0 - lexical_weight) * minmax(dense, candidates) + lexical_weight * (
+            share_of_best(lexical)
+        )
+    elif config.fusion == "zscore":
+        # How far each row stands out from the user's other records, per signal: a
+        # confident signal (one record far above the rest) weighs more for this query.
+        fused = config.dense_weight * standardize(dense, mask) + config.lexical_weight * (
+            standardize(lexical, mask)
+        )
+        fused = np.maximum(fused, 0.0) / 4.0
+    else:
+        if lexical_signal is None:
+            lexical_signal = (
+                share_of_best(lexical) if ideal is None else share_of_ideal(lexical, ideal)
+            )
+        fused = config.dense_weight * minmax(dense, candidates) + (
+            config.lexical_weight * lexical_signal
+        )
+    outside = np.ones(size, dtype=np.bool_)
+    outside[candidates] = False
+    fused[outside] = 0.0
+    return fused

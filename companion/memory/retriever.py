@@ -46,28 +46,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from companion.memory.dates import find_windows
 from companion.memory.embedder import Embedder, Vector, normalize_rows
-from companion.memory.fusion import (
-    minmax,
-    rocchio,
-    rrf,
-    share_of_best,
-    share_of_ideal,
-    smooth_with_neighbours,
-    standardize,
-    superseded,
-)
+from companion.memory.fusion import fuse, rocchio, smooth_with_neighbours, superseded
 from companion.memory.records import DenseSearch, MemoryRecord, RecordSource, ScoredId, UserId
 from companion.memory.retriever_config import RetrieverConfig
 from companion.memory.selection import mmr, top_rows
+from companion.memory.subqueries import lexical_signal
 from companion.memory.user_index import UserIndex, build_index
 
 log = logging.getLogger(__name__)
-
-_UNIX_EPOCH_ORDINAL = float(datetime(1970, 1, 1).toordinal())
 
 
 class Retriever:
@@ -210,16 +199,21 @@ class Retriever:
             dense_order = [row for row in rows_of if row is not None and mask[row]]
         lexical = index.bm25.scores(query)
         lexical[~mask] = 0.0
-        lexical_order = top_rows(lexical, cfg.candidates, positive_only=True)
-        if not dense_order and not lexical_order:
-            return []
-
         ideal = (
             index.bm25.ideal(query)
             if cfg.lexical_scale == "query" or cfg.fusion == "adaptive"
             else None
         )
-        relevance = self._fuse(dense, dense_order, lexical, lexical_order, ideal, mask)
+        signal = None
+        if cfg.fusion == "normalized" and ideal is not None and cfg.part_weight > 0:
+            # A question about several things: each part's best matches count in full.
+            signal = lexical_signal(index.bm25, query, lexical, ideal, mask, cfg.part_weight)
+        lexical_order = top_rows(
+            lexical if signal is None else signal, cfg.candidates, positive_only=True
+        )
+        if not dense_order and not lexical_order:
+            return []
+        relevance = fuse(cfg, dense, dense_order, lexical, lexical_order, signal, ideal, mask)
         if cfg.expansion_weight > 0 and external is None:
             # Second pass: the query moved towards what the first pass found best.
             found = top_rows(
@@ -230,7 +224,7 @@ class Retriever:
             dense_order = top_rows(
                 np.where(mask, dense, -np.inf), cfg.candidates, positive_only=False
             )
-            relevance = self._fuse(dense, dense_order, lexical, lexical_order, ideal, mask)
+            relevance = fuse(cfg, dense, dense_order, lexical, lexical_order, signal, ideal, mask)
             dense = matrix @ qv  # reported cosines stay those of the query itself
         relevance[~mask] = 0.0
         relevance = smooth_with_neighbours(
@@ -244,8 +238,11 @@ class Retriever:
         if cfg.date_weight > 0:
             # Only candidates are lifted: a record of the right day that is about something
             # else must not push out what the question is about.
-            in_window = self._in_query_window(index, query, now, times, mask)
-            relevance += cfg.date_weight * np.where(eligible, in_window, 0.0)
+            windows = find_windows(query, (now or datetime.now(UTC)).date())
+            lift = cfg.date_weight * np.where(eligible, index.in_windows(windows, mask), 0.0)
+            # "scale": a share of the row's own relevance, so a weak match said in the span
+            # stays behind a strong one said outside it; "add": the same lift for every row.
+            relevance = relevance * (1.0 + lift) if cfg.date_mode == "scale" else relevance + lift
         pool = max(cfg.candidates, k)
         rows = np.asarray(
             top_rows(np.where(eligible, relevance, -np.inf), pool, positive_only=False),
@@ -278,85 +275,6 @@ class Retriever:
             )
             for row, score in chosen
         ]
-
-    def _fuse(
-        self,
-        dense: npt.NDArray[np.float32],
-        dense_order: list[int],
-        lexical: npt.NDArray[np.float32],
-        lexical_order: list[int],
-        ideal: float | None,
-        mask: npt.NDArray[np.bool_],
-    ) -> npt.NDArray[np.float64]:
-        """Relevance of every row (0 for rows in neither candidate list), by the fusion mode."""
-        cfg = self.config
-        size = dense.shape[0]
-        if cfg.fusion == "rrf":
-            return rrf(
-                [(dense_order, cfg.dense_weight), (lexical_order, cfg.lexical_weight)],
-                size,
-                cfg.rrf_k,
-            )
-        candidates = np.asarray(sorted(set(dense_order) | set(lexical_order)), dtype=np.int64)
-        if cfg.fusion == "adaptive":
-            # BM25's say grows with how much of the question its best match covers (score /
-            # ideal): a question sharing its rare words with a record is a keyword question,
-            # a paraphrase (no shared rare words) is the embedder's.
-            best = float(lexical.max()) if lexical.size else 0.0
-            coverage = min(1.0, best / ideal) if ideal else 0.0
-            lexical_weight = cfg.lexical_weight * coverage
-            fused = (1.0 - lexical_weight) * minmax(dense, candidates) + lexical_weight * (
-                share_of_best(lexical)
-            )
-            outside = np.ones(size, dtype=np.bool_)
-            outside[candidates] = False
-            fused[outside] = 0.0
-            return fused
-        if cfg.fusion == "zscore":
-            # How far each row stands out from the user's other records, per signal: a
-            # confident signal (one record far above the rest) weighs more for this query.
-            fused = cfg.dense_weight * standardize(dense, mask) + cfg.lexical_weight * (
-                standardize(lexical, mask)
-            )
-            outside = np.ones(size, dtype=np.bool_)
-            outside[candidates] = False
-            fused[outside] = 0.0
-            return np.maximum(fused, 0.0) / 4.0
-        lexical_part = share_of_best(lexical) if ideal is None else share_of_ideal(lexical, ideal)
-        fused = cfg.dense_weight * minmax(dense, candidates) + cfg.lexical_weight * lexical_part
-        outside = np.ones(size, dtype=np.bool_)
-        outside[candidates] = False
-        fused[outside] = 0.0
-        return fused
-
-    @staticmethod
-    def _in_query_window(
-        index: UserIndex,
-        query: str,
-        now: datetime | None,
-        times: npt.NDArray[np.float64],
-        mask: npt.NDArray[np.bool_],
-    ) -> npt.NDArray[np.float64]:
-        """For rows said in, or speaking of, a span of days the query names: how selective
-        the span is (1 - the share of the user's records inside it); else 0.
-
-        "A week ago" picks out a few conversations and tells a lot; "in the past few months"
-        may hold most of the history and tells nothing, so it lifts (almost) nothing.
-        """
-        windows = find_windows(query, (now or datetime.now(UTC)).date())
-        hits = np.zeros(index.size, dtype=np.float64)
-        live = int(mask.sum())
-        if not windows or live == 0:
-            return hits
-        said = np.floor(times / 86400.0) + _UNIX_EPOCH_ORDINAL
-        refers_from, refers_to = index.refers_from.view(), index.refers_to.view()
-        for first, last in windows:
-            low, high = float(first.toordinal()), float(last.toordinal())
-            inside = (said >= low) & (said <= high)
-            inside |= (refers_from >= 0) & (refers_from <= high) & (refers_to >= low)
-            selectivity = 1.0 - float((inside & mask).sum()) / live
-            hits = np.maximum(hits, np.where(inside, selectivity, 0.0))
-        return hits
 
     def _blas_limit(self) -> contextlib.AbstractContextManager[object]:
         """One BLAS thread for the small matrix products of a search.

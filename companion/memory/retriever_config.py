@@ -44,6 +44,13 @@ class RetrieverConfig:
     # Fitted on the dated questions of half a of LongMemEval-S and -oracle (the generated
     # sets name no dates in their questions): BENCHMARKS.md, "Memory: recall".
     date_weight: float = 0.7
+    # "add": + date_weight x selectivity; "scale": x (1 + date_weight x selectivity), so a
+    # weak match said in the span cannot pass a strong one said outside it.
+    date_mode: Literal["add", "scale"] = "add"
+    # A question about several things ("which came first, A or B?", "'X', 'Y' and 'Z'"):
+    # BM25 of each part on its own, times part_weight, where it beats the whole question's
+    # (`companion.memory.subqueries`; "normalized" fusion only). 0: off.
+    part_weight: float = 0.0
     # A candidate is superseded when a newer candidate about the same thing (their cosine in
     # the top supersede_quantile of the candidates' pairs) is at least half as relevant: the
     # user's situation changed ("moved to Tver" after "I live in Kazan"); it loses this much.

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 
-def top_rows(scores: npt.NDArray[np.float32], limit: int, *, positive_only: bool) -> list[int]:
+def top_rows(scores: npt.NDArray[np.floating], limit: int, *, positive_only: bool) -> list[int]:
     """Row numbers of the `limit` highest finite scores, best first."""
     valid = scores > 0 if positive_only else np.isfinite(scores)
     count = int(valid.sum())

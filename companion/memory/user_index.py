@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from companion.memory.bm25 import BM25Index
-from companion.memory.dates import find_windows
+from companion.memory.dates import Window, find_windows
 from companion.memory.growable import GrowableArray
 from companion.memory.records import MemoryRecord
 
@@ -28,6 +28,7 @@ class RowArrays(NamedTuple):
     scopes: npt.NDArray[np.int32]  # codes from UserIndex.scope_codes
 
 
+_UNIX_EPOCH_ORDINAL = float(datetime(1970, 1, 1).toordinal())
 _NO_DAY = -1.0  # in refers_from/refers_to: the text names no date
 
 
@@ -139,6 +140,29 @@ class UserIndex:
             for row in chosen
             if alive[row]
         ]
+
+    def in_windows(
+        self, windows: Sequence[Window], mask: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.float64]:
+        """For rows said in, or speaking of, one of the spans of days: how selective the span
+        is (1 - the share of the `mask` rows inside it); else 0.
+
+        "A week ago" picks out a few conversations and tells a lot; "in the past few months"
+        may hold most of the history and tells nothing, so it lifts (almost) nothing.
+        """
+        hits = np.zeros(self.size, dtype=np.float64)
+        live = int(mask.sum())
+        if not windows or live == 0:
+            return hits
+        said = np.floor(self.times.view() / 86400.0) + _UNIX_EPOCH_ORDINAL
+        refers_from, refers_to = self.refers_from.view(), self.refers_to.view()
+        for first, last in windows:
+            low, high = float(first.toordinal()), float(last.toordinal())
+            inside = (said >= low) & (said <= high)
+            inside |= (refers_from >= 0) & (refers_from <= high) & (refers_to >= low)
+            selectivity = 1.0 - float((inside & mask).sum()) / live
+            hits = np.maximum(hits, np.where(inside, selectivity, 0.0))
+        return hits
 
     def arrays(self) -> RowArrays:
         """(alive mask, times, importance, scope codes) of the rows, as views (no copy)."""
