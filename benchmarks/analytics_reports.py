@@ -48,8 +48,10 @@ from companion.analytics.reports import REPORTS
 from companion.analytics.service import AnalyticsService
 from companion.personas.repository import PersonaRepository, packaged_library_dir
 from companion.storage import collections as c
+from companion.storage.crypto import PlaintextCipher
 from companion.storage.embedded import EmbeddedMongoServer
 from companion.storage.indexes import ensure_indexes
+from companion.storage.people_sets import forget_person
 
 console = Console(highlight=False, width=150)
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -269,11 +271,26 @@ async def run(args: argparse.Namespace) -> None:
                     render(report)
                     chart_s = time.perf_counter() - started
             _print(sizes, load_s, results, chart_s)
+            await _erasure(dbs["large"], analytics)
             if not args.no_index_check:
                 await _without_index(dbs["large"], library)
         finally:
             await client.close()
             server.stop()
+
+
+async def _erasure(db: AsyncDatabase[Any], analytics: AnalyticsService) -> None:
+    """What an erasure's step over the kept days costs with every report's 90 days kept."""
+    for name in REPORTS:
+        await analytics.report(name, Period.last_days(90, now=NOW))
+    stats = await db.command("collStats", c.ANALYTICS_PEOPLE)
+    started = time.perf_counter()
+    changed = await forget_person(db, PlaintextCipher().pseudonym, 17)
+    console.print(
+        f"kept days: {stats.get('count')} documents, {stats.get('size', 0) / 1e6:.1f} MB; "
+        f"erasing one person from them: {changed} changed in "
+        f"{(time.perf_counter() - started) * 1000:.0f} ms"
+    )
 
 
 async def _without_index(db: AsyncDatabase[Any], library: PersonaRepository) -> None:
