@@ -9,6 +9,11 @@ id) and `v` (this format). `companion.analytics.people` computes and reads them;
 A pseudonym is a keyed 64-bit permutation of the user id (a 4-round Feistel network under keys
 derived from the service's pseudonym key): two people never share one, so counts over the sets
 are exact, and the id cannot be read back without the key.
+
+The erasure runs after the person's events and messages are deleted, so a report computing a
+day afterwards cannot see them; a report that read them just before and stores its day just
+after `forget_person` would put the pseudonym back (a window of one report's run, during an
+erasure): `companion stats rebuild` over the period recounts those days.
 """
 
 from __future__ import annotations
