@@ -8,6 +8,12 @@ as a user meets it.
    the extraction schema (constrained decoding); whether the answer parsed.
 2. `companion chat`: seconds from launch to the prompt, and one turn (`-m`: reply plus the
    memory pass, which the command waits for before exiting) minus the launch cost.
+3. A turn, old settings vs new in the same run (`--turns`, "A turn on the embedded default"):
+   the terminal chat as a user meets it (launch to the `you:` prompt, `--typing-s` of typing,
+   the reply until the next prompt, then `/quit`, which waits for the memory pass), and the
+   same in-process per message (reply; memory pass forced after every message; total).
+   "old": the persona's 400-token reply budget, no sentence stop, no prompt cache; "new": the
+   defaults (`llm.local_max_reply_tokens`, `local_reply_sentence_after`, `local_prompt_cache`).
 Medians over --runs. Numbers go to BENCHMARKS.md, "Embedded default".
 """
 
@@ -18,7 +24,6 @@ import asyncio
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -127,12 +132,168 @@ def time_one_turn(env: dict[str, str], text: str) -> float:
     return time.monotonic() - started
 
 
+OLD_SETTINGS = {
+    "local_max_reply_tokens": 400,  # the persona's own limit (max_reply_tokens is 512)
+    "local_reply_sentence_after": 0,
+    "local_prompt_cache": 0,
+}
+TURN_MESSAGES = [
+    "How was your day? I walked my dog Rex in the park.",
+    "I work as a nurse, the night shifts are hard.",
+    "My sister Anna visits us next weekend.",
+]
+
+
+def _mode_env(base: dict[str, str], mode: str) -> dict[str, str]:
+    env = dict(base)
+    if mode == "old":
+        for key, value in OLD_SETTINGS.items():
+            env[f"COMPANION_LLM__{key.upper()}"] = str(value)
+    return env
+
+
+def _read_until(proc: subprocess.Popen[bytes], marker: bytes, seen: bytearray) -> None:
+    assert proc.stdout is not None
+    while marker not in seen:
+        chunk = proc.stdout.read1(4096)  # type: ignore[attr-defined]
+        if not chunk:
+            raise RuntimeError(f"chat ended before {marker!r}: {bytes(seen)[-400:]!r}")
+        seen += chunk
+
+
+def terminal_turn(env: dict[str, str], text: str, typing_s: float) -> dict[str, float]:
+    """`companion chat` as a person uses it: launch, type, read the reply, quit."""
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [str(COMPANION), "chat"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+    )
+    assert proc.stdin is not None
+    seen = bytearray()
+    _read_until(proc, b"you:", seen)
+    launch = time.monotonic() - started
+    time.sleep(typing_s)
+    seen.clear()
+    proc.stdin.write(text.encode() + b"\n")
+    proc.stdin.flush()
+    sent = time.monotonic()
+    _read_until(proc, b"you:", seen)
+    reply = time.monotonic() - sent
+    quit_at = time.monotonic()
+    proc.communicate(b"/quit\n", timeout=600)
+    memory = time.monotonic() - quit_at
+    return {"launch_to_prompt_s": launch, "reply_s": reply, "quit_with_memory_pass_s": memory}
+
+
+async def app_turns(mode: str, work: Path, cache: Path, typing_s: float) -> list[dict[str, float]]:
+    """Per message in one app: reply (first words and whole), memory pass, total."""
+    from companion.app import build_app
+    from companion.config import Settings
+    from companion.dialogs.events import TextDelta
+    from companion.dialogs.priming import prime_persona
+    from companion.dialogs.prompts import PromptBuilder
+    from companion.domain.models import User
+
+    llm = {"local_cache_dir": str(cache), **(OLD_SETTINGS if mode == "old" else {})}
+    settings = Settings.model_validate(
+        {"mongo": {"embedded_data_dir": str(work / f"db-{mode}")}, "llm": llm}
+    )
+    rows: list[dict[str, float]] = []
+    async with build_app(settings, use_redis=False, watch_personas=False, warm_up=True) as app:
+        if app.warmup is not None:
+            await app.warmup.wait()
+        user = await app.users.upsert(User(id=1, language="en", consent_at=datetime.now(UTC)))
+        started = await app.dialog.start(user, "leo")
+        # What the terminal chat does while the person types (the old one did not).
+        typing = asyncio.create_task(asyncio.sleep(typing_s))
+        if settings.llm.local_prompt_cache:
+            await prime_persona(app.llm, PromptBuilder(), started.persona, user)
+        await typing
+        for text in TURN_MESSAGES:
+            t0 = time.monotonic()
+            first: float | None = None
+            reply = ""
+            async for event in app.dialog.reply(user, "leo", text):
+                if isinstance(event, TextDelta):
+                    first = first if first is not None else time.monotonic() - t0
+                    reply += event.text
+            reply_s = time.monotonic() - t0
+            tokens = getattr(app.llm, "last_usage", None)
+            t1 = time.monotonic()
+            assert app.memory is not None
+            await app.memory.drain()  # the pass, due or not: the worst case of a turn
+            memory_s = time.monotonic() - t1
+            rows.append(
+                {
+                    "first_words_s": first or reply_s,
+                    "reply_s": reply_s,
+                    "reply_tokens": tokens.completion_tokens if tokens else 0,
+                    "memory_pass_s": memory_s,
+                    "turn_s": reply_s + memory_s,
+                }
+            )
+            print(f"  {mode} turn {len(rows)}: {_fmt(rows[-1])} reply={reply[:70]!r}", flush=True)
+    return rows
+
+
+def _fmt(row: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+
+
+def bench_turns(runs: int, typing_s: float) -> None:
+    with tempfile.TemporaryDirectory() as work:
+        cache = Path("var/models").resolve()
+        base = dict(os.environ)
+        base["COMPANION_LLM__LOCAL_CACHE_DIR"] = str(cache)
+        terminal: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
+        inproc: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
+        for run in range(runs):
+            # Interleaved, the order flipped each run: the shared machine's load hits both.
+            for mode in ("old", "new") if run % 2 == 0 else ("new", "old"):
+                env = _mode_env(base, mode)
+                env["COMPANION_MONGO__EMBEDDED_DATA_DIR"] = str(Path(work) / f"chat-{mode}-{run}")
+                row = terminal_turn(env, TURN_MESSAGES[0], typing_s)
+                terminal[mode].append(row)
+                print(f"{mode} terminal run {run + 1}: {_fmt(row)} load={_load()}", flush=True)
+                inproc[mode] += asyncio.run(app_turns(mode, Path(work) / str(run), cache, typing_s))
+        print(f"\n== a turn, medians over {runs} run(s); load now {_load()} ==")
+        for mode in ("old", "new"):
+            t, rows = terminal[mode], inproc[mode]
+            med = {k: statistics.median(r[k] for r in t) for k in t[0]}
+            print(
+                f"{mode}: terminal: launch to prompt {med['launch_to_prompt_s']:.1f} s, reply "
+                f"(message to next prompt) {med['reply_s']:.1f} s, /quit with the memory pass "
+                f"{med['quit_with_memory_pass_s']:.1f} s, turn "
+                f"{med['reply_s'] + med['quit_with_memory_pass_s']:.1f} s"
+            )
+            per = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+            print(
+                f"{mode}: in-process, {len(rows)} messages: first words {per['first_words_s']:.1f}"
+                f" s, reply {per['reply_s']:.1f} s ({per['reply_tokens']:.0f} tokens), memory "
+                f"pass {per['memory_pass_s']:.1f} s, turn {per['turn_s']:.1f} s "
+                f"(max {max(r['turn_s'] for r in rows):.1f} s)"
+            )
+
+
+def _load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-chat", action="store_true")
+    parser.add_argument("--turns", action="store_true", help="only part 3: a turn, old vs new")
+    parser.add_argument("--typing-s", type=float, default=5.0)
     args = parser.parse_args()
-    print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}")
+    print(f"cpus={os.cpu_count()} load={_load()}")
+    if args.turns:
+        bench_turns(args.runs, args.typing_s)
+        return
     with tempfile.TemporaryDirectory() as work:
         cache = Path(work) / "models"
         started = time.monotonic()
@@ -165,4 +326,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

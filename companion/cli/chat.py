@@ -24,8 +24,10 @@ from companion.dialogs.events import (
     TextDelta,
     UnknownPersonaError,
 )
+from companion.dialogs.priming import prime_persona
+from companion.dialogs.prompts import PromptBuilder
 from companion.domain.models import User
-from companion.domain.personas import Module
+from companion.domain.personas import Module, Persona
 from companion.domain.ports import AccessDecision
 from companion.logging_setup import configure_logging
 from companion.personas.forms import address_of
@@ -104,7 +106,13 @@ async def _run(
         if message is not None:
             ok = await _turn(app, user, persona.id, message, name, interactive=False)
         else:
-            await _repl(app, user, persona.id)
+            primed = {_prime(app, user, persona)}
+            try:
+                await _repl(app, user, persona.id, primed)
+            finally:
+                for task in primed:
+                    task.cancel()
+                await asyncio.gather(*primed, return_exceptions=True)
             ok = True
         if app.memory is not None:
             # Facts from the last exchanges are extracted before exit, so none are lost.
@@ -114,7 +122,17 @@ async def _run(
             raise typer.Exit(1)
 
 
-async def _repl(app: App, user: User, persona_id: str) -> None:
+def _prime(app: App, user: User, persona: Persona) -> asyncio.Task[bool]:
+    """Read the persona's prompt into the local model's cache while the person types
+    (companion/dialogs/priming.py); a server-side model, or one without the cache, is left
+    alone."""
+    llm = app.settings.llm
+    if llm.resolved_backend is not LLMBackend.LOCAL or not llm.local_prompt_cache:
+        return asyncio.create_task(asyncio.sleep(0, result=False))
+    return asyncio.create_task(prime_persona(app.llm, PromptBuilder(), persona, user))
+
+
+async def _repl(app: App, user: User, persona_id: str, primed: set[asyncio.Task[bool]]) -> None:
     while True:
         try:
             line = await asyncio.to_thread(stdout.input, "[bold cyan]you:[/bold cyan] ")
@@ -135,6 +153,7 @@ async def _repl(app: App, user: User, persona_id: str) -> None:
                 stderr.print(_access_text(app, user, exc.decision))
                 continue
             persona_id = started.persona.id
+            primed.add(_prime(app, user, started.persona))
             name = started.persona.display_name(user.language)
             for notice in started.notices:
                 _show_notice(app, notice, stdout, address_of(started.persona))

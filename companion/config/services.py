@@ -53,6 +53,29 @@ class LLMSettings(BaseModel):
     local_runtime: Literal["auto", "ctranslate2", "transformers"] = "auto"
     # Where the CTranslate2 conversion of the local model is kept (made once, on first use).
     local_cache_dir: Path = Path("var/models")
+    # Local backend, a product choice for a small CPU model (BENCHMARKS.md, "A turn on the
+    # embedded default"): a chat message is one to three sentences, so a reply ends at the
+    # first sentence end after `local_reply_sentence_after` tokens (0: off) and never runs past
+    # `local_max_reply_tokens` (the persona's max_tokens still applies when lower).
+    local_max_reply_tokens: int = Field(default=96, ge=16, le=4096)
+    local_reply_sentence_after: int = Field(default=32, ge=0)
+    # Persona prompt prefixes whose state the CTranslate2 runtime keeps, so a turn reads only
+    # what follows them (~75 MB each for SmolLM2-135M's ~1,600-token persona part); 0: off.
+    local_prompt_cache: int = Field(default=4, ge=0, le=64)
+
+    @property
+    def reply_tokens(self) -> int:
+        """The reply's token budget with the backend in use."""
+        if self.resolved_backend is LLMBackend.LOCAL:
+            return min(self.max_reply_tokens, self.local_max_reply_tokens)
+        return self.max_reply_tokens
+
+    @property
+    def reply_sentence_after(self) -> int | None:
+        """`SamplingParams.end_at_sentence_after` for replies (local backend only)."""
+        if self.resolved_backend is LLMBackend.LOCAL and self.local_reply_sentence_after:
+            return self.local_reply_sentence_after
+        return None
 
     @property
     def resolved_backend(self) -> LLMBackend:

@@ -16,6 +16,8 @@ LANGUAGE_NAMES = {"ru": "Russian", "en": "English"}
 # The prompt itself is English whatever the reply language; the person is "the user" until
 # their name is known.
 _UNNAMED_USER = "the user"
+# Marks where the system templates' stable part ends, on a line of its own; taken out again.
+_STABLE_END = "\x00stable-end\x00"
 MODULE_TEMPLATES = {
     Module.SUPPORT: "system/support.j2",
     Module.PARTNER: "system/partner.j2",
@@ -46,6 +48,8 @@ class PromptPlan:
     # Lowest seq of the history included verbatim; older complete turns belong in the summary.
     oldest_included_seq: int | None
     prompt_tokens: int
+    # The system prompt's first characters that stay the same from turn to turn.
+    stable_prefix_chars: int = 0
 
 
 class PromptBuilder:
@@ -54,6 +58,12 @@ class PromptBuilder:
         self._env = prompt_templates(templates_dir)
 
     def render_system(self, ctx: SystemPromptContext) -> str:
+        return self.render_system_parts(ctx)[0]
+
+    def render_system_parts(self, ctx: SystemPromptContext) -> tuple[str, int]:
+        """The system prompt and how many of its first characters are the same on every turn
+        with this persona, language and user (the template's ``stable_end``; 0 without it):
+        the part a backend can keep the state of (`ChatRequest.cacheable_prefix_chars`)."""
         template = self._env.get_template(MODULE_TEMPLATES[ctx.persona.module])
         text = template.render(
             persona=ctx.persona,
@@ -67,13 +77,21 @@ class PromptBuilder:
             examples=_pick_examples(ctx.persona.example_dialogues, ctx.language, ctx.max_examples),
             has_gallery=bool(ctx.persona.gallery),
             mood_care=ctx.mood_care,
+            stable_end=_STABLE_END,
         )
         # Character Card placeholders in imported cards: {{char}} is the persona, {{user}} the
         # person (by name once we know it).
         text = text.replace("{{char}}", ctx.persona.display_name(ctx.language)).replace(
             "{{user}}", ctx.user_name or _UNNAMED_USER
         )
-        return _squeeze_blank_lines(text)
+        text = _squeeze_blank_lines(text)
+        border = text.find(_STABLE_END + "\n")
+        if border < 0:
+            return text.replace(_STABLE_END, ""), 0
+        head, tail = text[:border], text[border + len(_STABLE_END) + 1 :]
+        if head.endswith("\n\n"):
+            tail = tail.lstrip("\n")
+        return head + tail, len(head)
 
     def render(self, template_name: str, **context: object) -> str:
         """Any other template (summary, memory extraction...)."""
@@ -109,7 +127,7 @@ class PromptBuilder:
         # Per-message overhead of chat templates (role markers, separators).
         overhead = 8
         available = context_window - reply_tokens - count_tokens(user_text) - 2 * overhead
-        system = self.render_system(ctx)
+        system, stable = self.render_system_parts(ctx)
         system_tokens = count_tokens(system)
         shrink = SystemPromptContext(**{name: getattr(ctx, name) for name in ctx.__slots__})
         while system_tokens > available // 2 and _shrinkable(shrink):
@@ -119,7 +137,7 @@ class PromptBuilder:
                 shrink.episodes = shrink.episodes[:-1]
             else:
                 shrink.facts = shrink.facts[:-1]
-            system = self.render_system(shrink)
+            system, stable = self.render_system_parts(shrink)
             system_tokens = count_tokens(system)
         if system_tokens > available:
             raise PromptTooLargeError(
@@ -146,6 +164,7 @@ class PromptBuilder:
             messages=messages,
             oldest_included_seq=included[0].seq if included else None,
             prompt_tokens=system_tokens + used + count_tokens(user_text) + overhead,
+            stable_prefix_chars=stable,
         )
 
 

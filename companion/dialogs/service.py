@@ -88,6 +88,7 @@ class DialogLimits:
     history_token_budget: int = 2048
     context_window: int = 8192
     reply_tokens: int = 512
+    reply_sentence_after: int | None = None
     # Fold older turns into the summary once this many complete messages fell out of the window.
     summary_batch: int = 12
 
@@ -243,27 +244,26 @@ class DialogService:
             now=self._clock(),
             mood_care=await self._mood.needs_care(user),
         )
+        reply_tokens = min(persona.sampling.max_tokens, self._limits.reply_tokens)
         plan = self._prompts.plan(
-            ctx,
-            history,
-            text,
-            count_tokens=self._llm.count_tokens,
+            ctx, history, text, count_tokens=self._llm.count_tokens, reply_tokens=reply_tokens,
             context_window=self._limits.context_window,
-            reply_tokens=min(persona.sampling.max_tokens, self._limits.reply_tokens),
             history_budget=self._limits.history_token_budget,
-        )
+        )  # fmt: skip
         request = ChatRequest(
             messages=plan.messages,
             adapter=persona.lora_adapter,
             sampling=SamplingParams(
                 temperature=persona.sampling.temperature,
                 top_p=persona.sampling.top_p,
-                max_tokens=min(persona.sampling.max_tokens, self._limits.reply_tokens),
+                max_tokens=reply_tokens,
                 presence_penalty=persona.sampling.presence_penalty,
                 frequency_penalty=persona.sampling.frequency_penalty,
                 repetition_penalty=persona.sampling.repetition_penalty,
                 stop=["\nUser:", "\nПользователь:"],
+                end_at_sentence_after=self._limits.reply_sentence_after,
             ),
+            cacheable_prefix_chars=plan.stable_prefix_chars,
         )
         self._timer.observe("prepare", time.perf_counter() - started)
 

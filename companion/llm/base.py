@@ -29,6 +29,10 @@ class SamplingParams(BaseModel):
     repetition_penalty: float | None = Field(default=None, ge=0.5, le=2.0)
     stop: list[str] = Field(default_factory=list)
     seed: int | None = None
+    # Once this many tokens are out, end the reply at the next sentence end (a chat message is
+    # a few sentences; the local backend's short reply budget). None: run to max_tokens or the
+    # end of turn. Backends that cannot stop there ignore it.
+    end_at_sentence_after: int | None = Field(default=None, ge=1)
 
 
 class ChatRequest(BaseModel):
@@ -39,6 +43,10 @@ class ChatRequest(BaseModel):
     # JSON schema for structured output (vLLM `response_format` json_schema); None: free text.
     json_schema: dict[str, Any] | None = None
     schema_name: str = "output"
+    # The first system message's first characters that are the same on every turn of the
+    # conversation (the persona part of the prompt, PromptPlan.stable_prefix_chars): a backend
+    # may keep their state and read only what follows (the local backend's prompt cache).
+    cacheable_prefix_chars: int = Field(default=0, ge=0)
 
 
 class LLMError(Exception):

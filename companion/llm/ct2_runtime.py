@@ -34,52 +34,13 @@ import numpy as np
 import torch
 
 from companion.llm.base import LLMUnavailableError, SamplingParams
+from companion.llm.ct2_caches import QUANTIZATION, PrefixCache, PromptCache
 from companion.llm.json_grammar import JsonGrammar
 from companion.llm.local_runtime import CancelFlag, ModelSource, _fold_system
 
 log = logging.getLogger(__name__)
 
-QUANTIZATION = "int8"
 TOKENIZER_DIR = "hf-tokenizer"
-
-
-class PromptCache:
-    """A generator of its own for constrained decoding, which keeps the state after each
-    prompt (CTranslate2's ``static_prompt`` cache), bounded.
-
-    A grammar refusal restarts decoding from the prompt plus the accepted tokens; with the
-    prompt's state cached a restart reads only the generated tokens (0.1 s instead of ~1 s
-    for a 500-token prompt here). CTranslate2 never evicts that cache (~65 MB per 500-token
-    prompt), so after `capacity` distinct prompts the generator is dropped with its cache
-    and loaded afresh (~0.7 s). Replies use the main generator and never fill this cache.
-    """
-
-    def __init__(self, model_dir: Path, threads: int | None, capacity: int = 2) -> None:
-        self._model_dir = model_dir
-        self._threads = threads
-        self._capacity = capacity
-        self._prompts: set[tuple[int, ...]] = set()
-        self._generator: Any = None
-        self._lock = threading.Lock()
-        self.loads = 0
-
-    def generator_for(self, prompt_ids: list[int]) -> Any:
-        key = tuple(prompt_ids)
-        with self._lock:
-            if key not in self._prompts:
-                if len(self._prompts) >= self._capacity:
-                    self._generator = None  # frees the weights and every cached state
-                    self._prompts.clear()
-                self._prompts.add(key)
-            if self._generator is None:
-                self._generator = ctranslate2.Generator(
-                    str(self._model_dir),
-                    device="cpu",
-                    compute_type=QUANTIZATION,
-                    intra_threads=self._threads or 0,
-                )
-                self.loads += 1
-            return self._generator
 
 
 @dataclass(slots=True)
@@ -92,6 +53,7 @@ class Ct2Model:
     vocab_size: int
     prompt_cache: PromptCache | None = None
     grammar: JsonGrammar | None = None
+    prefix_cache: PrefixCache | None = None
 
     def json_grammar(self) -> JsonGrammar:
         if self.grammar is None:
@@ -142,7 +104,14 @@ def convert(source: ModelSource, tokenizer: Any, target: Path) -> None:
         out.replace(target)
 
 
-def load_ct2(source: ModelSource, tokenizer: Any, cache_dir: Path, threads: int | None) -> Ct2Model:
+def load_ct2(
+    source: ModelSource,
+    tokenizer: Any,
+    cache_dir: Path,
+    threads: int | None,
+    *,
+    prefix_capacity: int = 0,
+) -> Ct2Model:
     target = converted_dir(source, cache_dir)
     if not (target / "model.bin").is_file():
         log.info("converting local model %s for CTranslate2 (once)", source.describe())
@@ -173,7 +142,14 @@ def load_ct2(source: ModelSource, tokenizer: Any, cache_dir: Path, threads: int 
     max_positions = config.get("max_position_embeddings")
     log.info("local model %s loaded with CTranslate2 (%s)", source.describe(), QUANTIZATION)
     return Ct2Model(
-        tokenizer, generator, source, eos, max_positions, vocab, PromptCache(target, threads)
+        tokenizer,
+        generator,
+        source,
+        eos,
+        max_positions,
+        vocab,
+        PromptCache(target, threads),
+        prefix_cache=PrefixCache(target, threads, prefix_capacity) if prefix_capacity else None,
     )
 
 
@@ -186,6 +162,35 @@ def chat_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
         encoded = tokenizer.apply_chat_template(_fold_system(messages), add_generation_prompt=True)
     ids = encoded["input_ids"] if not isinstance(encoded, list) else encoded
     return [int(i) for i in ids]
+
+
+# Below this many tokens a cached prefix saves less than its bookkeeping.
+MIN_CACHED_PREFIX = 32
+
+
+def stable_prefix_len(
+    tokenizer: Any, messages: list[dict[str, str]], prefix_chars: int, ids: list[int]
+) -> int:
+    """How many of `ids` (the chat template over `messages`) stay the same from turn to turn:
+    the tokens of the template over the system message's first `prefix_chars` characters
+    alone, as far as they agree with `ids` (a word cut at the border tokenizes differently,
+    so the agreement, not the count, decides). 0 when too short to pay."""
+    if prefix_chars <= 0 or not messages or messages[0]["role"] != "system":
+        return 0
+    head = [{"role": "system", "content": messages[0]["content"][:prefix_chars]}]
+    try:
+        encoded = tokenizer.apply_chat_template(head)
+    except Exception:  # templates that refuse a lone system message
+        return 0
+    head_ids = encoded["input_ids"] if not isinstance(encoded, list) else encoded
+    same = 0
+    for ours, theirs in zip(head_ids, ids, strict=False):
+        if int(ours) != theirs:
+            break
+        same += 1
+    # The start tokens may not be empty: at least the last token stays out of the prefix.
+    same = min(same, len(ids) - 1)
+    return same if same >= MIN_CACHED_PREFIX else 0
 
 
 @dataclass(slots=True, eq=False)  # hashable: the backend keeps a set of runs
@@ -203,6 +208,9 @@ class Ct2Run:
     flag: CancelFlag | None = None
     generated: list[int] = field(default_factory=list)
     passes: int = 0  # decoding passes over the prompt (constrained decoding restarts)
+    # Leading prompt tokens whose state the prefix cache keeps (free text only; 0: none).
+    stable_prefix: int = 0
+    prefix_cached: bool = False  # whether this run's prefix state came from or went to it
 
     @property
     def prompt_tokens(self) -> int:
@@ -276,8 +284,21 @@ class Ct2Run:
             self._emit(int(result.token_id))
             return False
 
-        self.loaded.generator.generate_batch(
-            [self._tokens(self.prompt_ids)], callback=step, **self._options(self._max_new())
+        options = self._options(self._max_new())
+        cache = self.loaded.prefix_cache
+        static = self.prompt_ids[: self.stable_prefix]
+        generator = cache.generator_for(static) if cache is not None and static else None
+        if generator is None:
+            self.loaded.generator.generate_batch(
+                [self._tokens(self.prompt_ids)], callback=step, **options
+            )
+            return
+        self.prefix_cached = True
+        generator.generate_batch(
+            [self._tokens(self.prompt_ids[self.stable_prefix :])],
+            static_prompt=self._tokens(static),
+            callback=step,
+            **options,
         )
 
     def _constrained(self, schema: dict[str, Any]) -> None:

@@ -16,9 +16,12 @@
   either runtime, as vLLM's `response_format` does server-side: the answer is JSON the schema
   accepts. The system message only asks for JSON (`companion/prompts/json_output.j2`): the
   grammar writes the keys, so repeating the schema would only lengthen every prompt pass.
-- Sampling: temperature 0 is greedy; temperature, top_p, max_tokens, repetition_penalty, seed
-  and stop strings are honoured; presence/frequency penalties have no transformers equivalent
-  and are ignored. The request's `adapter` (a vLLM LoRA name) is ignored here.
+- With CTranslate2, a reply's `cacheable_prefix_chars` (the persona part of the system prompt)
+  is read once and its state kept (`ct2_caches.PrefixCache`): later turns read only the rest.
+- Sampling: temperature 0 is greedy; temperature, top_p, max_tokens, repetition_penalty, seed,
+  stop strings and end_at_sentence_after are honoured; presence/frequency penalties have no
+  transformers equivalent and are ignored. The request's `adapter` (a vLLM LoRA name) is
+  ignored here.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from companion.llm.base import (
     LLMUnavailableError,
     Role,
 )
-from companion.llm.stop_strings import StopStringFilter
+from companion.llm.stop_strings import StopStringFilter, ends_sentence
 from companion.llm.token_cache import CachedTokenCounter
 from companion.llm.usage import TokenUsage, UsageCallback
 from companion.prompts import prompt_templates
@@ -148,7 +151,13 @@ class LocalChatModel:
             try:
                 from companion.llm.ct2_runtime import load_ct2
 
-                return load_ct2(source, tokenizer, settings.local_cache_dir, settings.local_threads)
+                return load_ct2(
+                    source,
+                    tokenizer,
+                    settings.local_cache_dir,
+                    settings.local_threads,
+                    prefix_capacity=settings.local_prompt_cache,
+                )
             except (ImportError, LLMError) as exc:
                 if wanted == "ctranslate2":
                     raise LLMUnavailableError(f"CTranslate2 runtime unavailable: {exc}") from exc
@@ -224,13 +233,18 @@ class LocalChatModel:
                     None if schema is None else loaded.json_grammar().hf_logits_processor(schema)
                 ),
             )
-        from companion.llm.ct2_runtime import Ct2Run, chat_ids
+        from companion.llm.ct2_runtime import Ct2Run, chat_ids, stable_prefix_len
 
         try:
             ids = chat_ids(loaded.tokenizer, messages)
         except Exception as exc:
             raise LLMError(f"cannot apply the chat template: {exc}") from exc
         self._check_fits(len(ids), loaded.max_positions)
+        stable = 0
+        if schema is None and loaded.prefix_cache is not None:
+            stable = stable_prefix_len(
+                loaded.tokenizer, messages, request.cacheable_prefix_chars, ids
+            )
         return Ct2Run(
             loaded=loaded,
             prompt_ids=ids,
@@ -239,6 +253,7 @@ class LocalChatModel:
             streamer=_streamer(loaded.tokenizer, skip_prompt=False),
             cancel=threading.Event(),
             json_schema=schema,
+            stable_prefix=stable,
         )
 
     @staticmethod
@@ -253,7 +268,8 @@ class LocalChatModel:
         run = self._new_run(request)
         thread = threading.Thread(target=run.run, name="companion-local-llm", daemon=True)
         stops = StopStringFilter(request.sampling.stop)
-        produced = False
+        sentence_after = request.sampling.end_at_sentence_after
+        produced, ended, recent = False, False, ""
         self._active.add(run)
         thread.start()
         try:
@@ -262,7 +278,13 @@ class LocalChatModel:
                 if text:
                     produced = True
                     yield text
+                    recent = (recent + text)[-16:]
                 if stops.stopped:
+                    break
+                # The short reply budget: enough said, and a sentence just ended.
+                enough = bool(sentence_after) and run.completion_tokens >= (sentence_after or 0)
+                if enough and ends_sentence(recent):
+                    ended = True
                     break
             tail = stops.flush()
             if tail and run.error is None:
@@ -275,7 +297,7 @@ class LocalChatModel:
             await asyncio.to_thread(thread.join)
             self._active.discard(run)
             if run.error is None:
-                self._finish(run, stopped_by_string=stops.stopped)
+                self._finish(run, stopped_by_string=stops.stopped or ended)
         if run.error is not None:
             if produced:
                 raise LLMStreamInterruptedError(

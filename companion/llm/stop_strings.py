@@ -1,8 +1,20 @@
-"""Cuts streamed text at the first stop string, holding back text that may start one."""
+"""Cuts streamed text at the first stop string, holding back text that may start one; tells
+where a sentence ends (`SamplingParams.end_at_sentence_after`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+
+# A sentence end: . ! ? … (repeated or combined), then closing quotes or brackets, then only
+# whitespace. "3.5" or "e.g." mid-sentence is not followed by a space in the streamed text yet.
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'»”’)\]]*\s+$")
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether streamed `text` ends just after a sentence (its final punctuation and the space
+    that the next word brought): what a short reply may stop at."""
+    return bool(_SENTENCE_END.search(text))
 
 
 class StopStringFilter:

@@ -42,6 +42,27 @@ MAX_PERSONA_LINE_CHARS = 240
 FACTS_PER_USER_MESSAGE = 3
 
 
+# Greetings, thanks and acknowledgements: a user message made of these words only says
+# nothing to remember ("Skip greetings, small talk..." in memory/extract.j2), so a batch whose
+# user messages are all like that is not sent to the model. Closed-class words only: "yes"
+# and "no" answer a question and may well be a fact, so they are not here.
+_PHATIC = """
+    hi hello hey hiya yo morning evening afternoon night good thanks thank thx ty you so much
+    how are doing
+    very ok okay k cool nice great fine alright bye goodbye see ya later lol haha hah hmm wow
+    oh ah sure np welcome too
+    привет приветик здравствуй здравствуйте добрый доброе доброй утро утра день вечер ночи
+    спасибо спс благодарю большое тебе вам пока ок окей ага угу хорошо ладно понятно ясно
+    круто класс отлично супер норм ну ой ах хах хаха ахах вау аналогично взаимно и тоже
+"""
+_PHATIC_WORDS = frozenset(_PHATIC.split())
+
+
+def says_nothing_to_remember(text: str) -> bool:
+    """Whether a user message is only greetings, thanks or acknowledgements (or no words)."""
+    return all(word in _PHATIC_WORDS for word in re.findall(r"[^\W\d_]+", text.lower()))
+
+
 def extraction_schema(max_facts: int = MAX_FACTS_PER_PASS, messages: int = 99) -> dict[str, Any]:
     """The answer's JSON schema for `messages` numbered messages and at most `max_facts`."""
     return {
@@ -203,8 +224,11 @@ class FactExtractor:
         self, messages: Sequence[Message], *, persona_name: str, language: str
     ) -> list[CandidateFact]:
         """Facts about the user in `messages` (oldest first); [] when there are none."""
-        if not any(message.role is MessageRole.USER for message in messages):
-            return []
+        if not any(
+            message.role is MessageRole.USER and not says_nothing_to_remember(message.text)
+            for message in messages
+        ):
+            return []  # no user message, or only greetings and thanks: no model call
         user_messages = sum(message.role is MessageRole.USER for message in messages)
         max_facts = min(MAX_FACTS_PER_PASS, FACTS_PER_USER_MESSAGE * user_messages)
         request = ChatRequest(

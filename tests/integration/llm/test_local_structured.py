@@ -155,3 +155,101 @@ async def test_constrained_restarts_use_a_bounded_prompt_cache(ct2_cache: Path) 
         assert loaded.prompt_cache.loads == 2  # the same prompt again: its state is cached
     finally:
         await model.aclose()
+
+
+# -- the reply's stable prompt prefix (companion/llm/ct2_caches.py PrefixCache) ---------------
+
+
+def _turn(facts: list[str], minute: int, *, cached: bool = True) -> ChatRequest:
+    """A reply request as DialogService builds it: the persona part first, then what changes."""
+    from datetime import UTC, datetime
+
+    from companion.dialogs.prompts import PromptBuilder, SystemPromptContext
+    from tests.unit.dialogs.persona_factory import make_persona
+
+    system, stable = PromptBuilder().render_system_parts(
+        SystemPromptContext(
+            persona=make_persona(),
+            language="en",
+            user_name="Oleg",
+            facts=facts,
+            now=datetime(2026, 12, 5, 14, minute, tzinfo=UTC),
+        )
+    )
+    return ChatRequest(
+        messages=[
+            ChatMessage(role=Role.SYSTEM, content=system),
+            ChatMessage(role=Role.USER, content="How was your day?"),
+        ],
+        sampling=SamplingParams(temperature=0.0, max_tokens=12),
+        cacheable_prefix_chars=stable if cached else 0,
+    )
+
+
+async def test_a_turn_reads_the_persona_prefix_from_the_cache(ct2_cache: Path) -> None:
+    from companion.dialogs.priming import prime_persona
+    from companion.dialogs.prompts import PromptBuilder
+    from companion.domain.models import User
+    from companion.llm.ct2_runtime import Ct2Model
+    from tests.unit.dialogs.persona_factory import make_persona
+
+    model = LocalChatModel(
+        LLMSettings(
+            local_model="smollm2",
+            local_runtime="ctranslate2",
+            local_cache_dir=ct2_cache,
+            local_prompt_cache=2,
+        )
+    )
+    await model.load()
+    try:
+        loaded = model._loaded
+        assert isinstance(loaded, Ct2Model) and loaded.prefix_cache is not None
+        cache = loaded.prefix_cache
+        # Priming (what the terminal chat does while the person types) stores the state...
+        user = User(id=1, language="en", first_name="Oleg")
+        assert await prime_persona(model, PromptBuilder(), make_persona(), user)
+        assert (cache.misses, cache.hits) == (1, 0)
+        # ...and turns with other facts and another time read it back.
+        first = await model.complete(_turn(["Oleg has a dog named Bim."], 41))
+        again = await model.complete(_turn(["Oleg has a dog named Bim."], 41))
+        other = await model.complete(_turn(["Oleg likes green tea."], 42))
+        assert (cache.misses, cache.hits) == (1, 3)
+        assert first.strip() and other.strip()
+        assert again == first  # greedy through the cached state: the same reply
+        assert model.last_usage is not None and model.last_usage.prompt_tokens > 200
+        # Without the hint nothing is cached; a prefix beyond the capacity runs uncached.
+        await model.complete(_turn([], 43, cached=False))
+        assert (cache.misses, cache.hits) == (1, 3)
+        assert cache.generator_for([1, 2, 3]) is not None  # the second of two slots
+        assert cache.generator_for([4, 5, 6]) is None  # full: uncached, nothing dropped
+        await model.complete(_turn([], 44))
+        assert cache.hits == 4
+    finally:
+        await model.aclose()
+
+
+async def test_a_short_reply_ends_at_a_sentence_end(ct2_cache: Path) -> None:
+    model = LocalChatModel(
+        LLMSettings(local_model="smollm2", local_runtime="ctranslate2", local_cache_dir=ct2_cache)
+    )
+    try:
+        request = _turn([], 45)
+        long = request.model_copy(
+            update={"sampling": SamplingParams(temperature=0.0, max_tokens=120)}
+        )
+        short = request.model_copy(
+            update={
+                "sampling": SamplingParams(temperature=0.0, max_tokens=120, end_at_sentence_after=4)
+            }
+        )
+        full = await model.complete(long)
+        assert model.last_usage is not None
+        full_tokens = model.last_usage.completion_tokens
+        text = await model.complete(short)
+        assert model.last_usage is not None and model.last_finish_reason == "stop"
+        assert 4 <= model.last_usage.completion_tokens < full_tokens
+        assert text.rstrip()[-1] in ".!?…", text
+        assert full.startswith(text.rstrip()), (full, text)
+    finally:
+        await model.aclose()
