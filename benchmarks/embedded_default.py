@@ -13,7 +13,8 @@ as a user meets it.
    the reply until the next prompt, then `/quit`, which waits for the memory pass), and the
    same in-process per message (reply; memory pass forced after every message; total).
    "old": the persona's 400-token reply budget, no sentence stop, no prompt cache; "new": the
-   defaults (`llm.local_max_reply_tokens`, `local_reply_sentence_after`, `local_prompt_cache`).
+   defaults (`llm.local_max_reply_tokens`, `local_reply_sentence_after`, `local_prompt_cache`);
+   "nocache": the defaults without the prompt cache (`--modes new,nocache,old`).
 Medians over --runs. Numbers go to BENCHMARKS.md, "Embedded default".
 """
 
@@ -137,6 +138,12 @@ OLD_SETTINGS = {
     "local_reply_sentence_after": 0,
     "local_prompt_cache": 0,
 }
+# Each change alone, for the record: the defaults without the prompt cache.
+MODES: dict[str, dict[str, int]] = {
+    "old": OLD_SETTINGS,
+    "new": {},
+    "nocache": {"local_prompt_cache": 0},
+}
 TURN_MESSAGES = [
     "How was your day? I walked my dog Rex in the park.",
     "I work as a nurse, the night shifts are hard.",
@@ -146,9 +153,8 @@ TURN_MESSAGES = [
 
 def _mode_env(base: dict[str, str], mode: str) -> dict[str, str]:
     env = dict(base)
-    if mode == "old":
-        for key, value in OLD_SETTINGS.items():
-            env[f"COMPANION_LLM__{key.upper()}"] = str(value)
+    for key, value in MODES[mode].items():
+        env[f"COMPANION_LLM__{key.upper()}"] = str(value)
     return env
 
 
@@ -198,7 +204,7 @@ async def app_turns(mode: str, work: Path, cache: Path, typing_s: float) -> list
     from companion.dialogs.prompts import PromptBuilder
     from companion.domain.models import User
 
-    llm = {"local_cache_dir": str(cache), **(OLD_SETTINGS if mode == "old" else {})}
+    llm = {"local_cache_dir": str(cache), **MODES[mode]}
     settings = Settings.model_validate(
         {"mongo": {"embedded_data_dir": str(work / f"db-{mode}")}, "llm": llm}
     )
@@ -244,16 +250,16 @@ def _fmt(row: dict[str, float]) -> str:
     return " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
 
 
-def bench_turns(runs: int, typing_s: float) -> None:
+def bench_turns(runs: int, typing_s: float, modes: list[str]) -> None:
     with tempfile.TemporaryDirectory() as work:
         cache = Path("var/models").resolve()
         base = dict(os.environ)
         base["COMPANION_LLM__LOCAL_CACHE_DIR"] = str(cache)
-        terminal: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
-        inproc: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
+        terminal: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
+        inproc: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
         for run in range(runs):
             # Interleaved, the order flipped each run: the shared machine's load hits both.
-            for mode in ("old", "new") if run % 2 == 0 else ("new", "old"):
+            for mode in modes if run % 2 == 0 else modes[::-1]:
                 env = _mode_env(base, mode)
                 env["COMPANION_MONGO__EMBEDDED_DATA_DIR"] = str(Path(work) / f"chat-{mode}-{run}")
                 row = terminal_turn(env, TURN_MESSAGES[0], typing_s)
@@ -261,7 +267,7 @@ def bench_turns(runs: int, typing_s: float) -> None:
                 print(f"{mode} terminal run {run + 1}: {_fmt(row)} load={_load()}", flush=True)
                 inproc[mode] += asyncio.run(app_turns(mode, Path(work) / str(run), cache, typing_s))
         print(f"\n== a turn, medians over {runs} run(s); load now {_load()} ==")
-        for mode in ("old", "new"):
+        for mode in modes:
             t, rows = terminal[mode], inproc[mode]
             med = {k: statistics.median(r[k] for r in t) for k in t[0]}
             print(
@@ -289,10 +295,11 @@ def main() -> None:
     parser.add_argument("--skip-chat", action="store_true")
     parser.add_argument("--turns", action="store_true", help="only part 3: a turn, old vs new")
     parser.add_argument("--typing-s", type=float, default=5.0)
+    parser.add_argument("--modes", default="old,new", help=f"of {sorted(MODES)}, in order")
     args = parser.parse_args()
     print(f"cpus={os.cpu_count()} load={_load()}")
     if args.turns:
-        bench_turns(args.runs, args.typing_s)
+        bench_turns(args.runs, args.typing_s, args.modes.split(","))
         return
     with tempfile.TemporaryDirectory() as work:
         cache = Path(work) / "models"
