@@ -51,7 +51,9 @@ def test_the_stable_part_is_the_same_on_every_turn_and_the_rest_follows_it(
     for changing in ("Bim", "his exam", "nervous", "17:40", "14:40", "often seemed low"):
         assert changing not in stable
     assert "Bim" in later and "17:40" in later and "often seemed low" in later
-    assert "You are Anna." in stable and "# Always" in stable
+    assert "You are Anna." in stable and "Kind, curious" in stable and "rough day" in stable
+    # The closing rules stay last (after the memories and the mood hint), read every turn.
+    assert "# Always" not in stable and later.index("Bim") < later.index("# Always")
     assert "\x00" not in first + later and "\n\n\n" not in later
     assert builder.render_system(_turn(persona=persona)) == first
 
