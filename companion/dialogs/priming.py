@@ -34,9 +34,12 @@ def priming_request(
             now=now or datetime.now(UTC),
         )
     )
+    # The stable part and the first line after it: where the stable part's tokens end depends
+    # only on what follows it at once; the rest would only be read for nothing.
+    head = system[:stable] + system[stable:].split("\n", 1)[0] + "\n"
     return ChatRequest(
         messages=[
-            ChatMessage(role=Role.SYSTEM, content=system),
+            ChatMessage(role=Role.SYSTEM, content=head),
             ChatMessage(role=Role.USER, content="Hi"),
         ],
         sampling=SamplingParams(temperature=0.0, max_tokens=1),

@@ -1,6 +1,6 @@
 """The CTranslate2 runtime's prompt-state caches (``static_prompt``): one for the restarts of
-constrained decoding, one for the stable prefix of replies. Each owns a generator, because
-CTranslate2 keeps every cached state for the generator's lifetime."""
+constrained decoding (a generator of its own, dropped to free its states), one for the stable
+prefix of replies (bounded, kept as long as the model)."""
 
 from __future__ import annotations
 
@@ -54,21 +54,20 @@ class PromptCache:
 
 
 class PrefixCache:
-    """A generator of its own for replies, which keeps the state of each conversation's stable
-    prompt prefix (the persona part of the system prompt, ``static_prompt``), so a turn reads
-    only the tokens after it (BENCHMARKS.md, "A turn on the embedded default").
+    """Which stable prompt prefixes (the persona part of a reply's system prompt) the main
+    generator keeps the state of (``static_prompt``), so a turn reads only the tokens after it
+    (BENCHMARKS.md, "A turn on the embedded default").
 
-    CTranslate2 never evicts a cached state (~45 KB per token for SmolLM2-135M), so only the
-    first `capacity` prefixes are kept; a request with another prefix runs uncached on the main
-    generator rather than dropping states that are in use (no thrashing between personas).
+    CTranslate2 keeps every cached state for the generator's lifetime (~45 KB per token for
+    SmolLM2-135M), so only the first `capacity` prefixes are cached; a request with another
+    prefix runs uncached rather than dropping states that are in use (no thrashing between
+    personas). Replies run one at a time on the main generator, so no generator of its own.
     """
 
-    def __init__(self, model_dir: Path, threads: int | None, capacity: int) -> None:
-        self._model_dir = model_dir
-        self._threads = threads
+    def __init__(self, generator: Any, capacity: int) -> None:
+        self._generator = generator
         self._capacity = capacity
         self._prefixes: set[tuple[int, ...]] = set()
-        self._generator: Any = None
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -84,6 +83,4 @@ class PrefixCache:
                 self.misses += 1
             else:
                 return None
-            if self._generator is None:
-                self._generator = new_generator(self._model_dir, self._threads)
             return self._generator

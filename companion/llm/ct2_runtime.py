@@ -25,6 +25,7 @@ import re
 import shutil
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,7 @@ def load_ct2(
         max_positions,
         vocab,
         PromptCache(target, threads),
-        prefix_cache=PrefixCache(target, threads, prefix_capacity) if prefix_capacity else None,
+        prefix_cache=PrefixCache(generator, prefix_capacity) if prefix_capacity else None,
     )
 
 
@@ -193,9 +194,15 @@ def stable_prefix_len(
     return same if same >= MIN_CACHED_PREFIX else 0
 
 
-@dataclass(slots=True, eq=False)  # hashable: the backend keeps a set of runs
+@dataclass(slots=True, eq=False, weakref_slot=True)  # hashable: the backend keeps a set
 class Ct2Run:
-    """One generation in its worker thread; same surface as `GenerationRun`."""
+    """One generation in its worker thread; same surface as `GenerationRun`.
+
+    The step callbacks reach the run through a weak reference: CTranslate2 may release a
+    callback in its own worker thread after the call returned, and were that the last
+    reference to the model, the generator would be destroyed there and join its own thread
+    (``std::system_error: Resource deadlock avoided``, an abort).
+    """
 
     loaded: Ct2Model
     prompt_ids: list[int]
@@ -278,10 +285,13 @@ class Ct2Run:
         return list(self.loaded.tokenizer.convert_ids_to_tokens(ids))
 
     def _free_text(self) -> None:
+        ref = weakref.ref(self)
+
         def step(result: Any) -> bool:
-            if self._stopped():
+            run = ref()
+            if run is None or run._stopped():
                 return True
-            self._emit(int(result.token_id))
+            run._emit(int(result.token_id))
             return False
 
         options = self._options(self._max_new())
@@ -306,15 +316,17 @@ class Ct2Run:
         matcher = grammar.matcher(schema)
         max_new = self._max_new()
         self._jump(grammar, matcher)
+        ref = weakref.ref(self)
         while self.completion_tokens < max_new and not matcher.is_terminated():
             refused: list[bool] = []
 
             def step(result: Any, refused: list[bool] = refused) -> bool:
-                if self._stopped():
+                run = ref()
+                if run is None or run._stopped():
                     return True
                 token_id = int(result.token_id)
                 if matcher.accept_token(token_id):
-                    self._emit(token_id)
+                    run._emit(token_id)
                     return bool(matcher.is_terminated())
                 refused.append(True)
                 return True
