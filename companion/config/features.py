@@ -35,6 +35,10 @@ class MoodSettings(BaseModel):
     # "emotions" (the shipped model), "baseline" (word TF-IDF), or the path of a model file
     # pair written by training/mood/train_emotions.py (NAME.json + NAME.npz; no pickle).
     model: str = "emotions"
+    # A head over the message's sentence vector (memory's embedder), blended with `model`
+    # when that embedder is the one it was trained on (companion/mood/sentence_head.py).
+    # "emotions_e5" (shipped), a file pair's path, or "" for the text model alone.
+    sentence_head: str = "emotions_e5"
 
 
 class MoodCareSettings(BaseModel):

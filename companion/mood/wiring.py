@@ -18,6 +18,7 @@ from companion.mood.care import MoodCare
 from companion.mood.classifier import EmotionModelError, load_emotion_reader
 from companion.mood.emotions import EmotionReader
 from companion.mood.reports import MoodReports
+from companion.mood.sentence_head import QueryVectors, blended_reader
 from companion.mood.service import MoodService
 from companion.mood.store import MoodStore
 from companion.mood.survey import SurveyService
@@ -50,14 +51,25 @@ class MoodComponents:
     reports: MoodReports
 
 
-def load_reader(settings: Settings) -> EmotionReader | None:
+def load_reader(settings: Settings, vectors: QueryVectors | None = None) -> EmotionReader | None:
     """The emotion classifier (`settings.mood`), or None when it is switched off or cannot be
-    loaded: then nothing is read, and the rest (survey, /mood of what was read) still works."""
+    loaded: then nothing is read, and the rest (survey, /mood of what was read) still works.
+
+    `vectors` (the memory embedder, None when memory is off) lets the sentence head blend in
+    the vector memory recall computed for the message; without them, or with an embedder
+    the head was not trained on, the text model reads alone."""
     try:
-        return load_emotion_reader(settings)
+        text_model = load_emotion_reader(settings)
     except EmotionModelError as exc:
         log.warning("mood: no emotion classifier, messages are not read (%s)", exc)
         return None
+    if text_model is None:
+        return None
+    try:
+        return blended_reader(text_model, settings.mood.sentence_head, vectors)
+    except EmotionModelError as exc:
+        log.warning("mood: no sentence head, the text model reads alone (%s)", exc)
+        return text_model
 
 
 def build_mood(

