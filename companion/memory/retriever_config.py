@@ -49,7 +49,9 @@ class RetrieverConfig:
     date_mode: Literal["add", "scale"] = "add"
     # A question about several things ("which came first, A or B?", "'X', 'Y' and 'Z'"):
     # BM25 of each part on its own, times part_weight, where it beats the whole question's
-    # (`companion.memory.subqueries`; "normalized" fusion only). 0: off.
+    # (`companion.memory.subqueries`; "normalized" fusion only). 0: off. Both were searched
+    # on half a of LongMemEval-S/-oracle and kept at "add" / 0 (BENCHMARKS.md, "Memory:
+    # questions about several things").
     part_weight: float = 0.0
     # A candidate is superseded when a newer candidate about the same thing (their cosine in
     # the top supersede_quantile of the candidates' pairs) is at least half as relevant: the
