@@ -9,6 +9,7 @@ from aiogram import Bot
 from redis.asyncio import Redis
 
 from companion.analytics.health import HealthReport
+from companion.analytics.keeper import RollupKeeper
 from companion.analytics.service import AnalyticsService
 from companion.analytics.user_lookup import UserLookup
 from companion.billing.entitlements import EntitlementService
@@ -114,6 +115,9 @@ class App:
     warmup: ModelWarmup | None = None
     # Proactive check-ins (docs/outreach.md); None when `outreach.enabled` is false.
     outreach: OutreachComponents | None = None
+    # The owner's reports, and the loop keeping their daily sets computed (the bot starts it).
+    analytics: AnalyticsService | None = None
+    rollup_keeper: RollupKeeper | None = None
 
     def bot_services(self) -> BotServices:
         """What the Telegram handlers receive, by name (`companion.bot.dispatcher`)."""
@@ -154,7 +158,8 @@ class App:
             mood=self.mood.service,
             survey=self.mood.survey,
             mood_reports=self.mood.reports,
-            analytics=AnalyticsService.build(
+            analytics=self.analytics
+            or AnalyticsService.build(
                 self.database.db, self.personas, self.redis, settings, cipher=self.cipher
             ),
             redis=self.redis,

@@ -13,6 +13,8 @@ from aiogram import Bot
 from redis.asyncio import Redis
 
 from companion.analytics.console import build_health, build_user_lookup, count_errors
+from companion.analytics.keeper import RollupKeeper
+from companion.analytics.service import AnalyticsService
 from companion.app.container import App, Overrides
 from companion.billing.entitlements import EntitlementService
 from companion.billing.factory import BillingComponents, build_billing
@@ -202,6 +204,13 @@ async def build_app(
             stack.push_async_callback(outreach.aclose)
         broadcasts = build_broadcasts(settings.broadcasts, db, users)
         stack.push_async_callback(broadcasts.aclose)  # lets the sends in flight finish
+        analytics = AnalyticsService.build(db, personas, redis, settings, cipher=cipher)
+        keeper = RollupKeeper(
+            analytics, redis, key_prefix=settings.redis.key_prefix,
+            days=settings.analytics.keep_days, interval_s=settings.analytics.keep_interval_s,
+            first_delay_s=settings.analytics.keep_first_delay_s,
+        )  # fmt: skip
+        stack.push_async_callback(keeper.stop)  # started by the bot (companion/cli/bot.py)
         if bot is not None:
             _attach_telegram(settings, billing, bot, translator, users, plans)
             sender = AiogramBroadcastSender(bot, translator)
@@ -280,6 +289,8 @@ async def build_app(
             broadcasts=broadcasts,
             warmup=warmup,
             outreach=outreach,
+            analytics=analytics,
+            rollup_keeper=keeper,
         )
 
 

@@ -85,6 +85,8 @@ async def _serve(settings: Settings, *, webhook: bool, api_server: str | None) -
         if app.outreach is not None:  # check-ins; stopped (bounded) when the app closes
             app.outreach.scheduler.start()
         app.broadcasts.worker.start()  # news broadcasts; finishes its sends when the app closes
+        if app.rollup_keeper is not None:  # the owner's reports' daily sets, in the background
+            app.rollup_keeper.start()
         if webhook:
             await run_webhook(
                 app.telegram,

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from companion.config.billing import BillingSettings, LegalSettings, PlanSettings
 from companion.config.common import PLACEHOLDER_SECRETS, Environment
 from companion.config.features import (
+    AnalyticsSettings,
     BroadcastSettings,
     MoodCareSettings,
     MoodSettings,
@@ -39,6 +40,7 @@ from companion.config.services import (
 
 __all__ = [
     "PLACEHOLDER_SECRETS",
+    "AnalyticsSettings",
     "BillingSettings",
     "BroadcastSettings",
     "DialogSettings",
@@ -103,6 +105,7 @@ class Settings(BaseSettings):
     mood_care: MoodCareSettings = Field(default_factory=MoodCareSettings)
     survey: SurveySettings = Field(default_factory=SurveySettings)
     outreach: OutreachSettings = Field(default_factory=OutreachSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
 
     @model_validator(mode="after")
     def _link_legal_pages(self) -> Settings:

@@ -27,6 +27,18 @@ class BroadcastSettings(BaseModel):
     stop_timeout_s: float = Field(default=10.0, gt=0)
 
 
+class AnalyticsSettings(BaseModel):
+    """The owner's reports (companion.analytics): keeping their daily sets of people computed."""
+
+    # Closed days of the last N days are computed in the background (one worker per round),
+    # so the owner's first 90-day report reads kept days instead of counting raw events
+    # (seconds instead of a minute at 1M events; BENCHMARKS.md). 0 turns the keeper off.
+    keep_days: int = Field(default=120, ge=0, le=400)
+    keep_interval_s: float = Field(default=3600.0, gt=0)
+    # After a start, wait this long first: the models' warm-up and first replies go first.
+    keep_first_delay_s: float = Field(default=120.0, ge=0)
+
+
 class MoodSettings(BaseModel):
     """The emotion classifier (companion.mood.classifier; docs/mood.md). What the product does
     with its readings is `MoodCareSettings`."""
