@@ -26,19 +26,20 @@ import asyncio
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.chat_process import COMPANION, PROMPT, ROOT, read_until, start_chat
 from companion.config import LLMSettings
 from companion.domain.models import Message, MessageRole
 from companion.llm.base import ChatMessage, ChatRequest, Role, SamplingParams
 from companion.llm.local_backend import LocalChatModel
 from companion.memory.extraction import FactExtractor
-
-ROOT = Path(__file__).resolve().parents[1]
-COMPANION = ROOT / ".venv" / "bin" / "companion"
 
 
 def _messages() -> list[Message]:
@@ -101,21 +102,8 @@ async def bench_runtime(runtime: str, cache: Path, runs: int) -> dict[str, objec
 
 def time_to_prompt(env: dict[str, str]) -> float:
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [str(COMPANION), "chat"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    seen = b""
-    while b"you:" not in seen:
-        chunk = proc.stdout.read1(4096)  # type: ignore[attr-defined]
-        if not chunk:
-            break
-        seen += chunk
+    proc = start_chat(env)
+    read_until(proc, PROMPT, bytearray())
     elapsed = time.monotonic() - started
     proc.communicate(b"/quit\n", timeout=300)
     return elapsed
@@ -159,30 +147,14 @@ def _mode_env(base: dict[str, str], mode: str) -> dict[str, str]:
     return env
 
 
-def _read_until(proc: subprocess.Popen[bytes], marker: bytes, seen: bytearray) -> None:
-    assert proc.stdout is not None
-    while marker not in seen:
-        chunk = proc.stdout.read1(4096)  # type: ignore[attr-defined]
-        if not chunk:
-            raise RuntimeError(f"chat ended before {marker!r}: {bytes(seen)[-400:]!r}")
-        seen += chunk
-
-
 def terminal_turn(env: dict[str, str], texts: list[str], typing_s: float) -> dict[str, float]:
     """`companion chat` as a person uses it: launch, type, read the reply (twice: the first
     turn shares the machine with the start-up warm-up), quit."""
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [str(COMPANION), "chat"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=ROOT,
-    )
+    proc = start_chat(env)
     assert proc.stdin is not None
     seen = bytearray()
-    _read_until(proc, b"you:", seen)
+    read_until(proc, PROMPT, seen)
     row = {"launch_to_prompt_s": time.monotonic() - started}
     for n, text in enumerate(texts, start=1):
         time.sleep(typing_s)
@@ -190,7 +162,7 @@ def terminal_turn(env: dict[str, str], texts: list[str], typing_s: float) -> dic
         proc.stdin.write(text.encode() + b"\n")
         proc.stdin.flush()
         sent = time.monotonic()
-        _read_until(proc, b"you:", seen)
+        read_until(proc, PROMPT, seen)
         row[f"reply_{n}_s"] = time.monotonic() - sent
     quit_at = time.monotonic()
     proc.communicate(b"/quit\n", timeout=600)

@@ -36,8 +36,11 @@ from unittest import mock
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import companion.llm.ct2_runtime as ct2_runtime
 import companion.memory.extraction as extraction
+from benchmarks.chat_process import PROMPT, read_until, start_chat
 from companion.config import LLMSettings
 from companion.domain.models import Message, MessageRole
 from companion.llm.base import ChatMessage, ChatRequest, Role, SamplingParams
@@ -46,8 +49,6 @@ from companion.llm.local_backend import LocalChatModel
 from companion.memory.extraction import FactExtractor
 from companion.memory.reconcile import RECONCILE_SCHEMA
 from companion.prompts import prompt_templates
-
-ROOT = Path(__file__).resolve().parents[1]
 
 SETS: dict[str, list[tuple[MessageRole, str]]] = {
     "en": [
@@ -265,15 +266,6 @@ async def main_async(runs: int, cache: Path) -> None:
     await model.aclose()
 
 
-def _read_until(proc: subprocess.Popen[bytes], marker: bytes, seen: bytearray) -> None:
-    assert proc.stdout is not None
-    while marker not in seen:
-        chunk = proc.stdout.read1(4096)  # type: ignore[attr-defined]
-        if not chunk:
-            raise RuntimeError(f"the chat exited before {marker!r}: {bytes(seen)[-400:]!r}")
-        seen.extend(chunk)
-
-
 def chat_turn(cache: Path, text: str) -> None:
     """`companion chat` as a user meets it: launch to the prompt, message to the next prompt
     (the reply streamed; the memory pass must not hold the prompt back), then /quit to exit
@@ -283,23 +275,16 @@ def chat_turn(cache: Path, text: str) -> None:
         env["COMPANION_MONGO__EMBEDDED_DATA_DIR"] = str(Path(work) / "db")
         env["COMPANION_LLM__LOCAL_CACHE_DIR"] = str(cache)
         started = time.monotonic()
-        proc = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "companion"), "chat"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            cwd=ROOT,
-        )
+        proc = start_chat(env, stderr=subprocess.DEVNULL)
         assert proc.stdin is not None
         seen = bytearray()
-        _read_until(proc, b"you:", seen)
+        read_until(proc, PROMPT, seen)
         launch = time.monotonic() - started
         seen.clear()
         sent = time.monotonic()
         proc.stdin.write(text.encode() + b"\n")
         proc.stdin.flush()
-        _read_until(proc, b"you:", seen)
+        read_until(proc, PROMPT, seen)
         turn = time.monotonic() - sent
         quit_at = time.monotonic()
         proc.stdin.write(b"/quit\n")
