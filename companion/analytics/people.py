@@ -26,14 +26,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from companion.analytics.activity import user_messages
-from companion.analytics.period import CLOSE_AFTER, DAY, DAY_FORMAT, Period, closed, day_key
+from companion.analytics.period import (
+    CLOSE_AFTER,
+    DAY,
+    DAY_FORMAT,
+    Period,
+    closed,
+    day_key,
+    midnight,
+)
 from companion.domain.models import MessageSource
 from companion.storage import collections as c
 from companion.storage.documents import Document
@@ -54,10 +62,6 @@ MESSAGES = "messages"  # the kind of the people's messages; any other kind is an
 VOICE = "~voice"
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
 def union(tallies: Iterable[Tally]) -> np.ndarray:
     """The distinct people of all the tallies, sorted."""
     arrays = [tally.people for tally in tallies if len(tally.people)]
@@ -73,10 +77,10 @@ def _runs(days: Sequence[date]) -> list[Period]:
     """Consecutive days as periods: one raw pass per run."""
     runs: list[Period] = []
     for day in sorted(days):
-        if runs and runs[-1].until == _midnight(day):
-            runs[-1] = Period(runs[-1].since, _midnight(day) + DAY)
+        if runs and runs[-1].until == midnight(day):
+            runs[-1] = Period(runs[-1].since, midnight(day) + DAY)
         else:
-            runs.append(Period(_midnight(day), _midnight(day) + DAY))
+            runs.append(Period(midnight(day), midnight(day) + DAY))
     return runs
 
 
@@ -167,7 +171,7 @@ class PeopleRollups:
         found: dict[date, Groups] = {}
         missing: list[date] = []
         for day in wanted:
-            start, end = _midnight(day), _midnight(day) + DAY
+            start, end = midnight(day), midnight(day) + DAY
             mark = min(end, max(start, watermark))
             part = kept.get(day, _Kept({}, start))
             if part.through >= end:
@@ -185,7 +189,7 @@ class PeopleRollups:
                     found[day] = merge(groups, (await self._raw(kind, through, end, [day]))[day])
         for run in _runs(missing):
             computed = await self._raw(kind, run.since, run.until, run.days)
-            await self._store(kind, {day: (g, _midnight(day) + DAY) for day, g in computed.items()})
+            await self._store(kind, {day: (g, midnight(day) + DAY) for day, g in computed.items()})
             found.update(computed)
         return {day: found[day] for day in days}
 

@@ -11,7 +11,8 @@ DAY = timedelta(days=1)
 CLOSE_AFTER = timedelta(minutes=10)
 
 
-def _midnight(day: date) -> datetime:
+def midnight(day: date) -> datetime:
+    """The UTC midnight that starts `day`."""
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
@@ -32,12 +33,12 @@ class Period:
         if days < 1:
             raise ValueError("a period is at least one day")
         today = (now or datetime.now(UTC)).astimezone(UTC).date()
-        return cls(_midnight(today - timedelta(days=days - 1)), _midnight(today + DAY))
+        return cls(midnight(today - timedelta(days=days - 1)), midnight(today + DAY))
 
     @classmethod
     def between(cls, first: date, last: date) -> Period:
         """From the day `first` through the day `last`, both included."""
-        return cls(_midnight(first), _midnight(last + DAY))
+        return cls(midnight(first), midnight(last + DAY))
 
     @property
     def days(self) -> list[date]:
@@ -56,7 +57,7 @@ class Period:
 
 def closed(day: date, now: datetime) -> bool:
     """Whether the day has ended (and the `CLOSE_AFTER` after it)."""
-    return _midnight(day) + DAY + CLOSE_AFTER <= now
+    return midnight(day) + DAY + CLOSE_AFTER <= now
 
 
 def day_key(day: date) -> str:

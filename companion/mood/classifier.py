@@ -37,6 +37,7 @@ from companion.resources import package_folder
 FORMAT = 1
 MODEL = "emotions"  # the model the bot uses
 BASELINE = "baseline"  # word TF-IDF + logistic regression, for reports beside the model
+HEAD = "emotions_e5"  # the sentence head blended with MODEL (companion/mood/sentence_head.py)
 # "char+lemma": character n-grams plus a second TF-IDF block of lemma 1-2-grams.
 FEATURE_KINDS = frozenset({"char", "word", "char+lemma"})
 
@@ -52,9 +53,10 @@ def packaged_model_dir() -> Path:
 
 
 def model_paths(name_or_path: str | Path) -> tuple[Path, Path]:
-    """(json, npz) of a packaged model name (``emotions``, ``baseline``) or of a path stem."""
+    """(json, npz) of a packaged model name (``emotions``, ``baseline``, ``emotions_e5``) or of
+    a path stem."""
     text = str(name_or_path)
-    if text in {MODEL, BASELINE}:
+    if text in {MODEL, BASELINE, HEAD}:
         stem = packaged_model_dir() / text
     else:
         stem = Path(text)

@@ -33,17 +33,18 @@ import numpy.typing as npt
 
 from companion.mood.classifier import (
     FORMAT,
+    HEAD,
     EmotionModelError,
     LinearEmotionReader,
     is_latin,
-    packaged_model_dir,
+    model_paths,
     reading_of,
 )
 from companion.mood.classifier_data import LABELS
 from companion.mood.classifier_features import normalize
 from companion.mood.emotions import EmotionReading
 
-HEAD = "emotions_e5"  # the packaged head of the shipped model
+__all__ = ["HEAD", "BlendedEmotionReader", "EncodedVectors", "QueryVectors", "SentenceHead"]
 
 Array = npt.NDArray[np.float32]
 
@@ -83,9 +84,7 @@ class SentenceHead:
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> SentenceHead:
-        text = str(name_or_path)
-        stem = packaged_model_dir() / text if text == HEAD else Path(text).with_suffix("")
-        meta_path, arrays_path = stem.with_suffix(".json"), stem.with_suffix(".npz")
+        meta_path, arrays_path = model_paths(name_or_path)
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             with np.load(arrays_path, allow_pickle=False) as archive:
@@ -97,7 +96,7 @@ class SentenceHead:
         if [label.value for label in LABELS] != meta.get("labels"):
             raise EmotionModelError(f"{meta_path}: labels {meta.get('labels')} are not CEDR's")
         head = cls(
-            name=str(meta.get("name", stem.name)),
+            name=str(meta.get("name", meta_path.stem)),
             embedder=str(meta["embedder"]),
             weight=float(meta["weight"]),
             thresholds=np.asarray(meta["thresholds"], dtype=np.float32),
