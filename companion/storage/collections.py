@@ -35,9 +35,6 @@ EVENTS: Final = "events"
 OUTREACH_JOBS: Final = "outreach_jobs"
 # Named monotonic counters for whoever needs one (`_id` = counter name, `value`); no user data.
 COUNTERS: Final = "counters"
-# The owner's stats before `analytics_people`, one document per closed UTC day: counts only, no
-# user ids. No longer written or read; a deployment may drop it.
-ANALYTICS_DAILY: Final = "analytics_daily"
 # The reports' daily sets of people (companion.analytics.people), `_id` "<kind>:YYYY-MM-DD":
 # keyed pseudonyms (a permutation of the user id), never the id. Derived from events and
 # messages (exported with them); erasure takes the person out (`people_sets.forget_person`).
