@@ -8,11 +8,18 @@ by offset before they are handled. So, in both modes:
   dropped. The webhook claims before it answers 200; when Redis cannot be reached it answers
   503 instead, so Telegram keeps the update and sends it again.
 - **Not lost.** An update whose handling failed for an infrastructure reason (see
-  `is_infrastructure_failure`) is put in a retry queue in Redis (a sorted set scored by when
+  `companion.bot.failures`) is put in a retry queue in Redis (a sorted set scored by when
   it is due) and handled again with backoff, by whichever worker polls it first; the user gets
   no apology for it. If Redis is down too, the worker keeps it in memory and retries it itself
   (the one case a crash of that worker loses it). A non-payment update that still fails after
   `retry_window_s` gets the apology and is dropped; a payment is retried until it is recorded.
+- **Not lost when a worker dies.** The claim also *holds* the update: it is stored in Redis
+  with a lease (`hold_lease_s`) that the worker handling it keeps renewing and drops when it is
+  done (answered, apologised for, or deferred as above). A worker killed mid-reply (OOM, a
+  lost node, SIGKILL) renews nothing, so when the lease runs out the retry queue hands the
+  update to a worker still up, or to the same one restarted, and the user gets the reply after
+  all. A worker told to stop hands its unfinished updates over at once. Scripts:
+  `companion.bot.delivery_scripts`.
 """
 
 from __future__ import annotations
@@ -23,21 +30,16 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update
-from pymongo.errors import ConnectionFailure
+from aiogram.types import Update
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from companion.llm.base import LLMUnavailableError
+from companion.bot.delivery_scripts import CLAIM, DELETE_IF_OURS, HELD_PREFIX, TAKE_DUE
 from companion.shutdown import CANCEL_GRACE_S, finish_or_abandon
-from companion.storage.database import DatabaseUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -46,33 +48,8 @@ log = logging.getLogger(__name__)
 CLAIMED = "delivery_claimed"
 ATTEMPT = "delivery_attempt"
 SINCE = "delivery_since"
-
-
-class RetryUpdateLater(Exception):  # noqa: N818 - it is a request, not an error
-    """Raise (``from`` the cause) in a handler that cannot finish now for a reason that will
-    pass (e.g. a payment that could not be recorded): the update is handled again later."""
-
-
-_TRANSIENT: tuple[type[BaseException], ...] = (
-    RetryUpdateLater,
-    ConnectionFailure,  # pymongo: server selection timeout, network errors, pool timeouts
-    DatabaseUnavailableError,
-    RedisConnectionError,  # includes BusyLoadingError (a Redis loading its data after a start)
-    RedisTimeoutError,
-    LLMUnavailableError,  # the model could not be reached before any text was produced
-)
-
-
-def is_infrastructure_failure(exc: BaseException) -> bool:
-    """Whether `exc` (or what caused it) is a dependency being down, not a bug or bad input."""
-    seen = 0
-    current: BaseException | None = exc
-    while current is not None and seen < 8:
-        if isinstance(current, _TRANSIENT):
-            return True
-        current = current.__cause__ or current.__context__
-        seen += 1
-    return False
+# A release or hand-over that Redis does not answer in this time is left to the lease.
+RELEASE_TIMEOUT_S = 1.0  # within `companion.shutdown.CANCEL_GRACE_S`
 
 
 def is_payment(update: Update) -> bool:
@@ -96,6 +73,13 @@ class _Item:
         data = json.loads(raw)
         return cls(update=data["u"], attempt=int(data["a"]), since=float(data["s"]))
 
+    @classmethod
+    def load_held(cls, payload: str | bytes) -> _Item:
+        """A held update whose worker stopped: handled again as a retry (no second
+        throttling, no apology), its retry window counted from when it arrived."""
+        data = json.loads(payload)
+        return cls(update=data["u"], attempt=1, since=float(data["s"]))
+
 
 class UpdateDelivery:
     """The claim, the retry queue and its consumer; one per dispatcher (see the module doc)."""
@@ -108,6 +92,7 @@ class UpdateDelivery:
         dedupe_ttl_s: int = 24 * 3600,
         retry_window_s: float = 15 * 60,
         lease_s: float = 120.0,
+        hold_lease_s: float = 30.0,
         poll_s: float = 0.5,
         concurrency: int = 8,
         clock: Callable[[], float] = time.time,
@@ -115,20 +100,27 @@ class UpdateDelivery:
         self._redis = redis
         self._prefix = prefix
         self._queue_key = f"{prefix}:bot:updates:retry"
+        self._held_key = f"{prefix}:bot:updates:held"
         self._dedupe_ttl_s = dedupe_ttl_s
         self.retry_window_s = retry_window_s
         self._lease_s = lease_s
+        # How long a held update waits for its worker before another takes it over: the
+        # longest a user waits for the reply after a crash (plus a restart, if none is up).
+        self.hold_lease_s = hold_lease_s
         self._poll_s = poll_s
         self._slots = asyncio.Semaphore(max(1, concurrency))
         self._concurrency = max(1, concurrency)
         self._clock = clock
-        self._take_due = redis.register_script(_TAKE_DUE)
-        self._release_abandoned = redis.register_script(_DELETE_IF_OURS)
+        self._claim = redis.register_script(CLAIM)
+        self._take_due = redis.register_script(TAKE_DUE)
+        self._release_abandoned = redis.register_script(DELETE_IF_OURS)
         # Claims whose answer was lost (Redis down or stalled mid-command): the SET may still
         # land later, so a redelivery that finds this token must not count as a duplicate.
         self._abandoned: dict[int, str] = {}
         # Deferred updates that could not be put in Redis: retried from here.
         self._local: list[tuple[float, _Item]] = []
+        # Holds whose release failed (Redis down): released again before the next round.
+        self._unreleased: set[int] = set()
         self._consumer: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
 
@@ -137,26 +129,78 @@ class UpdateDelivery:
 
     # -- once ----------------------------------------------------------------------------
 
-    async def claim(self, update_id: int) -> bool:
+    async def claim(self, update_id: int, update: dict[str, Any] | None = None) -> bool:
         """True when this update is new (handle it), False for a duplicate; raises RedisError
-        when Redis cannot say (the caller must not acknowledge the update then)."""
-        key = self._claim_key(update_id)
+        when Redis cannot say (the caller must not acknowledge the update then). With
+        `update` (as it arrived), the claim also holds it: handle it inside `holding`."""
         token = self._abandoned.get(update_id) or secrets.token_hex(8)
+        now = self._clock()
+        payload = "" if update is None else json.dumps({"u": update, "s": now})
         try:
-            if await self._redis.set(key, token, nx=True, ex=self._dedupe_ttl_s):
-                self._abandoned.pop(update_id, None)
-                return True
-            if update_id in self._abandoned:
-                # Our own earlier claim whose answer was lost: it is ours to handle.
-                owner = await self._redis.get(key)
-                if owner in (token, token.encode()):
-                    del self._abandoned[update_id]
-                    return True
+            fresh = await self._claim(
+                keys=[self._claim_key(update_id), self._queue_key, self._held_key],
+                args=[token, self._dedupe_ttl_s, update_id, payload, now + self.hold_lease_s],
+            )
         except RedisError:
             if len(self._abandoned) < 10_000:
                 self._abandoned[update_id] = token
             raise
-        return False
+        if fresh:
+            self._abandoned.pop(update_id, None)
+        return bool(fresh)
+
+    @contextlib.asynccontextmanager
+    async def holding(self, update_id: int | None) -> AsyncIterator[None]:
+        """Keep a held update's lease while the body handles it; then let it go. Cancelled
+        (the worker is stopping), the update is handed over instead: due now, for a worker
+        still up. `None`: nothing is held (an update without an id)."""
+        if update_id is None:
+            yield
+            return
+        member = f"{HELD_PREFIX}{update_id}"
+        keeper = asyncio.create_task(self._keep_leased(member, self.hold_lease_s))
+        try:
+            yield
+        except asyncio.CancelledError:
+            keeper.cancel()
+            await self._hand_over(member, update_id)
+            raise
+        except BaseException:
+            keeper.cancel()
+            await self._release(update_id)
+            raise
+        keeper.cancel()
+        await self._release(update_id)
+
+    async def _keep_leased(self, member: str, lease_s: float) -> None:
+        while True:
+            await asyncio.sleep(lease_s / 3)
+            with contextlib.suppress(RedisError):
+                # XX: never re-create an entry another step removed meanwhile.
+                await self._redis.zadd(self._queue_key, {member: self._clock() + lease_s}, xx=True)
+
+    async def _release(self, update_id: int) -> None:
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.zrem(self._queue_key, f"{HELD_PREFIX}{update_id}")
+                pipe.hdel(self._held_key, str(update_id))
+                await asyncio.wait_for(pipe.execute(), RELEASE_TIMEOUT_S)
+            self._unreleased.discard(update_id)
+        except (RedisError, TimeoutError) as exc:
+            # Held on: released again from the retry loop once Redis answers (unless its lease
+            # runs out first; then it is handled once more).
+            log.warning("update %s: could not release its hold (%s)", update_id, exc)
+            self._unreleased.add(update_id)
+
+    async def _hand_over(self, member: str, update_id: object) -> None:
+        try:
+            await asyncio.wait_for(
+                self._redis.zadd(self._queue_key, {member: self._clock()}, xx=True),
+                RELEASE_TIMEOUT_S,
+            )
+            log.warning("update %s cut short by the shutdown; handed to another worker", update_id)
+        except (RedisError, TimeoutError) as exc:
+            log.warning("update %s cut short; taken over when its lease ends (%s)", update_id, exc)
 
     # -- not lost ------------------------------------------------------------------------
 
@@ -209,8 +253,8 @@ class UpdateDelivery:
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Stop the consumer, give the retries under way `timeout_s` to finish (the rest are
-        cancelled: their queue entries come due again when the lease ends) and put what only
-        this worker holds into Redis. Bounded throughout: a shutdown never hangs here."""
+        cancelled and their queue entries handed over: due now, for a worker still up) and put
+        what only this worker holds into Redis. Bounded throughout: a shutdown never hangs."""
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             consumer.cancel()
@@ -236,23 +280,31 @@ class UpdateDelivery:
             for item in due:
                 await self._spawn(feed, item, None)
         await self._forget_abandoned()
+        for update_id in list(self._unreleased):
+            await self._release(update_id)
         free = self._concurrency - len(self._running)
         if free <= 0:
             return
         try:
-            raw_items = await self._take_due(
-                keys=[self._queue_key], args=[now, now + self._lease_s, free]
+            taken = await self._take_due(
+                keys=[self._queue_key, self._held_key],
+                args=[now, now + self._lease_s, free, now + self.hold_lease_s],
             )
         except RedisError:
             return
-        for raw in raw_items:
+        for raw, held in zip(taken[::2], taken[1::2], strict=True):
             try:
-                item = _Item.load(raw)
+                item = _Item.load_held(held) if held else _Item.load(raw)
             except (ValueError, KeyError, TypeError):
                 log.error("dropping an unreadable entry of the update retry queue")
                 with contextlib.suppress(RedisError):
                     await self._redis.zrem(self._queue_key, raw)
                 continue
+            if held:
+                log.warning(
+                    "update %s was left unfinished by a worker that stopped; handling it again",
+                    item.update.get("update_id"),
+                )
             await self._spawn(feed, item, raw)
 
     async def _spawn(
@@ -266,21 +318,32 @@ class UpdateDelivery:
     async def _retry(
         self, feed: Callable[..., Awaitable[Any]], item: _Item, raw: str | bytes | None
     ) -> None:
+        member = raw.decode() if isinstance(raw, bytes) else raw
+        held = member is not None and member.startswith(HELD_PREFIX)
+        keeper = None
+        if member is not None:
+            lease_s = self.hold_lease_s if held else self._lease_s
+            keeper = asyncio.create_task(self._keep_leased(member, lease_s))
+        update_id = item.update.get("update_id")
+        cancelled = False
         try:
-            log.info(
-                "retrying update %s (attempt %d)", item.update.get("update_id"), item.attempt + 1
-            )
+            log.info("retrying update %s (attempt %d)", update_id, item.attempt + 1)
             # A failure now is deferred again by the error handler, as a new queue entry.
             await feed(item.update, **{CLAIMED: True, ATTEMPT: item.attempt, SINCE: item.since})
+        except asyncio.CancelledError:
+            cancelled = True  # the worker is stopping: the entry stays, for another worker
+            raise
         except Exception as exc:
-            log.error(
-                "retried update %s failed: %s",
-                item.update.get("update_id"),
-                type(exc).__name__,
-            )
+            log.error("retried update %s failed: %s", update_id, type(exc).__name__)
         finally:
             self._slots.release()
-            if raw is not None:
+            if keeper is not None:
+                keeper.cancel()
+            if member is not None and cancelled:
+                await self._hand_over(member, update_id)
+            elif held:
+                await self._release(int(item.update["update_id"]))
+            elif raw is not None:
                 try:
                     await self._redis.zrem(self._queue_key, raw)
                 except RedisError:
@@ -292,7 +355,10 @@ class UpdateDelivery:
         redelivery reaching another worker is not taken for a duplicate."""
         for update_id, token in list(self._abandoned.items()):
             try:
-                await self._release_abandoned(keys=[self._claim_key(update_id)], args=[token])
+                await self._release_abandoned(
+                    keys=[self._claim_key(update_id), self._queue_key, self._held_key],
+                    args=[token, update_id],
+                )
             except RedisError:
                 return
             self._abandoned.pop(update_id, None)
@@ -311,39 +377,3 @@ class UpdateDelivery:
                 len(self._local),
                 type(exc).__name__,
             )
-
-
-class ClaimMiddleware(BaseMiddleware):
-    """Outer middleware: claims an update that arrived without a claim (long polling), so an
-    update polled twice is handled once. The webhook claims before it answers."""
-
-    def __init__(self, delivery: UpdateDelivery) -> None:
-        self._delivery = delivery
-
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        if data.get(CLAIMED) or not isinstance(event, Update):
-            return await handler(event, data)
-        # RedisError propagates: the error handler defers the update, nothing is lost.
-        if not await self._delivery.claim(event.update_id):
-            log.info("update %s was handled already; skipped", event.update_id)
-            return None
-        data[CLAIMED] = True
-        return await handler(event, data)
-
-
-# Due entries (score <= now), at most ARGV[3]; each is leased (re-scored to ARGV[2]) so another
-# worker does not take it while this one handles it; a crash lets the lease run out.
-_TAKE_DUE = """
-local items = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-for _, item in ipairs(items) do redis.call('zadd', KEYS[1], ARGV[2], item) end
-return items
-"""
-_DELETE_IF_OURS = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""

@@ -18,10 +18,11 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.fsm.storage.base import BaseStorage
 
 from companion.bot.commands import set_commands
-from companion.bot.delivery import ClaimMiddleware, UpdateDelivery
+from companion.bot.delivery import UpdateDelivery
 from companion.bot.errors import on_error
 from companion.bot.library import LibraryView
 from companion.bot.localization import I18n
+from companion.bot.middlewares.claim import ClaimMiddleware
 from companion.bot.middlewares.consent import ConsentMiddleware
 from companion.bot.middlewares.throttling import Throttle, ThrottlingMiddleware
 from companion.bot.middlewares.tracing import InFlight, TracingMiddleware
@@ -99,7 +100,12 @@ class BotRuntime:
             window_s=settings.throttle_window_s,
         )
         concurrency = max(1, settings.max_concurrent_updates // 4)
-        delivery = UpdateDelivery(redis, prefix=prefix, concurrency=concurrency)
+        delivery = UpdateDelivery(
+            redis,
+            prefix=prefix,
+            concurrency=concurrency,
+            hold_lease_s=settings.update_hold_lease_s,
+        )
         return cls(photos, library_view, policy, replier, throttle, InFlight(), delivery)
 
     def by_name(self) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 from aiogram.types import ErrorEvent
 
 from companion.bot.bad_updates import STALE_CALLBACK, benign_reason, count_in
-from companion.bot.delivery import ATTEMPT, SINCE, UpdateDelivery, is_infrastructure_failure
+from companion.bot.delivery import ATTEMPT, SINCE, UpdateDelivery
+from companion.bot.failures import is_infrastructure_failure
 from companion.bot.localization import I18n, language_from_telegram
 from companion.i18n import Translator
 from companion.metrics import Metrics

@@ -24,8 +24,8 @@ from aiogram import Bot
 from aiogram.enums import ChatType
 from aiogram.utils.chat_action import ChatActionSender
 
-from companion.bot.delivery import is_infrastructure_failure
 from companion.bot.deps import Dialogs
+from companion.bot.failures import is_infrastructure_failure
 from companion.bot.keyboards import adult_keyboard
 from companion.bot.library import LibraryView
 from companion.bot.localization import I18n

@@ -39,9 +39,6 @@ log = logging.getLogger(__name__)
 # Once the app's shutdown hooks ran, how long the server waits for requests still being
 # answered (each only claims in Redis or answers 503 by then) before it cancels them.
 REQUEST_SHUTDOWN_TIMEOUT_S = 5.0
-# How long an update cut short by the shutdown may take to be put back in the retry queue
-# (within the grace `companion.shutdown` gives cancelled work).
-REQUEUE_S = 1.0
 
 
 class BoundedRequestHandler(SimpleRequestHandler):
@@ -130,15 +127,15 @@ class BoundedRequestHandler(SimpleRequestHandler):
         return hmac.compare_digest(given, self.secret_token.encode("utf-8"))
 
     async def _admit(self, update: dict[str, Any]) -> web.Response | None:
-        """Claim the update before answering 200 (see `companion.bot.delivery`): None to handle
-        it, else the answer: 200 for a duplicate, 503 when Redis cannot say (Telegram then
-        delivers it again later, so it is not lost)."""
+        """Claim and hold the update before answering 200 (see `companion.bot.delivery`):
+        None to handle it, else the answer: 200 for a duplicate, 503 when Redis cannot say
+        (Telegram then delivers it again later, so it is not lost)."""
         delivery: UpdateDelivery = self.dispatcher.workflow_data["delivery"]
         update_id = update.get("update_id") if isinstance(update, dict) else None
         if not isinstance(update_id, int):
             return None
         try:
-            fresh = await delivery.claim(update_id)
+            fresh = await delivery.claim(update_id, update)
         except RedisError as exc:
             log.warning("update %s refused for now (Redis: %s)", update_id, type(exc).__name__)
             return web.json_response(
@@ -150,33 +147,21 @@ class BoundedRequestHandler(SimpleRequestHandler):
         return None
 
     async def _feed(self, update: dict[str, Any]) -> None:
+        delivery: UpdateDelivery = self.dispatcher.workflow_data["delivery"]
+        update_id = update.get("update_id") if isinstance(update, dict) else None
         try:
-            await self.dispatcher.feed_raw_update(self.bot, update, **{CLAIMED: True})
+            # Held while handled: if this worker dies, another answers it (a 200 is final for
+            # Telegram); cut short by the shutdown, it is handed over at once.
+            async with delivery.holding(update_id if isinstance(update_id, int) else None):
+                await self.dispatcher.feed_raw_update(self.bot, update, **{CLAIMED: True})
         except ValidationError as exc:
             if exc.title != Update.__name__:
                 raise
             # Already answered 200, so Telegram will not send it again and again; the log
             # names the fields, never their values (they may be what someone wrote).
             bad_updates.invalid_update(update, exc, self.dispatcher.workflow_data.get("metrics"))
-        except asyncio.CancelledError:
-            if self._stopping_since is not None:
-                await self._requeue(update)
-            raise
         finally:
             self._slots.release()
-
-    async def _requeue(self, update: dict[str, Any]) -> None:
-        """An update cut short by the shutdown's limit was answered 200 already, so Telegram
-        will not send it again: the retry queue hands it to a worker that is still up."""
-        delivery: UpdateDelivery = self.dispatcher.workflow_data["delivery"]
-        update_id = update.get("update_id") if isinstance(update, dict) else None
-        try:
-            parsed = Update.model_validate(update, context={"bot": self.bot})
-            await asyncio.wait_for(delivery.defer(parsed, attempt=1, since=None), REQUEUE_S)
-        except Exception as exc:  # shutting down: log it and go on
-            log.error("update %s cut short by the shutdown is lost (%r)", update_id, exc)
-        else:
-            log.warning("update %s cut short by the shutdown; queued for another try", update_id)
 
 
 def _shutting_down() -> web.Response:

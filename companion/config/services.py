@@ -139,6 +139,10 @@ class TelegramSettings(BaseModel):
     # Updates one worker handles at once; beyond it the webhook answers later (backpressure:
     # Telegram keeps the rest queued) and polling fetches less.
     max_concurrent_updates: int = 64
+    # A worker renews the hold on each update it handles; when a worker dies mid-reply, another
+    # (or the same one restarted) takes the update over once this lease runs out: the longest
+    # a user waits for the reply after a crash, on top of a restart when no worker is up.
+    update_hold_lease_s: float = Field(default=30.0, ge=3.0, le=600.0)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -100,6 +100,8 @@ class FaultWorld:
     process: asyncio.subprocess.Process | None = None
     port: int = 0
     log_path: Path | None = None
+    # Settings a test adds (COMPANION_... names), over the defaults above.
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -110,6 +112,7 @@ class FaultWorld:
         database: Literal["embedded", "external"],
         llm_url: str | None = None,
         llm_reply: str = "I am here for you.",
+        extra_env: dict[str, str] | None = None,
     ) -> AsyncIterator[FaultWorld]:
         redis = PrivateRedis()
         redis.start()
@@ -125,7 +128,14 @@ class FaultWorld:
                 llm_url = llm.base_url
             async with TelegramBotAPIEmulator() as tg:
                 tg.redeliver_after_s = REDELIVERY
-                world = cls(tmp=tmp, tg=tg, redis=redis, mongo=mongo, llm_url=llm_url)
+                world = cls(
+                    tmp=tmp,
+                    tg=tg,
+                    redis=redis,
+                    mongo=mongo,
+                    llm_url=llm_url,
+                    extra_env=dict(extra_env or {}),
+                )
                 try:
                     await world.start_bot()
                     yield world
@@ -173,7 +183,24 @@ class FaultWorld:
             env["COMPANION_MONGO__URI"] = self.mongo.uri
         else:
             env["COMPANION_MONGO__EMBEDDED_DATA_DIR"] = str(self.embedded_data_dir)
+        env.update(self.extra_env)
         self.env = env
+        await self._spawn_bot()
+
+    async def restart_bot(self) -> None:
+        """Start the bot again with the same settings (database, Redis prefix, keys), as a
+        supervisor restarts a worker that died."""
+        await self._spawn_bot()
+
+    async def kill_bot(self) -> None:
+        """SIGKILL: no shutdown hook runs (an OOM kill, a lost node)."""
+        process, self.process = self.process, None
+        if process is not None and process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    async def _spawn_bot(self) -> None:
+        env = self.env
         self.log_path = self.tmp / "bot.log"
         with self.log_path.open("ab") as log_file:
             self.process = await asyncio.create_subprocess_exec(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -189,9 +190,15 @@ async def test_webhook_shutdown_is_bounded_when_a_reply_never_finishes(
                 # Not claimed: Telegram sends it again, to a worker still up.
                 assert await waiting == 503
                 assert not await harness.redis.exists(f"{redis_prefix}:bot:update:95002")
-                # The cut reply was answered 200 already: it is queued for another worker.
-                queued = await harness.redis.zrange(f"{redis_prefix}:bot:updates:retry", 0, -1)
-                assert [json.loads(raw)["u"]["update_id"] for raw in queued] == [95_001]
+                # The cut reply was answered 200 already: it is handed to another worker, due
+                # now (not when its lease would end), with the update as it arrived.
+                queued = await harness.redis.zrange(
+                    f"{redis_prefix}:bot:updates:retry", 0, -1, withscores=True
+                )
+                assert [member for member, _ in queued] == [b"held:95001"]
+                assert queued[0][1] <= time.time()
+                held = await harness.redis.hget(f"{redis_prefix}:bot:updates:held", "95001")
+                assert json.loads(held)["u"]["message"]["text"] == "Hello"
                 left = [t.get_name() for t in asyncio.all_tasks() if t.get_name() == "update 95001"]
                 assert left == []
         finally:

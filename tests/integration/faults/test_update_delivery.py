@@ -19,8 +19,8 @@ from companion.bot.delivery import (
     CLAIMED,
     SINCE,
     UpdateDelivery,
-    is_infrastructure_failure,
 )
+from companion.bot.failures import is_infrastructure_failure
 from companion.dialogs.events import ReplyFailedError
 from companion.llm.base import LLMStreamInterruptedError, LLMUnavailableError
 from tests.e2e.faults.processes import PrivateRedis
