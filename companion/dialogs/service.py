@@ -32,6 +32,7 @@ from companion.dialogs.photos import choose_photo
 from companion.dialogs.prompts import PromptBuilder, SystemPromptContext
 from companion.dialogs.safety import is_crisis_message
 from companion.dialogs.summaries import SummaryFolder
+from companion.dialogs.turns import start_turn, unanswered_turn
 from companion.domain.models import (
     Conversation,
     Event,
@@ -230,8 +231,13 @@ class DialogService:
         language = persona.reply_language(user.language)
         # Where the tail starts, as the conversation was read under the user's lock; messages
         # stored after that (its last_seq is written behind) are read too.
-        history = await self._messages.recent(
-            conversation.id, self._limits.history_messages, last_seq=conversation.last_seq
+        # A message of this turn already stored by an attempt that died is answered, not
+        # stored again (companion/dialogs/turns.py).
+        history, unanswered = unanswered_turn(
+            await self._messages.recent(
+                conversation.id, self._limits.history_messages, last_seq=conversation.last_seq
+            ),
+            text,
         )
         recollection = await self._recall(user, persona, text, history)
         ctx = SystemPromptContext(
@@ -282,7 +288,9 @@ class DialogService:
                         # Stored once the model answers: an unreachable model leaves nothing behind.
                         first_chunk_at = time.perf_counter()
                         self._timer.observe("first_token", first_chunk_at - started)
-                        user_message = await self._store_turn_start(conversation, text, source)
+                        user_message = await start_turn(
+                            self._messages, conversation, text, source, unanswered
+                        )
                     parts.append(chunk)
                     visible = markers.feed(chunk)
                     if visible:
@@ -314,7 +322,7 @@ class DialogService:
         clean, hint = gallery.extract_photo_marker("".join(parts))
         if user_message is None:
             # The model produced nothing at all; store the user's turn so it is not lost.
-            user_message = await self._store_turn_start(conversation, text, source)
+            user_message = await start_turn(self._messages, conversation, text, source, unanswered)
 
         photo = choose_photo(self._personas, user, persona, text, hint, history, language)
         meta: dict[str, object] = {"photo": photo.image.file} if photo else {}
@@ -347,7 +355,7 @@ class DialogService:
         source: MessageSource,
     ) -> AsyncIterator[DialogEvent]:
         language = persona.reply_language(user.language)
-        user_message = await self._store_turn_start(conversation, text, source)
+        user_message = await start_turn(self._messages, conversation, text, source, None)
         reply_text = self._texts.get(language, "crisis-reply", address=forms.address_of(persona))
         reply = await self._messages.append(
             conversation,
@@ -363,17 +371,6 @@ class DialogService:
         self._mood.observe(user, persona, conversation, text)
 
     # -- helpers --------------------------------------------------------------------------
-
-    async def _store_turn_start(
-        self, conversation: Conversation, text: str, source: MessageSource
-    ) -> Message:
-        """Store the user's message with two seqs claimed at once: its own and the next one,
-        kept for the reply (or the interrupted part of it), which then needs no claim of its
-        own. Called under the user's lock, so nothing else of this user's lands in between."""
-        first = await self._messages.reserve(conversation, 2)
-        return await self._messages.append(
-            conversation, MessageRole.USER, text, source=source, seq=first
-        )
 
     def _persona(self, persona_id: str) -> Persona:
         persona = self._personas.get(persona_id)

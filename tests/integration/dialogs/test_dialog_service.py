@@ -121,6 +121,46 @@ async def test_failure_mid_stream_keeps_partial_out_of_history(harness: Harness)
     assert [m.role for m in history] == [MessageRole.USER]  # the partial is not a reply
 
 
+async def test_a_turn_left_unanswered_by_a_dead_attempt_is_answered_once(
+    harness: Harness,
+) -> None:
+    """A worker died mid-reply after storing the user's message (companion/bot/delivery.py
+    hands the update to another worker): the retry answers that message, it does not store
+    it again, and the model sees it once."""
+    user = await harness.user()
+    harness.emulator.reply = "one two three four five six seven eight nine ten"
+    stream = harness.service.reply(user, "tom", "tell me a story")
+    async for event in stream:
+        if isinstance(event, TextDelta):
+            break  # the worker is gone: nothing after the first words runs
+    await stream.aclose()
+    await harness.messages.flush()
+    assert [m.role for m in await all_messages(harness, user.id)] == [MessageRole.USER]
+
+    harness.emulator.reply = "Once upon a time."
+    events = await collect(harness.service.reply(user, "tom", "tell me a story"))
+    assert isinstance(events[-1], ReplyDone)
+    stored = await all_messages(harness, user.id)
+    assert [(m.role, m.text, m.status) for m in stored] == [
+        (MessageRole.USER, "tell me a story", MessageStatus.COMPLETE),
+        (MessageRole.ASSISTANT, "Once upon a time.", MessageStatus.COMPLETE),
+    ]
+    assert stored[1].seq == stored[0].seq + 1
+    contents = [m["content"] for m in harness.emulator.chat_requests[-1]["messages"][1:]]
+    assert contents == ["tell me a story"]
+
+    # A different message after an unanswered one is a turn of its own.
+    stream = harness.service.reply(user, "tom", "and another")
+    async for event in stream:
+        if isinstance(event, TextDelta):
+            break
+    await stream.aclose()
+    harness.emulator.reply = "Sure."
+    await collect(harness.service.reply(user, "tom", "something else"))
+    texts = [m.text for m in await all_messages(harness, user.id)]
+    assert texts[-3:] == ["and another", "something else", "Sure."]
+
+
 async def test_messages_of_one_user_are_answered_in_order(harness: Harness) -> None:
     user = await harness.user()
     harness.emulator.token_delay_s = 0.01
