@@ -12,7 +12,10 @@ down, and the script prints:
 
 Scenarios: LLM server killed mid-stream (and restarted after the outage), Redis killed and
 restarted, Redis restarted then stalled (SIGSTOP/SIGCONT), the external database killed and
-restarted, the embedded database killed (the bot's supervisor restarts it).
+restarted, the embedded database killed (the bot's supervisor restarts it), the bot's own
+worker killed (SIGKILL) mid-reply and started again after the outage ("answered" then counts
+from the restart: the held update waits for its lease, `telegram.update_hold_lease_s`, 30 s
+by default, to run out, then is answered in full).
 
     .venv/bin/python benchmarks/faults.py [--outage 5] [--repeat 1] [--only redis-kill ...]
 """
@@ -146,12 +149,38 @@ async def embedded_kill(tmp: Path, outage: float) -> Row:
         }
 
 
+async def worker_kill(tmp: Path, outage: float) -> Row:
+    llm = LLMProcess(reply=" ".join(STORY.split(". ")[:3]), token_delay_s=0.1)
+    await llm.start()
+    try:
+        async with FaultWorld.open(tmp, database="external", llm_url=llm.base_url) as world:
+            user = await world.chatting_user(8006)
+            await user.say("Tell me a story")
+            await user.expect("sendMessageDraft", contains="harbour", timeout=30)
+            await world.kill_bot()
+            killed = time.monotonic()
+            await asyncio.sleep(outage)
+            restart = time.monotonic()
+            await world.restart_bot()
+            ready = time.monotonic()
+            answered_at = await world.answered(user, "harbour", timeout=120)
+            return {
+                "restart to /healthz": ready - restart,
+                "answered after the kill": answered_at - killed,
+                "answered after the restart": answered_at - restart,
+                "next": await _next(world, 8006, "harbour"),
+            }
+    finally:
+        llm.kill()
+
+
 SCENARIOS: dict[str, Callable[[Path, float], Awaitable[Row]]] = {
     "llm-kill": llm_kill,
     "redis-kill": redis_kill,
     "redis-stall": redis_stall,
     "database-kill": database_kill,
     "embedded-kill": embedded_kill,
+    "worker-kill": worker_kill,
 }
 
 
