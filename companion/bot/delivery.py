@@ -234,9 +234,14 @@ class UpdateDelivery:
             self._local.append((now + delay, item))
         return True
 
-    async def queued(self) -> int:
-        """Deferred updates waiting in the shared retry queue (every worker's)."""
-        return int(await self._redis.zcard(self._queue_key))
+    async def queued(self) -> tuple[int, int]:
+        """(deferred updates waiting for a retry, updates held while being handled), over
+        every worker. A held update shares the queue with the retries, one entry each."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zcard(self._queue_key)
+            pipe.hlen(self._held_key)
+            entries, held = await pipe.execute()
+        return max(0, int(entries) - int(held)), int(held)
 
     @property
     def pending_here(self) -> int:

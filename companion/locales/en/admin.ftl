@@ -47,6 +47,7 @@ admin-dev-health = <b>Health</b>
 admin-dev-queues = <b>Queues</b>
 admin-queue-update_retries = updates waiting for a retry (all workers)
 admin-queue-update_retries_here = updates held by this worker (Redis was down)
+admin-queue-updates_in_hand = updates being answered (all workers)
 admin-queue-voice_notes_waiting = voice notes waiting for transcription
 admin-queue-memory_learning = memory learning passes pending
 admin-dev-errors = <b>Errors</b>: { $hour } in the last hour, { $day } in 24 h (kind: hour / day)

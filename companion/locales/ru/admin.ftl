@@ -47,6 +47,7 @@ admin-dev-health = <b>Состояние</b>
 admin-dev-queues = <b>Очереди</b>
 admin-queue-update_retries = обновления, ждущие повтора (все воркеры)
 admin-queue-update_retries_here = обновления у этого воркера (Redis был недоступен)
+admin-queue-updates_in_hand = обновления в работе (все воркеры)
 admin-queue-voice_notes_waiting = голосовые, ждущие распознавания
 admin-queue-memory_learning = проходы обучения памяти в ожидании
 admin-dev-errors = <b>Ошибки</b>: { $hour } за час, { $day } за сутки (вид: час / сутки)

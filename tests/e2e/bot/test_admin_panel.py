@@ -278,6 +278,8 @@ async def test_developer_view_shows_health_queues_errors_and_version(
         assert f"✅ {dependency} ·" in text, text
     assert "speech · " in text and "off" in text
     assert "updates waiting for a retry (all workers): 0" in text
+    # The press that opened this view, held while it is answered (companion/bot/delivery.py).
+    assert "updates being answered (all workers): 1" in text
     assert "Personas: 4 loaded, 0 problem(s)" in text
     counts = await console.container.health.errors.counts(3600)  # type: ignore[union-attr]
     # The model's failure, counted where the reply is given up (Metrics), once.

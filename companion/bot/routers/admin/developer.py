@@ -9,6 +9,8 @@ to the snapshot.
 
 from __future__ import annotations
 
+import contextlib
+
 from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -86,12 +88,16 @@ def reload_text(report: PersonaReloadReport, i18n: I18n) -> str:
 
 
 async def _screen(health: HealthReport, delivery: UpdateDelivery, i18n: I18n) -> str:
-    try:
-        queued: int | None = await delivery.queued()
-    except Exception:  # Redis down: the health lines say so; the count is unknown
-        queued = None
+    queued: int | None = None
+    held: int | None = None
+    with contextlib.suppress(Exception):  # Redis down: the health lines say so
+        queued, held = await delivery.queued()
     snap = await health.snapshot(
-        {"update_retries": queued, "update_retries_here": delivery.pending_here}
+        {
+            "update_retries": queued,
+            "update_retries_here": delivery.pending_here,
+            "updates_in_hand": held,
+        }
     )
     return snapshot_text(snap, i18n)
 
