@@ -564,6 +564,8 @@ def speech_audio(seconds: float, fmt: str, rate: int = 24_000) -> bytes:
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=container_format) as container:
         stream = container.add_stream(codec, rate=rate, layout="mono")
+        # The codec is named at run time, so PyAV's stubs cannot tell it is an audio stream.
+        assert isinstance(stream, av.audio.stream.AudioStream)
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = rate
         for packet in (*stream.encode(frame), *stream.encode(None)):
