@@ -10,17 +10,21 @@ import json
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse  # type: ignore[import-untyped]
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
 from companion.mood.classifier import FORMAT, LinearEmotionReader, decide_labels, is_latin
-from companion.mood.classifier_data import LABELS, LabelledText
+from companion.mood.classifier_data import LABELS, LabelledText, is_holdout
 from companion.mood.classifier_features import Lemmatizer, normalize
 from companion.mood.emotions import Emotion
+from training.mood.nb_scaling import ScaledLogistic
 from training.mood.train_emotions import (
     LemmaView,
     Trainer,
     _joint_negative,
     _negative_f1,
     _write,
+    training_rows,
 )
 
 SENTENCES = {
@@ -48,6 +52,8 @@ def test_reader_reproduces_sklearn_probabilities(tmp_path: Path) -> None:
     words = sorted({"грустно", "рада", "страшно", "ярость", "happy", "sad", "angry", "день"})
     vectors = np.random.default_rng(0).normal(size=(len(words), 16)).astype(np.float32)
     trainer = Trainer(_rows(), LemmaView(words, vectors, lemmatizer), negative_head=True)
+    # The any-negative column's n-grams are NB-scaled; the scale is folded into the file.
+    trainer.nb_columns = (len(LABELS),)
     for name, features, weight in (
         ("with-words", "char", 2.0),
         ("with-lemma-ngrams", "char+lemma", 2.0),
@@ -118,3 +124,27 @@ def test_joint_tuning_targets_the_per_message_negative_decision() -> None:
     assert tuned[0] == start[0] and tuned[2] == start[2]  # joy and surprise are left alone
     assert tuned[1] == tuned[3] == tuned[4] < 0.5  # the negative labels move together
     assert tuned[5] >= 0.6  # the noisy head no longer fires
+
+
+def test_training_rows_are_the_fit_split_unless_all_rows_are_asked_for() -> None:
+    rows = [LabelledText(f"предложение номер {i}", frozenset()) for i in range(200)]
+    fit_only = training_rows(rows, all_rows=False)
+    every = training_rows(rows, all_rows=True)
+    assert not any(is_holdout(row.text) for row in fit_only)
+    assert 0 < len(fit_only) < len(rows)
+    assert every[: len(fit_only)] == fit_only
+    assert sorted(row.text for row in every) == sorted(row.text for row in rows)
+
+
+def test_nb_scaling_folds_into_the_coefficients() -> None:
+    rng = np.random.default_rng(3)
+    features = sparse.random(60, 12, density=0.3, random_state=4, format="csr")
+    dense = rng.normal(size=(60, 3))
+    design = sparse.hstack([features, sparse.csr_matrix(dense)]).tocsr()
+    targets = (np.asarray(features[:, 0].todense()).ravel() + dense[:, 0] > 0.3).astype(int)
+    model = ScaledLogistic(LogisticRegression(C=4.0, solver="liblinear"), 12, 1.0)
+    model.fit(design, targets)
+    assert model.scale.shape == (15,) and np.all(model.scale[12:] == 1.0)
+    logits = design @ model.coef_[0] + model.intercept_[0]
+    expected = model.predict_proba(design)[:, 1]
+    np.testing.assert_allclose(1.0 / (1.0 + np.exp(-logits)), expected, rtol=1e-5, atol=1e-6)
