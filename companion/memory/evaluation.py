@@ -134,18 +134,27 @@ async def embed_set(
     progress: Progress | None = None,
 ) -> Vectors:
     """Vectors of every record and question, read from the cache where it has them; the
-    cache is written after every few users, so an interrupted run resumes."""
+    cache is written after every few users, so an interrupted run resumes. A text already
+    embedded for another user is not embedded again (haystacks built from shared sessions)."""
     path = cache_path(model, evalset.path, cache_dir)
     cached: dict[str, Matrix] = dict(np.load(path)) if path.exists() else {}
     path.parent.mkdir(parents=True, exist_ok=True)
     total = sum(map(len, evalset.users.values()))
     done = 0
     dirty = 0
+    seen: dict[str, Matrix] = {}
+    for user_id, records in evalset.users.items():
+        if len(cached.get(f"u{user_id}", ())) == len(records):
+            seen.update((r.text, v) for r, v in zip(records, cached[f"u{user_id}"], strict=True))
     for user_id, records in evalset.users.items():
         key = f"u{user_id}"
         if key not in cached or len(cached[key]) != len(records):
-            cached[key] = await embedder.embed_passages([r.text for r in records])
-            dirty += len(records)
+            new = list(dict.fromkeys(r.text for r in records if r.text not in seen))
+            if new:
+                seen.update(zip(new, await embedder.embed_passages(new), strict=True))
+            rows = [seen[r.text] for r in records]
+            cached[key] = np.stack(rows) if rows else await embedder.embed_passages([])
+            dirty += len(new)
         done += len(records)
         if progress:
             progress("embedding", done, total)

@@ -239,7 +239,8 @@ class Retriever:
             # Only candidates are lifted: a record of the right day that is about something
             # else must not push out what the question is about.
             windows = find_windows(query, (now or datetime.now(UTC)).date())
-            lift = cfg.date_weight * np.where(eligible, index.in_windows(windows, mask), 0.0)
+            inside = index.in_windows(windows, mask, cfg.date_refers_weight)
+            lift = cfg.date_weight * np.where(eligible, inside, 0.0)
             # "scale": a share of the row's own relevance, so a weak match said in the span
             # stays behind a strong one said outside it; "add": the same lift for every row.
             relevance = relevance * (1.0 + lift) if cfg.date_mode == "scale" else relevance + lift

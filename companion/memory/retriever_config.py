@@ -47,6 +47,9 @@ class RetrieverConfig:
     # "add": + date_weight x selectivity; "scale": x (1 + date_weight x selectivity), so a
     # weak match said in the span cannot pass a strong one said outside it.
     date_mode: Literal["add", "scale"] = "add"
+    # The share of the lift for a candidate that only speaks of a day in the span ("yesterday"
+    # said the day after it ends) instead of being said in it: 1 counts both alike.
+    date_refers_weight: float = 1.0
     # A question about several things ("which came first, A or B?", "'X', 'Y' and 'Z'"):
     # BM25 of each part on its own, times part_weight, where it beats the whole question's
     # (`companion.memory.subqueries`; "normalized" fusion only). 0: off. Both were searched

@@ -142,13 +142,19 @@ class UserIndex:
         ]
 
     def in_windows(
-        self, windows: Sequence[Window], mask: npt.NDArray[np.bool_]
+        self,
+        windows: Sequence[Window],
+        mask: npt.NDArray[np.bool_],
+        refers_weight: float = 1.0,
     ) -> npt.NDArray[np.float64]:
         """For rows said in, or speaking of, one of the spans of days: how selective the span
-        is (1 - the share of the `mask` rows inside it); else 0.
+        is (1 - the share of the `mask` rows inside it); else 0. A row that only speaks of a
+        day in the span (said outside it) gets `refers_weight` times that.
 
         "A week ago" picks out a few conversations and tells a lot; "in the past few months"
-        may hold most of the history and tells nothing, so it lifts (almost) nothing.
+        may hold most of the history and tells nothing, so it lifts (almost) nothing. A row
+        said on 1 May that mentions "yesterday" is about April only now and then; a whole
+        day of such rows can crowd out what was said in April.
         """
         hits = np.zeros(self.size, dtype=np.float64)
         live = int(mask.sum())
@@ -158,10 +164,11 @@ class UserIndex:
         refers_from, refers_to = self.refers_from.view(), self.refers_to.view()
         for first, last in windows:
             low, high = float(first.toordinal()), float(last.toordinal())
-            inside = (said >= low) & (said <= high)
-            inside |= (refers_from >= 0) & (refers_from <= high) & (refers_to >= low)
-            selectivity = 1.0 - float((inside & mask).sum()) / live
-            hits = np.maximum(hits, np.where(inside, selectivity, 0.0))
+            said_in = (said >= low) & (said <= high)
+            refers = (refers_from >= 0) & (refers_from <= high) & (refers_to >= low)
+            selectivity = 1.0 - float(((said_in | refers) & mask).sum()) / live
+            weight = np.where(said_in, 1.0, np.where(refers, refers_weight, 0.0))
+            hits = np.maximum(hits, selectivity * weight)
         return hits
 
     def arrays(self) -> RowArrays:
