@@ -56,6 +56,7 @@ GRID: dict[str, list[object]] = {
     "date_weight": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0],
     "date_mode": ["add", "scale"],
     "date_refers_weight": [0.0, 0.25, 0.5, 1.0],
+    "user_words_weight": [1.0, 1.5, 2.0, 3.0],
     "part_weight": [0.0, 0.5, 0.7, 0.85, 1.0],
     "mmr_lambda": [0.7, 0.8, 0.9, 1.0],
 }
@@ -73,6 +74,7 @@ START: dict[str, object] = {
     "date_weight": 0.0,
     "date_mode": "add",
     "date_refers_weight": 1.0,
+    "user_words_weight": 1.0,
     "part_weight": 0.0,
     "mmr_lambda": 0.8,
 }

@@ -9,8 +9,6 @@ time. Removed documents are masked and compacted away by the owner's rebuild.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 import numpy.typing as npt
 
@@ -27,7 +25,7 @@ class _Postings:
         self.rows: GrowableArray[np.int64] = GrowableArray(np.int64, 4)
         self.tfs: GrowableArray[np.float32] = GrowableArray(np.float32, 4)
 
-    def add(self, row: int, tf: int) -> None:
+    def add(self, row: int, tf: float) -> None:
         self.rows.append(row)
         self.tfs.append(tf)
 
@@ -47,19 +45,27 @@ class BM25Index:
     def __len__(self) -> int:
         return len(self._lengths)
 
-    def add(self, text: str) -> int:
-        """Index `text` as the next row; returns its row number."""
+    def add(self, text: str, weighted: tuple[str, float] | None = None) -> int:
+        """Index `text` as the next row; returns its row number. `weighted`: a part of the
+        row whose words count `weight` times each (term frequency and length alike, as if
+        written that many times), e.g. the user's own message ahead of the reply."""
         row = len(self._lengths)
-        terms = tokenize(text)
-        for term, tf in Counter(terms).items():
+        counts: dict[str, float] = {}
+        length = 0.0
+        for part, weight in ((text, 1.0), weighted or ("", 0.0)):
+            terms = tokenize(part)
+            for term in terms:
+                counts[term] = counts.get(term, 0.0) + weight
+            length += weight * len(terms)
+        for term, tf in counts.items():
             postings = self._postings.get(term)
             if postings is None:
                 postings = self._postings[term] = _Postings()
             postings.add(row, tf)
-        self._lengths.append(len(terms))
+        self._lengths.append(length)
         self._alive.append(True)
         self._alive_count += 1
-        self._total_length += len(terms)
+        self._total_length += length
         return row
 
     def remove(self, row: int) -> None:

@@ -105,6 +105,7 @@ class EpisodeStore:
                     time=episode.created_at,
                     scope=episode.persona_id,
                     vector=from_bson(document["vector"]),
+                    user_chars=episode.user_chars,
                 )
             )
         self.vectors.note_skipped(skipped)

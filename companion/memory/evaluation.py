@@ -91,6 +91,7 @@ def exchanges(user: Mapping[str, Any]) -> list[MemoryRecord]:
                     id=user_turn["id"],
                     text=f"{user_turn['text']}\n{reply['text']}",
                     time=datetime.fromisoformat(user_turn["at"]),
+                    user_chars=len(user_turn["text"]),
                 )
             )
     return records
@@ -206,7 +207,8 @@ class Evaluator:
         """Ranked ids per question for `config` (keyed "hybrid" for the table)."""
         config = replace(config, cache_ttl_s=None, max_users=max(1, len(self.records)))
         if self._retriever is None or (
-            self._retriever.config.neighbour_gap_s != config.neighbour_gap_s
+            (self._retriever.config.neighbour_gap_s, self._retriever.config.user_words_weight)
+            != (config.neighbour_gap_s, config.user_words_weight)
         ):
             self._retriever = Retriever(_NoEmbedder(), self.source, config=config)
         self._retriever.config = config

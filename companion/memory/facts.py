@@ -61,3 +61,8 @@ class Episode(BaseModel):
     @property
     def search_text(self) -> str:
         return f"{self.user_text}\n{self.reply_text}".strip()
+
+    @property
+    def user_chars(self) -> int:
+        """How many characters of `search_text` are the user's own message."""
+        return len(self.user_text.strip())

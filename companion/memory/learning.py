@@ -274,6 +274,7 @@ class MemoryLearner:
                     time=episode.created_at,
                     scope=episode.persona_id,
                     vector=vector,
+                    user_chars=episode.user_chars,
                 )
             )
         await self.episode_retriever.index(user.id, records)

@@ -22,6 +22,9 @@ class MemoryRecord:
     importance: float = 3.0
     scope: str = ""
     vector: Vector | None = None
+    # An exchange's text starts with the user's own message: its length in characters (0:
+    # not an exchange, or no user words). BM25 may count those words more than the reply's.
+    user_chars: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -307,7 +307,9 @@ class Retriever:
                 return cached
             stored = await self.source.load(user_id)
             # Tokenising thousands of texts takes a while: keep the event loop free meanwhile.
-            index = await asyncio.to_thread(build_index, stored, self.config.neighbour_gap_s)
+            index = await asyncio.to_thread(
+                build_index, stored, self.config.neighbour_gap_s, self.config.user_words_weight
+            )
             self._cache[user_id] = index
             self._cache.move_to_end(user_id)
             while len(self._cache) > self.config.max_users:
@@ -322,6 +324,8 @@ class Retriever:
     def _maybe_compact(self, user_id: UserId, index: UserIndex) -> None:
         # Removed rows cost a little on every search; rebuild once they are a quarter.
         if index.dead > max(32, index.size // 4):
-            rebuilt = build_index(index.records(), self.config.neighbour_gap_s)
+            rebuilt = build_index(
+                index.records(), self.config.neighbour_gap_s, self.config.user_words_weight
+            )
             rebuilt.loaded_at = index.loaded_at
             self._cache[user_id] = rebuilt

@@ -50,6 +50,10 @@ class RetrieverConfig:
     # The share of the lift for a candidate that only speaks of a day in the span ("yesterday"
     # said the day after it ends) instead of being said in it: 1 counts both alike.
     date_refers_weight: float = 1.0
+    # BM25 counts each word of an exchange's user message (MemoryRecord.user_chars) this many
+    # times, the reply's once: what the user said is what memory is asked about, and a long
+    # reply's words otherwise outweigh it. 1: the exchange as one text. (Rebuilds indexes.)
+    user_words_weight: float = 1.0
     # A question about several things ("which came first, A or B?", "'X', 'Y' and 'Z'"):
     # BM25 of each part on its own, times part_weight, where it beats the whole question's
     # (`companion.memory.subqueries`; "normalized" fusion only). 0: off. Both were searched

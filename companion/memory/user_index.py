@@ -35,15 +35,18 @@ _NO_DAY = -1.0  # in refers_from/refers_to: the text names no date
 class UserIndex:
     """One user's records: a growable vector matrix, BM25 postings and per-row metadata."""
 
-    def __init__(self, neighbour_gap_s: float = 1800.0) -> None:
+    def __init__(self, neighbour_gap_s: float = 1800.0, user_words_weight: float = 1.0) -> None:
         # The vector size is taken from the first record (no model load just to know it).
         self.dimension = 0
         self.neighbour_gap_s = neighbour_gap_s
+        # BM25 counts the words of an exchange's user message this many times (RetrieverConfig).
+        self.user_words_weight = user_words_weight
         self.matrix: npt.NDArray[np.float32] = np.zeros((0, 0), dtype=np.float32)
         self.loaded_at = time.monotonic()
         self.ids: list[str] = []
         self.rows: dict[str, int] = {}
         self.texts: list[str] = []
+        self.user_chars: list[int] = []
         self.times: GrowableArray[np.float64] = GrowableArray(np.float64)
         self.importance: GrowableArray[np.float64] = GrowableArray(np.float64)
         self.scopes: GrowableArray[np.int32] = GrowableArray(np.int32)
@@ -83,6 +86,7 @@ class UserIndex:
         self.ids.append(record.id)
         self.rows[record.id] = row
         self.texts.append(record.text)
+        self.user_chars.append(record.user_chars)
         self.times.append(record.time.timestamp())
         self.importance.append(float(record.importance))
         code = self.scope_codes.setdefault(record.scope, len(self.scope_codes))
@@ -92,7 +96,11 @@ class UserIndex:
         windows = find_windows(record.text, record.time.date())
         self.refers_from.append(min(w[0] for w in windows).toordinal() if windows else _NO_DAY)
         self.refers_to.append(max(w[1] for w in windows).toordinal() if windows else _NO_DAY)
-        self.bm25.add(record.text)
+        lead = record.user_chars
+        if lead > 0 and self.user_words_weight != 1.0:
+            self.bm25.add(record.text[lead:], weighted=(record.text[:lead], self.user_words_weight))
+        else:
+            self.bm25.add(record.text)
 
     def _link(self, row: int, scope: int, when: float) -> None:
         self.previous.append(-1)
@@ -136,6 +144,7 @@ class UserIndex:
                 importance=float(importance[row]),
                 scope=scope_names[int(scopes[row])],
                 vector=self.matrix[row].copy() if with_vectors else None,
+                user_chars=self.user_chars[row],
             )
             for row in chosen
             if alive[row]
@@ -178,8 +187,12 @@ class UserIndex:
         )
 
 
-def build_index(records: Sequence[MemoryRecord], neighbour_gap_s: float = 1800.0) -> UserIndex:
-    index = UserIndex(neighbour_gap_s)
+def build_index(
+    records: Sequence[MemoryRecord],
+    neighbour_gap_s: float = 1800.0,
+    user_words_weight: float = 1.0,
+) -> UserIndex:
+    index = UserIndex(neighbour_gap_s, user_words_weight)
     skipped = 0
     # In time order, so the exchanges of one conversation become each other's neighbours.
     for record in sorted(records, key=lambda record: record.time):

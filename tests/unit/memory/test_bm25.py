@@ -49,3 +49,13 @@ def test_ideal_is_the_score_of_a_document_holding_every_query_term() -> None:
     assert index.ideal("apple banana") > apple
     assert index.ideal("") == 0.0
     assert BM25Index().ideal("apple") == 0.0
+
+
+def test_a_weighted_part_counts_as_if_written_that_many_times() -> None:
+    weighted, written = BM25Index(), BM25Index()
+    for index in (weighted, written):
+        index.add("Filler about the weather and the bus")
+    weighted.add("That sounds lovely, tell me more", weighted=("we adopted a cat", 2.0))
+    written.add("we adopted a cat we adopted a cat That sounds lovely, tell me more")
+    for query in ("did we adopt a cat?", "tell me more", "weather"):
+        assert np.allclose(weighted.scores(query), written.scores(query))
