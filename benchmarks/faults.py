@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.faults.harness import FaultWorld, LLMProcess
+from tests.e2e.faults.harness import FaultWorld, story_world
 
 Row = dict[str, float | None]
 STORY = " ".join(["Once upon a time there was a quiet harbour town by the sea."] * 12)
@@ -54,30 +54,25 @@ async def _next(world: FaultWorld, user_id: int, reply: str) -> float:
 
 
 async def llm_kill(tmp: Path, outage: float) -> Row:
-    llm = LLMProcess(reply=STORY, token_delay_s=0.1)
-    await llm.start()
-    try:
-        async with FaultWorld.open(tmp, database="external", llm_url=llm.base_url) as world:
-            user = await world.chatting_user(8001)
-            await user.say("Tell me a story")
-            await user.expect("sendMessageDraft", contains="harbour", timeout=30)
-            killed = time.monotonic()
-            llm.kill()
-            polite = await world.answered(user, "couldn't finish", timeout=30) - killed
-            detect = await _detect(world)
-            await user.say("Are you back?")
-            await asyncio.sleep(outage)
-            await llm.start(reply="Back again.")
-            back = time.monotonic()
-            answered = await world.answered(user, "Back again.", timeout=60) - back
-            return {
-                "detect": detect,
-                "polite message": polite,
-                "answered": answered,
-                "next": await _next(world, 8001, "Back again."),
-            }
-    finally:
+    async with story_world(tmp, STORY, token_delay_s=0.1) as (world, llm):
+        user = await world.chatting_user(8001)
+        await user.say("Tell me a story")
+        await user.expect("sendMessageDraft", contains="harbour", timeout=30)
+        killed = time.monotonic()
         llm.kill()
+        polite = await world.answered(user, "couldn't finish", timeout=30) - killed
+        detect = await _detect(world)
+        await user.say("Are you back?")
+        await asyncio.sleep(outage)
+        await llm.start(reply="Back again.")
+        back = time.monotonic()
+        answered = await world.answered(user, "Back again.", timeout=60) - back
+        return {
+            "detect": detect,
+            "polite message": polite,
+            "answered": answered,
+            "next": await _next(world, 8001, "Back again."),
+        }
 
 
 async def redis_kill(tmp: Path, outage: float) -> Row:
@@ -150,28 +145,24 @@ async def embedded_kill(tmp: Path, outage: float) -> Row:
 
 
 async def worker_kill(tmp: Path, outage: float) -> Row:
-    llm = LLMProcess(reply=" ".join(STORY.split(". ")[:3]), token_delay_s=0.1)
-    await llm.start()
-    try:
-        async with FaultWorld.open(tmp, database="external", llm_url=llm.base_url) as world:
-            user = await world.chatting_user(8006)
-            await user.say("Tell me a story")
-            await user.expect("sendMessageDraft", contains="harbour", timeout=30)
-            await world.kill_bot()
-            killed = time.monotonic()
-            await asyncio.sleep(outage)
-            restart = time.monotonic()
-            await world.restart_bot()
-            ready = time.monotonic()
-            answered_at = await world.answered(user, "harbour", timeout=120)
-            return {
-                "restart to /healthz": ready - restart,
-                "answered after the kill": answered_at - killed,
-                "answered after the restart": answered_at - restart,
-                "next": await _next(world, 8006, "harbour"),
-            }
-    finally:
-        llm.kill()
+    short_story = " ".join(STORY.split(". ")[:3])
+    async with story_world(tmp, short_story, token_delay_s=0.1) as (world, _llm):
+        user = await world.chatting_user(8006)
+        await user.say("Tell me a story")
+        await user.expect("sendMessageDraft", contains="harbour", timeout=30)
+        await world.kill_bot()
+        killed = time.monotonic()
+        await asyncio.sleep(outage)
+        restart = time.monotonic()
+        await world.restart_bot()
+        ready = time.monotonic()
+        answered_at = await world.answered(user, "harbour", timeout=120)
+        return {
+            "restart to /healthz": ready - restart,
+            "answered after the kill": answered_at - killed,
+            "answered after the restart": answered_at - restart,
+            "next": await _next(world, 8006, "harbour"),
+        }
 
 
 SCENARIOS: dict[str, Callable[[Path, float], Awaitable[Row]]] = {

@@ -316,3 +316,20 @@ class FaultWorld:
 
     def apologies(self, user: TelegramUser) -> list[str]:
         return [c.text or "" for c in user.calls("sendMessage") if ERROR_TEXT in (c.text or "")]
+
+
+@contextlib.asynccontextmanager
+async def story_world(
+    tmp: Path, story: str, *, token_delay_s: float, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[FaultWorld, LLMProcess]]:
+    """A world over an external database whose model is a process of its own, streaming
+    `story` slowly, so a test can break something mid-reply."""
+    llm = LLMProcess(reply=story, token_delay_s=token_delay_s)
+    await llm.start()
+    try:
+        async with FaultWorld.open(
+            tmp, database="external", llm_url=llm.base_url, extra_env=extra_env
+        ) as world:
+            yield world, llm
+    finally:
+        llm.kill()
