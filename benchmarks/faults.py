@@ -14,7 +14,7 @@ Scenarios: LLM server killed mid-stream (and restarted after the outage), Redis 
 restarted, Redis restarted then stalled (SIGSTOP/SIGCONT), the external database killed and
 restarted, the embedded database killed (the bot's supervisor restarts it), the bot's own
 worker killed (SIGKILL) mid-reply and started again after the outage ("answered" then counts
-from the restart: the held update waits for its lease, `telegram.update_hold_lease_s`, 30 s
+from the restart: the held update waits for its lease, `telegram.update_hold_lease_s`, 15 s
 by default, to run out, then is answered in full).
 
     .venv/bin/python benchmarks/faults.py [--outage 5] [--repeat 1] [--only redis-kill ...]

@@ -92,7 +92,7 @@ class UpdateDelivery:
         dedupe_ttl_s: int = 24 * 3600,
         retry_window_s: float = 15 * 60,
         lease_s: float = 120.0,
-        hold_lease_s: float = 30.0,
+        hold_lease_s: float = 15.0,
         poll_s: float = 0.5,
         concurrency: int = 8,
         clock: Callable[[], float] = time.time,

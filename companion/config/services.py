@@ -141,8 +141,10 @@ class TelegramSettings(BaseModel):
     max_concurrent_updates: int = 64
     # A worker renews the hold on each update it handles; when a worker dies mid-reply, another
     # (or the same one restarted) takes the update over once this lease runs out: the longest
-    # a user waits for the reply after a crash, on top of a restart when no worker is up.
-    update_hold_lease_s: float = Field(default=30.0, ge=3.0, le=600.0)
+    # a user waits for the reply after a crash, on top of a restart when no worker is up. It is
+    # renewed every third of it, so only a worker whose event loop stalls that long is taken
+    # for dead (its update would then be answered twice).
+    update_hold_lease_s: float = Field(default=15.0, ge=3.0, le=600.0)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
