@@ -32,6 +32,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from aiogram.types import Update
@@ -157,20 +158,33 @@ class UpdateDelivery:
         if update_id is None:
             yield
             return
-        member = f"{HELD_PREFIX}{update_id}"
-        keeper = asyncio.create_task(self._keep_leased(member, self.hold_lease_s))
+        release = partial(self._release, update_id)
+        async with self._leased(f"{HELD_PREFIX}{update_id}", self.hold_lease_s, update_id, release):
+            yield
+
+    @contextlib.asynccontextmanager
+    async def _leased(
+        self,
+        member: str,
+        lease_s: float,
+        update_id: object,
+        done: Callable[[], Awaitable[None]],
+    ) -> AsyncIterator[None]:
+        """Renew the queue entry `member`'s lease while the body runs, then `done()`; a
+        cancelled body (the worker is stopping) hands the entry over instead."""
+        keeper = asyncio.create_task(self._keep_leased(member, lease_s))
+        cancelled = False
         try:
             yield
         except asyncio.CancelledError:
-            keeper.cancel()
-            await self._hand_over(member, update_id)
+            cancelled = True
             raise
-        except BaseException:
+        finally:
             keeper.cancel()
-            await self._release(update_id)
-            raise
-        keeper.cancel()
-        await self._release(update_id)
+            if cancelled:
+                await self._hand_over(member, update_id)
+            else:
+                await done()
 
     async def _keep_leased(self, member: str, lease_s: float) -> None:
         while True:
@@ -180,6 +194,7 @@ class UpdateDelivery:
                 await self._redis.zadd(self._queue_key, {member: self._clock() + lease_s}, xx=True)
 
     async def _release(self, update_id: int) -> None:
+        """Drop a held update (its queue entry and its copy): it was handled."""
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.zrem(self._queue_key, f"{HELD_PREFIX}{update_id}")
@@ -191,6 +206,14 @@ class UpdateDelivery:
             # runs out first; then it is handled once more).
             log.warning("update %s: could not release its hold (%s)", update_id, exc)
             self._unreleased.add(update_id)
+
+    async def _drop(self, member: str) -> None:
+        """Remove a retried entry from the queue: it was handled (or deferred anew)."""
+        try:
+            await self._redis.zrem(self._queue_key, member)
+        except RedisError:
+            # It comes due again when its lease ends and is handled once more.
+            log.warning("could not remove a retried update from the queue")
 
     async def _hand_over(self, member: str, update_id: object) -> None:
         try:
@@ -323,37 +346,26 @@ class UpdateDelivery:
     async def _retry(
         self, feed: Callable[..., Awaitable[Any]], item: _Item, raw: str | bytes | None
     ) -> None:
-        member = raw.decode() if isinstance(raw, bytes) else raw
-        held = member is not None and member.startswith(HELD_PREFIX)
-        keeper = None
-        if member is not None:
-            lease_s = self.hold_lease_s if held else self._lease_s
-            keeper = asyncio.create_task(self._keep_leased(member, lease_s))
         update_id = item.update.get("update_id")
-        cancelled = False
+        member = raw.decode() if isinstance(raw, bytes) else raw
+        lease: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
+        if member is not None and member.startswith(HELD_PREFIX):
+            release = partial(self._release, int(item.update["update_id"]))
+            lease = self._leased(member, self.hold_lease_s, update_id, release)
+        elif member is not None:
+            lease = self._leased(member, self._lease_s, update_id, partial(self._drop, member))
         try:
-            log.info("retrying update %s (attempt %d)", update_id, item.attempt + 1)
-            # A failure now is deferred again by the error handler, as a new queue entry.
-            await feed(item.update, **{CLAIMED: True, ATTEMPT: item.attempt, SINCE: item.since})
-        except asyncio.CancelledError:
-            cancelled = True  # the worker is stopping: the entry stays, for another worker
-            raise
-        except Exception as exc:
-            log.error("retried update %s failed: %s", update_id, type(exc).__name__)
+            async with lease:
+                try:
+                    log.info("retrying update %s (attempt %d)", update_id, item.attempt + 1)
+                    # A failure now is deferred again by the error handler, as a new entry.
+                    await feed(
+                        item.update, **{CLAIMED: True, ATTEMPT: item.attempt, SINCE: item.since}
+                    )
+                except Exception as exc:
+                    log.error("retried update %s failed: %s", update_id, type(exc).__name__)
         finally:
             self._slots.release()
-            if keeper is not None:
-                keeper.cancel()
-            if member is not None and cancelled:
-                await self._hand_over(member, update_id)
-            elif held:
-                await self._release(int(item.update["update_id"]))
-            elif raw is not None:
-                try:
-                    await self._redis.zrem(self._queue_key, raw)
-                except RedisError:
-                    # It comes due again when its lease ends and is handled once more.
-                    log.warning("could not remove a retried update from the queue")
 
     async def _forget_abandoned(self) -> None:
         """Once Redis answers again, delete the claims whose answers were lost, so a
