@@ -107,8 +107,7 @@ class BoundedRequestHandler(SimpleRequestHandler):
         if refused is not None:
             self._slots.release()
             return refused
-        update_id = update.get("update_id") if isinstance(update, dict) else None
-        task = asyncio.create_task(self._feed(update), name=f"update {update_id}")
+        task = asyncio.create_task(self._feed(update), name=f"update {update_id_of(update)}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return web.json_response({}, dumps=self.bot.session.json_dumps)
@@ -131,8 +130,8 @@ class BoundedRequestHandler(SimpleRequestHandler):
         None to handle it, else the answer: 200 for a duplicate, 503 when Redis cannot say
         (Telegram then delivers it again later, so it is not lost)."""
         delivery: UpdateDelivery = self.dispatcher.workflow_data["delivery"]
-        update_id = update.get("update_id") if isinstance(update, dict) else None
-        if not isinstance(update_id, int):
+        update_id = update_id_of(update)
+        if update_id is None:
             return None
         try:
             fresh = await delivery.claim(update_id, update)
@@ -148,11 +147,10 @@ class BoundedRequestHandler(SimpleRequestHandler):
 
     async def _feed(self, update: dict[str, Any]) -> None:
         delivery: UpdateDelivery = self.dispatcher.workflow_data["delivery"]
-        update_id = update.get("update_id") if isinstance(update, dict) else None
         try:
             # Held while handled: if this worker dies, another answers it (a 200 is final for
             # Telegram); cut short by the shutdown, it is handed over at once.
-            async with delivery.holding(update_id if isinstance(update_id, int) else None):
+            async with delivery.holding(update_id_of(update)):
                 await self.dispatcher.feed_raw_update(self.bot, update, **{CLAIMED: True})
         except ValidationError as exc:
             if exc.title != Update.__name__:
@@ -162,6 +160,13 @@ class BoundedRequestHandler(SimpleRequestHandler):
             bad_updates.invalid_update(update, exc, self.dispatcher.workflow_data.get("metrics"))
         finally:
             self._slots.release()
+
+
+def update_id_of(update: object) -> int | None:
+    """A raw update's `update_id`, or None when it has none: what is not an int, or is a
+    bool (JSON `true` is an int to Python, and Redis refuses it as an argument), is no id."""
+    value = update.get("update_id") if isinstance(update, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _shutting_down() -> web.Response:

@@ -299,6 +299,23 @@ async def test_update_failing_the_schema_is_answered_200_and_logged_without_text
     assert "missing at message.entities.0.offset" in record.getMessage()
 
 
+@pytest.mark.parametrize("update_id", [True, False, 1.5, "66001", None])
+async def test_an_update_id_that_is_no_integer_is_not_a_server_error(
+    hook: BotHarness, watched: LoopErrors, update_id: object
+) -> None:
+    """JSON `true` is an int to Python: it used to reach Redis as an argument of the claim,
+    which refuses a bool, and the webhook answered 503 (Telegram then sends it forever)."""
+    watched.install()
+    user = hook.user(6601)
+    update = {
+        "update_id": update_id,
+        "message": {"message_id": 1, "date": 1, "from": user.user, "chat": user.chat, "text": "hi"},
+    }
+    assert await post(hook, update) == 200
+    await still_answers(hook, 6602)
+    assert watched.errors() == []
+
+
 async def test_a_button_forged_onto_another_message_is_not_an_error(
     hook: BotHarness, watched: LoopErrors
 ) -> None:
