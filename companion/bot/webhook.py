@@ -248,8 +248,6 @@ async def run_webhook(
     app = create_webhook_app(bot, dp, settings)
     if configure is not None:
         configure(app)
-    if register:
-        await register_webhook(bot, dp, settings)
     runner = webhook_runner(app)
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port, reuse_port=True)
@@ -266,6 +264,10 @@ async def run_webhook(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     try:
+        # Registered once the port listens: Telegram starts delivering at once (pending
+        # updates first), and a delivery that finds nothing listening waits for its retry.
+        if register:
+            await register_webhook(bot, dp, settings)
         await stop.wait()
     finally:
         log.info("webhook worker stopping")
