@@ -27,8 +27,9 @@ from rich.console import Console
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from companion.memory.embedder import build_embedder
-from companion.memory.evaluation import PREVIOUS, Evaluator, Results, embed_set, load_set, run_eval
-from companion.memory.evaluation import exchanges as exchanges
+from companion.memory.evalset import exchanges as exchanges
+from companion.memory.evalset import load_set
+from companion.memory.evaluation import PREVIOUS, Evaluator, Results, embed_set, run_eval
 from companion.memory.retriever_config import RetrieverConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +83,12 @@ def main() -> None:
         help="only users whose vectors are cached (while a long set is being embedded)",
     )
     parser.add_argument(
+        "--stretch-days",
+        type=float,
+        help="spread each history over this many days, order kept (a probe of the time "
+        "priors; dates named in the texts no longer match)",
+    )
+    parser.add_argument(
         "--also",
         action="append",
         default=[],
@@ -107,6 +114,7 @@ def main() -> None:
                 cache_dir=CACHE,
                 dated_only=args.dated_only,
                 cached_only=args.cached_only,
+                stretch_days=args.stretch_days,
             )
         )
     finally:

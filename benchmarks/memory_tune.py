@@ -27,16 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from companion.memory.embedder import build_embedder
-from companion.memory.evaluation import (
-    KS,
-    EvalSet,
-    Evaluator,
-    Results,
-    cache_path,
-    embed_set,
-    load_set,
-    mean,
-)
+from companion.memory.evalset import EvalSet, load_set
+from companion.memory.evaluation import KS, Evaluator, Results, cache_path, embed_set, mean
 from companion.memory.retriever_config import RetrieverConfig
 
 CACHE = Path(__file__).resolve().parents[1] / "var" / "bench"

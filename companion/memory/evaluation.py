@@ -20,11 +20,9 @@ retriever on a large set costs the embedding once. Used by ``companion memory ev
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ import numpy.typing as npt
 from companion.memory.bm25 import BM25Index
 from companion.memory.dates import find_windows
 from companion.memory.embedder import Embedder, normalize_rows
+from companion.memory.evalset import EvalSet, load_set
 from companion.memory.records import InMemoryRecordSource, MemoryRecord
 from companion.memory.retriever import Retriever
 from companion.memory.retriever_config import RetrieverConfig
@@ -44,74 +43,6 @@ Matrix = npt.NDArray[np.float32]
 # results[method@k][question type or "all"] -> recall of each question
 Results = dict[str, dict[str, list[float]]]
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-@dataclass(frozen=True)
-class Question:
-    key: str  # stable id of the question (its own id, or user and text)
-    user_id: int
-    type: str
-    text: str
-    evidence: list[str]
-    asked_at: datetime
-
-    @property
-    def split(self) -> str:
-        """ "a" or "b": a fixed half of any set, for fitting on one half and reporting the other."""
-        return "a" if hashlib.sha256(self.key.encode()).digest()[0] % 2 == 0 else "b"
-
-
-@dataclass
-class EvalSet:
-    path: Path
-    users: dict[int, list[MemoryRecord]]  # records without vectors, in time order
-    questions: list[Question]
-
-    def only(self, split: str | None) -> EvalSet:
-        """The same set with only the questions of one split ("a", "b"), or all (None)."""
-        if split is None:
-            return self
-        return self.where(lambda q: q.split == split)
-
-    def where(self, keep: Callable[[Question], bool]) -> EvalSet:
-        """The same set with only the questions `keep` accepts (and their users)."""
-        chosen = [q for q in self.questions if keep(q)]
-        users = {q.user_id for q in chosen}
-        return EvalSet(self.path, {u: r for u, r in self.users.items() if u in users}, chosen)
-
-
-def exchanges(user: Mapping[str, Any]) -> list[MemoryRecord]:
-    """A user's exchanges as records: user message and reply, id of the user turn."""
-    records: list[MemoryRecord] = []
-    for session in user["sessions"]:
-        turns = session["turns"]
-        for user_turn, reply in zip(turns[::2], turns[1::2], strict=True):
-            records.append(
-                MemoryRecord(
-                    id=user_turn["id"],
-                    text=f"{user_turn['text']}\n{reply['text']}",
-                    time=datetime.fromisoformat(user_turn["at"]),
-                    user_chars=len(user_turn["text"]),
-                )
-            )
-    return records
-
-
-def load_set(path: Path) -> EvalSet:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    users = {int(user["user_id"]): exchanges(user) for user in data["users"]}
-    questions = [
-        Question(
-            key=str(item.get("id") or f"{item['user_id']}:{item['question']}"),
-            user_id=int(item["user_id"]),
-            type=str(item["type"]),
-            text=str(item["question"]),
-            evidence=[str(e) for e in item["evidence"]],
-            asked_at=datetime.fromisoformat(item["asked_at"]),
-        )
-        for item in data["questions"]
-    ]
-    return EvalSet(path, users, questions)
 
 
 def cache_path(model: str, data_path: Path, cache_dir: Path) -> Path:
@@ -333,13 +264,15 @@ async def run_eval(
     cache_dir: Path = Path("var/bench"),
     dated_only: bool = False,
     cached_only: bool = False,
+    stretch_days: float | None = None,
 ) -> Results:
     """Embeds the set (cached), ranks with `config` and `extra` configurations and the
     baselines, prints the table and where the hybrid does not beat BM25 and dense.
 
     `dated_only`: only the questions that name a span of time (what the date lift acts on);
     `cached_only`: only the users whose vectors are cached already (a long set while it is
-    still being embedded)."""
+    still being embedded); `stretch_days`: the histories spread over that many days
+    (`EvalSet.stretched`)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -373,6 +306,8 @@ async def run_eval(
             bar.update(tasks[stage], completed=done)
 
         vectors = await embed_set(evalset, embedder, model, cache_dir, progress)
+        if stretch_days is not None:
+            evalset = evalset.stretched(stretch_days)
         evaluator = Evaluator(evalset, vectors)
         rankings = await evaluator.hybrid(config or RetrieverConfig(), progress)
         for name, other in (extra or {}).items():
@@ -382,6 +317,7 @@ async def run_eval(
     part = f", split {split}" if split else ""
     part += ", dated questions" if dated_only else ""
     part += ", cached users" if cached_only else ""
+    part += f", spread over {stretch_days:g} days" if stretch_days is not None else ""
     render(
         results,
         console,

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from benchmarks.data.convert_public_memory import convert_locomo, convert_longmemeval
 from benchmarks.memory_recall import evaluate, exchanges
+from companion.memory.evalset import load_set
 from companion.memory.evaluation import cache_path, run_eval
 from companion.memory.retriever_config import RetrieverConfig
 from tests.unit.memory.fakes import HashingEmbedder
@@ -224,3 +225,23 @@ async def test_eval_keeps_only_dated_questions_or_only_cached_users(tmp_path: Pa
     assert len(cached["hybrid@5"]["all"]) == 1
     whole = await run_eval(path, HashingEmbedder(), "hashing", console, cache_dir=tmp_path)
     assert len(whole["hybrid@5"]["all"]) == 2
+
+
+def test_a_stretched_set_keeps_the_order_and_ends_where_it_ended(tmp_path: Path) -> None:
+    path = tmp_path / "lme.json"
+    path.write_text(json.dumps(convert_longmemeval(longmemeval())), encoding="utf-8")
+    evalset = load_set(path)
+    stretched = evalset.stretched(365)
+    for question, moved in zip(evalset.questions, stretched.questions, strict=True):
+        before, after = evalset.users[question.user_id], stretched.users[question.user_id]
+        assert [r.id for r in after] == [r.id for r in before]
+        assert [r.text for r in after] == [r.text for r in before]
+        times = [r.time for r in after]
+        assert times == sorted(times)
+        # The question is asked when it was; the history now starts a year before it.
+        assert moved.asked_at == question.asked_at
+        assert (moved.asked_at - after[0].time).days == 365
+        # Spacing is scaled, not reshuffled: shares of the span stay the same.
+        span = (question.asked_at - before[0].time).total_seconds()
+        share = (before[-1].time - before[0].time).total_seconds() / span
+        assert abs((after[-1].time - after[0].time).total_seconds() / (365 * 86400) - share) < 1e-6
