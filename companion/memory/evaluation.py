@@ -341,8 +341,10 @@ PREVIOUS = RetrieverConfig(
     lexical_weight=0.2,
     lexical_scale="best",
     recency_weight=0.2,
+    now_recency_weight=0.2,
     neighbour_weight=0.0,
     expansion_weight=0.0,
     date_weight=0.0,
     supersede_weight=0.0,
+    now_supersede_weight=0.0,
 )

@@ -50,6 +50,7 @@ import numpy as np
 from companion.memory.dates import find_windows
 from companion.memory.embedder import Embedder, Vector, normalize_rows
 from companion.memory.fusion import fuse, rocchio, smooth_with_neighbours, superseded
+from companion.memory.present import time_priors
 from companion.memory.records import DenseSearch, MemoryRecord, RecordSource, ScoredId, UserId
 from companion.memory.retriever_config import RetrieverConfig
 from companion.memory.selection import mmr, top_rows
@@ -255,11 +256,10 @@ class Retriever:
         age_days = np.maximum(when - times[rows], 0.0) / 86400.0
         recency = np.power(0.5, age_days / cfg.recency_half_life_days)
         prior = importance[rows] - 3.0
-        scores = (
-            relevance[rows] + cfg.recency_weight * recency + cfg.importance_weight * prior / 2.0
-        )
-        if cfg.supersede_weight > 0:
-            scores = scores - cfg.supersede_weight * superseded(
+        recency_weight, supersede_weight = time_priors(cfg, query)
+        scores = relevance[rows] + recency_weight * recency + cfg.importance_weight * prior / 2.0
+        if supersede_weight > 0:
+            scores = scores - supersede_weight * superseded(
                 index.matrix[rows],
                 times[rows],
                 relevance[rows],

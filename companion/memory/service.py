@@ -142,7 +142,13 @@ class MemoryService:
         fact_retriever = Retriever(
             embedder,
             facts,
-            config=RetrieverConfig(recency_weight=0.03, importance_weight=0.05),
+            config=RetrieverConfig(
+                recency_weight=0.03,
+                now_recency_weight=0.03,
+                supersede_weight=0.1,
+                now_supersede_weight=0.1,
+                importance_weight=0.05,
+            ),
             dense_search=(
                 AtlasDenseSearch(db[names.MEMORIES], settings.vector_index_name) if atlas else None
             ),

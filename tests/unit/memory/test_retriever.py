@@ -43,7 +43,7 @@ async def test_relevant_records_rank_above_irrelevant(retriever: Retriever) -> N
     assert hits[0].id == "job"
 
 
-async def test_recency_breaks_ties_between_equally_relevant_records(retriever: Retriever) -> None:
+async def test_recency_breaks_ties_for_a_question_about_now(retriever: Retriever) -> None:
     await retriever.index(
         USER,
         [
@@ -51,7 +51,7 @@ async def test_recency_breaks_ties_between_equally_relevant_records(retriever: R
             rec("new", "We talked about the concert tickets", days_ago=1),
         ],
     )
-    hits = await retriever.search(USER, "concert tickets", 2, now=NOW)
+    hits = await retriever.search(USER, "are the concert tickets still on?", 2, now=NOW)
     assert [h.id for h in hits] == ["new", "old"]
 
 
@@ -304,7 +304,9 @@ async def test_a_date_in_the_question_favours_what_was_said_then_or_spoke_of_the
             "earlier", "We went hiking in the hills", datetime(2026, 5, 20, tzinfo=UTC)
         )
         for weight in (0.3, 0.0):
-            config = RetrieverConfig(date_weight=weight, recency_weight=0.0, mmr_lambda=1.0)
+            config = RetrieverConfig(
+                date_weight=weight, recency_weight=0.0, supersede_weight=0.0, mmr_lambda=1.0
+            )
             retriever = Retriever(HashingEmbedder(), InMemoryRecordSource(), config=config)
             await retriever.index(USER, [earlier, weekend_record, *fillers])
             hits = await retriever.search(
