@@ -67,7 +67,7 @@ class EvalSet:
                 users[user_id] = records
                 continue
             end = last[user_id]
-            span = max((end - records[0].time).total_seconds(), 1.0)
+            span = max((end - min(r.time for r in records)).total_seconds(), 1.0)
             scale[user_id] = (end, days * 86400.0 / span)
             users[user_id] = [replace(r, time=_moved(r.time, *scale[user_id])) for r in records]
         questions = [
