@@ -142,11 +142,14 @@ class MemoryService:
         fact_retriever = Retriever(
             embedder,
             facts,
+            # One rule for every question: the time priors by question were fitted on
+            # exchanges; a fact is already the latest word ("lives in Tver") once reconciled.
             config=RetrieverConfig(
                 recency_weight=0.03,
                 now_recency_weight=0.03,
                 supersede_weight=0.1,
                 now_supersede_weight=0.1,
+                count_supersede_weight=0.1,
                 importance_weight=0.05,
             ),
             dense_search=(
