@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import sys
 import time
@@ -43,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from companion.config import MemorySettings
 from companion.memory.embedder import build_embedder, normalize_rows
+from companion.memory.evalset import load_set
 from companion.memory.evaluation import PREVIOUS
 from companion.memory.records import InMemoryRecordSource, MemoryRecord
 from companion.memory.retriever import Retriever
@@ -56,8 +56,7 @@ def people_messages(rng: random.Random) -> list[str]:
     people write them, in English and Russian."""
     texts: set[str] = set()
     for name in ("memory_eval.json", "memory_eval_ru.json"):
-        data = json.loads((ROOT / "benchmarks" / "data" / name).read_text(encoding="utf-8"))
-        texts.update(str(q["question"]) for q in data["questions"])
+        texts.update(q.text for q in load_set(ROOT / "benchmarks" / "data" / name).questions)
     ordered = sorted(texts)
     rng.shuffle(ordered)
     return ordered

@@ -34,7 +34,7 @@ class Question:
 @dataclass
 class EvalSet:
     path: Path
-    users: dict[int, list[MemoryRecord]]  # records without vectors, in time order
+    users: dict[int, list[MemoryRecord]]  # records without vectors, in the file's order
     questions: list[Question]
 
     def only(self, split: str | None) -> EvalSet:

@@ -37,13 +37,17 @@ _COUNT_RE = re.compile(
 
 def asks_to_count(text: str) -> bool:
     """True when `text` asks to add up several mentions ("how many times did I...")."""
-    return _COUNT_RE.search(" ".join(text.lower().split())) is not None
+    return _COUNT_RE.search(_normalized(text)) is not None
 
 
 def asks_about_now(text: str) -> bool:
     """True when `text` asks about the present state of things (see the module's doc)."""
-    lowered = " ".join(text.lower().split())
-    return _NOW_RE.search(lowered) is not None
+    return _NOW_RE.search(_normalized(text)) is not None
+
+
+def _normalized(text: str) -> str:
+    """Lower case, one space between words, so the phrases above match across line breaks."""
+    return " ".join(text.lower().split())
 
 
 def time_priors(config: RetrieverConfig, query: str) -> tuple[float, float]:
