@@ -33,6 +33,7 @@ from companion.memory.bm25 import BM25Index
 from companion.memory.dates import find_windows
 from companion.memory.embedder import Embedder, normalize_rows
 from companion.memory.evalset import EvalSet, load_set
+from companion.memory.languages import LanguageMeans, measure_means, reference_sentences
 from companion.memory.records import InMemoryRecordSource, MemoryRecord
 from companion.memory.retriever import Retriever
 from companion.memory.retriever_config import RetrieverConfig
@@ -56,6 +57,9 @@ def cache_path(model: str, data_path: Path, cache_dir: Path) -> Path:
 class Vectors:
     passages: dict[int, Matrix]  # user -> one row per record, in the set's record order
     queries: Matrix  # one row per question, in the set's order
+    # The embedder's mean vector per language (`companion.memory.languages`); None: measured
+    # by the retriever itself.
+    languages: dict[int, npt.NDArray[np.float32]] | None = None
 
 
 async def embed_set(
@@ -98,11 +102,24 @@ async def embed_set(
     if digest not in cached:
         cached[digest] = await embedder.embed_queries(texts)
         dirty += 1
+    reference = repr(sorted(reference_sentences().items())).encode()
+    languages_key = "lang" + hashlib.sha256(reference).hexdigest()[:16]
+    if languages_key not in cached:
+        means = await measure_means(embedder)
+        cached[languages_key] = np.stack([means[code] for code in sorted(means)])
+        cached[languages_key + "_codes"] = np.asarray(sorted(means), dtype=np.int64)
+        dirty += 1
     if dirty:
         np.savez(path, **cached)  # type: ignore[arg-type]
     return Vectors(
         passages={u: normalize_rows(cached[f"u{u}"]) for u in evalset.users},
         queries=normalize_rows(cached[digest]),
+        languages={
+            int(code): row
+            for code, row in zip(
+                cached[languages_key + "_codes"], cached[languages_key], strict=True
+            )
+        },
     )
 
 
@@ -141,7 +158,12 @@ class Evaluator:
             (self._retriever.config.neighbour_gap_s, self._retriever.config.user_words_weight)
             != (config.neighbour_gap_s, config.user_words_weight)
         ):
-            self._retriever = Retriever(_NoEmbedder(), self.source, config=config)
+            self._retriever = Retriever(
+                _NoEmbedder(),
+                self.source,
+                config=config,
+                languages=LanguageMeans(means=self.vectors.languages or {}),
+            )
         self._retriever.config = config
         ranked: list[list[str]] = []
         for number, (question, qv) in enumerate(
@@ -347,4 +369,5 @@ PREVIOUS = RetrieverConfig(
     date_weight=0.0,
     supersede_weight=0.0,
     now_supersede_weight=0.0,
+    language_shift=0.0,
 )

@@ -50,6 +50,7 @@ import numpy as np
 from companion.memory.dates import find_windows
 from companion.memory.embedder import Embedder, Vector, normalize_rows
 from companion.memory.fusion import fuse, rocchio, smooth_with_neighbours, superseded
+from companion.memory.languages import UNKNOWN, LanguageMeans, language_of, shift_across_languages
 from companion.memory.present import time_priors
 from companion.memory.records import DenseSearch, MemoryRecord, RecordSource, ScoredId, UserId
 from companion.memory.retriever_config import RetrieverConfig
@@ -70,14 +71,22 @@ class Retriever:
         *,
         config: RetrieverConfig | None = None,
         dense_search: DenseSearch | None = None,
+        languages: LanguageMeans | None = None,
     ) -> None:
         self.embedder = embedder
+        # The embedder's per-language means (measured on first need unless given; one
+        # object may serve several retrievers of the same embedder).
+        self.languages = languages or LanguageMeans(embedder)
         self.source = source
         self.config = config or RetrieverConfig()
         self.dense_search = dense_search
         self._cache: OrderedDict[UserId, UserIndex] = OrderedDict()
         self._locks: dict[UserId, asyncio.Lock] = {}
         self._threadpools: Any = None  # a threadpoolctl controller, made on first search
+
+    async def aclose(self) -> None:
+        """Stops measuring the language means if that is under way."""
+        await self.languages.aclose()
 
     def invalidate(self, user_id: UserId) -> None:
         """Drop the user's cached index; the next call reloads it from the source."""
@@ -161,8 +170,18 @@ class Retriever:
         external: list[tuple[str, float]] | None = None
         if self.dense_search is not None:
             external = await self.dense_search(user_id, qv, self.config.candidates, scope)
+        query_language = language_of(query)
+        means: dict[int, Vector] = {}
+        if (
+            self.config.language_shift > 0
+            and query_language != UNKNOWN
+            and index.has_other_language(query_language)
+        ):
+            means = self.languages.ready()
         with self._blas_limit():
-            return self._rank(index, query, qv, k, now, exclude, scope, external)
+            return self._rank(
+                index, query, qv, k, now, exclude, scope, external, (query_language, means)
+            )
 
     def _rank(
         self,
@@ -174,6 +193,7 @@ class Retriever:
         exclude: Collection[str],
         scope: str | None,
         external: list[tuple[str, float]] | None,
+        language: tuple[int, dict[int, Vector]] = (UNKNOWN, {}),
     ) -> list[ScoredId]:
         alive, times, importance, scopes = index.arrays()
         mask = alive.copy()
@@ -190,7 +210,18 @@ class Retriever:
             return []
         cfg = self.config
         matrix = index.matrix[: index.size]
-        dense = matrix @ qv
+        query_language, means = language
+        languages = index.languages.view()
+
+        def cosines(vector: Vector) -> Vector:
+            plain = matrix @ vector
+            if not means:
+                return plain
+            return shift_across_languages(
+                plain, languages, vector, query_language, means, cfg.language_shift
+            )
+
+        dense = cosines(qv)
         if external is None:
             dense_order = top_rows(
                 np.where(mask, dense, -np.inf), cfg.candidates, positive_only=False
@@ -221,12 +252,12 @@ class Retriever:
                 np.where(mask, relevance, -np.inf), cfg.expansion_docs, positive_only=False
             )
             moved = rocchio(qv, matrix[found], cfg.expansion_weight)
-            dense = matrix @ moved
+            dense = cosines(moved)
             dense_order = top_rows(
                 np.where(mask, dense, -np.inf), cfg.candidates, positive_only=False
             )
             relevance = fuse(cfg, dense, dense_order, lexical, lexical_order, signal, ideal, mask)
-            dense = matrix @ qv  # reported cosines stay those of the query itself
+            dense = cosines(qv)  # reported cosines stay those of the query itself
         relevance[~mask] = 0.0
         relevance = smooth_with_neighbours(
             relevance, index.previous.view(), index.following.view(), cfg.neighbour_weight

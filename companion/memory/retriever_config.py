@@ -87,6 +87,12 @@ class RetrieverConfig:
     # not about now: every mention counts, a newer one does not replace an older one.
     count_supersede_weight: float = 0.0
     importance_weight: float = 0.05
+    # A record in another language than the question (Russian question, English record, or
+    # back) has its cosine counted as if it were in the question's language: this times
+    # (mean of the question's language - mean of the record's) . query is added to it
+    # (`companion.memory.languages`). 0: off; 1, the whole offset, was chosen on the Russian
+    # generated set (BENCHMARKS.md, "Memory: questions across languages").
+    language_shift: float = 1.0
     # MMR trade-off: 1.0 = pure relevance, lower = more diversity.
     mmr_lambda: float = 0.8
     max_users: int = 512  # users whose index stays in memory (LRU)

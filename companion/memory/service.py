@@ -34,6 +34,7 @@ from companion.memory.embedder import Embedder
 from companion.memory.episode_store import EpisodeStore
 from companion.memory.extraction import FactExtractor
 from companion.memory.facts import Episode, Fact
+from companion.memory.languages import LanguageMeans
 from companion.memory.learning import MemoryLearner
 from companion.memory.memory_config import MemoryConfig
 from companion.memory.reconcile import Outcome, Reconciler, fact_record
@@ -139,9 +140,11 @@ class MemoryService:
         facts = FactStore(db, cipher, embedding_model=embedder.model_id)
         episodes = EpisodeStore(db, cipher, embedding_model=embedder.model_id)
         atlas = settings.vector_search == "atlas"
+        languages = LanguageMeans(embedder)  # measured once for both retrievers
         fact_retriever = Retriever(
             embedder,
             facts,
+            languages=languages,
             # One rule for every question: the time priors by question were fitted on
             # exchanges; a fact is already the latest word ("lives in Tver") once reconciled.
             config=RetrieverConfig(
@@ -159,6 +162,7 @@ class MemoryService:
         episode_retriever = Retriever(
             embedder,
             episodes,
+            languages=languages,
             dense_search=(
                 AtlasDenseSearch(
                     db[names.EPISODES], settings.vector_index_name, scope_field="persona_id"
@@ -298,6 +302,8 @@ class MemoryService:
 
     async def aclose(self) -> None:
         await self._learner.aclose()
+        await self.fact_retriever.aclose()
+        await self.episode_retriever.aclose()
 
     # ---- user control ------------------------------------------------------------------------
 

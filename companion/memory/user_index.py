@@ -1,5 +1,5 @@
 """One user's records held for search: a growable vector matrix, BM25 postings and per-row
-metadata (time, importance, scope, neighbours, the days the text speaks of).
+metadata (time, importance, scope, neighbours, the days the text speaks of, language).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy.typing as npt
 from companion.memory.bm25 import BM25Index
 from companion.memory.dates import Window, find_windows
 from companion.memory.growable import GrowableArray
+from companion.memory.languages import UNKNOWN, language_of
 from companion.memory.records import MemoryRecord
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ class UserIndex:
         # The span of days the text speaks of ("yesterday" said on 5 May: 4 May), as ordinals.
         self.refers_from: GrowableArray[np.float64] = GrowableArray(np.float64)
         self.refers_to: GrowableArray[np.float64] = GrowableArray(np.float64)
+        # The language each row is in (companion.memory.languages codes), for the shift
+        # that lets a question in one language find a record said in the other.
+        self.languages: GrowableArray[np.int8] = GrowableArray(np.int8)
+        self.language_counts: dict[int, int] = {}  # rows ever added per language code
         self.dead = 0
         self.bm25 = BM25Index()
 
@@ -96,6 +101,9 @@ class UserIndex:
         windows = find_windows(record.text, record.time.date())
         self.refers_from.append(min(w[0] for w in windows).toordinal() if windows else _NO_DAY)
         self.refers_to.append(max(w[1] for w in windows).toordinal() if windows else _NO_DAY)
+        language = language_of(record.text)
+        self.languages.append(language)
+        self.language_counts[language] = self.language_counts.get(language, 0) + 1
         lead = record.user_chars
         if lead > 0 and self.user_words_weight != 1.0:
             self.bm25.add(record.text[lead:], weighted=(record.text[:lead], self.user_words_weight))
@@ -113,6 +121,10 @@ class UserIndex:
         if 0 <= gap <= self.neighbour_gap_s:
             self.previous[row] = last
             self.following[last] = row
+
+    def has_other_language(self, language: int) -> bool:
+        """Whether any row (live or not) is in a known language other than `language`."""
+        return any(code not in (language, UNKNOWN) for code in self.language_counts)
 
     def remove(self, record_id: str) -> bool:
         row = self.rows.pop(record_id, None)
