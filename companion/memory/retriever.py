@@ -17,6 +17,8 @@ How a query is ranked (see `RetrieverConfig` for the knobs):
 1. dense: cosine similarity of the query vector with every record vector of the user (exact:
    one numpy matrix-vector product over the user's normalised vectors; per-user data is small),
    or MongoDB ``$vectorSearch`` when a `DenseSearch` is given (``memory.vector_search=atlas``);
+   a record in another language than the query has the embedder's language offset taken out
+   of its cosine (`companion.memory.languages`);
 2. lexical: BM25 over Russian/English stems (`companion.memory.bm25`);
 3. the top candidates of both are fused: cosine + a small weight times BM25 (scaled to the
    query's best match) + recency (exponential decay with a half-life) + importance (1..5);
@@ -30,7 +32,8 @@ LRU-bounded in-memory cache; `index` and `remove` keep that cache in step with t
 owner makes, so a search never needs a database round trip once the user is warm.
 
 Around it: `records` (what is ranked, and sources), `user_index` (one user's rows),
-`selection` (top rows, MMR, the token budget), `retriever_config` (the knobs).
+`selection` (top rows, MMR, the token budget), `retriever_config` (the knobs), `languages`
+(the offset between Russian and English).
 """
 
 from __future__ import annotations
