@@ -4,12 +4,17 @@ once the embedder's offset between the languages is taken out (`companion.memory
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from companion.memory.evalset import load_set
+from companion.memory.evaluation import Evaluator, embed_set
 from companion.memory.languages import (
     EN,
     RU,
@@ -206,3 +211,46 @@ async def test_given_means_are_used_without_the_embedder() -> None:
     means = LanguageMeans(means=measured)
     assert set(means.ready()) == {EN, RU}
     assert all(np.array_equal(means.ready()[c], measured[c]) for c in measured)
+
+
+class NoCallsEmbedder(AccentedEmbedder):
+    async def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        raise AssertionError("everything should come from the cache")
+
+    async def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        raise AssertionError("everything should come from the cache")
+
+
+async def test_an_evaluation_measures_the_means_once_and_ranks_with_them(tmp_path: Path) -> None:
+    turns = []
+    for n, record in enumerate(HISTORY):
+        at = (NOW - timedelta(days=len(HISTORY) - n)).isoformat()
+        turns += [
+            {"id": record.id, "role": "user", "text": record.text, "at": at},
+            {"id": f"{record.id}/reply", "role": "assistant", "text": "", "at": at},
+        ]
+    data = {
+        "users": [{"user_id": 1, "sessions": [{"turns": turns}]}],
+        "questions": [
+            {
+                "user_id": 1,
+                "question": "Какую собаку я взял из приюта?",
+                "type": "cross",
+                "evidence": ["dog-en"],
+                "asked_at": NOW.isoformat(),
+            }
+        ],
+    }
+    path = tmp_path / "set.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    evalset = load_set(path)
+    vectors = await embed_set(evalset, AccentedEmbedder(), "accented", tmp_path)
+    assert vectors.languages is not None and set(vectors.languages) == {EN, RU}
+    again = await embed_set(evalset, NoCallsEmbedder(), "accented", tmp_path)
+    assert again.languages is not None
+    assert all(np.array_equal(again.languages[c], vectors.languages[c]) for c in (EN, RU))
+    evaluator = Evaluator(evalset, again)
+    ranked = await evaluator.hybrid(RetrieverConfig())
+    assert ranked["hybrid"][0][0] == "dog-en"
+    # The plain cosine (the dense baseline) puts a Russian record first.
+    assert evaluator.baselines(["dense"])["dense"][0][0] != "dog-en"
