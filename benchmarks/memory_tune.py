@@ -165,10 +165,7 @@ async def main() -> None:
             rows = {
                 i for i, q in enumerate(whole.questions) if split in ("all", q.split)
             }  # same order as part.questions
-            sub = type(vectors)(
-                passages={u: vectors.passages[u] for u in part.users},
-                queries=vectors.queries[sorted(rows)],
-            )
+            sub = vectors.subset(sorted(rows), part.users)
             evaluator = Evaluator(part, sub)
             if bucket is fit:
                 fit.append((evaluator, evaluator.baselines(("bm25", "dense"))))

@@ -176,7 +176,10 @@ def convert_locomo(samples: list[dict[str, Any]], limit: int | None = None) -> d
             exchanges = _exchanges(pairs, ids)
             every.extend(exchanges)
             sessions.append(_session(exchanges, start))
-        users.append({"user_id": user_id, "sessions": sessions})
+        # Who talks: recall leaves their names out of a question, as it does with the user's
+        # and the persona's (`companion.memory.participants`).
+        names = [n for n in (user_speaker, conversation.get("speaker_b")) if n]
+        users.append({"user_id": user_id, "sessions": sessions, "names": names})
         for qa in sample.get("qa", []):
             category = LOCOMO_CATEGORIES.get(int(qa.get("category", 0)))
             if category is None:

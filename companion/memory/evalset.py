@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from companion.memory.participants import without_names
 from companion.memory.records import MemoryRecord
 
 
@@ -24,6 +25,14 @@ class Question:
     text: str
     evidence: list[str]
     asked_at: datetime
+    # What the retriever is asked: the text with the speakers' names taken out where the set
+    # names its speakers (a two-person dialogue), as recall does with the persona's and the
+    # user's names (`companion.memory.participants`). The baselines get `text` as it is.
+    recall_text: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.recall_text:
+            object.__setattr__(self, "recall_text", self.text)
 
     @property
     def split(self) -> str:
@@ -102,6 +111,8 @@ def exchanges(user: Mapping[str, Any]) -> list[MemoryRecord]:
 def load_set(path: Path) -> EvalSet:
     data = json.loads(path.read_text(encoding="utf-8"))
     users = {int(user["user_id"]): exchanges(user) for user in data["users"]}
+    # The speakers' names, where the set has them (`convert_locomo`).
+    names = {int(u["user_id"]): [str(n) for n in u.get("names", [])] for u in data["users"]}
     questions = [
         Question(
             key=str(item.get("id") or f"{item['user_id']}:{item['question']}"),
@@ -110,6 +121,7 @@ def load_set(path: Path) -> EvalSet:
             text=str(item["question"]),
             evidence=[str(e) for e in item["evidence"]],
             asked_at=datetime.fromisoformat(item["asked_at"]),
+            recall_text=without_names(str(item["question"]), names.get(int(item["user_id"]), [])),
         )
         for item in data["questions"]
     ]

@@ -57,9 +57,20 @@ def cache_path(model: str, data_path: Path, cache_dir: Path) -> Path:
 class Vectors:
     passages: dict[int, Matrix]  # user -> one row per record, in the set's record order
     queries: Matrix  # one row per question, in the set's order
+    # The same for what the retriever is asked (`Question.recall_text`); None: `queries`.
+    recall_queries: Matrix | None = None
     # The embedder's mean vector per language (`companion.memory.languages`); None: measured
     # by the retriever itself.
     languages: dict[int, npt.NDArray[np.float32]] | None = None
+
+    def subset(self, rows: list[int], users: Iterable[int]) -> Vectors:
+        """The vectors of the questions at `rows` (in that order) and of `users`."""
+        return Vectors(
+            passages={u: self.passages[u] for u in users},
+            queries=self.queries[rows],
+            recall_queries=None if self.recall_queries is None else self.recall_queries[rows],
+            languages=self.languages,
+        )
 
 
 async def embed_set(
@@ -97,11 +108,13 @@ async def embed_set(
         if dirty >= 2000:
             np.savez(path, **cached)  # type: ignore[arg-type]
             dirty = 0
-    texts = [q.text for q in evalset.questions]
-    digest = "q" + hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
-    if digest not in cached:
-        cached[digest] = await embedder.embed_queries(texts)
-        dirty += 1
+    digests = []
+    for texts in ([q.text for q in evalset.questions], [q.recall_text for q in evalset.questions]):
+        digest = "q" + hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+        if digest not in cached:
+            cached[digest] = await embedder.embed_queries(texts)
+            dirty += 1
+        digests.append(digest)
     reference = repr(sorted(reference_sentences().items())).encode()
     languages_key = "lang" + hashlib.sha256(reference).hexdigest()[:16]
     if languages_key not in cached:
@@ -113,7 +126,8 @@ async def embed_set(
         np.savez(path, **cached)  # type: ignore[arg-type]
     return Vectors(
         passages={u: normalize_rows(cached[f"u{u}"]) for u in evalset.users},
-        queries=normalize_rows(cached[digest]),
+        queries=normalize_rows(cached[digests[0]]),
+        recall_queries=normalize_rows(cached[digests[1]]),
         languages={
             int(code): row
             for code, row in zip(
@@ -166,11 +180,16 @@ class Evaluator:
             )
         self._retriever.config = config
         ranked: list[list[str]] = []
+        asked = self.vectors.recall_queries
         for number, (question, qv) in enumerate(
-            zip(self.set.questions, self.vectors.queries, strict=True)
+            zip(self.set.questions, self.vectors.queries if asked is None else asked, strict=True)
         ):
             hits = await self._retriever.search(
-                question.user_id, question.text, max(KS), now=question.asked_at, query_vector=qv
+                question.user_id,
+                question.recall_text,
+                max(KS),
+                now=question.asked_at,
+                query_vector=qv,
             )
             ranked.append([hit.id for hit in hits])
             if progress:

@@ -37,6 +37,7 @@ from companion.memory.facts import Episode, Fact
 from companion.memory.languages import LanguageMeans
 from companion.memory.learning import MemoryLearner
 from companion.memory.memory_config import MemoryConfig
+from companion.memory.participants import participant_names, without_names
 from companion.memory.reconcile import Outcome, Reconciler, fact_record
 from companion.memory.records import MemoryRecord, ScoredId
 from companion.memory.retriever import Retriever
@@ -214,6 +215,9 @@ class MemoryService:
         self, user: User, persona: Persona, query: str, recent: Sequence[Message]
     ) -> Recollection:
         cfg = self.config
+        # "Лео, помнишь...?": the names of the two people talking find greetings, not the
+        # records the message is about (companion.memory.participants).
+        query = without_names(query, participant_names(user, persona))
         vector = (await self.embedder.embed_queries([query]))[0]
         now = self._clock()
         fact_hits = await self.fact_retriever.search(

@@ -316,3 +316,20 @@ async def test_a_pass_on_another_worker_does_not_outlive_the_data_erasure(
             assert await world.db[name].count_documents({"user_id": 42}) == 0, name
     finally:
         await other.aclose()
+
+
+async def test_the_persona_named_in_a_message_does_not_recall_the_greetings(
+    world: MemoryWorld,
+) -> None:
+    """ "Anna, what about my sister Kate?" is about the sister. With the persona's name in the
+    query the exchanges where the user said hello to Anna come close enough to be recalled
+    too (cosine ~0.4 against the 0.35 floor) and fill the prompt; without it they do not."""
+    for greeting in ("Hi Anna!", "Good morning Anna!", "Anna, hello again!", "Hey Anna, hi!"):
+        await learn(world, greeting, [], reply="Hi! So good to hear from you.")
+    await learn(world, "My sister Kate moved to Berlin for a new job", [], reply="Big step!")
+    await learn(world, "I baked bread today", [])
+    recollection = await world.service.recall(
+        world.user(), persona("anna"), "Anna, what about my sister Kate?", []
+    )
+    assert len(recollection.episodes) == 1, recollection.episodes
+    assert "Berlin" in recollection.episodes[0]
