@@ -191,6 +191,16 @@ def test_locomo_pairs_the_two_speakers_and_maps_dialogue_ids() -> None:
     assert (temporal["type"], temporal["evidence"]) == ("temporal", ["c0-D1:3"])
     assert (single["type"], single["evidence"]) == ("single-hop", ["c0-D2:1", "c0-D2:2"])
     assert temporal["asked_at"].startswith("2023-06-28T10:37")
+    # The speakers are listed, so recall can leave their names out of the questions.
+    assert user["names"] == ["Caroline", "Melanie"]
+
+
+def test_a_converted_dialogue_asks_the_retriever_without_the_speakers(tmp_path: Path) -> None:
+    path = tmp_path / "locomo.json"
+    path.write_text(json.dumps(convert_locomo(locomo())), encoding="utf-8")
+    question = load_set(path).questions[0]
+    assert question.text == "When did Caroline go to the LGBTQ support group?"
+    assert question.recall_text == "When did go to the LGBTQ support group?"
 
 
 async def test_the_recall_benchmark_runs_on_converted_data(tmp_path: Path) -> None:
