@@ -54,6 +54,7 @@ GRID: dict[str, list[object]] = {
     "user_words_weight": [1.0, 1.5, 2.0, 3.0],
     "part_weight": [0.0, 0.5, 0.7, 0.85, 1.0],
     "mmr_lambda": [0.7, 0.8, 0.9, 1.0],
+    "language_shift": [0.0, 0.5, 1.0, 1.5, 2.0],
 }
 # Where the search starts: the setting a first look at the three sets suggested.
 START: dict[str, object] = {
@@ -75,6 +76,7 @@ START: dict[str, object] = {
     "user_words_weight": 1.0,
     "part_weight": 0.0,
     "mmr_lambda": 0.8,
+    "language_shift": 1.0,
 }
 
 
