@@ -217,8 +217,12 @@ class MemoryService:
         cfg = self.config
         # "Лео, помнишь...?": the names of the two people talking find greetings, not the
         # records the message is about (companion.memory.participants).
-        query = without_names(query, participant_names(user, persona))
-        vector = (await self.embedder.embed_queries([query]))[0]
+        asked = without_names(query, participant_names(user, persona))
+        # The message as written is embedded too (one batch) when that differs: the mood
+        # reading takes its vector from the embedder's recent ones (companion.mood).
+        texts = [asked] if asked == query else [asked, query]
+        vector = (await self.embedder.embed_queries(texts))[0]
+        query = asked
         now = self._clock()
         fact_hits = await self.fact_retriever.search(
             user.id, query, cfg.facts_in_prompt * 2, now=now, query_vector=vector

@@ -5,6 +5,7 @@ import os
 from collections.abc import Awaitable, Callable
 
 from companion.domain.personas import Persona
+from companion.memory.embedder import SentenceTransformerEmbedder
 from companion.memory.reconcile import Action
 from companion.memory.service import MemoryService
 from companion.metrics import Metrics
@@ -333,3 +334,7 @@ async def test_the_persona_named_in_a_message_does_not_recall_the_greetings(
     )
     assert len(recollection.episodes) == 1, recollection.episodes
     assert "Berlin" in recollection.episodes[0]
+    # The message as written still has its vector for the mood reading (companion.mood).
+    embedder = world.service.embedder
+    assert isinstance(embedder, SentenceTransformerEmbedder)
+    assert embedder.recent_query_vector("Anna, what about my sister Kate?") is not None
