@@ -56,4 +56,7 @@ def participant_names(user: User, persona: Persona) -> list[str]:
         names.update(name_forms(persona, language).values())
     if user.first_name:
         names.update(decline_name(user.first_name, case) for case in CASES)
+    # "Sherlock Holmes" is also called "Sherlock" or "Holmes"; short words ("Ray" of "Nova
+    # Ray") are left alone, they are too often ordinary words.
+    names.update(word for name in list(names) for word in name.split() if len(word) >= 4)
     return sorted(n for n in names if n)

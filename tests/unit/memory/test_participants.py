@@ -67,6 +67,27 @@ def test_the_persona_is_named_in_every_case_and_the_user_by_first_name() -> None
     assert without_names(text, names) == "я рассказывала про? Ответь"
 
 
+def test_each_long_word_of_a_two_word_name_counts_on_its_own() -> None:
+    persona = Persona(
+        id="sherlock",
+        name={"en": "Sherlock Holmes"},
+        module="support",
+        languages=["en"],
+        preview="A detective",
+        description="d",
+        personality="p",
+        speaking_style="s",
+        scenario="s",
+        greetings={"en": ["Hi"]},
+    )
+    names = participant_names(User(id=1, first_name="Nova Ray"), persona)
+    assert {"Sherlock Holmes", "Sherlock", "Holmes", "Nova"} <= set(names)
+    assert "Ray" not in names
+    assert without_names("Holmes, what did I say about my ray of hope?", names) == (
+        "what did I say about my ray of hope?"
+    )
+
+
 HISTORY = [
     rec("hi-1", "Hey Melanie! Good to see you!\nHi Caroline, good to see you too!", 30),
     rec("hi-2", "Hey Melanie! How was your week?\nBusy, Caroline, busy!", 20),
