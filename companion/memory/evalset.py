@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from companion.memory.participants import without_names
+from companion.memory.participants import name_variants, without_names
 from companion.memory.records import MemoryRecord
 
 
@@ -112,7 +112,9 @@ def load_set(path: Path) -> EvalSet:
     data = json.loads(path.read_text(encoding="utf-8"))
     users = {int(user["user_id"]): exchanges(user) for user in data["users"]}
     # The speakers' names, where the set has them (`convert_locomo`).
-    names = {int(u["user_id"]): [str(n) for n in u.get("names", [])] for u in data["users"]}
+    names = {
+        int(u["user_id"]): name_variants(str(n) for n in u.get("names", [])) for u in data["users"]
+    }
     questions = [
         Question(
             key=str(item.get("id") or f"{item['user_id']}:{item['question']}"),

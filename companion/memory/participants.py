@@ -54,9 +54,14 @@ def participant_names(user: User, persona: Persona) -> list[str]:
     names: set[str] = set()
     for language in persona.languages:
         names.update(name_forms(persona, language).values())
-    if user.first_name:
-        names.update(decline_name(user.first_name, case) for case in CASES)
-    # "Sherlock Holmes" is also called "Sherlock" or "Holmes"; short words ("Ray" of "Nova
-    # Ray") are left alone, they are too often ordinary words.
-    names.update(word for name in list(names) for word in name.split() if len(word) >= 4)
-    return sorted(n for n in names if n)
+    return name_variants([*names, *([user.first_name] if user.first_name else [])])
+
+
+def name_variants(names: Iterable[str]) -> list[str]:
+    """`names` in every grammatical case the morphology dictionary knows (Russian names:
+    "Ольга", "Ольге", "Ольгой"...; others stay as written), and each word of four letters or
+    more of a two-word name on its own ("Sherlock", "Holmes"); shorter words ("Ray" of "Nova
+    Ray") are left alone, they are too often ordinary words."""
+    forms = {decline_name(name, case) for name in names if name for case in CASES}
+    forms.update(word for name in list(forms) for word in name.split() if len(word) >= 4)
+    return sorted(n for n in forms if n)

@@ -13,7 +13,7 @@ from companion.domain.models import User
 from companion.domain.personas import Persona
 from companion.memory.evalset import load_set
 from companion.memory.evaluation import Evaluator, embed_set
-from companion.memory.participants import participant_names, without_names
+from companion.memory.participants import name_variants, participant_names, without_names
 from companion.memory.records import InMemoryRecordSource
 from companion.memory.retriever import Retriever
 from companion.memory.retriever_config import RetrieverConfig
@@ -136,6 +136,9 @@ async def test_an_evaluation_asks_without_the_names_its_set_gives(tmp_path: Path
     evalset = load_set(path)
     assert evalset.questions[0].text == question["question"]  # the baselines' text
     assert evalset.questions[0].recall_text == "What did tell about the group?"
+    assert name_variants(["Ольга", "Caroline"]) == sorted(
+        ["Caroline", "Ольга", "Ольги", "Ольге", "Ольгу", "Ольгой"]
+    )
     vectors = await embed_set(evalset, HashingEmbedder(), "hashing", tmp_path)
     evaluator = Evaluator(evalset, vectors)
     ranked = await evaluator.hybrid(RetrieverConfig())
