@@ -48,19 +48,23 @@ def test_the_names_are_taken_out_as_whole_words(text: str, names: list[str], exp
     assert without_names(text, names) == expected
 
 
-def test_the_persona_is_named_in_every_case_and_the_user_by_first_name() -> None:
-    persona = Persona(
-        id="leo",
-        name={"ru": "Лев", "en": "Leo"},
-        module="support",
-        languages=["ru", "en"],
-        preview="Друг",
-        description="d",
-        personality="p",
-        speaking_style="s",
-        scenario="s",
-        greetings={"ru": ["Привет"], "en": ["Hi"]},
+def card(names: dict[str, str]) -> Persona:
+    """A persona with these names (language -> name) and nothing else of note."""
+    return Persona.model_validate(
+        {
+            "id": "persona",
+            "name": names,
+            "module": "support",
+            "languages": list(names),
+            "preview": "-",
+            **dict.fromkeys(("description", "personality", "speaking_style", "scenario"), "-"),
+            "greetings": {language: ["Hi"] for language in names},
+        }
     )
+
+
+def test_the_persona_is_named_in_every_case_and_the_user_by_first_name() -> None:
+    persona = card({"ru": "Лев", "en": "Leo"})
     names = participant_names(User(id=1, first_name="Мария"), persona)
     assert {"Лев", "Льва", "Львом", "Leo", "Мария", "Марию", "Марией"} <= set(names)
     text = "Лев, я рассказывала Льву про Марию? Ответь Марии"
@@ -68,18 +72,7 @@ def test_the_persona_is_named_in_every_case_and_the_user_by_first_name() -> None
 
 
 def test_each_long_word_of_a_two_word_name_counts_on_its_own() -> None:
-    persona = Persona(
-        id="sherlock",
-        name={"en": "Sherlock Holmes"},
-        module="support",
-        languages=["en"],
-        preview="A detective",
-        description="d",
-        personality="p",
-        speaking_style="s",
-        scenario="s",
-        greetings={"en": ["Hi"]},
-    )
+    persona = card({"en": "Sherlock Holmes"})
     names = participant_names(User(id=1, first_name="Nova Ray"), persona)
     assert {"Sherlock Holmes", "Sherlock", "Holmes", "Nova"} <= set(names)
     assert "Ray" not in names
