@@ -115,10 +115,12 @@ async def embed_set(
             cached[digest] = await embedder.embed_queries(texts)
             dirty += 1
         digests.append(digest)
-    reference = repr(sorted(reference_sentences().items())).encode()
-    languages_key = "lang" + hashlib.sha256(reference).hexdigest()[:16]
+    reference = reference_sentences()
+    languages_key = (
+        "lang" + hashlib.sha256(repr(sorted(reference.items())).encode()).hexdigest()[:16]
+    )
     if languages_key not in cached:
-        means = await measure_means(embedder)
+        means = await measure_means(embedder, reference)
         cached[languages_key] = np.stack([means[code] for code in sorted(means)])
         cached[languages_key + "_codes"] = np.asarray(sorted(means), dtype=np.int64)
         dirty += 1

@@ -65,10 +65,13 @@ def reference_sentences() -> dict[int, list[str]]:
     return out
 
 
-async def measure_means(embedder: Embedder) -> dict[int, Vector]:
-    """Mean passage vector per language of the reference sentences, under `embedder`."""
+async def measure_means(
+    embedder: Embedder, reference: Mapping[int, list[str]] | None = None
+) -> dict[int, Vector]:
+    """Mean passage vector per language of the reference sentences (the shipped ones unless
+    given), under `embedder`."""
     means: dict[int, Vector] = {}
-    for code, sentences in reference_sentences().items():
+    for code, sentences in (reference or reference_sentences()).items():
         # In small batches: a reply's own embedding can run between them.
         batches = [sentences[i : i + 16] for i in range(0, len(sentences), 16)]
         vectors = np.concatenate(
@@ -95,9 +98,8 @@ class LanguageMeans:
 
     async def get(self) -> dict[int, Vector]:
         """The means, measured now if need be; empty (no shift) when they cannot be."""
-        if self._means is None and self._embedder is not None:
-            if self._task is None:
-                self._task = asyncio.create_task(self._measure())
+        self.ready()  # starts the measuring if need be
+        if self._means is None and self._task is not None:
             await asyncio.shield(self._task)
         return self._means or {}
 

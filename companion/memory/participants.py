@@ -51,17 +51,23 @@ def without_names(text: str, names: Iterable[str]) -> str:
 
 def participant_names(user: User, persona: Persona) -> list[str]:
     """Every form of the persona's and the user's names, as they may appear in a message."""
-    names: set[str] = set()
-    for language in persona.languages:
-        names.update(name_forms(persona, language).values())
-    return name_variants([*names, *([user.first_name] if user.first_name else [])])
+    forms = {
+        form for language in persona.languages for form in name_forms(persona, language).values()
+    }
+    if user.first_name:
+        forms.update(decline_name(user.first_name, case) for case in CASES)
+    return _with_words(forms)
 
 
 def name_variants(names: Iterable[str]) -> list[str]:
     """`names` in every grammatical case the morphology dictionary knows (Russian names:
-    "Ольга", "Ольге", "Ольгой"...; others stay as written), and each word of four letters or
-    more of a two-word name on its own ("Sherlock", "Holmes"); shorter words ("Ray" of "Nova
-    Ray") are left alone, they are too often ordinary words."""
-    forms = {decline_name(name, case) for name in names if name for case in CASES}
-    forms.update(word for name in list(forms) for word in name.split() if len(word) >= 4)
-    return sorted(n for n in forms if n)
+    "Ольга", "Ольге", "Ольгой"...; others stay as written), as `participant_names` gives."""
+    return _with_words({decline_name(name, case) for name in names if name for case in CASES})
+
+
+def _with_words(forms: set[str]) -> list[str]:
+    """`forms` and each word of four letters or more of a two-word name on its own
+    ("Sherlock", "Holmes"); shorter words ("Ray" of "Nova Ray") are left alone, they are too
+    often ordinary words."""
+    words = {word for form in forms for word in form.split() if len(word) >= 4}
+    return sorted(n for n in forms | words if n)

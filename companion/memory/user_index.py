@@ -64,7 +64,7 @@ class UserIndex:
         # The language each row is in (companion.memory.languages codes), for the shift
         # that lets a question in one language find a record said in the other.
         self.languages: GrowableArray[np.int8] = GrowableArray(np.int8)
-        self.language_counts: dict[int, int] = {}  # rows ever added per language code
+        self.language_codes: set[int] = set()  # of every row ever added
         self.dead = 0
         self.bm25 = BM25Index()
 
@@ -103,7 +103,7 @@ class UserIndex:
         self.refers_to.append(max(w[1] for w in windows).toordinal() if windows else _NO_DAY)
         language = language_of(record.text)
         self.languages.append(language)
-        self.language_counts[language] = self.language_counts.get(language, 0) + 1
+        self.language_codes.add(language)
         lead = record.user_chars
         if lead > 0 and self.user_words_weight != 1.0:
             self.bm25.add(record.text[lead:], weighted=(record.text[:lead], self.user_words_weight))
@@ -124,7 +124,7 @@ class UserIndex:
 
     def has_other_language(self, language: int) -> bool:
         """Whether any row (live or not) is in a known language other than `language`."""
-        return any(code not in (language, UNKNOWN) for code in self.language_counts)
+        return bool(self.language_codes - {language, UNKNOWN})
 
     def remove(self, record_id: str) -> bool:
         row = self.rows.pop(record_id, None)

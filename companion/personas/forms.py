@@ -77,6 +77,7 @@ def _decline_word(word: str, case: str) -> str:
     return form[:1].upper() + form[1:] if word[:1].isupper() else form
 
 
+@functools.lru_cache(maxsize=4096)
 def decline_name(name: str, case: str) -> str:
     """`name` (one or more words) in `case`, by the morphology dictionary."""
     if case == "nom":
