@@ -58,7 +58,10 @@ def overridden(config: RetrieverConfig, settings: str) -> RetrieverConfig:
     for item in filter(None, settings.split(",")):
         key, _, value = item.partition("=")
         current = getattr(config, key)
-        changes[key] = type(current)(value) if isinstance(current, int | float) else value
+        if isinstance(current, bool):
+            changes[key] = value.lower() in {"1", "true", "yes", "on"}
+        else:
+            changes[key] = type(current)(value) if isinstance(current, int | float) else value
     return replace(config, **changes)  # type: ignore[arg-type]
 
 

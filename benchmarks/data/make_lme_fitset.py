@@ -64,19 +64,34 @@ def haystacks(
         asked = _longmemeval_date(item["question_date"])
         earliest = asked - timedelta(days=window_days)
         own = set(item["haystack_session_ids"])
+        answers = set(item.get("answer_session_ids", []))
         fits = [s for s in sessions if s[0] != item["question_id"] and earliest <= s[3] <= asked]
         owners = sorted({s[0] for s in fits})
         chosen = set(rng.sample(owners, min(distractors, len(owners))))
-        picked = [(s[1], s[2], s[3], _unmarked(s[4])) for s in fits if s[0] in chosen]
-        picked += [
-            (sid, date, _longmemeval_date(date), turns)
-            for sid, date, turns in zip(
+        # LongMemEval reuses a session across questions, sometimes under another id (its
+        # evidence pool is shared): a history holds each conversation once, so a session
+        # whose turns are already here is left out, the question's own (marked) ones first.
+        mine = sorted(
+            zip(
                 item["haystack_session_ids"],
                 item["haystack_dates"],
                 item["haystack_sessions"],
                 strict=True,
-            )
+            ),
+            key=lambda s: not (
+                s[0] in answers or any(turn.get("has_answer") for turn in s[2])
+            ),
+        )
+        taken: set[tuple[tuple[str, str], ...]] = set()
+        picked = []
+        candidates = [(sid, date, turns) for sid, date, turns in mine] + [
+            (key, date, _unmarked(turns)) for owner, key, date, _, turns in fits if owner in chosen
         ]
+        for sid, date, turns in candidates:
+            content = tuple((str(t.get("role")), str(t.get("content"))) for t in turns)
+            if content not in taken:
+                taken.add(content)
+                picked.append((sid, date, _longmemeval_date(date), turns))
         picked.sort(key=lambda s: s[2])
         out.append(
             item
