@@ -28,10 +28,12 @@ _NOW_RE = re.compile(
 )
 
 
-# "How many ...", "how often", "in total", "сколько": a question that adds up every mention.
+# "How many ...", "how often", "in total", "the total number", "the average", "сколько": a
+# question that adds up (or averages) every mention.
 _COUNT_RE = re.compile(
-    r"\b(?:how many|how much|how often|how long|in total|altogether|"
-    r"сколько|как часто|как долго|всего|в сумме|в общей сложности)\b"
+    r"\b(?:how many|how much|how often|how long|in total|altogether|total|totals|average|"
+    r"combined|sum|сколько|как часто|как долго|всего|в сумме|в общей сложности|итого|"
+    r"суммарн\w*|в среднем)\b"
 )
 
 
