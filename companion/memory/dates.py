@@ -195,6 +195,97 @@ _MONTH_RE = re.compile(
     r"|ноябре|декабре)\b(?:\s+(\d{4}))?"
 )
 
+# A calendar day: "April 17th", "the 17th and 18th of April", "17 апреля", "с 17 по 18 апреля",
+# "Apr 17, 2023", "2023-04-17". Without a year, the occurrence nearest the reference (a past
+# day or a coming one: "my exam is on June 3rd" said in May).
+_EN_MONTH_NAMES = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
+_RU_MONTH_GENITIVE = [
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+]
+_CALENDAR_MONTHS = {
+    **{name: number for number, name in enumerate(_EN_MONTH_NAMES, 1)},
+    **{name[:3]: number for number, name in enumerate(_EN_MONTH_NAMES, 1)},
+    "sept": 9,
+    **{name: number for number, name in enumerate(_RU_MONTH_GENITIVE, 1)},
+}
+_MONTH_WORD = "|".join(sorted(_CALENDAR_MONTHS, key=len, reverse=True))
+_DAY = r"(\d{1,2})(?:st|nd|rd|th|-?го|-?е)?"
+_DAY_MONTH_RE = re.compile(
+    rf"\b(?:the\s+)?{_DAY}(?:\s*(?:-|–|to|and|&|и|по)\s*(?:the\s+)?{_DAY})?\s+(?:of\s+)?"
+    rf"({_MONTH_WORD})\b\.?(?:,?\s+(\d{{4}}))?"
+)
+_MONTH_DAY_RE = re.compile(
+    rf"\b({_MONTH_WORD})\b\.?\s+(?:the\s+)?{_DAY}(?:\s*(?:-|–|to|and|&)\s*{_DAY})?\b"
+    r"(?:,?\s+(\d{4}))?"
+)
+_ISO_DAY_RE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+def _calendar_day(year: str | None, month: int, day: str, reference: date) -> date | None:
+    """The day named, in the year given or the one that puts it nearest the reference."""
+    try:
+        if year:
+            return date(int(year), month, int(day))
+        options = []
+        for candidate in (reference.year - 1, reference.year, reference.year + 1):
+            try:
+                options.append(date(candidate, month, int(day)))
+            except ValueError:
+                continue
+        return min(options, key=lambda d: abs((d - reference).days)) if options else None
+    except ValueError:
+        return None
+
+
+def _calendar_windows(spaced: str, lowered: str, reference: date) -> list[Window]:
+    """`spaced`: the text with single spaces, case kept (`lowered` is it in lower case)."""
+    windows: list[Window] = []
+    named = [
+        (m.start(), m.group(4), m.group(3), m.group(1), m.group(2))
+        for m in _DAY_MONTH_RE.finditer(lowered)
+    ] + [
+        (m.start(), m.group(4), m.group(1), m.group(2), m.group(3))
+        for m in _MONTH_DAY_RE.finditer(lowered)
+        # "you may 3D-print it": the month May is written with a capital.
+        if m.group(1) != "may" or len(spaced) != len(lowered) or spaced[m.start(1)] == "M"
+    ]
+    for _, year, month_word, first_day, last_day in sorted(named):
+        month = _CALENDAR_MONTHS[month_word]
+        first = _calendar_day(year, month, first_day, reference)
+        if first is None:
+            continue
+        last = _calendar_day(str(first.year), month, last_day, reference) if last_day else None
+        windows.append((first, last if last is not None and last >= first else first))
+    for match in _ISO_DAY_RE.finditer(lowered):
+        day = _calendar_day(match.group(1), int(match.group(2)), match.group(3), reference)
+        if day is not None:
+            windows.append((day, day))
+    return windows
+
 
 def _unit(word: str) -> str:
     if word.startswith(("day", "ден", "дн")):
@@ -216,7 +307,8 @@ def find_windows(text: str, reference: date) -> list[Window]:
     English and Russian; the width of a span grows with its distance (a "month ago" is not
     one exact day), so a near date still matches.
     """
-    lowered = " ".join(text.lower().replace("ё", "е").split())
+    spaced = " ".join(text.replace("ё", "е").replace("Ё", "Е").split())
+    lowered = spaced.lower()
     windows: list[Window] = []
     for match in _DAY_WORD_RE.finditer(lowered):
         offset = {"yesterday": -1, "вчера": -1, "позавчера": -2}.get(match.group(1), 0)
@@ -259,4 +351,5 @@ def find_windows(text: str, reference: date) -> list[Window]:
         first = date(year, month, 1)
         last = (date(year + month // 12, month % 12 + 1, 1)) - timedelta(days=1)
         windows.append((first, last))
+    windows.extend(_calendar_windows(spaced, lowered, reference))
     return windows

@@ -52,3 +52,31 @@ async def test_a_record_that_only_speaks_of_the_span_gets_the_refers_share_of_th
     assert lifts[0.0]["said"] == pytest.approx(lifts[1.0]["said"])
     assert lifts[0.0]["speaks"] == pytest.approx(0.0)
     assert lifts[0.0]["earlier"] == pytest.approx(0.0)
+
+
+async def test_a_record_naming_a_calendar_day_is_lifted_for_a_question_about_its_month() -> None:
+    # Everything was said in May; "the workshop on the 17th and 18th of April" speaks of April,
+    # so "in April" lifts it over a record as close in words (shorter, so BM25 prefers it)
+    # whose "April" is a friend.
+    asked = datetime(2023, 5, 20, tzinfo=UTC)
+    records = [
+        MemoryRecord(
+            "dated",
+            "I attended a workshop on the 17th and 18th of April",
+            datetime(2023, 5, 1, tzinfo=UTC),
+        ),
+        MemoryRecord(
+            "undated", "I attended a workshop with April", datetime(2023, 5, 2, tzinfo=UTC)
+        ),
+        *(
+            MemoryRecord(f"filler{i}", text, datetime(2023, 5, 3 + i, tzinfo=UTC))
+            for i, text in enumerate(FILLERS)
+        ),
+    ]
+    config = RetrieverConfig(recency_weight=0.0, supersede_weight=0.0, mmr_lambda=1.0)
+    retriever = Retriever(HashingEmbedder(), InMemoryRecordSource(), config=config)
+    await retriever.index(USER, records)
+    hits = await retriever.search(USER, "which workshops did I attend in April?", 2, now=asked)
+    assert [hit.id for hit in hits] == ["dated", "undated"]
+    plain = await retriever.search(USER, "which workshops did I attend with April?", 2, now=asked)
+    assert plain[0].id == "undated"

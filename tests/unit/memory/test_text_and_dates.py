@@ -71,6 +71,15 @@ WEDNESDAY = date(2026, 6, 3)
         ("earlier this week", [(date(2026, 6, 1), date(2026, 6, 3))]),
         ("в этом месяце", [(date(2026, 6, 1), date(2026, 6, 3))]),
         ("in the month of February", [(date(2026, 2, 1), date(2026, 2, 28))]),
+        # Calendar days; without a year, the occurrence nearest the day it was said.
+        ("on the 17th and 18th of April", [(date(2026, 4, 17), date(2026, 4, 18))]),
+        ("my exam is on June 10th", [(date(2026, 6, 10), date(2026, 6, 10))]),
+        ("I was there on Dec 28", [(date(2025, 12, 28), date(2025, 12, 28))]),
+        ("born on March 3, 1990", [(date(1990, 3, 3), date(1990, 3, 3))]),
+        ("17-го апреля", [(date(2026, 4, 17), date(2026, 4, 17))]),
+        ("с 1 по 3 мая", [(date(2026, 5, 1), date(2026, 5, 3))]),
+        ("the call is on 2026-07-01", [(date(2026, 7, 1), date(2026, 7, 1))]),
+        ("you may 3D-print it, 30 February", []),
         ("How many days ago did I meet Emma?", []),  # asks for the span, names none
         ("May I ask you something?", []),
         ("nothing about time here", []),
