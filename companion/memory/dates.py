@@ -243,6 +243,8 @@ _MONTH_DAY_RE = re.compile(
     r"(?:,?\s+(\d{4}))?"
 )
 _ISO_DAY_RE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+# Most texts name no month: one quick search spares them the two patterns above.
+_ANY_MONTH_RE = re.compile(rf"\b(?:{_MONTH_WORD})\b")
 
 
 def _calendar_day(year: str | None, month: int, day: str, reference: date) -> date | None:
@@ -264,15 +266,18 @@ def _calendar_day(year: str | None, month: int, day: str, reference: date) -> da
 def _calendar_windows(spaced: str, lowered: str, reference: date) -> list[Window]:
     """`spaced`: the text with single spaces, case kept (`lowered` is it in lower case)."""
     windows: list[Window] = []
-    named = [
-        (m.start(), m.group(4), m.group(3), m.group(1), m.group(2))
-        for m in _DAY_MONTH_RE.finditer(lowered)
-    ] + [
-        (m.start(), m.group(4), m.group(1), m.group(2), m.group(3))
-        for m in _MONTH_DAY_RE.finditer(lowered)
-        # "you may 3D-print it": the month May is written with a capital.
-        if m.group(1) != "may" or len(spaced) != len(lowered) or spaced[m.start(1)] == "M"
-    ]
+    named: list[tuple[int, str | None, str, str, str | None]] = []
+    if _ANY_MONTH_RE.search(lowered) is not None:
+        named += [
+            (m.start(), m.group(4), m.group(3), m.group(1), m.group(2))
+            for m in _DAY_MONTH_RE.finditer(lowered)
+        ]
+        named += [
+            (m.start(), m.group(4), m.group(1), m.group(2), m.group(3))
+            for m in _MONTH_DAY_RE.finditer(lowered)
+            # "you may 3D-print it": the month May is written with a capital.
+            if m.group(1) != "may" or len(spaced) != len(lowered) or spaced[m.start(1)] == "M"
+        ]
     for _, year, month_word, first_day, last_day in sorted(named):
         month = _CALENDAR_MONTHS[month_word]
         first = _calendar_day(year, month, first_day, reference)
