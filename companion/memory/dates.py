@@ -196,8 +196,8 @@ _MONTH_RE = re.compile(
 )
 
 # A calendar day: "April 17th", "the 17th and 18th of April", "17 апреля", "с 17 по 18 апреля",
-# "Apr 17, 2023", "2023-04-17". Without a year, the occurrence nearest the reference (a past
-# day or a coming one: "my exam is on June 3rd" said in May).
+# "Apr 17, 2023", "2023-04-17", "17.04.2023". Without a year, the occurrence nearest the
+# reference (a past day or a coming one: "my exam is on June 3rd" said in May).
 _EN_MONTH_NAMES = [
     "january",
     "february",
@@ -243,6 +243,9 @@ _MONTH_DAY_RE = re.compile(
     r"(?:,?\s+(\d{4}))?"
 )
 _ISO_DAY_RE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+# "17.04.2023", as dates are written in Russian (day first, a two-digit month and the full
+# year, so a version number "1.2.2026" is not one).
+_DOTTED_DAY_RE = re.compile(r"\b(\d{1,2})\.(0[1-9]|1[0-2])\.(\d{4})\b")
 # Most texts name no month: one quick search spares them the two patterns above.
 _ANY_MONTH_RE = re.compile(rf"\b(?:{_MONTH_WORD})\b")
 
@@ -287,6 +290,10 @@ def _calendar_windows(spaced: str, lowered: str, reference: date) -> list[Window
         windows.append((first, last if last is not None and last >= first else first))
     for match in _ISO_DAY_RE.finditer(lowered):
         day = _calendar_day(match.group(1), int(match.group(2)), match.group(3), reference)
+        if day is not None:
+            windows.append((day, day))
+    for match in _DOTTED_DAY_RE.finditer(lowered):
+        day = _calendar_day(match.group(3), int(match.group(2)), match.group(1), reference)
         if day is not None:
             windows.append((day, day))
     return windows

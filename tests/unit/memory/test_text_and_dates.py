@@ -79,6 +79,8 @@ WEDNESDAY = date(2026, 6, 3)
         ("17-го апреля", [(date(2026, 4, 17), date(2026, 4, 17))]),
         ("с 1 по 3 мая", [(date(2026, 5, 1), date(2026, 5, 3))]),
         ("the call is on 2026-07-01", [(date(2026, 7, 1), date(2026, 7, 1))]),
+        ("встреча 05.07.2026 в десять", [(date(2026, 7, 5), date(2026, 7, 5))]),
+        ("version 1.2.2026 and 31.02.2026", []),
         ("you may 3D-print it, 30 February", []),
         ("How many days ago did I meet Emma?", []),  # asks for the span, names none
         ("May I ask you something?", []),
