@@ -78,9 +78,7 @@ def haystacks(
                 item["haystack_sessions"],
                 strict=True,
             ),
-            key=lambda s: not (
-                s[0] in answers or any(turn.get("has_answer") for turn in s[2])
-            ),
+            key=lambda s: not (s[0] in answers or any(turn.get("has_answer") for turn in s[2])),
         )
         taken: set[tuple[tuple[str, str], ...]] = set()
         picked = []
