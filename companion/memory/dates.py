@@ -1,4 +1,4 @@
-"""Resolving the time a fact refers to ("tomorrow", "завтра", "2026-03-05") to a date.
+"""Resolving the time a fact refers to ("tomorrow", "завтра", "2026-03-05", "June 3rd") to a date.
 
 The extraction prompt asks the model for an ISO date, but small models often copy the user's
 words instead ("next friday", "через 3 дня"). Those are resolved here against the date of the
@@ -90,7 +90,9 @@ def resolve_date(expression: str | None, reference: date) -> date | None:
         # The coming such day (a week ahead when it is today's weekday).
         ahead = (_WEEKDAYS[match.group(1)] - reference.weekday()) % 7 or 7
         return reference + timedelta(days=ahead)
-    return None
+    # A calendar day as the model wrote it ("June 3rd", "3 июня", "03.06.2026").
+    days = _calendar_windows(None, text, reference)
+    return days[0][0] if len(days) == 1 else None
 
 
 # -- date windows in free text ------------------------------------------------------------------
@@ -266,8 +268,9 @@ def _calendar_day(year: str | None, month: int, day: str, reference: date) -> da
         return None
 
 
-def _calendar_windows(spaced: str, lowered: str, reference: date) -> list[Window]:
-    """`spaced`: the text with single spaces, case kept (`lowered` is it in lower case)."""
+def _calendar_windows(spaced: str | None, lowered: str, reference: date) -> list[Window]:
+    """`spaced`: the text with single spaces, case kept (`lowered` is it in lower case);
+    None when the text is known to be a date ("may 5th" then is the month)."""
     windows: list[Window] = []
     named: list[tuple[int, str | None, str, str, str | None]] = []
     if _ANY_MONTH_RE.search(lowered) is not None:
@@ -279,7 +282,10 @@ def _calendar_windows(spaced: str, lowered: str, reference: date) -> list[Window
             (m.start(), m.group(4), m.group(1), m.group(2), m.group(3))
             for m in _MONTH_DAY_RE.finditer(lowered)
             # "you may 3D-print it": the month May is written with a capital.
-            if m.group(1) != "may" or len(spaced) != len(lowered) or spaced[m.start(1)] == "M"
+            if m.group(1) != "may"
+            or spaced is None
+            or len(spaced) != len(lowered)
+            or spaced[m.start(1)] == "M"
         ]
     for _, year, month_word, first_day, last_day in sorted(named):
         month = _CALENDAR_MONTHS[month_word]

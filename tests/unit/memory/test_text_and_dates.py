@@ -37,6 +37,11 @@ MONDAY = date(2026, 3, 2)
         ("monday", date(2026, 3, 9)),  # said on a Monday: the next one
         ("2026-05-01", date(2026, 5, 1)),
         ("2026-02-30", None),
+        ("March 20th", date(2026, 3, 20)),
+        ("20 марта", date(2026, 3, 20)),
+        ("on the 1st of February", date(2026, 2, 1)),  # said in March: the one just past
+        ("20.03.2026", date(2026, 3, 20)),
+        ("may 5th", date(2026, 5, 5)),
         ("some day", None),
         (None, None),
     ],
