@@ -273,19 +273,26 @@ def _calendar_windows(spaced: str | None, lowered: str, reference: date) -> list
     None when the text is known to be a date ("may 5th" then is the month)."""
     windows: list[Window] = []
     named: list[tuple[int, str | None, str, str, str | None]] = []
+
+    def is_month(match: re.Match[str], group: int) -> bool:
+        # "you may 3D-print it", "these 2 may work": the month May is written with a capital.
+        return (
+            match.group(group) != "may"
+            or spaced is None
+            or len(spaced) != len(lowered)
+            or spaced[match.start(group)] == "M"
+        )
+
     if _ANY_MONTH_RE.search(lowered) is not None:
         named += [
             (m.start(), m.group(4), m.group(3), m.group(1), m.group(2))
             for m in _DAY_MONTH_RE.finditer(lowered)
+            if is_month(m, 3)
         ]
         named += [
             (m.start(), m.group(4), m.group(1), m.group(2), m.group(3))
             for m in _MONTH_DAY_RE.finditer(lowered)
-            # "you may 3D-print it": the month May is written with a capital.
-            if m.group(1) != "may"
-            or spaced is None
-            or len(spaced) != len(lowered)
-            or spaced[m.start(1)] == "M"
+            if is_month(m, 1)
         ]
     for _, year, month_word, first_day, last_day in sorted(named):
         month = _CALENDAR_MONTHS[month_word]

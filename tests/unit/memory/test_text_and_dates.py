@@ -86,7 +86,8 @@ WEDNESDAY = date(2026, 6, 3)
         ("the call is on 2026-07-01", [(date(2026, 7, 1), date(2026, 7, 1))]),
         ("встреча 05.07.2026 в десять", [(date(2026, 7, 5), date(2026, 7, 5))]),
         ("version 1.2.2026 and 31.02.2026", []),
-        ("you may 3D-print it, 30 February", []),
+        ("you may 3D-print it, these 2 may work, 30 February", []),
+        ("back on 2 May", [(date(2026, 5, 2), date(2026, 5, 2))]),
         ("How many days ago did I meet Emma?", []),  # asks for the span, names none
         ("May I ask you something?", []),
         ("nothing about time here", []),
