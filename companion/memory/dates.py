@@ -135,31 +135,54 @@ _NUMBERS = {
     "несколько": 3,
 }
 _UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+# Month names: English, and Russian in the prepositional case ("в марте") and the genitive
+# ("17 марта").
+_EN_MONTH_NAMES = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
+_RU_MONTH_PREPOSITIONAL = [
+    "январе",
+    "феврале",
+    "марте",
+    "апреле",
+    "мае",
+    "июне",
+    "июле",
+    "августе",
+    "сентябре",
+    "октябре",
+    "ноябре",
+    "декабре",
+]
+_RU_MONTH_GENITIVE = [
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+]
 _MONTHS = {
-    "january": 1,
-    "february": 2,
-    "march": 3,
-    "april": 4,
-    "june": 6,
-    "july": 7,
-    "august": 8,
-    "september": 9,
-    "october": 10,
-    "november": 11,
-    "december": 12,
-    # Russian: the prepositional case ("в марте") and the nominative.
-    "январе": 1,
-    "феврале": 2,
-    "марте": 3,
-    "апреле": 4,
-    "мае": 5,
-    "июне": 6,
-    "июле": 7,
-    "августе": 8,
-    "сентябре": 9,
-    "октябре": 10,
-    "ноябре": 11,
-    "декабре": 12,
+    name: number
+    for names in (_EN_MONTH_NAMES, _RU_MONTH_PREPOSITIONAL)
+    for number, name in enumerate(names, 1)
 }
 _WEEKDAY_NAMES = {**_WEEKDAYS, "понедельник": 0, "вторник": 1, "среду": 2, "четверг": 3}
 
@@ -192,42 +215,14 @@ _THIS_RE = re.compile(
 )
 _DAY_WORD_RE = re.compile(r"\b(yesterday|позавчера|вчера|today|сегодня)\b")
 _MONTH_RE = re.compile(
-    r"\b(?:in|в)\s+(?:the\s+month\s+of\s+)?(january|february|march|april|may|june|july|august|september|october"
-    r"|november|december|январе|феврале|марте|апреле|мае|июне|июле|августе|сентябре|октябре"
-    r"|ноябре|декабре)\b(?:\s+(\d{4}))?"
+    r"\b(?:in|в)\s+(?:the\s+month\s+of\s+)?("
+    + "|".join(sorted(_MONTHS, key=len, reverse=True))
+    + r")\b(?:\s+(\d{4}))?"
 )
 
 # A calendar day: "April 17th", "the 17th and 18th of April", "17 апреля", "с 17 по 18 апреля",
 # "Apr 17, 2023", "2023-04-17", "17.04.2023". Without a year, the occurrence nearest the
 # reference (a past day or a coming one: "my exam is on June 3rd" said in May).
-_EN_MONTH_NAMES = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-]
-_RU_MONTH_GENITIVE = [
-    "января",
-    "февраля",
-    "марта",
-    "апреля",
-    "мая",
-    "июня",
-    "июля",
-    "августа",
-    "сентября",
-    "октября",
-    "ноября",
-    "декабря",
-]
 _CALENDAR_MONTHS = {
     **{name: number for number, name in enumerate(_EN_MONTH_NAMES, 1)},
     **{name[:3]: number for number, name in enumerate(_EN_MONTH_NAMES, 1)},
@@ -369,7 +364,7 @@ def find_windows(text: str, reference: date) -> list[Window]:
         else:
             windows.append((reference.replace(day=1), reference))
     for match in _MONTH_RE.finditer(lowered):
-        month = _MONTHS.get(match.group(1), 5)  # "may"/"мае": only "may" is not in the table
+        month = _MONTHS[match.group(1)]
         year = int(match.group(2)) if match.group(2) else reference.year
         if not match.group(2) and (month, 1) > (reference.month, 1):
             year -= 1  # "in March" asked in February: last year's March
