@@ -58,10 +58,7 @@ def overridden(config: RetrieverConfig, settings: str) -> RetrieverConfig:
     for item in filter(None, settings.split(",")):
         key, _, value = item.partition("=")
         current = getattr(config, key)
-        if isinstance(current, bool):
-            changes[key] = value.lower() in {"1", "true", "yes", "on"}
-        else:
-            changes[key] = type(current)(value) if isinstance(current, int | float) else value
+        changes[key] = type(current)(value) if isinstance(current, int | float) else value
     return replace(config, **changes)  # type: ignore[arg-type]
 
 

@@ -72,24 +72,29 @@ def haystacks(
         # evidence pool is shared): a history holds each conversation once, so a session
         # whose turns are already here is left out, the question's own (marked) ones first.
         mine = sorted(
-            zip(
-                item["haystack_session_ids"],
-                item["haystack_dates"],
-                item["haystack_sessions"],
-                strict=True,
+            (
+                (sid, date, _longmemeval_date(date), turns)
+                for sid, date, turns in zip(
+                    item["haystack_session_ids"],
+                    item["haystack_dates"],
+                    item["haystack_sessions"],
+                    strict=True,
+                )
             ),
-            key=lambda s: not (s[0] in answers or any(turn.get("has_answer") for turn in s[2])),
+            key=lambda s: not (s[0] in answers or any(turn.get("has_answer") for turn in s[3])),
         )
+        others = [
+            (key, date, when, _unmarked(turns))
+            for owner, key, date, when, turns in fits
+            if owner in chosen
+        ]
         taken: set[tuple[tuple[str, str], ...]] = set()
         picked = []
-        candidates = [(sid, date, turns) for sid, date, turns in mine] + [
-            (key, date, _unmarked(turns)) for owner, key, date, _, turns in fits if owner in chosen
-        ]
-        for sid, date, turns in candidates:
-            content = tuple((str(t.get("role")), str(t.get("content"))) for t in turns)
+        for session in mine + others:
+            content = tuple((str(t.get("role")), str(t.get("content"))) for t in session[3])
             if content not in taken:
                 taken.add(content)
-                picked.append((sid, date, _longmemeval_date(date), turns))
+                picked.append(session)
         picked.sort(key=lambda s: s[2])
         out.append(
             item
